@@ -1,0 +1,133 @@
+"""Forward and backward pass of a small dense network (Keras kernel layout).
+
+``z = a_prev @ W + b`` with ``W`` of shape ``(n_in, n_out)``. Internally every input is a
+batch ``(batch, n_in)``; a 1-D input is a batch of one, squeezed again in the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activations import ACTIVATIONS, Activation
+from .losses import LOSSES, Loss
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class Layer:
+    weights: Array  # (n_in, n_out)
+    bias: Array  # (n_out,)
+    activation: Activation
+    alpha: float = 0.0
+
+
+@dataclass(frozen=True)
+class Network:
+    layers: tuple[Layer, ...]
+    loss: Loss
+
+
+@dataclass
+class LayerResult:
+    z: Array  # (batch, n_out)
+    a: Array  # (batch, n_out)
+    delta: Array | None = None  # dL/dz, (batch, n_out)
+    dW: Array | None = None  # (n_in, n_out)
+    db: Array | None = None  # (n_out,)
+    W_new: Array | None = None
+    b_new: Array | None = None
+
+
+@dataclass
+class NetworkResult:
+    input: Array  # (batch, n_in)
+    single: bool  # the input was one example (1-D)
+    layers: list[LayerResult] = field(default_factory=list)
+    loss: float = 0.0
+    grad_output: Array | None = None  # dL/da of the last layer
+    learning_rate: float | None = None
+
+    @property
+    def output(self) -> Array:
+        return self.layers[-1].a
+
+    def to_json(self) -> dict:
+        """Return the CONTRACT section 1a result, 1-D where the input was 1-D."""
+
+        def ex(v: Array) -> list:
+            return (v[0] if self.single else v).tolist()
+
+        layers = []
+        for lr in self.layers:
+            d = {"z": ex(lr.z), "a": ex(lr.a), "delta": ex(lr.delta), "dW": lr.dW.tolist(), "db": lr.db.tolist()}
+            if lr.W_new is not None:
+                d["W_new"] = lr.W_new.tolist()
+                d["b_new"] = lr.b_new.tolist()
+            layers.append(d)
+        return {"output": ex(self.output), "loss": self.loss, "layers": layers}
+
+
+# Options a buggy calculator may set (see mistakes.py); the true calculator uses none.
+@dataclass(frozen=True)
+class Quirks:
+    derivative_as_value: bool = False
+    no_activation_derivative: bool = False
+    gradient_ascent: bool = False
+
+
+NO_QUIRKS = Quirks()
+
+
+def _local_grad(layer: Layer, lr: LayerResult, grad_a: Array, quirks: Quirks) -> Array:
+    """Return delta = dL/dz for one layer from dL/da."""
+    act = layer.activation
+    if quirks.no_activation_derivative:
+        return grad_a
+    if quirks.derivative_as_value:
+        return grad_a * lr.a
+    return act.vjp(lr.z, lr.a, layer.alpha, grad_a)
+
+
+def run(network: Network, x: Array, y: Array, learning_rate: float | None = None,
+        quirks: Quirks = NO_QUIRKS) -> NetworkResult:
+    """Run the forward pass, the loss, the backward pass and the optional update."""
+    single = x.ndim == 1
+    a = x[None, :] if single else x
+    t = y[None, :] if single else y
+    result = NetworkResult(input=a, single=single, learning_rate=learning_rate)
+    for layer in network.layers:
+        z = a @ layer.weights + layer.bias
+        a = layer.activation.value(z, layer.alpha)
+        result.layers.append(LayerResult(z=z, a=a))
+    result.loss = network.loss.value(a, t)
+    grad_a = network.loss.grad(a, t)
+    result.grad_output = grad_a
+    for i in range(len(network.layers) - 1, -1, -1):
+        layer, lr = network.layers[i], result.layers[i]
+        delta = _local_grad(layer, lr, grad_a, quirks)
+        a_prev = result.layers[i - 1].a if i > 0 else result.input
+        lr.delta = delta
+        lr.dW = a_prev.T @ delta
+        lr.db = delta.sum(axis=0)
+        grad_a = delta @ layer.weights.T
+    if learning_rate is not None:
+        sign = -1.0 if quirks.gradient_ascent else 1.0
+        for layer, lr in zip(network.layers, result.layers):
+            lr.W_new = layer.weights - sign * learning_rate * lr.dW
+            lr.b_new = layer.bias - sign * learning_rate * lr.db
+    return result
+
+
+def make_layer(weights: Array, bias: Array, activation: str, alpha: float | None = None) -> Layer:
+    """Build a layer, filling the activation's default alpha."""
+    act = ACTIVATIONS[activation]
+    if alpha is None:
+        alpha = act.default_alpha if act.default_alpha is not None else 0.0
+    return Layer(np.asarray(weights, dtype=np.float64), np.asarray(bias, dtype=np.float64), act, float(alpha))
+
+
+def make_network(layers: list[Layer], loss: str) -> Network:
+    return Network(tuple(layers), LOSSES[loss])

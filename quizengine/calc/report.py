@@ -1,0 +1,140 @@
+"""The worked table: every intermediate value of a task, for a person checking a key."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import network as nw
+from . import optimizers as opt
+from .engine import activation_result, keras_result, run_network, run_optimizer
+from .spec import ActivationTask, KerasTask, NetworkTask, OptimizerTask, Task
+
+Array = np.ndarray
+INDENT = "    "
+
+
+def fmt(x: float) -> str:
+    """Format one number to 6 significant digits."""
+    return f"{float(x):.6g}"
+
+
+def compact(v: Array | float) -> str:
+    """Format a scalar, vector or matrix on one line: ``[[1, 2], [3, 4]]``."""
+    a = np.asarray(v)
+    if a.ndim == 0:
+        return fmt(a)
+    return "[" + ", ".join(compact(e) for e in a) + "]"
+
+
+def block(label: str, v: Array, width: int = 22) -> list[str]:
+    """Format ``label = value``; a matrix gets one aligned row per line."""
+    a = np.atleast_1d(np.asarray(v, dtype=np.float64))
+    head = f"{INDENT}{label:<{width}} = "
+    if a.ndim == 1:
+        return [head + compact(a)]
+    cells = [[fmt(x) for x in row] for row in a]
+    w = max(len(c) for row in cells for c in row)
+    rows = ["[" + "  ".join(c.rjust(w) for c in row) + "]" for row in cells]
+    pad = " " * len(head)
+    return [head + rows[0]] + [pad + r for r in rows[1:]]
+
+
+def network_report(task: NetworkTask) -> str:
+    res = run_network(task)
+    net = task.network
+    sizes = [task.x.shape[-1]] + [l.weights.shape[1] for l in net.layers]
+    batch = "1 example" if res.single else f"a batch of {task.x.shape[0]} examples (one row each)"
+    lines = [f"Network {' -> '.join(map(str, sizes))}, loss {net.loss.name}, {batch}",
+             "Keras layout: z = a_prev @ W + b, W of shape (n_in, n_out)", "", "Forward pass"]
+    lines += block("input a_prev", _ex(res, res.input))
+    for i, (layer, lr) in enumerate(zip(net.layers, res.layers)):
+        act = layer.activation.name + (f"(alpha={fmt(layer.alpha)})" if layer.activation.default_alpha is not None else "")
+        lines.append(f"  Layer {i}: {act}, {layer.weights.shape[0]} -> {layer.weights.shape[1]}")
+        lines += block("W", layer.weights) + block("b", layer.bias)
+        lines += block("z = a_prev W + b", _ex(res, lr.z)) + block(f"a = {layer.activation.name}(z)", _ex(res, lr.a))
+    lines += ["", f"Loss: {net.loss.formula}", f"{INDENT}{'L':<22} = {fmt(res.loss)}", "", "Backward pass"]
+    lines += block("dL/da (output)", _ex(res, res.grad_output))
+    for i in range(len(net.layers) - 1, -1, -1):
+        layer, lr = net.layers[i], res.layers[i]
+        lines.append(f"  Layer {i}: {layer.activation.name}")
+        if i < len(net.layers) - 1:
+            lines += block("dL/da = delta' W'^T", _ex(res, res.layers[i + 1].delta @ net.layers[i + 1].weights.T))
+        if layer.activation.elementwise:
+            lines += block("f'(z)", _ex(res, layer.activation.derivative(lr.z, lr.a, layer.alpha)))
+            lines += block("delta = dL/da * f'(z)", _ex(res, lr.delta))
+        else:
+            lines += block("delta = J^T dL/da", _ex(res, lr.delta))
+            lines.append(f"{INDENT}(softmax Jacobian J_ij = a_i (1[i=j] - a_j); delta_j = a_j (g_j - sum_i g_i a_i))")
+        lines += block("dW = a_prev^T delta", lr.dW) + block("db = sum_batch delta", lr.db)
+        if lr.W_new is not None:
+            lines += block(f"W_new = W - {fmt(task.learning_rate)} dW", lr.W_new)
+            lines += block(f"b_new = b - {fmt(task.learning_rate)} db", lr.b_new)
+    lines += ["", f"Output = {compact(_ex(res, res.output))}   loss = {fmt(res.loss)}"]
+    return "\n".join(lines)
+
+
+def _ex(res: nw.NetworkResult, v: Array) -> Array:
+    return v[0] if res.single else v
+
+
+def optimizer_report(task: OptimizerTask) -> str:
+    traj = run_optimizer(task)
+    c = task.config
+    rules = {
+        "sgd": ("v <- momentum*v - lr*g ; w <- w + momentum*v - lr*g" if c.nesterov
+                else "v <- momentum*v - lr*g ; w <- w + v"),
+        "rmsprop": "s <- rho*s + (1-rho)*g^2 ; w <- w - lr*g/(sqrt(s) + eps)   (velocity column: s)",
+        "adagrad": "G <- G + g^2 ; w <- w - lr*g/(sqrt(G) + eps)   (velocity column: G)",
+        "adam": "m <- b1*m + (1-b1)*g ; v <- b2*v + (1-b2)*g^2 ; w <- w - lr*m_hat/(sqrt(v_hat) + eps)",
+    }
+    settings = ", ".join(f"{k}={getattr(c, k)}" for k in opt.OPTIMIZER_KEYS[c.name])
+    source = "given gradients" if task.gradients is not None else (
+        f"objective f(w) = 1/2 w^T A w - b^T w, A = {compact(task.A)}, b = {compact(task.b)}")
+    lines = [f"Optimizer {c.name} ({settings})", f"Rule: {rules[c.name]}", f"Gradients: {source}",
+             f"Initial params w0 = {compact(task.params)}", ""]
+    cols = ["step", "gradient g", "velocity" if c.name != "adam" else "m", "params w"]
+    rows = [[str(k + 1), compact(s.gradient), compact(s.velocity), compact(s.params)] for k, s in enumerate(traj.steps)]
+    if c.name == "adam":
+        cols.insert(3, "v (2nd moment)")
+        for row, s in zip(rows, traj.steps):
+            row.insert(3, compact(s.second_moment))
+    return "\n".join(lines + _table(cols, rows))
+
+
+def _table(cols: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return [line(cols), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+
+def activation_report(task: ActivationTask) -> str:
+    res = activation_result(task)
+    alpha = f" (alpha={fmt(task.alpha)})" if task.name in ("leaky_relu", "elu") else ""
+    lines = [f"Activation {task.name}{alpha}", ""]
+    if task.name == "softmax":
+        lines += block("z", task.z) + block("softmax(z)", np.array(res["value"]))
+        lines += block("Jacobian d a_i / d z_j", np.array(res["derivative"]))
+        return "\n".join(lines)
+    z, v, d = (np.atleast_1d(np.asarray(x)).reshape(-1) for x in (task.z, res["value"], res["derivative"]))
+    rows = [[fmt(a), fmt(b), fmt(c)] for a, b, c in zip(z, v, d)]
+    return "\n".join(lines + _table(["z", f"{task.name}(z)", "derivative"], rows))
+
+
+def keras_report(task: KerasTask) -> str:
+    res = keras_result(task)
+    rows = [[f"Dense {i}", str(l["units"]), str(l["weights"]), str(l["biases"]), str(l["params"])]
+            for i, l in enumerate(res["layers"])]
+    lines = [f"Dense layers on an input of {task.input_dim} features: params = n_in * units + units", ""]
+    return "\n".join(lines + _table(["layer", "units", "weights", "biases", "params"], rows)
+                     + [f"Total params: {res['total_params']}"])
+
+
+def render(task: Task) -> str:
+    """Return the worked table of any task."""
+    if isinstance(task, NetworkTask):
+        return network_report(task)
+    if isinstance(task, OptimizerTask):
+        return optimizer_report(task)
+    if isinstance(task, ActivationTask):
+        return activation_report(task)
+    return keras_report(task)
