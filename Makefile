@@ -21,9 +21,6 @@ run: $(STAMP)
 	@echo
 	@echo "== Worked example: Matt Mazur's 2-2-2 network (quizengine calc examples/mazur.yaml) =="
 	@$(BIN)/quizengine calc examples/mazur.yaml
-	@echo
-	@echo "== Validating the question banks (quizengine validate banks) =="
-	@$(BIN)/quizengine validate banks
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -16,9 +16,9 @@ Array = np.ndarray
 
 
 def _sigmoid(z: Array) -> Array:
-    # exp(-|z|) never overflows; pick the branch that stays accurate for each sign.
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    # 1/(1 + e^-z) is accurate for both signs (no cancellation); only e^-z can overflow, so
+    # z is floored at -708 (e^708 < float64 max), where sigmoid is below 3e-308 anyway.
+    return 1.0 / (1.0 + np.exp(-np.maximum(z, -708.0)))
 
 
 def sigmoid(z: Array, alpha: float) -> Array:

@@ -111,8 +111,9 @@ def run(network: Network, x: Array, y: Array, learning_rate: float | None = None
         a_prev = result.layers[i - 1].a if i > 0 else result.input
         lr.delta = delta
         lr.dW = a_prev.T @ delta
-        lr.db = delta.sum(axis=0)
-        grad_a = delta @ layer.weights.T
+        lr.db = np.add.reduce(delta, axis=0)
+        if i > 0:
+            grad_a = delta @ layer.weights.T
     if learning_rate is not None:
         sign = -1.0 if quirks.gradient_ascent else 1.0
         for layer, lr in zip(network.layers, result.layers):
