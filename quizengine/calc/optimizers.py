@@ -70,9 +70,9 @@ def run(cfg: OptimizerConfig, params: Array, gradient: GradientSource, steps: in
             g = -g
         second = None
         if cfg.name == "sgd":
-            v = cfg.momentum * v - lr * g
-            step = cfg.momentum * v - lr * g if cfg.nesterov else v
-            w = w - step if quirks.momentum_sign else w + step
+            mu = -cfg.momentum if quirks.momentum_sign else cfg.momentum
+            v = mu * v - lr * g
+            w = w + (mu * v - lr * g if cfg.nesterov else v)
         elif cfg.name == "rmsprop":
             v = cfg.rho * v + (1.0 - cfg.rho) * g * g
             w = w - lr * g / (np.sqrt(v) + cfg.epsilon)

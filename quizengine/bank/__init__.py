@@ -1,0 +1,1 @@
+"""Question banks: YAML -> validated models -> seeded variants -> rendered prompts and answers."""

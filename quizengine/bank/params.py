@@ -1,0 +1,289 @@
+"""Seeded parameter draws, derived values, and substitution into specs and text.
+
+Draws use SHA-256 of (item id, seed, parameter, draw number): the same seed gives the same
+variant on every machine, Python and NumPy version (no hash(), no global random state).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import math
+import operator
+import re
+from functools import lru_cache
+from typing import Any, Callable
+
+import numpy as np
+
+from .schema import ParamSpec
+
+Value = Any  # float | np.ndarray | other choice values
+
+
+class ParamError(ValueError):
+    """A parameter, derived expression or reference that cannot be evaluated."""
+
+
+def rand_u64(*parts: object) -> int:
+    """Return a deterministic 64-bit integer for the given parts."""
+    h = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(h[:8], "big")
+
+
+def shuffled(items: list, *parts: object) -> list:
+    """Return a seeded Fisher-Yates shuffle of ``items``."""
+    out = list(items)
+    for i in range(len(out) - 1, 0, -1):
+        j = rand_u64(*parts, i) % (i + 1)
+        out[i], out[j] = out[j], out[i]
+    return out
+
+
+def _decimals(x: float) -> int:
+    s = repr(float(x))
+    if "e" in s:
+        return 12
+    return len(s.split(".")[1].rstrip("0"))
+
+
+def _draw_one(spec: ParamSpec, parts: tuple, counter: list[int]) -> float | Any:
+    for _ in range(1000):
+        counter[0] += 1
+        u = rand_u64(*parts, counter[0])
+        if spec.choice is not None:
+            value = spec.choice[u % len(spec.choice)]
+        else:
+            lo, hi = spec.range
+            n = int(math.floor((hi - lo) / spec.step + 1e-9)) + 1
+            value = round(lo + (u % n) * spec.step, max(_decimals(lo), _decimals(spec.step)))
+            value = 0.0 if value == 0 else value  # no "-0" in a prompt
+        if not (isinstance(value, (int, float)) and any(value == e for e in spec.exclude)):
+            return value
+    raise ParamError("every value of the grid is excluded")
+
+
+def draw(item_id: str, seed: int, name: str, spec: ParamSpec) -> Value:
+    """Draw one parameter (a scalar, or a vector/matrix of independent draws)."""
+    counter = [0]
+    parts = (item_id, seed, name)
+    if spec.shape is None:
+        v = _draw_one(spec, parts, counter)
+        return np.array(v, dtype=np.float64) if isinstance(v, list) else v
+    cells = [_draw_one(spec, parts, counter) for _ in range(int(np.prod(spec.shape)))]
+    return np.array(cells, dtype=np.float64).reshape(spec.shape)
+
+
+# ---------------------------------------------------------------- derived expressions
+
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.Pow: operator.pow, ast.MatMult: operator.matmul, ast.Mod: operator.mod, ast.FloorDiv: operator.floordiv,
+}
+_CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq, ast.NotEq: operator.ne,
+}
+
+
+def _sigmoid(x: Any) -> Any:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh, "abs": np.abs, "sigmoid": _sigmoid,
+    "round": lambda x, n=0: np.round(x, int(n)), "min": lambda *a: np.min(a[0]) if len(a) == 1 else min(a),
+    "max": lambda *a: np.max(a[0]) if len(a) == 1 else max(a), "sum": np.sum, "mean": np.mean,
+    "floor": np.floor, "ceil": np.ceil, "sign": np.sign, "array": lambda x: np.asarray(x, dtype=np.float64),
+    "zeros": np.zeros, "ones": np.ones, "eye": np.eye, "outer": np.outer, "dot": np.dot, "transpose": np.transpose,
+    "where": np.where, "int": int, "float": float,
+}
+
+
+@lru_cache(maxsize=4096)
+def compile_expr(text: str) -> ast.expr:
+    """Parse an expression and check that it only uses allowed syntax."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as e:
+        raise ParamError(f"not an expression: {e.msg}") from None
+    for node in ast.walk(tree):
+        ok = isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.List, ast.Tuple, ast.Call,
+                               ast.Subscript, ast.Attribute, ast.Compare, ast.IfExp, ast.Slice, ast.Load,
+                               ast.operator, ast.unaryop, ast.cmpop))
+        if not ok:
+            raise ParamError(f"{type(node).__name__} is not allowed in an expression")
+        if isinstance(node, ast.Attribute) and node.attr != "T":
+            raise ParamError(f"attribute .{node.attr} is not allowed (only .T, the transpose)")
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS):
+            raise ParamError(f"only these functions may be called: {', '.join(sorted(FUNCTIONS))}")
+        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):
+            raise ParamError(f"constant {node.value!r} is not a number")
+    return tree
+
+
+def _eval(node: ast.expr, env: dict[str, Value]) -> Value:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id in env:
+            return env[node.id]
+        raise ParamError(f"undefined name {node.id!r} (defined so far: {', '.join(env) or 'none'})")
+    if isinstance(node, ast.BinOp):
+        a, b = _eval(node.left, env), _eval(node.right, env)
+        if isinstance(node.op, ast.MatMult):
+            a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        return _BINOPS[type(node.op)](a, b)
+    if isinstance(node, ast.UnaryOp):
+        v = _eval(node.operand, env)
+        if isinstance(node.op, ast.USub):
+            return -v
+        if isinstance(node.op, ast.UAdd):
+            return +v
+        raise ParamError("only - and + are allowed as unary operators")
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_eval(e, env) for e in node.elts]
+        try:
+            return np.array(items, dtype=np.float64)
+        except ValueError:
+            raise ParamError("a list whose rows have different lengths") from None
+    if isinstance(node, ast.Call):
+        return FUNCTIONS[node.func.id](*[_eval(a, env) for a in node.args])
+    if isinstance(node, ast.Attribute):
+        return np.asarray(_eval(node.value, env)).T
+    if isinstance(node, ast.Subscript):
+        base = np.asarray(_eval(node.value, env))
+        return base[_index(node.slice, env)]
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, env)
+        result = True
+        for op, comp in zip(node.ops, node.comparators):
+            right = _eval(comp, env)
+            result = result & _CMPOPS[type(op)](left, right)
+            left = right
+        return result
+    if isinstance(node, ast.IfExp):
+        return _eval(node.body, env) if _eval(node.test, env) else _eval(node.orelse, env)
+    raise ParamError(f"{type(node).__name__} is not allowed")  # pragma: no cover - compile_expr stops it
+
+
+def _index(node: ast.expr, env: dict[str, Value]) -> Any:
+    if isinstance(node, ast.Tuple):
+        return tuple(_index(e, env) for e in node.elts)
+    if isinstance(node, ast.Slice):
+        parts = [None if p is None else int(_eval(p, env)) for p in (node.lower, node.upper, node.step)]
+        return slice(*parts)
+    return int(_eval(node, env))
+
+
+def evaluate(text: str, env: dict[str, Value]) -> Value:
+    """Evaluate a derived expression over the values defined so far."""
+    tree = compile_expr(text)
+    try:
+        with np.errstate(all="raise"):
+            v = _eval(tree, env)
+    except ParamError:
+        raise
+    except (ArithmeticError, FloatingPointError, ValueError, TypeError, IndexError) as e:
+        raise ParamError(f"cannot evaluate: {e}") from None
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = float(v)
+    if isinstance(v, (np.floating, np.integer, np.bool_)):
+        v = v.item()
+    return v
+
+
+# ---------------------------------------------------------------- substitution
+
+REF = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def plain(v: Value) -> Any:
+    """Return a JSON-ready copy of a value (lists for arrays)."""
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    return v
+
+
+def substitute(obj: Any, env: dict[str, Value]) -> Any:
+    """Replace every ``"$name"`` string in a spec by that value."""
+    if isinstance(obj, dict):
+        return {k: substitute(v, env) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [substitute(v, env) for v in obj]
+    if isinstance(obj, str) and obj.startswith("$"):
+        m = REF.match(obj)
+        if not m:
+            raise ParamError(f"{obj!r} is not a reference: write \"$name\" with a param or derived name")
+        if m.group(1) not in env:
+            raise ParamError(f"{obj!r} refers to an undefined parameter (defined: {', '.join(sorted(env)) or 'none'})")
+        return plain(env[m.group(1)])
+    return obj
+
+
+def references(obj: Any) -> set[str]:
+    """Return the names that a spec refers to with ``"$name"``."""
+    if isinstance(obj, dict):
+        return set().union(*(references(v) for v in obj.values())) if obj else set()
+    if isinstance(obj, list):
+        return set().union(*(references(v) for v in obj)) if obj else set()
+    if isinstance(obj, str):
+        m = REF.match(obj)
+        return {m.group(1)} if m else set()
+    return set()
+
+
+def fmt(x: Any, digits: int = 6) -> str:
+    """Format a number for a person: up to ``digits`` significant digits, no trailing zeros."""
+    x = float(x)
+    if x == 0:
+        return "0"
+    s = f"{x:.{digits}g}"
+    if "e" in s:
+        mant, exp = s.split("e")
+        return f"{mant}e{int(exp)}"
+    return s
+
+
+def latex(v: Value, transpose: bool = False) -> str:
+    """Typeset a value for math: a scalar plainly, a vector as a column, a matrix as a matrix."""
+    if isinstance(v, str):
+        return v
+    a = np.asarray(v, dtype=np.float64)
+    if a.ndim == 0:
+        return _tex_num(float(a))
+    if a.ndim == 1:
+        a = a[None, :] if transpose else a[:, None]
+    elif transpose:
+        a = a.T
+    rows = [" & ".join(_tex_num(float(x)) for x in row) for row in a]
+    return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
+
+
+def _tex_num(x: float) -> str:
+    s = fmt(x)
+    if "e" in s:
+        mant, exp = s.split("e")
+        return rf"{mant} \times 10^{{{int(exp)}}}"
+    return s
+
+
+TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)(\.T)?\s*\}\}")
+
+
+def template_names(text: str) -> set[str]:
+    return {m.group(1) for m in TEMPLATE.finditer(text)}
+
+
+def render_text(text: str, env: dict[str, Value]) -> str:
+    """Replace ``{{name}}`` / ``{{name.T}}`` by the typeset value."""
+
+    def repl(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in env:
+            raise ParamError(f"{{{{{name}}}}} refers to an undefined parameter")
+        return latex(env[name], transpose=bool(m.group(2)))
+
+    return TEMPLATE.sub(repl, text)

@@ -1,0 +1,76 @@
+"""Markdown with ``$...$`` math to safe HTML: markdown-it-py, latex2mathml, then nh3."""
+
+from __future__ import annotations
+
+import html
+from functools import lru_cache
+from typing import Any
+
+import nh3
+from latex2mathml.converter import convert as latex_to_mathml
+from markdown_it import MarkdownIt
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+MATHML_TAGS = {
+    "math", "semantics", "annotation", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msup", "msub",
+    "msubsup", "mfrac", "msqrt", "mroot", "mstyle", "mpadded", "mphantom", "menclose", "mover", "munder",
+    "munderover", "mtable", "mtr", "mtd", "merror", "mfenced",
+}
+MATHML_ATTRS = {
+    "xmlns", "display", "mathvariant", "stretchy", "fence", "separator", "form", "lspace", "rspace",
+    "columnalign", "rowalign", "columnspacing", "rowspacing", "columnlines", "rowlines", "frame",
+    "linethickness", "width", "height", "depth", "minsize", "maxsize", "symmetric", "largeop",
+    "movablelimits", "accent", "accentunder", "notation", "scriptlevel", "displaystyle", "open", "close",
+    "separators", "encoding",
+}
+HTML_TAGS = {
+    "p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a", "span", "div",
+    "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "sub", "sup", "del", "img",
+}
+ATTRIBUTES: dict[str, set[str]] = {
+    "*": {"class"},
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "th": {"align"},
+    "td": {"align"},
+    **{t: set(MATHML_ATTRS) for t in MATHML_TAGS},
+}
+
+
+class MathError(ValueError):
+    """LaTeX that latex2mathml cannot convert."""
+
+
+def _math(content: str, opts: dict[str, Any]) -> str:
+    try:
+        return latex_to_mathml(content, display="block" if opts.get("display_mode") else "inline")
+    except Exception:  # latex2mathml raises many types on bad input; show the source instead
+        return f'<code class="math-error">{html.escape(content)}</code>'
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+    md.use(dollarmath_plugin, renderer=_math, allow_digits=False, double_inline=True)
+    return md
+
+
+def markdown_to_html(text: str) -> str:
+    """Render Markdown with math to sanitised HTML (no script, no event handlers, no raw HTML)."""
+    raw = _markdown().render(text)
+    return nh3.clean(raw, tags=HTML_TAGS | MATHML_TAGS, attributes=ATTRIBUTES,
+                     url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer")
+
+
+def math_errors(text: str) -> list[str]:
+    """Return the LaTeX snippets of ``text`` that do not convert to MathML."""
+    bad = []
+    for tok in _markdown().parse(text):
+        children = tok.children or [tok]
+        for t in children:
+            if t.type.startswith("math"):
+                try:
+                    latex_to_mathml(t.content)
+                except Exception as e:  # noqa: BLE001 - report any converter failure
+                    bad.append(f"{t.content!r} ({type(e).__name__}: {e})")
+    return bad

@@ -1,0 +1,244 @@
+"""Pydantic models of a bank file and a quiz definition; one model per item type."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+
+ITEM_TYPES = ("single_choice", "multiple_select", "true_false", "numeric", "short_text", "matching", "ordering")
+MISTAKES = (
+    "derivative_as_value", "no_activation_derivative", "loss_factor", "transposed_weights",
+    "gradient_ascent", "momentum_sign", "no_bias_correction", "transposed_gradient",
+)
+
+Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=40)]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=100)]
+Text = Annotated[str, Field(min_length=1)]
+Mistake = Literal[MISTAKES]  # type: ignore[valid-type]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParamSpec(Strict):
+    """How one parameter is drawn: a grid ``range`` + ``step``, or a ``choice`` list."""
+
+    range: tuple[float, float] | None = None
+    step: float | None = Field(default=None, gt=0)
+    choice: list[Any] | None = Field(default=None, min_length=1)
+    shape: list[Annotated[int, Field(ge=1, le=16)]] | None = Field(default=None, min_length=1, max_length=2)
+    exclude: list[float] = []
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ParamSpec":
+        if (self.range is None) == (self.choice is None):
+            raise ValueError("give exactly one of 'range' (with 'step') or 'choice'")
+        if self.range is not None:
+            if self.step is None:
+                raise ValueError("'range' needs a 'step' (the grid spacing)")
+            lo, hi = self.range
+            if lo > hi:
+                raise ValueError(f"'range' [{lo}, {hi}] is empty: the low end must come first")
+            if (hi - lo) / self.step > 1e6:
+                raise ValueError("'range' / 'step' makes a grid of more than a million values")
+        elif self.step is not None:
+            raise ValueError("'step' goes with 'range', not with 'choice'")
+        return self
+
+
+class Tolerance(Strict):
+    """Numeric comparison: rel+abs (default), significant figures, or decimal digits."""
+
+    rel: float | None = Field(default=None, ge=0)
+    abs: float | None = Field(default=None, ge=0)
+    sigfigs: int | None = Field(default=None, ge=1, le=15)
+    decimals: int | None = Field(default=None, ge=0, le=15)
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> "Tolerance":
+        modes = [self.rel is not None or self.abs is not None, self.sigfigs is not None, self.decimals is not None]
+        if sum(modes) != 1:
+            raise ValueError("give 'rel'/'abs', or 'sigfigs', or 'decimals' (exactly one kind)")
+        return self
+
+
+DEFAULT_TOLERANCE = Tolerance(rel=1e-3, abs=1e-9)
+
+
+class ItemBase(Strict):
+    id: Id
+    prompt: Text
+    points: float = Field(default=1.0, gt=0)
+    explanation: str | None = None
+    tags: list[str] = []
+    difficulty: Literal["easy", "medium", "hard"] | None = None
+    source: str | None = None
+
+
+class Calculated(Strict):
+    """Parameters drawn per variant and a calculator spec that refers to them."""
+
+    params: dict[Name, ParamSpec] = {}
+    derived: dict[Name, str] = {}
+    calc: dict[str, Any] | None = None
+    mistakes: list[Mistake] = []
+    allow_trivial: bool = False
+
+    @property
+    def parametrized(self) -> bool:
+        return bool(self.params)
+
+    @property
+    def calculated(self) -> bool:
+        return self.calc is not None
+
+
+class Choice(Strict):
+    id: Id
+    text: Text
+    correct: StrictBool = False
+    feedback: str | None = None
+
+
+class SingleChoice(ItemBase, Calculated):
+    type: Literal["single_choice"]
+    choices: list[Choice] | None = Field(default=None, min_length=2)
+    shuffle: StrictBool = True
+    answer: str | None = None  # a path into the calculator result, with `calc`
+    digits: int = Field(default=4, ge=1, le=12)
+    tolerance: Tolerance = DEFAULT_TOLERANCE
+
+    @model_validator(mode="after")
+    def _choices_or_calc(self) -> "SingleChoice":
+        if self.choices is None and self.calc is None:
+            raise ValueError("needs 'choices', or 'calc' + 'answer' + 'mistakes' to compute its options")
+        if self.choices is not None and self.calc is not None:
+            raise ValueError("give 'choices' or 'calc', not both")
+        if self.calc is not None and (self.answer is None or not self.mistakes):
+            raise ValueError("computed options need 'answer' (a result path) and at least one entry in 'mistakes'")
+        return self
+
+
+class MultipleSelect(ItemBase):
+    type: Literal["multiple_select"]
+    choices: list[Choice] = Field(min_length=2)
+    shuffle: StrictBool = True
+
+
+class TrueFalse(ItemBase):
+    type: Literal["true_false"]
+    answer: StrictBool
+
+
+Number = Union[float, list[float], list[list[float]]]
+
+
+class Numeric(ItemBase, Calculated):
+    type: Literal["numeric"]
+    answer: Union[str, Number]
+    tolerance: Tolerance = DEFAULT_TOLERANCE
+
+    @model_validator(mode="after")
+    def _answer_kind(self) -> "Numeric":
+        if self.calc is not None and not isinstance(self.answer, str):
+            raise ValueError("with 'calc', 'answer' is a path into the calculator's result, e.g. layers[0].dW[1][0]")
+        if self.calc is None and isinstance(self.answer, str):
+            raise ValueError(f"'answer' {self.answer!r} is a result path, but the item has no 'calc'")
+        if self.calc is None and (self.params or self.mistakes):
+            raise ValueError("'params' and 'mistakes' need a 'calc' that uses them")
+        return self
+
+
+class ShortText(ItemBase):
+    type: Literal["short_text"]
+    answers: list[Text] = Field(min_length=1)
+    case_sensitive: StrictBool = False
+    pattern: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"not a valid regular expression: {e}") from None
+        return v
+
+
+class Pair(Strict):
+    left: Text
+    right: Text
+
+
+class Matching(ItemBase):
+    type: Literal["matching"]
+    pairs: list[Pair] = Field(min_length=2)
+    distractors: list[Text] = []
+
+
+class Ordering(ItemBase):
+    type: Literal["ordering"]
+    sequence: list[Text] = Field(min_length=2)
+
+
+Item = Annotated[
+    Union[SingleChoice, MultipleSelect, TrueFalse, Numeric, ShortText, Matching, Ordering],
+    Field(discriminator="type"),
+]
+
+
+class BankHeader(Strict):
+    """A bank file without its items (they are validated one by one)."""
+
+    topic: Slug
+    title: Text
+    source: str | None = None
+    items: list[Any] = Field(min_length=1)
+
+
+class Slot(Strict):
+    """Draw ``count`` distinct items from a pool: named items, or a topic (optionally by tags)."""
+
+    items: list[Id] | None = Field(default=None, min_length=1)
+    topic: Slug | None = None
+    tags: list[str] | None = None
+    count: int = Field(default=1, ge=1)
+    points: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _pool(self) -> "Slot":
+        if (self.items is None) == (self.topic is None):
+            raise ValueError("a slot names its pool with exactly one of 'items' or 'topic'")
+        if self.tags is not None and self.topic is None:
+            raise ValueError("'tags' filters a 'topic' pool")
+        return self
+
+
+class Quiz(Strict):
+    id: Slug
+    title: Text
+    description: str | None = None
+    max_attempts: int | None = Field(default=None, ge=1)
+    score_policy: Literal["best", "last", "mean"] = "best"
+    feedback: Literal["after_submission", "after_close", "never"] = "after_submission"
+    time_limit_min: float | None = Field(default=None, gt=0)
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    shuffle_slots: StrictBool = False
+    slots: list[Slot] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _window(self) -> "Quiz":
+        for name in ("opens_at", "closes_at"):
+            value = getattr(self, name)
+            if value is not None and value.utcoffset() is None:
+                raise ValueError(f"'{name}' needs a time zone offset, e.g. 2026-12-04T09:00:00+01:00")
+        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            raise ValueError("'closes_at' must come after 'opens_at'")
+        return self

@@ -1,0 +1,189 @@
+"""Lint rules over a loaded catalog: every problem in one run, each at its YAML node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..calc.mistakes import buggy_result
+from ..grading import numbers_match
+from . import schema
+from .catalog import BankItem, Catalog, QuizDef, load_catalog
+from .loader import Problem
+from .params import ParamError, compile_expr, references, template_names
+from .render import math_errors
+from .variant import VariantError, calculate, is_trivial, make_variant, resolve, values_for
+
+SEEDS = 200
+RENDER_SEEDS = 3  # full variants (Markdown, MathML, worked solution) built per item
+LOOSE_SHARE = 0.02  # a buggy answer accepted in more than this share of seeds is an error
+
+
+def validate_paths(paths: list[Path], seeds: int = SEEDS) -> Catalog:
+    """Load and lint; the catalog's problems hold everything found, sorted by place."""
+    cat = load_catalog(paths)
+    for item in cat.items.values():
+        cat.problems += check_item(item, seeds)
+    for quiz in cat.quizzes.values():
+        cat.problems += check_quiz(quiz, cat)
+    cat.problems.sort(key=lambda p: (p.path, p.mark.line, p.mark.col, p.message))
+    return cat
+
+
+def check_item(item: BankItem, seeds: int = SEEDS) -> list[Problem]:
+    m = item.model
+    out: list[Problem] = []
+    out += _choice_rules(item)
+    if not m.explanation:
+        out.append(item.problem(("id",), "no explanation: students see only right or wrong", "warning"))
+    out += _reference_rules(item)
+    if out and any(p.severity == "error" for p in out):
+        return out
+    for text_key in ("prompt", "explanation"):
+        text = getattr(m, text_key) or ""
+        for bad in math_errors(text):
+            out.append(item.problem((text_key,), f"math that cannot be rendered: {bad}"))
+    for seed in range(min(RENDER_SEEDS, seeds)):
+        try:
+            make_variant(item, seed)
+        except VariantError as e:
+            out.append(item.problem(e.key, f"seed {seed}: {e}"))
+            return out
+    if getattr(m, "calc", None) is not None:
+        out += _calculated_rules(item, seeds)
+    return out
+
+
+def _choice_rules(item: BankItem) -> list[Problem]:
+    m, out = item.model, []
+    choices = getattr(m, "choices", None)
+    if not choices:
+        return out
+    ids = [c.id for c in choices]
+    for i, cid in enumerate(ids):
+        if cid in ids[:i]:
+            out.append(item.problem(("choices", i, "id"), f"choice id {cid!r} is used twice"))
+    correct = [c.id for c in choices if c.correct]
+    if m.type == "single_choice" and len(correct) != 1:
+        what = "no correct choice" if not correct else f"{len(correct)} correct choices ({', '.join(correct)})"
+        out.append(item.problem(("choices",), f"has {what}; a single_choice item needs exactly one "
+                                "(use multiple_select for several)"))
+    if m.type == "multiple_select":
+        if not correct:
+            out.append(item.problem(("choices",), "has no correct choice; mark at least one with correct: true"))
+        elif len(correct) == len(choices):
+            out.append(item.problem(("choices",), "every choice is correct, so ticking everything earns full marks; "
+                                    "add an incorrect choice"))
+    return out
+
+
+def _reference_rules(item: BankItem) -> list[Problem]:
+    m, out = item.model, []
+    params = list(getattr(m, "params", {}))
+    derived = list(getattr(m, "derived", {}))
+    defined = set(params)
+    for name, expr in getattr(m, "derived", {}).items():
+        if name in defined:
+            out.append(item.problem(("derived", name), f"{name!r} is both a param and a derived value", key=True))
+        try:
+            compile_expr(expr)
+        except ParamError as e:
+            out.append(item.problem(("derived", name), f"derived {name!r}: {e}"))
+        defined.add(name)
+    names = set(params) | set(derived)
+    for key in ("prompt", "explanation"):
+        extra = {"answer"} if key == "explanation" and m.type == "numeric" else set()
+        for ref in sorted(template_names(getattr(m, key) or "") - names - extra):
+            out.append(item.problem((key,), f"{{{{{ref}}}}} refers to an undefined parameter "
+                                    f"(defined: {', '.join(sorted(names)) or 'none'})"))
+    calc = getattr(m, "calc", None)
+    if calc is not None:
+        for ref in sorted(references(calc) - names):
+            out.append(item.problem(("calc",), f"\"${ref}\" refers to an undefined parameter "
+                                    f"(defined: {', '.join(sorted(names)) or 'none'})"))
+    return out
+
+
+def _calculated_rules(item: BankItem, seeds: int) -> list[Problem]:
+    m, out = item.model, []
+    trivial: list[tuple[int, str]] = []
+    applies = {k: 0 for k in m.mistakes}
+    differs = {k: 0 for k in m.mistakes}
+    loose: dict[str, list[int]] = {k: [] for k in m.mistakes}
+    for seed in range(seeds):
+        try:
+            env = values_for(item, seed)
+            _, task, result, answer = calculate(item, seed, env)
+        except VariantError as e:
+            return out + [item.problem(e.key, f"seed {seed}: {e}")]
+        if not m.allow_trivial:
+            from .variant import Variant
+
+            why = is_trivial(Variant(item=item, seed=seed, task=task, result=result))
+            if why:
+                trivial.append((seed, why))
+        for k in m.mistakes:
+            res = buggy_result(task, k)
+            if res is None:
+                continue
+            try:
+                value = resolve(res, m.answer)
+            except KeyError:
+                continue
+            if np.shape(value) != np.shape(answer):
+                continue
+            applies[k] += 1
+            if not np.allclose(value, answer, rtol=1e-12, atol=0):
+                differs[k] += 1
+                if numbers_match(value, answer, m.tolerance):
+                    loose[k].append(seed)
+    if trivial:
+        seed, why = trivial[0]
+        out.append(item.problem(("params",), f"{len(trivial)} of {seeds} seeds make the question trivial "
+                                f"(first: seed {seed}, {why}); narrow the ranges, or set allow_trivial: true"))
+    for i, k in enumerate(m.mistakes):
+        if applies[k] == 0:
+            out.append(item.problem(("mistakes", i), f"mistake {k!r} does not apply to this calculation "
+                                    f"or answer path ({m.answer})"))
+        elif differs[k] == 0:
+            out.append(item.problem(("mistakes", i), f"mistake {k!r} gives the right answer in every variant, "
+                                    "so it can never be recognised"))
+        elif loose[k]:
+            share = len(loose[k]) / seeds
+            sev = "error" if share > LOOSE_SHARE else "warning"
+            out.append(item.problem(("tolerance",) if "tolerance" in item.raw else ("mistakes", i),
+                                    f"the tolerance accepts the {k!r} answer in {len(loose[k])} of {seeds} seeds "
+                                    f"(first: seed {loose[k][0]}); tighten it", sev))
+    return out
+
+
+def check_quiz(quiz: QuizDef, cat: Catalog) -> list[Problem]:
+    q, doc, out = quiz.model, quiz.doc, []
+    pools: list[set[str]] = []
+    for s, slot in enumerate(q.slots):
+        if slot.items is not None:
+            pool = set()
+            for j, iid in enumerate(slot.items):
+                if iid not in cat.items:
+                    out.append(doc.problem(("slots", s, "items", j), f"quiz {q.id}: no item {iid!r} in the banks"))
+                else:
+                    pool.add(iid)
+        else:
+            if slot.topic not in cat.banks:
+                out.append(doc.problem(("slots", s, "topic"), f"quiz {q.id}: no bank has topic {slot.topic!r} "
+                                       f"(topics: {', '.join(sorted(cat.banks)) or 'none'})"))
+                pools.append(set())
+                continue
+            pool = {i for i in cat.banks[slot.topic].item_ids
+                    if not slot.tags or set(slot.tags) <= set(cat.items[i].model.tags)}
+        if slot.count > len(pool):
+            out.append(doc.problem(("slots", s, "count") if "count" in doc.data["slots"][s] else ("slots", s),
+                                   f"quiz {q.id}: slot {s + 1} draws {slot.count} items from a pool of {len(pool)}"))
+        pools.append(pool)
+    total = sum(sl.count for sl in q.slots)
+    union = set().union(*pools) if pools else set()
+    if not out and len(union) < total:
+        out.append(doc.problem(("slots",), f"quiz {q.id}: the slots draw {total} distinct items but their pools "
+                               f"hold only {len(union)} together"))
+    return out

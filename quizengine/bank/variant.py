@@ -1,0 +1,299 @@
+"""One item under one seed: its numbers, rendered prompt, options, answer and worked solution."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..calc import mistakes as buggy
+from ..calc.engine import run_task
+from ..calc.losses import InfiniteLossError
+from ..calc.spec import SpecError, Task, parse
+from . import schema
+from .catalog import BankItem
+from .params import ParamError, draw, evaluate, fmt, plain, render_text, shuffled, substitute
+from .render import markdown_to_html
+from .solution import worked_solution
+
+
+class VariantError(ValueError):
+    """An item that cannot produce a variant for some seed; ``key`` names the part at fault."""
+
+    def __init__(self, key: tuple, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass
+class Option:
+    """A choice, a matching side or an ordering entry as a student sees it."""
+
+    id: str
+    text: str  # Markdown
+
+    @property
+    def html(self) -> str:
+        return markdown_to_html(self.text)
+
+
+@dataclass
+class Variant:
+    item: BankItem
+    seed: int
+    values: dict[str, Any] = field(default_factory=dict)  # params and derived values
+    prompt: str = ""
+    choices: list[Option] | None = None  # single_choice, multiple_select
+    lefts: list[Option] | None = None  # matching
+    rights: list[Option] | None = None  # matching
+    options: list[Option] | None = None  # ordering (shown shuffled)
+    answer: Any = None  # the correct response, in the API's response format
+    buggy: dict[str, Any] = field(default_factory=dict)  # mistake -> its (wrong) response
+    choice_feedback: dict[str, str] = field(default_factory=dict)
+    explanation: str | None = None
+    spec: dict | None = None
+    task: Task | None = None
+    result: dict | None = None
+
+    @property
+    def model(self) -> Any:
+        return self.item.model
+
+    @property
+    def type(self) -> str:
+        return self.model.type
+
+    @property
+    def prompt_html(self) -> str:
+        return markdown_to_html(self.prompt)
+
+    @property
+    def explanation_html(self) -> str | None:
+        return None if self.explanation is None else markdown_to_html(self.explanation)
+
+    @property
+    def answer_shape(self) -> tuple[int, ...]:
+        return tuple(np.shape(self.answer)) if self.type == "numeric" else ()
+
+    def public(self) -> dict[str, Any]:
+        """Return what a student may see before submission: no answer, no correctness, no mistakes."""
+        out: dict[str, Any] = {"id": self.item.id, "type": self.type, "prompt_html": self.prompt_html,
+                               "points": self.model.points}
+        if self.choices is not None:
+            out["choices"] = [{"id": c.id, "html": c.html} for c in self.choices]
+        if self.lefts is not None:
+            out["lefts"] = [{"id": c.id, "html": c.html} for c in self.lefts]
+            out["rights"] = [{"id": c.id, "html": c.html} for c in self.rights]
+        if self.options is not None:
+            out["options"] = [{"id": c.id, "html": c.html} for c in self.options]
+        if self.type == "numeric":
+            out["shape"] = list(self.answer_shape)
+        return out
+
+
+# ---------------------------------------------------------------- building
+
+PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]|(\.)")
+
+
+def resolve(result: Any, path: str) -> Any:
+    """Follow a result path such as ``layers[1].dW[0][1]``; raise KeyError naming the first bad step."""
+    node, pos, done = result, 0, ""
+    for m in PATH_TOKEN.finditer(path):
+        if m.start() != pos:
+            raise KeyError(f"cannot read {path!r} at character {pos + 1}")
+        pos = m.end()
+        name, index, dot = m.groups()
+        if dot:
+            continue
+        if name is not None:
+            if not isinstance(node, dict) or name not in node:
+                keys = ", ".join(node) if isinstance(node, dict) else "none (it is a value)"
+                raise KeyError(f"{path!r}: {done or 'the result'} has no {name!r} (it has: {keys})")
+            node = node[name]
+            done += ("." if done else "") + name
+        else:
+            i = int(index)
+            if not isinstance(node, list) or not -len(node) <= i < len(node):
+                size = f"has {len(node)} entries" if isinstance(node, list) else "is a number"
+                raise KeyError(f"{path!r}: {done} {size}, so [{i}] does not exist")
+            node = node[i]
+            done += f"[{i}]"
+    if pos != len(path) or not path:
+        raise KeyError(f"cannot read {path!r} at character {pos + 1}")
+    return node
+
+
+def values_for(item: BankItem, seed: int) -> dict[str, Any]:
+    """Draw the params and evaluate the derived values of an item for one seed."""
+    m = item.model
+    env: dict[str, Any] = {}
+    for name, spec in getattr(m, "params", {}).items():
+        try:
+            env[name] = draw(item.id, seed, name, spec)
+        except ParamError as e:
+            raise VariantError(("params", name), f"param {name!r}: {e}") from None
+    for name, expr in getattr(m, "derived", {}).items():
+        try:
+            env[name] = evaluate(expr, env)
+        except ParamError as e:
+            raise VariantError(("derived", name), f"derived {name!r} = {expr!r}: {e}") from None
+    return env
+
+
+def _finite(v: Any) -> bool:
+    try:
+        return bool(np.all(np.isfinite(np.asarray(v, dtype=np.float64))))
+    except (TypeError, ValueError):
+        return False
+
+
+def calculate(item: BankItem, seed: int, env: dict[str, Any]) -> tuple[dict, Task, dict, Any]:
+    """Substitute the values into the item's spec, run it, and read the answer path."""
+    m = item.model
+    try:
+        spec = substitute(m.calc, env)
+    except ParamError as e:
+        raise VariantError(("calc",), str(e)) from None
+    try:
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            task = parse(spec)
+            result = run_task(task)
+    except (SpecError, InfiniteLossError, FloatingPointError) as e:
+        raise VariantError(("calc",), f"the calculator refuses seed {seed}'s spec: {e}") from None
+    try:
+        answer = resolve(result, m.answer)
+    except KeyError as e:
+        raise VariantError(("answer",), str(e).strip('"')) from None
+    if not _finite(answer):
+        raise VariantError(("answer",), f"the answer is not a finite number for seed {seed}: {answer!r}")
+    return spec, task, result, answer
+
+
+def _mistake_values(item: BankItem, task: Task, answer: Any) -> dict[str, Any]:
+    from ..grading import numbers_match  # local: grading imports this module's types
+
+    out = {}
+    for mistake in item.model.mistakes:
+        res = buggy.buggy_result(task, mistake)
+        if res is None:
+            continue
+        try:
+            value = resolve(res, item.model.answer)
+        except KeyError:
+            continue
+        if np.shape(value) != np.shape(answer) or not _finite(value):
+            continue
+        if numbers_match(value, answer, item.model.tolerance):
+            continue  # indistinguishable from the right answer in this variant
+        out[mistake] = value
+    return out
+
+
+def make_variant(item: BankItem, seed: int) -> Variant:
+    """Build the variant of ``item`` for ``seed``; the same seed always gives the same variant."""
+    m = item.model
+    v = Variant(item=item, seed=seed)
+    if isinstance(m, (schema.SingleChoice, schema.Numeric)) and (m.params or m.derived or m.calc):
+        v.values = values_for(item, seed)
+    try:
+        v.prompt = render_text(m.prompt, v.values)
+    except ParamError as e:
+        raise VariantError(("prompt",), str(e)) from None
+    if getattr(m, "calc", None) is not None:
+        v.spec, v.task, v.result, answer = calculate(item, seed, v.values)
+        v.buggy = _mistake_values(item, v.task, answer)
+    else:
+        answer = None
+    salt = (item.id, seed)
+    if isinstance(m, schema.Numeric):
+        v.answer = answer if m.calc is not None else plain(m.answer)
+    elif isinstance(m, schema.SingleChoice) and m.calc is not None:
+        _computed_choices(v, m, answer, salt)
+    elif isinstance(m, (schema.SingleChoice, schema.MultipleSelect)):
+        order = shuffled(m.choices, *salt, "choices") if m.shuffle else list(m.choices)
+        v.choices = [Option(f"c{i + 1}", c.text) for i, c in enumerate(order)]
+        correct = [opt.id for opt, c in zip(v.choices, order) if c.correct]
+        v.answer = correct[0] if m.type == "single_choice" and correct else correct
+        v.choice_feedback = {opt.id: c.feedback for opt, c in zip(v.choices, order) if c.feedback}
+    elif isinstance(m, schema.TrueFalse):
+        v.answer = m.answer
+    elif isinstance(m, schema.ShortText):
+        v.answer = m.answers[0]
+    elif isinstance(m, schema.Matching):
+        v.lefts = [Option(f"l{i + 1}", p.left) for i, p in enumerate(m.pairs)]
+        rights = [p.right for p in m.pairs] + list(m.distractors)
+        order = shuffled(list(range(len(rights))), *salt, "rights")
+        v.rights = [Option(f"r{k + 1}", rights[i]) for k, i in enumerate(order)]
+        v.answer = {f"l{i + 1}": f"r{order.index(i) + 1}" for i in range(len(m.pairs))}
+    elif isinstance(m, schema.Ordering):
+        n = len(m.sequence)
+        order = list(range(n))
+        for attempt in range(20):  # never show the items already in order
+            order = shuffled(list(range(n)), *salt, "order", attempt)
+            if order != list(range(n)):
+                break
+        v.options = [Option(f"o{k + 1}", m.sequence[i]) for k, i in enumerate(order)]
+        v.answer = [f"o{order.index(i) + 1}" for i in range(n)]
+    v.explanation = _explanation(v)
+    return v
+
+
+def _computed_choices(v: Variant, m: schema.SingleChoice, answer: Any, salt: tuple) -> None:
+    if np.ndim(answer) != 0:
+        raise VariantError(("answer",), "computed options need a scalar answer")
+    entries: dict[str, str | None] = {fmt(answer, m.digits): None}
+    for mistake, value in v.buggy.items():
+        entries.setdefault(fmt(value, m.digits), mistake)
+    texts = shuffled(list(entries), *salt, "choices")
+    v.choices = [Option(f"c{i + 1}", text) for i, text in enumerate(texts)]
+    for opt in v.choices:
+        mistake = entries[opt.text]
+        if mistake is None:
+            v.answer = opt.id
+        else:
+            v.choice_feedback[opt.id] = f"This is what you get if you {buggy.DESCRIPTIONS[mistake]}."
+            v.buggy[mistake] = opt.id
+
+
+def _explanation(v: Variant) -> str | None:
+    m = v.model
+    parts = []
+    if m.explanation:
+        env = dict(v.values)
+        if v.type == "numeric":
+            env["answer"] = v.answer
+        try:
+            parts.append(render_text(m.explanation, env))
+        except ParamError as e:
+            raise VariantError(("explanation",), str(e)) from None
+    if v.task is not None:
+        value = v.answer if v.type == "numeric" else resolve(v.result, m.answer)
+        parts.append(worked_solution(v.task, v.result, m.answer, value))
+    return "\n\n".join(parts) if parts else None
+
+
+def is_trivial(v: Variant) -> str | None:
+    """Return why a calculated variant makes a gradient question trivial, or None."""
+    from ..calc.spec import ActivationTask, NetworkTask
+    from ..calc.engine import run_network
+
+    task, path = v.task, v.model.answer or ""
+    gradient_question = any(k in path for k in ("delta", "dW", "db", "W_new", "b_new", "derivative"))
+    if isinstance(task, NetworkTask):
+        res = run_network(task)
+        for k, (layer, lr) in enumerate(zip(task.network.layers, res.layers)):
+            name = layer.activation.name
+            if name in ("sigmoid", "tanh") and np.any(np.abs(lr.z) > 6):
+                return f"layer {k}'s {name} saturates (|z| = {fmt(np.max(np.abs(lr.z)), 3)} > 6)"
+            if gradient_question and name == "relu" and np.all(lr.z <= 0):
+                return f"every ReLU unit of layer {k} is dead (z <= 0), so the gradients through it are 0"
+    elif isinstance(task, ActivationTask) and gradient_question:
+        if task.name in ("sigmoid", "tanh") and np.any(np.abs(task.z) > 6):
+            return f"{task.name} saturates (|z| = {fmt(np.max(np.abs(task.z)), 3)} > 6), its derivative is ~0"
+        if task.name == "relu" and np.all(task.z <= 0):
+            return "every z <= 0, so every ReLU derivative is 0"
+    return None
