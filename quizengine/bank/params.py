@@ -40,6 +40,7 @@ def shuffled(items: list, *parts: object) -> list:
     return out
 
 
+@lru_cache(maxsize=1024)
 def _decimals(x: float) -> int:
     s = repr(float(x))
     if "e" in s:
@@ -47,30 +48,51 @@ def _decimals(x: float) -> int:
     return len(s.split(".")[1].rstrip("0"))
 
 
-def _draw_one(spec: ParamSpec, parts: tuple, counter: list[int]) -> float | Any:
+class _Stream:
+    """Deterministic 64-bit integers from SHAKE-256 of the parts (a longer digest extends a shorter one)."""
+
+    def __init__(self, parts: tuple, expected: int):
+        self._hash = hashlib.shake_256("\x1f".join(map(str, parts)).encode())
+        self._size = max(8, expected + 8)
+        self._buf = self._hash.digest(8 * self._size)
+        self._pos = 0
+
+    def next(self) -> int:
+        if self._pos == self._size:
+            self._size *= 2
+            self._buf = self._hash.digest(8 * self._size)
+        u = int.from_bytes(self._buf[8 * self._pos: 8 * self._pos + 8], "big")
+        self._pos += 1
+        return u
+
+
+def _draw_one(spec: ParamSpec, stream: _Stream) -> float | Any:
     for _ in range(1000):
-        counter[0] += 1
-        u = rand_u64(*parts, counter[0])
+        u = stream.next()
         if spec.choice is not None:
             value = spec.choice[u % len(spec.choice)]
         else:
-            lo, hi = spec.range
-            n = int(math.floor((hi - lo) / spec.step + 1e-9)) + 1
-            value = round(lo + (u % n) * spec.step, max(_decimals(lo), _decimals(spec.step)))
-            value = 0.0 if value == 0 else value  # no "-0" in a prompt
-        if not (isinstance(value, (int, float)) and any(value == e for e in spec.exclude)):
+            value = _grid_value(spec, u)
+        if not (isinstance(value, (int, float)) and value in spec.exclude):
             return value
     raise ParamError("every value of the grid is excluded")
 
 
+def _grid_value(spec: ParamSpec, u: int) -> float:
+    lo, hi = spec.range
+    n = int(math.floor((hi - lo) / spec.step + 1e-9)) + 1
+    value = round(lo + (u % n) * spec.step, max(_decimals(lo), _decimals(spec.step)))
+    return 0.0 if value == 0 else value  # no "-0" in a prompt
+
+
 def draw(item_id: str, seed: int, name: str, spec: ParamSpec) -> Value:
     """Draw one parameter (a scalar, or a vector/matrix of independent draws)."""
-    counter = [0]
-    parts = (item_id, seed, name)
+    n = int(np.prod(spec.shape)) if spec.shape is not None else 1
+    stream = _Stream((item_id, seed, name), n)
     if spec.shape is None:
-        v = _draw_one(spec, parts, counter)
+        v = _draw_one(spec, stream)
         return np.array(v, dtype=np.float64) if isinstance(v, list) else v
-    cells = [_draw_one(spec, parts, counter) for _ in range(int(np.prod(spec.shape)))]
+    cells = [_draw_one(spec, stream) for _ in range(n)]
     return np.array(cells, dtype=np.float64).reshape(spec.shape)
 
 
@@ -190,6 +212,12 @@ def evaluate(text: str, env: dict[str, Value]) -> Value:
         v = float(v)
     if isinstance(v, (np.floating, np.integer, np.bool_)):
         v = v.item()
+    try:
+        finite = bool(np.all(np.isfinite(np.asarray(v, dtype=np.float64))))
+    except (TypeError, ValueError):
+        raise ParamError(f"the value {v!r} is not a number or a list of numbers") from None
+    if not finite:
+        raise ParamError(f"the value is not finite ({plain(v)})")
     return v
 
 

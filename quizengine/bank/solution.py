@@ -29,7 +29,9 @@ LOSS_TEX = {
 
 
 def row(v: Any) -> str:
-    """Typeset a vector as a row (Keras layout) and a matrix as it is."""
+    """Typeset a vector as a row (Keras layout), a one-entry vector as a number, a matrix as it is."""
+    if np.size(v) == 1 and np.ndim(v) == 1:
+        return latex(np.asarray(v).reshape(()))
     return latex(v, transpose=np.ndim(v) == 1)
 
 
@@ -141,7 +143,7 @@ def _activation(task: ActivationTask, result: dict[str, Any]) -> str:
 def _keras(task: KerasTask, result: dict[str, Any]) -> str:
     lines = ["A Dense layer with $n$ inputs and $u$ units has $n \\cdot u$ weights and $u$ biases.", ""]
     n_in = task.input_dim
-    for i, l in enumerate(result["layers"]):
+    for i, l in enumerate(result["layers"], start=1):
         lines.append(f"- Dense layer {i}: ${n_in} \\cdot {l['units']} + {l['units']} = {l['params']}$")
         n_in = l["units"]
     lines.append(f"\nTotal: ${result['total_params']}$ parameters.")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -99,31 +99,39 @@ class Variant:
 PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]|(\.)")
 
 
-def resolve(result: Any, path: str) -> Any:
-    """Follow a result path such as ``layers[1].dW[0][1]``; raise KeyError naming the first bad step."""
-    node, pos, done = result, 0, ""
+@lru_cache(maxsize=2048)
+def parse_path(path: str) -> tuple[str | int, ...]:
+    """Split ``layers[1].dW[0][1]`` into ('layers', 1, 'dW', 0, 1); KeyError when malformed."""
+    steps: list[str | int] = []
+    pos = 0
     for m in PATH_TOKEN.finditer(path):
         if m.start() != pos:
-            raise KeyError(f"cannot read {path!r} at character {pos + 1}")
+            break
         pos = m.end()
         name, index, dot = m.groups()
-        if dot:
-            continue
-        if name is not None:
-            if not isinstance(node, dict) or name not in node:
-                keys = ", ".join(node) if isinstance(node, dict) else "none (it is a value)"
-                raise KeyError(f"{path!r}: {done or 'the result'} has no {name!r} (it has: {keys})")
-            node = node[name]
-            done += ("." if done else "") + name
-        else:
-            i = int(index)
-            if not isinstance(node, list) or not -len(node) <= i < len(node):
-                size = f"has {len(node)} entries" if isinstance(node, list) else "is a number"
-                raise KeyError(f"{path!r}: {done} {size}, so [{i}] does not exist")
-            node = node[i]
-            done += f"[{i}]"
-    if pos != len(path) or not path:
+        if not dot:
+            steps.append(name if name is not None else int(index))
+    if pos != len(path) or not steps:
         raise KeyError(f"cannot read {path!r} at character {pos + 1}")
+    return tuple(steps)
+
+
+def resolve(result: Any, path: str) -> Any:
+    """Follow a result path such as ``layers[1].dW[0][1]``; raise KeyError naming the first bad step."""
+    node, done = result, ""
+    for step in parse_path(path):
+        if isinstance(step, str):
+            if not isinstance(node, dict) or step not in node:
+                keys = ", ".join(node) if isinstance(node, dict) else "none (it is a value)"
+                raise KeyError(f"{path!r}: {done or 'the result'} has no {step!r} (it has: {keys})")
+            node = node[step]
+            done += ("." if done else "") + step
+        else:
+            if not isinstance(node, list) or not -len(node) <= step < len(node):
+                size = f"has {len(node)} entries" if isinstance(node, list) else "is a number"
+                raise KeyError(f"{path!r}: {done} {size}, so [{step}] does not exist")
+            node = node[step]
+            done += f"[{step}]"
     return node
 
 
@@ -211,6 +219,8 @@ def make_variant(item: BankItem, seed: int) -> Variant:
     salt = (item.id, seed)
     if isinstance(m, schema.Numeric):
         v.answer = answer if m.calc is not None else plain(m.answer)
+        if not _finite(v.answer):
+            raise VariantError(("answer",), f"the answer is not a finite number: {v.answer!r}")
     elif isinstance(m, schema.SingleChoice) and m.calc is not None:
         _computed_choices(v, m, answer, salt)
     elif isinstance(m, (schema.SingleChoice, schema.MultipleSelect)):
@@ -276,21 +286,21 @@ def _explanation(v: Variant) -> str | None:
     return "\n\n".join(parts) if parts else None
 
 
-def is_trivial(v: Variant) -> str | None:
+def is_trivial(task: Task, result: dict, answer_path: str) -> str | None:
     """Return why a calculated variant makes a gradient question trivial, or None."""
     from ..calc.spec import ActivationTask, NetworkTask
-    from ..calc.engine import run_network
 
-    task, path = v.task, v.model.answer or ""
-    gradient_question = any(k in path for k in ("delta", "dW", "db", "W_new", "b_new", "derivative"))
+    gradient_question = any(k in answer_path for k in ("delta", "dW", "db", "W_new", "b_new", "derivative"))
     if isinstance(task, NetworkTask):
-        res = run_network(task)
-        for k, (layer, lr) in enumerate(zip(task.network.layers, res.layers)):
+        for k, (layer, lr) in enumerate(zip(task.network.layers, result["layers"])):
             name = layer.activation.name
-            if name in ("sigmoid", "tanh") and np.any(np.abs(lr.z) > 6):
-                return f"layer {k}'s {name} saturates (|z| = {fmt(np.max(np.abs(lr.z)), 3)} > 6)"
-            if gradient_question and name == "relu" and np.all(lr.z <= 0):
-                return f"every ReLU unit of layer {k} is dead (z <= 0), so the gradients through it are 0"
+            if name not in ("sigmoid", "tanh", "relu"):
+                continue
+            z = np.asarray(lr["z"])
+            if name != "relu" and np.any(np.abs(z) > 6):
+                return f"layer {k + 1}'s {name} saturates (|z| = {fmt(np.max(np.abs(z)), 3)} > 6)"
+            if gradient_question and name == "relu" and np.all(z <= 0):
+                return f"every ReLU unit of layer {k + 1} is dead (z <= 0), so the gradients through it are 0"
     elif isinstance(task, ActivationTask) and gradient_question:
         if task.name in ("sigmoid", "tanh") and np.any(np.abs(task.z) > 6):
             return f"{task.name} saturates (|z| = {fmt(np.max(np.abs(task.z)), 3)} > 6), its derivative is ~0"
