@@ -1,3 +1,30 @@
 """quizengine: a quiz and assessment engine for Module 04 (neural networks)."""
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+
+
+def create_app(config: dict[str, Any] | None = None):
+    """Build the Flask app: settings, database, login, CSRF, blueprints."""
+    from flask import Flask
+    from flask_wtf.csrf import CSRFProtect
+
+    from . import config as settings
+    from .db import Database
+    from .web import api, auth, errors, instructor, student
+
+    app = Flask(__name__, template_folder=str(settings.ROOT / "templates"),
+                static_folder=str(settings.ROOT / "static"))
+    app.config.update(settings.from_env())
+    app.config.update(config or {})
+    app.extensions["quizengine.db"] = Database(app.config["DATABASE_URL"])
+    csrf = CSRFProtect(app)
+    auth.init_login(app)
+    for bp in (auth.bp, student.bp, instructor.bp, api.bp):
+        app.register_blueprint(bp)
+    csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
+    errors.init_errors(app)
+    return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -160,6 +161,164 @@ def preview(item_id: str, seed: int, as_json: bool, banks: Path | None) -> None:
     except VariantError as e:
         fail(f"{item_id} seed {seed}: {e}")
     click.echo(json.dumps(preview_data(variant), indent=2) if as_json else preview_text(variant))
+
+
+# ---------------------------------------------------------------- the web app and its data
+
+def _app():
+    from . import create_app
+
+    return create_app()
+
+
+def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
+    from .migrate import upgrade
+    from .services.banks import BankLoadError, load_banks
+
+    upgrade(app.config["DATABASE_URL"])
+    banks = Path(app.config["BANKS"])
+    if not banks.exists():
+        fail(f"no banks folder at {banks} (set QUIZENGINE_BANKS)")
+    try:
+        with app.extensions["quizengine.db"].write() as s:
+            report = load_banks(s, banks)
+    except BankLoadError as e:
+        fail(str(e), 1)
+    click.echo(f"banks: {report.items} items ({report.new_versions} new versions), {report.quizzes} quizzes", err=True)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--demo", is_flag=True, help="Create demo accounts (first run) and print their credentials.")
+def serve(host: str, port: int, workers: int, demo: bool) -> None:
+    """Migrate the database, load the banks and serve the app with gunicorn."""
+    from .server import ensure_demo_accounts, run_gunicorn
+
+    app = _app()
+    _migrate_and_load(app)
+    if demo:
+        lines = ensure_demo_accounts(app)
+        click.echo("\nDemo accounts (username, role, password; kept in "
+                   f"{Path(app.config['INSTANCE']) / 'demo-accounts.txt'}):")
+        for line in lines:
+            click.echo("  " + line)
+    click.echo(f"\nquizengine on http://{host}:{port}/  (database: {app.config['DATABASE_URL']})\n")
+    run_gunicorn(app, host, port, workers)
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database up to REVISION (default: head)."""
+    from .migrate import upgrade
+
+    upgrade(_app().config["DATABASE_URL"], revision)
+
+
+@db.command("downgrade")
+@click.argument("revision", default="base")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (default: base, an empty database)."""
+    from .migrate import downgrade
+
+    downgrade(_app().config["DATABASE_URL"], revision)
+
+
+@main.command("load-banks")
+def load_banks_command() -> None:
+    """Migrate, then load the banks into the database as versioned items."""
+    _migrate_and_load(_app())
+
+
+@main.group()
+def users() -> None:
+    """Accounts: add one, or import a roster."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["student", "instructor"]), required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--full-name", default="")
+@click.option("--student-id", default="")
+@click.option("--email", default="")
+def users_add(username: str, role: str, password_stdin: bool, full_name: str, student_id: str, email: str) -> None:
+    """Create an account; without --password-stdin a password is generated and printed."""
+    from .services.accounts import AccountError, add_user, generate_password
+
+    app = _app()
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else generate_password()
+    from .migrate import upgrade
+
+    upgrade(app.config["DATABASE_URL"])
+    try:
+        with app.extensions["quizengine.db"].write() as s:
+            add_user(s, username, role, password, full_name, student_id, email, app.config["PASSWORD_METHOD"])
+    except AccountError as e:
+        fail(str(e))
+    click.echo(f"created {role} {username}" + ("" if password_stdin else f" with password {password}"))
+
+
+@users.command("import")
+@click.argument("roster", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--passwords-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write username,password for rows without a password.")
+def users_import(roster: Path, passwords_out: Path | None) -> None:
+    """Import students from a CSV roster (username,full_name,student_id,email[,password]); all rows or none."""
+    from .services.accounts import AccountError, import_roster
+
+    app = _app()
+    from .migrate import upgrade
+
+    upgrade(app.config["DATABASE_URL"])
+    try:
+        text = roster.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        fail(f"{roster}: not UTF-8 text")
+    try:
+        with app.extensions["quizengine.db"].write() as s:
+            generated = import_roster(s, text, app.config["PASSWORD_METHOD"])
+            if generated and passwords_out is None:
+                raise AccountError(f"{len(generated)} rows have no password: give --passwords-out FILE "
+                                   "to receive the generated ones (nothing was imported)")
+    except AccountError as e:
+        fail(f"{roster}: " + str(e).replace("\n", f"\n{roster}: "))
+    if generated:
+        passwords_out.write_text("username,password\n" + "".join(f"{u},{p}\n" for u, p in generated), encoding="utf-8")
+        os.chmod(passwords_out, 0o600)
+    click.echo(f"imported {sum(1 for _ in text.strip().splitlines()) - 1} students"
+               + (f"; generated passwords in {passwords_out}" if generated else ""))
+
+
+@main.command("export-grades")
+@click.argument("quiz_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE (default: stdout).")
+@click.option("--format", "fmt", type=click.Choice(["plain", "canvas", "moodle"]), default="plain", show_default=True)
+def export_grades(quiz_id: str, output: Path | None, fmt: str) -> None:
+    """Export a quiz's grades as CSV, one row per student on the roster."""
+    from .services.attempts import ServiceError, expire_due
+    from .services.gradebook import grades_csv
+
+    app = _app()
+    db = app.extensions["quizengine.db"]
+    try:
+        with db.write() as s:
+            expire_due(s)
+        with db.read() as s:
+            text = grades_csv(s, quiz_id, fmt)
+    except ServiceError as e:
+        fail(e.message)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,9 +3,64 @@
 from __future__ import annotations
 
 import os
+import secrets
+from datetime import timedelta
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def banks_path() -> Path:
     """The banks folder: QUIZENGINE_BANKS, or banks/ in the working directory."""
     return Path(os.environ.get("QUIZENGINE_BANKS", "banks"))
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("QUIZENGINE_INSTANCE", str(ROOT / "instance"))).resolve()
+
+
+def secret_key(instance: Path) -> str:
+    """QUIZENGINE_SECRET_KEY, or a random key kept in the instance folder across restarts."""
+    key = os.environ.get("QUIZENGINE_SECRET_KEY")
+    if key:
+        return key
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(secrets.token_hex(32))
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+    return path.read_text().strip()
+
+
+SESSION_LIFETIME = timedelta(hours=12)
+
+
+def from_env() -> dict:
+    """Return the app's settings; every key can be overridden by create_app(config)."""
+    instance = instance_path()
+    https = os.environ.get("QUIZENGINE_HTTPS", "") not in ("", "0", "false")
+    return {
+        "INSTANCE": str(instance),
+        "DATABASE_URL": os.environ.get("QUIZENGINE_DATABASE_URL") or f"sqlite:///{instance / 'quizengine.sqlite3'}",
+        "SECRET_KEY": secret_key(instance),
+        "BANKS": str(banks_path()),
+        "TIMEZONE": os.environ.get("QUIZENGINE_TIMEZONE", "UTC"),
+        "PERMANENT_SESSION_LIFETIME": SESSION_LIFETIME,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": https,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        # A CSRF token lives as long as the session, far longer than any quiz, so that autosave
+        # keeps working on a page left open (Flask-WTF's default of one hour would not).
+        "WTF_CSRF_TIME_LIMIT": int(SESSION_LIFETIME.total_seconds()),
+        "WTF_CSRF_SSL_STRICT": https,
+        "MAX_CONTENT_LENGTH": 64 * 1024,
+        "API_TOKEN_MAX_AGE": int(SESSION_LIFETIME.total_seconds()),
+        "LOGIN_LIMIT_USER": 5,  # failures per username within the window
+        "LOGIN_LIMIT_ADDRESS": 30,  # failures per client address within the window
+        "LOGIN_WINDOW": timedelta(minutes=15),
+        "PASSWORD_METHOD": "pbkdf2:sha256:600000",  # OWASP ASVS: PBKDF2-SHA256, >= 600,000 iterations
+        "EXPIRY_SWEEP_SECONDS": 0,  # > 0: a background thread submits expired attempts
+    }

@@ -82,13 +82,10 @@ class Variant:
         """Return what a student may see before submission: no answer, no correctness, no mistakes."""
         out: dict[str, Any] = {"id": self.item.id, "type": self.type, "prompt_html": self.prompt_html,
                                "points": self.model.points}
-        if self.choices is not None:
-            out["choices"] = [{"id": c.id, "html": c.html} for c in self.choices]
-        if self.lefts is not None:
-            out["lefts"] = [{"id": c.id, "html": c.html} for c in self.lefts]
-            out["rights"] = [{"id": c.id, "html": c.html} for c in self.rights]
-        if self.options is not None:
-            out["options"] = [{"id": c.id, "html": c.html} for c in self.options]
+        for key in ("choices", "lefts", "rights", "options"):
+            opts = getattr(self, key)
+            if opts is not None:
+                out[key] = [{"id": c.id, "text": c.text, "html": c.html} for c in opts]
         if self.type == "numeric":
             out["shape"] = list(self.answer_shape)
         return out

@@ -1,0 +1,147 @@
+"""Typed ORM models; nothing else lives here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON, Any: JSON}
+
+
+class User(Base):
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    student_id: Mapped[str] = mapped_column(String(100), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20))  # student | instructor
+    password_hash: Mapped[str] = mapped_column(String(300))
+    session_version: Mapped[int] = mapped_column(Integer, default=1)  # bumped to end every session
+    created_at: Mapped[datetime]
+
+
+class ItemVersion(Base):
+    """One item's content as it was in a bank at some time (content-addressed)."""
+
+    __tablename__ = "item_version"
+    __table_args__ = (UniqueConstraint("item_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[str] = mapped_column(String(32))
+    topic: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(30))
+    data: Mapped[Any]  # the item's YAML mapping
+    bank_source: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+
+
+class CurrentItem(Base):
+    """The version of each item that the banks hold now (shared by every server worker)."""
+
+    __tablename__ = "current_item"
+
+    item_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    item_version_id: Mapped[int] = mapped_column(ForeignKey("item_version.id"))
+    topic: Mapped[str] = mapped_column(String(100), index=True)
+    tags: Mapped[Any]
+
+    item_version: Mapped[ItemVersion] = relationship()
+
+
+class Quiz(Base):
+    __tablename__ = "quiz"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    definition: Mapped[Any]  # the quiz YAML mapping (slots and rules)
+    opens_at: Mapped[datetime | None]
+    closes_at: Mapped[datetime | None]
+    time_limit_s: Mapped[int | None]
+    max_attempts: Mapped[int | None]
+    score_policy: Mapped[str] = mapped_column(String(10))
+    feedback: Mapped[str] = mapped_column(String(30))
+    dates_locked: Mapped[bool] = mapped_column(default=False)  # dates set by an instructor win over the YAML
+    updated_at: Mapped[datetime]
+
+
+class Attempt(Base):
+    __tablename__ = "attempt"
+    __table_args__ = (UniqueConstraint("user_id", "quiz_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    quiz_id: Mapped[str] = mapped_column(ForeignKey("quiz.id"), index=True)
+    number: Mapped[int]
+    state: Mapped[str] = mapped_column(String(12))  # open | submitted | expired
+    started_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    submitted_at: Mapped[datetime | None]
+    score: Mapped[float | None] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+
+    user: Mapped[User] = relationship()
+    questions: Mapped[list["AttemptQuestion"]] = relationship(order_by="AttemptQuestion.slot",
+                                                              back_populates="attempt")
+
+
+class AttemptQuestion(Base):
+    """One question of an attempt: the exact item version and the seed of its variant."""
+
+    __tablename__ = "attempt_question"
+    __table_args__ = (UniqueConstraint("attempt_id", "slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempt.id", ondelete="CASCADE"), index=True)
+    slot: Mapped[int]
+    item_version_id: Mapped[int] = mapped_column(ForeignKey("item_version.id"))
+    seed: Mapped[int] = mapped_column(Integer)
+    points: Mapped[float] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float)
+    result: Mapped[Any | None]  # feedback, mistake, format error after grading
+
+    attempt: Mapped[Attempt] = relationship(back_populates="questions")
+    item_version: Mapped[ItemVersion] = relationship()
+    response: Mapped["Response | None"] = relationship(back_populates="question", uselist=False)
+
+
+class Response(Base):
+    """The last saved response to a question (autosave overwrites it)."""
+
+    __tablename__ = "response"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("attempt_question.id", ondelete="CASCADE"), unique=True)
+    value: Mapped[Any]
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    saved_at: Mapped[datetime]
+
+    question: Mapped[AttemptQuestion] = relationship(back_populates="response")
+
+
+class LoginFailure(Base):
+    """Failed logins per key (username or address), shared by every server worker."""
+
+    __tablename__ = "login_failure"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime]
+    locked_until: Mapped[datetime | None]

@@ -1,0 +1,392 @@
+"""Attempts: start, autosave, submit, expire, and what a student or instructor may see of them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from ..bank.params import plain
+from ..grading import FormatError, grade, parse_numeric
+from ..models import Attempt, AttemptQuestion, CurrentItem, ItemVersion, Quiz, Response, User
+from .banks import variant_of
+
+GRADED = ("submitted", "expired")
+MAX_RESPONSE_BYTES = 8 * 1024
+
+
+class ServiceError(Exception):
+    """A request the rules refuse; ``status`` is the HTTP status a view should answer with."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def aware(d: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    return d if d is None or d.tzinfo else d.replace(tzinfo=timezone.utc)
+
+
+def iso(d: datetime | None) -> str | None:
+    return None if d is None else aware(d).isoformat()
+
+
+# ---------------------------------------------------------------- quizzes
+
+def quiz_window(q: Quiz, t: datetime) -> str:
+    """``open``, ``not_open`` (before opens_at) or ``closed``."""
+    if q.opens_at and t < aware(q.opens_at):
+        return "not_open"
+    if q.closes_at and t >= aware(q.closes_at):
+        return "closed"
+    return "open"
+
+
+def user_attempts(s: Session, user: User, quiz_id: str | None = None) -> list[Attempt]:
+    stmt = select(Attempt).where(Attempt.user_id == user.id).order_by(Attempt.quiz_id, Attempt.number)
+    if quiz_id is not None:
+        stmt = stmt.where(Attempt.quiz_id == quiz_id)
+    return list(s.scalars(stmt))
+
+
+def policy_score(q: Quiz, attempts: list[Attempt]) -> tuple[float | None, Attempt | None]:
+    """The score that counts under the quiz's policy, and the attempt it comes from."""
+    graded = [a for a in attempts if a.state in GRADED and a.score is not None]
+    if not graded:
+        return None, None
+    if q.score_policy == "last":
+        a = max(graded, key=lambda a: a.number)
+        return a.score, a
+    if q.score_policy == "mean":
+        return sum(a.score for a in graded) / len(graded), max(graded, key=lambda a: a.number)
+    a = max(graded, key=lambda a: (a.score, -a.number))
+    return a.score, a
+
+
+def quiz_rows(s: Session, user: User, t: datetime) -> list[dict[str, Any]]:
+    """The quizzes a user sees, in the API's format (CONTRACT section 4)."""
+    rows = []
+    for q in s.scalars(select(Quiz).order_by(Quiz.id)):
+        attempts = user_attempts(s, user, q.id)
+        best, _ = policy_score(q, attempts)
+        rows.append({
+            "id": q.id, "title": q.title, "opens_at": iso(q.opens_at), "closes_at": iso(q.closes_at),
+            "time_limit_s": q.time_limit_s, "max_attempts": q.max_attempts, "attempts_used": len(attempts),
+            "state": quiz_window(q, t), "score_policy": q.score_policy, "score": best,
+            "max_score": _quiz_max_score(q),
+            "open_attempt_id": next((a.id for a in attempts if a.state == "open"), None),
+        })
+    return rows
+
+
+def _quiz_max_score(q: Quiz) -> float | None:
+    slots = q.definition.get("slots", [])
+    if all(sl.get("points") is not None for sl in slots):
+        return float(sum(sl["points"] * sl.get("count", 1) for sl in slots))
+    return None
+
+
+# ---------------------------------------------------------------- starting
+
+def _hmac_int(secret: str, *parts: object) -> int:
+    msg = "\x1f".join(map(str, parts)).encode()
+    return int.from_bytes(hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:8], "big")
+
+
+def draw_items(s: Session, q: Quiz, secret: str, user_id: int, number: int) -> list[tuple[CurrentItem, float | None]]:
+    """Draw each slot's items for one attempt; no item twice; unpredictable without the secret."""
+    current = {c.item_id: c for c in s.scalars(select(CurrentItem).options(selectinload(CurrentItem.item_version)))}
+    chosen: list[tuple[CurrentItem, float | None]] = []
+    used: set[str] = set()
+    for k, slot in enumerate(q.definition["slots"]):
+        if slot.get("items"):
+            pool = [current[i] for i in slot["items"] if i in current]
+        else:
+            tags = set(slot.get("tags") or [])
+            pool = [c for c in current.values() if c.topic == slot["topic"] and tags <= set(c.tags or [])]
+        pool = [c for c in pool if c.item_id not in used]
+        pool.sort(key=lambda c: _hmac_int(secret, "draw", user_id, q.id, number, k, c.item_id))
+        count = slot.get("count", 1)
+        if len(pool) < count:
+            raise ServiceError(409, f"quiz {q.id}: slot {k + 1} needs {count} items but its pool has {len(pool)} "
+                                    "left; ask your instructor to fix the quiz")
+        for c in pool[:count]:
+            chosen.append((c, slot.get("points")))
+            used.add(c.item_id)
+    if q.definition.get("shuffle_slots"):
+        chosen.sort(key=lambda pair: _hmac_int(secret, "order", user_id, q.id, number, pair[0].item_id))
+    return chosen
+
+
+def start_attempt(s: Session, user: User, quiz_id: str, secret: str, t: datetime | None = None) -> Attempt:
+    """Start a new attempt, or refuse (403) when the quiz is closed or attempts are used up."""
+    t = t or now()
+    q = s.get(Quiz, quiz_id)
+    if q is None:
+        raise ServiceError(404, f"no quiz {quiz_id!r}")
+    # Serialise starts per user (PostgreSQL; SQLite's BEGIN IMMEDIATE already does).
+    s.execute(select(User.id).where(User.id == user.id).with_for_update())
+    window = quiz_window(q, t)
+    if window != "open":
+        raise ServiceError(403, "the quiz is not open yet" if window == "not_open" else "the quiz is closed")
+    attempts = user_attempts(s, user, quiz_id)
+    for a in attempts:
+        expire_if_due(s, a, t)
+    if any(a.state == "open" for a in attempts):
+        raise ServiceError(409, "you have an attempt in progress; continue it first")
+    if q.max_attempts is not None and len(attempts) >= q.max_attempts:
+        raise ServiceError(403, f"all {q.max_attempts} attempts are used")
+    number = len(attempts) + 1
+    ends = [x for x in (t + timedelta(seconds=q.time_limit_s) if q.time_limit_s else None, aware(q.closes_at)) if x]
+    attempt = Attempt(user_id=user.id, quiz_id=q.id, number=number, state="open", started_at=t,
+                      expires_at=min(ends) if ends else None, max_score=0.0)
+    s.add(attempt)
+    try:
+        s.flush()
+    except IntegrityError:
+        raise ServiceError(409, "another attempt was started at the same moment; reload the page") from None
+    total = 0.0
+    for slot, (cur, points) in enumerate(draw_items(s, q, secret, user.id, number)):
+        iv = cur.item_version
+        seed = _hmac_int(secret, "seed", user.id, q.id, number, iv.item_id) % 2**31
+        pts = float(points) if points is not None else float(variant_of(iv, seed).model.points)
+        s.add(AttemptQuestion(attempt_id=attempt.id, slot=slot, item_version_id=iv.id, seed=seed, points=pts))
+        total += pts
+    attempt.max_score = total
+    s.flush()
+    return attempt
+
+
+# ---------------------------------------------------------------- loading
+
+def load_attempt(s: Session, user: User, attempt_id: int, lock: bool = False) -> Attempt:
+    """The attempt, if the user may see it (its owner, or an instructor); otherwise 404."""
+    stmt = select(Attempt).where(Attempt.id == attempt_id).options(
+        selectinload(Attempt.questions).selectinload(AttemptQuestion.response),
+        selectinload(Attempt.questions).selectinload(AttemptQuestion.item_version))
+    if lock:
+        stmt = stmt.with_for_update(of=Attempt)
+    a = s.scalar(stmt)
+    if a is None or (a.user_id != user.id and user.role != "instructor"):
+        raise ServiceError(404, f"no attempt {attempt_id}")
+    return a
+
+
+def question_of(a: Attempt, item_id: str) -> AttemptQuestion:
+    for q in a.questions:
+        if q.item_version.item_id == item_id:
+            return q
+    raise ServiceError(404, f"attempt {a.id} has no question {item_id!r}")
+
+
+# ---------------------------------------------------------------- saving
+
+def check_response(q: AttemptQuestion, value: Any) -> str | None:
+    """Refuse responses of the wrong JSON type (400); return a format note for numeric text."""
+    v = variant_of(q.item_version, q.seed)
+    kind = v.type
+    if value is None:
+        return None
+    if len(json.dumps(value)) > MAX_RESPONSE_BYTES:
+        raise ServiceError(413, "the response is too large")
+    ok = {
+        "single_choice": lambda x: isinstance(x, str),
+        "multiple_select": lambda x: isinstance(x, list) and all(isinstance(e, str) for e in x),
+        "true_false": lambda x: isinstance(x, bool),
+        "numeric": lambda x: _numeric_json(x),
+        "short_text": lambda x: isinstance(x, str),
+        "matching": lambda x: isinstance(x, dict) and all(isinstance(e, str) for e in x.values()),
+        "ordering": lambda x: isinstance(x, list) and all(isinstance(e, str) for e in x),
+    }[kind](value)
+    if not ok:
+        raise ServiceError(400, f"a {kind} response must be {RESPONSE_FORMATS[kind]}")
+    if kind == "numeric":
+        try:
+            parse_numeric(value, v.answer_shape)
+        except FormatError as e:
+            return str(e)
+    return None
+
+
+RESPONSE_FORMATS = {
+    "single_choice": "a choice id (string)", "multiple_select": "a list of choice ids",
+    "true_false": "true or false", "numeric": "a number, a numeric string, or nested lists of them",
+    "short_text": "a string", "matching": "an object {left_id: right_id}", "ordering": "a list of ids in order",
+}
+
+
+def _numeric_json(x: Any) -> bool:
+    if isinstance(x, bool):
+        return False
+    if isinstance(x, (int, float)):
+        return math.isfinite(x)
+    if isinstance(x, str):
+        return True
+    if isinstance(x, list):
+        return all(_numeric_json(e) for e in x)
+    return False
+
+
+def save_response(s: Session, user: User, attempt_id: int, item_id: str, value: Any, seq: int | None,
+                  t: datetime | None = None) -> tuple[Response, str | None]:
+    """Store the latest response (autosave); 409 for a closed attempt or a stale ``seq``."""
+    t = t or now()
+    a = load_attempt(s, user, attempt_id, lock=True)
+    if a.user_id != user.id:
+        raise ServiceError(403, "only the student taking the attempt can answer it")
+    if a.state != "open" or (a.expires_at is not None and aware(a.expires_at) <= t):
+        # (An attempt whose time is up is submitted by the sweeper or the next read, not here:
+        # raising rolls this transaction back.)
+        state = a.state if a.state != "open" else "expired"
+        raise ServiceError(409, f"the attempt is {state}; responses can no longer be changed")
+    q = question_of(a, item_id)
+    note = check_response(q, value)
+    r = q.response
+    if r is None:
+        r = Response(question_id=q.id, value=value, seq=seq or 0, saved_at=t)
+        s.add(r)
+        q.response = r
+    else:
+        if seq is not None and seq < r.seq:
+            raise ServiceError(409, f"a newer answer (seq {r.seq}) is already saved; this one (seq {seq}) is stale")
+        r.value, r.saved_at = value, t
+        if seq is not None:
+            r.seq = seq
+    s.flush()
+    return r, note
+
+
+# ---------------------------------------------------------------- submitting
+
+def grade_attempt(a: Attempt) -> None:
+    total = 0.0
+    for q in a.questions:
+        v = variant_of(q.item_version, q.seed)
+        value = q.response.value if q.response is not None else None
+        if value is None:
+            q.score, q.result = 0.0, {"feedback": "Not answered.", "answered": False}
+        else:
+            g = grade(v, value)
+            scale = q.points / g.max_score if g.max_score else 0.0
+            q.score = round(g.score * scale, 10)
+            q.result = {"feedback": g.feedback, "format_error": g.format_error, "mistake": g.mistake,
+                        "correct": g.correct, "answered": True}
+        total += q.score
+    a.score = round(total, 10)
+
+
+def submit_attempt(s: Session, user: User, attempt_id: int, t: datetime | None = None) -> Attempt:
+    """Grade and close an open attempt; a second submit changes nothing."""
+    t = t or now()
+    a = load_attempt(s, user, attempt_id, lock=True)
+    if a.user_id != user.id:
+        raise ServiceError(403, "only the student taking the attempt can submit it")
+    if a.state in GRADED:
+        return a
+    if expire_if_due(s, a, t):
+        return a
+    grade_attempt(a)
+    a.state, a.submitted_at = "submitted", t
+    s.flush()
+    return a
+
+
+def expire_if_due(s: Session, a: Attempt, t: datetime) -> bool:
+    """Submit an open attempt whose time is up, with what was saved; True if it did."""
+    if a.state != "open" or a.expires_at is None or aware(a.expires_at) > t:
+        return False
+    grade_attempt(a)
+    a.state, a.submitted_at = "expired", aware(a.expires_at)
+    s.flush()
+    return True
+
+
+def expire_due(s: Session, t: datetime | None = None) -> int:
+    """Submit every open attempt whose time is up; return how many."""
+    t = t or now()
+    ids = list(s.scalars(select(Attempt.id).where(Attempt.state == "open", Attempt.expires_at.is_not(None),
+                                                   Attempt.expires_at <= t)))
+    n = 0
+    for attempt_id in ids:
+        a = s.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update()
+                     .options(selectinload(Attempt.questions).selectinload(AttemptQuestion.response),
+                              selectinload(Attempt.questions).selectinload(AttemptQuestion.item_version)))
+        if a is not None and expire_if_due(s, a, t):
+            n += 1
+    return n
+
+
+# ---------------------------------------------------------------- views
+
+def feedback_allowed(q: Quiz, t: datetime) -> bool:
+    if q.feedback == "after_submission":
+        return True
+    if q.feedback == "after_close":
+        return q.closes_at is not None and t >= aware(q.closes_at)
+    return False
+
+
+def attempt_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:
+    """The attempt with its questions and saved responses; the key only once feedback is allowed."""
+    q = s.get(Quiz, a.quiz_id)
+    show = a.state in GRADED and feedback_allowed(q, t)
+    questions = []
+    for aq in a.questions:
+        v = variant_of(aq.item_version, aq.seed)
+        d = v.public()
+        d["points"] = aq.points
+        d["response"] = aq.response.value if aq.response else None
+        d["saved_at"] = iso(aq.response.saved_at) if aq.response else None
+        d["seq"] = aq.response.seq if aq.response else None
+        if a.state in GRADED:
+            d["score"], d["max_score"] = aq.score, aq.points
+        if show:
+            d.update(_feedback(v, aq))
+        questions.append(d)
+    out = {"attempt_id": a.id, "quiz_id": a.quiz_id, "number": a.number, "state": a.state,
+           "started_at": iso(a.started_at), "expires_at": iso(a.expires_at), "submitted_at": iso(a.submitted_at),
+           "questions": questions}
+    if a.state in GRADED:
+        out["score"], out["max_score"] = a.score, a.max_score
+    return out
+
+
+def _feedback(v: Any, aq: AttemptQuestion) -> dict[str, Any]:
+    res = aq.result or {}
+    return {"feedback": res.get("feedback", ""), "format_error": res.get("format_error"),
+            "mistake": res.get("mistake"), "correct": res.get("correct", False),
+            "correct_answer": plain(v.answer), "explanation_html": v.explanation_html}
+
+
+def result_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:
+    """The submit result (CONTRACT section 4): score, and per question as the policy allows."""
+    q = s.get(Quiz, a.quiz_id)
+    show = feedback_allowed(q, t)
+    questions = []
+    for aq in a.questions:
+        d: dict[str, Any] = {"id": aq.item_version.item_id, "score": aq.score, "max_score": aq.points,
+                             "feedback": (aq.result or {}).get("feedback", "") if show else ""}
+        if show:
+            d.update(_feedback(variant_of(aq.item_version, aq.seed), aq))
+        questions.append(d)
+    return {"attempt_id": a.id, "state": a.state, "score": a.score, "max_score": a.max_score,
+            "submitted_at": iso(a.submitted_at), "questions": questions}
+
+
+def key_view(a: Attempt) -> dict[str, Any]:
+    return {"attempt_id": a.id, "questions": [
+        {"id": aq.item_version.item_id, "answer": plain(variant_of(aq.item_version, aq.seed).answer),
+         "seed": aq.seed, "version": aq.item_version.version} for aq in a.questions]}

@@ -1,0 +1,116 @@
+"""Load the banks into the database as versioned item snapshots, and rebuild items from them."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..bank.catalog import ITEM_ADAPTER, BankItem, Catalog, load_catalog
+from ..bank.loader import Document
+from ..bank.variant import Variant, make_variant
+from ..models import CurrentItem, ItemVersion, Quiz
+
+
+class BankLoadError(RuntimeError):
+    """The banks have errors; nothing was loaded."""
+
+
+@dataclass
+class SyncReport:
+    items: int
+    new_versions: int
+    quizzes: int
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def sync_catalog(s: Session, cat: Catalog) -> SyncReport:
+    """Store every item version and quiz of the catalog; mark the versions the banks hold now."""
+    if cat.errors:
+        raise BankLoadError(f"{len(cat.errors)} errors in the banks; first: {cat.errors[0]} (run quizengine validate)")
+    t = now()
+    existing = {(iv.item_id, iv.version): iv for iv in s.scalars(select(ItemVersion))}
+    current = {c.item_id: c for c in s.scalars(select(CurrentItem))}
+    new = 0
+    for bi in cat.items.values():
+        iv = existing.get((bi.id, bi.version))
+        if iv is None:
+            iv = ItemVersion(item_id=bi.id, version=bi.version, topic=bi.topic, type=bi.model.type, data=bi.raw,
+                             bank_source=bi.bank_source, created_at=t)
+            s.add(iv)
+            s.flush()
+            new += 1
+        row = current.pop(bi.id, None)
+        if row is None:
+            s.add(CurrentItem(item_id=bi.id, item_version_id=iv.id, topic=bi.topic, tags=list(bi.model.tags)))
+        else:
+            row.item_version_id, row.topic, row.tags = iv.id, bi.topic, list(bi.model.tags)
+    for gone in current.values():  # items removed from the banks: old attempts keep their versions
+        s.delete(gone)
+    for qd in cat.quizzes.values():
+        q = qd.model
+        row = s.get(Quiz, q.id)
+        definition = q.model_dump(mode="json")
+        fields = dict(title=q.title, description=q.description or "", definition=definition,
+                      time_limit_s=int(q.time_limit_min * 60) if q.time_limit_min else None,
+                      max_attempts=q.max_attempts, score_policy=q.score_policy, feedback=q.feedback, updated_at=t)
+        if row is None:
+            s.add(Quiz(id=q.id, opens_at=q.opens_at, closes_at=q.closes_at, dates_locked=False, **fields))
+        else:
+            for k, v in fields.items():
+                setattr(row, k, v)
+            if not row.dates_locked:
+                row.opens_at, row.closes_at = q.opens_at, q.closes_at
+    return SyncReport(items=len(cat.items), new_versions=new, quizzes=len(cat.quizzes))
+
+
+def load_banks(s: Session, path: Path) -> SyncReport:
+    """Validate-load the banks folder and sync it; raise BankLoadError when it has errors."""
+    return sync_catalog(s, load_catalog([path]))
+
+
+@lru_cache(maxsize=4096)
+def _bank_item(iv_id: int, item_id: str, version: str, topic: str, data_json: str, bank_source: str | None) -> BankItem:
+    import json
+
+    raw = json.loads(data_json)
+    model = ITEM_ADAPTER.validate_python(raw)
+    return BankItem(model=model, topic=topic, path="<database>", doc=Document("<database>", raw), index=0, raw=raw,
+                    version=version, bank_source=bank_source)
+
+
+def bank_item(iv: ItemVersion) -> BankItem:
+    """Rebuild the item of a stored version (cached: versions never change)."""
+    import json
+
+    return _bank_item(iv.id, iv.item_id, iv.version, iv.topic, json.dumps(iv.data, sort_keys=True), iv.bank_source)
+
+
+_VARIANTS: OrderedDict[tuple[int, int], Variant] = OrderedDict()
+_VARIANT_CACHE_SIZE = 8192
+_LOCK = threading.Lock()
+
+
+def variant_of(iv: ItemVersion, seed: int) -> Variant:
+    """The variant of a stored item version for a seed (an LRU cache per process)."""
+    key = (iv.id, seed)
+    with _LOCK:
+        v = _VARIANTS.get(key)
+        if v is not None:
+            _VARIANTS.move_to_end(key)
+            return v
+    v = make_variant(bank_item(iv), seed)
+    with _LOCK:
+        _VARIANTS[key] = v
+        if len(_VARIANTS) > _VARIANT_CACHE_SIZE:
+            _VARIANTS.popitem(last=False)
+    return v

@@ -1,0 +1,175 @@
+"""The JSON API under /api/v1 (CONTRACT section 4), with signed, expiring bearer tokens."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any, Callable
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from ..models import User
+from ..services import accounts
+from ..services import attempts as svc
+from ..services.gradebook import grades_csv
+from . import reading, writing
+from .openapi import openapi_document
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class ApiError(svc.ServiceError):
+    pass
+
+
+def body() -> dict[str, Any]:
+    """The request's JSON object, or 400 with a clear message."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object (Content-Type: application/json)")
+    return data
+
+
+def authenticated(role: str | None = None) -> Callable:
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any):
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise ApiError(401, "send Authorization: Bearer TOKEN (POST /api/v1/auth/token gives one)")
+            with reading() as s:
+                try:
+                    user = accounts.user_for_token(s, current_app.config["SECRET_KEY"], token.strip(),
+                                                   current_app.config["API_TOKEN_MAX_AGE"])
+                except accounts.TokenError as e:
+                    raise ApiError(401, str(e)) from None
+                s.expunge(user)
+            if role is not None and user.role != role:
+                raise ApiError(403, f"this endpoint is for {role}s")
+            g.api_user = user
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def me(s) -> User:
+    return s.get(User, g.api_user.id)
+
+
+@bp.post("/auth/token")
+def token():
+    data = body()
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise ApiError(400, "give username and password as strings")
+    cfg = current_app.config
+    t = accounts.now()
+    address = request.remote_addr or "unknown"
+    with writing() as s:
+        locked = accounts.locked_for(s, username, address, t)
+        if locked is None:
+            user = accounts.check_login(s, username, password)
+            if user is None:
+                accounts.record_failure(s, username, address, t,
+                                        {"user": cfg["LOGIN_LIMIT_USER"], "address": cfg["LOGIN_LIMIT_ADDRESS"]},
+                                        cfg["LOGIN_WINDOW"])
+            else:
+                accounts.clear_failures(s, username)
+                issued = accounts.issue_token(cfg["SECRET_KEY"], user)
+    if locked is not None:
+        raise ApiError(429, f"too many failed logins; try again in {max(1, round(locked.total_seconds() / 60))} minutes")
+    if user is None:
+        raise ApiError(401, "wrong username or password")
+    return jsonify({"token": issued, "expires_in": cfg["API_TOKEN_MAX_AGE"]})
+
+
+@bp.get("/quizzes")
+@authenticated()
+def quizzes():
+    with reading() as s:
+        return jsonify(svc.quiz_rows(s, me(s), svc.now()))
+
+
+@bp.post("/quizzes/<quiz_id>/attempts")
+@authenticated("student")
+def start(quiz_id: str):
+    t = svc.now()
+    with writing() as s:
+        a = svc.start_attempt(s, me(s), quiz_id, current_app.config["SECRET_KEY"], t)
+        attempt_id = a.id
+    with reading() as s:
+        view = svc.attempt_view(s, svc.load_attempt(s, me(s), attempt_id), t)
+    return jsonify(view), 201
+
+
+def _attempt_id(value: str) -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise ApiError(404, f"no attempt {value!r}")
+    return int(value)
+
+
+@bp.get("/attempts/<attempt_id>")
+@authenticated()
+def attempt(attempt_id: str):
+    aid, t = _attempt_id(attempt_id), svc.now()
+    with writing() as s:  # an attempt whose time is up is submitted on the way
+        svc.expire_if_due(s, svc.load_attempt(s, me(s), aid, lock=True), t)
+    with reading() as s:
+        return jsonify(svc.attempt_view(s, svc.load_attempt(s, me(s), aid), t))
+
+
+@bp.put("/attempts/<attempt_id>/responses/<question_id>")
+@authenticated("student")
+def save(attempt_id: str, question_id: str):
+    aid = _attempt_id(attempt_id)
+    data = body()
+    if "response" not in data:
+        raise ApiError(400, "give the answer as {\"response\": ...}")
+    seq = data.get("seq")
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**62):
+        raise ApiError(400, "seq must be a non-negative integer")
+    unknown = set(data) - {"response", "seq"}
+    if unknown:
+        raise ApiError(400, f"unknown fields: {', '.join(sorted(unknown))}")
+    with writing() as s:
+        r, note = svc.save_response(s, me(s), aid, question_id, data["response"], seq)
+        out = {"saved_at": svc.iso(r.saved_at), "seq": r.seq}
+    if note:
+        out["format_error"] = note
+    return jsonify(out)
+
+
+@bp.post("/attempts/<attempt_id>/submit")
+@authenticated("student")
+def submit(attempt_id: str):
+    aid, t = _attempt_id(attempt_id), svc.now()
+    with writing() as s:
+        svc.submit_attempt(s, me(s), aid, t)
+    with reading() as s:
+        return jsonify(svc.result_view(s, svc.load_attempt(s, me(s), aid), t))
+
+
+@bp.get("/attempts/<attempt_id>/key")
+@authenticated("instructor")
+def key(attempt_id: str):
+    with reading() as s:
+        return jsonify(svc.key_view(svc.load_attempt(s, me(s), _attempt_id(attempt_id))))
+
+
+@bp.get("/quizzes/<quiz_id>/grades.csv")
+@authenticated("instructor")
+def grades(quiz_id: str):
+    fmt = request.args.get("format", "plain")
+    with writing() as s:
+        svc.expire_due(s)
+    with reading() as s:
+        text = grades_csv(s, quiz_id, fmt)
+    return Response(text, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{quiz_id}-grades-{fmt}.csv"'})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())

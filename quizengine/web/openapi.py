@@ -1,0 +1,141 @@
+"""The OpenAPI 3 document of /api/v1 (served at /api/v1/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import __version__
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {code: {"$ref": f"#/components/responses/E{code}"} for code in ("400", "401", "403", "404", "409", "413", "429")}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {c: ERRORS[c] for c in codes}
+
+
+def openapi_document() -> dict[str, Any]:
+    nullable_time = {"type": ["string", "null"], "format": "date-time"}
+    question = {
+        "type": "object", "required": ["id", "type", "prompt_html"],
+        "properties": {
+            "id": {"type": "string"}, "type": {"type": "string", "enum": [
+                "single_choice", "multiple_select", "true_false", "numeric", "short_text", "matching", "ordering"]},
+            "prompt_html": {"type": "string"}, "points": {"type": "number"},
+            "choices": {"type": "array", "items": _ref("Option")}, "lefts": {"type": "array", "items": _ref("Option")},
+            "rights": {"type": "array", "items": _ref("Option")}, "options": {"type": "array", "items": _ref("Option")},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+            "response": {}, "saved_at": nullable_time, "seq": {"type": ["integer", "null"]},
+            "score": {"type": ["number", "null"]}, "max_score": {"type": "number"},
+        },
+    }
+    attempt = {
+        "type": "object", "required": ["attempt_id", "state", "expires_at", "questions"],
+        "properties": {
+            "attempt_id": {"type": "integer"}, "quiz_id": {"type": "string"}, "number": {"type": "integer"},
+            "state": {"type": "string", "enum": ["open", "submitted", "expired"]},
+            "started_at": {"type": "string", "format": "date-time"}, "expires_at": nullable_time,
+            "submitted_at": nullable_time, "score": {"type": ["number", "null"]}, "max_score": {"type": "number"},
+            "questions": {"type": "array", "items": _ref("Question")},
+        },
+    }
+    result = {
+        "type": "object", "required": ["score", "max_score", "questions"],
+        "properties": {
+            "attempt_id": {"type": "integer"}, "state": {"type": "string"}, "score": {"type": ["number", "null"]},
+            "max_score": {"type": "number"}, "submitted_at": nullable_time,
+            "questions": {"type": "array", "items": {
+                "type": "object", "required": ["id", "score", "max_score", "feedback"],
+                "properties": {"id": {"type": "string"}, "score": {"type": ["number", "null"]},
+                               "max_score": {"type": "number"}, "feedback": {"type": "string"}}}},
+        },
+    }
+    quiz = {
+        "type": "object",
+        "required": ["id", "title", "opens_at", "closes_at", "time_limit_s", "max_attempts", "attempts_used"],
+        "properties": {
+            "id": {"type": "string"}, "title": {"type": "string"}, "opens_at": nullable_time, "closes_at": nullable_time,
+            "time_limit_s": {"type": ["integer", "null"]}, "max_attempts": {"type": ["integer", "null"]},
+            "attempts_used": {"type": "integer"},
+        },
+    }
+    attempt_id = {"name": "attempt_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+    quiz_id = {"name": "quiz_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    secured = [{"bearer": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "quizengine API", "version": __version__,
+                 "description": "Take quizzes and export grades. Errors are JSON {\"error\": message}."},
+        "servers": [{"url": "/api/v1"}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+                "Option": {"type": "object", "required": ["id", "html"],
+                           "properties": {"id": {"type": "string"}, "html": {"type": "string"}}},
+                "Question": question, "Attempt": attempt, "Result": result, "Quiz": quiz,
+            },
+            "responses": {f"E{c}": _json(_ref("Error"), d) for c, d in [
+                ("400", "bad input"), ("401", "missing, invalid or expired credentials"),
+                ("403", "not allowed"), ("404", "not found"), ("409", "conflict with the attempt's state"),
+                ("413", "request too large"), ("429", "too many failed logins")]},
+        },
+        "paths": {
+            "/auth/token": {"post": {
+                "summary": "Exchange a username and password for a bearer token",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["username", "password"],
+                    "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}},
+                "responses": {"200": _json({"type": "object", "required": ["token"], "properties": {
+                    "token": {"type": "string"}, "expires_in": {"type": "integer"}}}, "a token"),
+                    **_errors("400", "401", "413", "429")}}},
+            "/quizzes": {"get": {"summary": "Quizzes with their windows and the attempts used", "security": secured,
+                                 "responses": {"200": _json({"type": "array", "items": _ref("Quiz")}, "quizzes"),
+                                               **_errors("401")}}},
+            "/quizzes/{quiz_id}/attempts": {"post": {
+                "summary": "Start an attempt (students)", "security": secured, "parameters": [quiz_id],
+                "responses": {"201": _json(_ref("Attempt"), "the new attempt"),
+                              **_errors("401", "403", "404", "409")}}},
+            "/attempts/{attempt_id}": {"get": {
+                "summary": "An attempt with its saved responses", "security": secured, "parameters": [attempt_id],
+                "responses": {"200": _json(_ref("Attempt"), "the attempt"), **_errors("401", "404")}}},
+            "/attempts/{attempt_id}/responses/{question_id}": {"put": {
+                "summary": "Autosave one response; a lower seq than the stored one is refused (409)",
+                "security": secured,
+                "parameters": [attempt_id, {"name": "question_id", "in": "path", "required": True,
+                                            "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["response"],
+                    "properties": {"response": {}, "seq": {"type": "integer", "minimum": 0}}}}}},
+                "responses": {"200": _json({"type": "object", "required": ["saved_at"], "properties": {
+                    "saved_at": {"type": "string", "format": "date-time"}, "seq": {"type": "integer"},
+                    "format_error": {"type": "string"}}}, "saved"),
+                    **_errors("400", "401", "403", "404", "409", "413")}}},
+            "/attempts/{attempt_id}/submit": {"post": {
+                "summary": "Submit and grade; a second submit returns the same result", "security": secured,
+                "parameters": [attempt_id],
+                "responses": {"200": _json(_ref("Result"), "the graded attempt"), **_errors("401", "403", "404")}}},
+            "/attempts/{attempt_id}/key": {"get": {
+                "summary": "The answer key of an attempt (instructors)", "security": secured, "parameters": [attempt_id],
+                "responses": {"200": _json({"type": "object", "required": ["questions"], "properties": {
+                    "questions": {"type": "array", "items": {"type": "object", "required": ["id", "answer"],
+                                                             "properties": {"id": {"type": "string"}, "answer": {}}}}}},
+                    "the key"), **_errors("401", "403", "404")}}},
+            "/quizzes/{quiz_id}/grades.csv": {"get": {
+                "summary": "Grades as CSV (instructors)", "security": secured,
+                "parameters": [quiz_id, {"name": "format", "in": "query", "required": False,
+                                         "schema": {"type": "string", "enum": ["plain", "canvas", "moodle"]}}],
+                "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                              **_errors("400", "401", "403", "404")}}},
+            "/openapi.json": {"get": {"summary": "This document",
+                                      "responses": {"200": _json({"type": "object"}, "OpenAPI 3")}}},
+        },
+    }

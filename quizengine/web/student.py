@@ -1,0 +1,132 @@
+"""Student pages: dashboard, the attempt page with autosave, confirmation, results, history."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ..services import attempts as svc
+from . import reading, writing
+from .auth import student_required, user_record
+from .forms import describe, response_from_form
+
+bp = Blueprint("student", __name__)
+
+
+def local(iso_time: str | None) -> str:
+    """An ISO time shown in the course's time zone."""
+    if not iso_time:
+        return ""
+    from datetime import datetime
+
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    return datetime.fromisoformat(iso_time).astimezone(tz).strftime("%a %d %b %Y, %H:%M %Z")
+
+
+@bp.app_context_processor
+def helpers() -> dict:
+    return {"local_time": local, "describe": describe}
+
+
+@bp.get("/dashboard")
+@student_required
+def dashboard():
+    with reading() as s:
+        me = user_record(s)
+        quizzes = svc.quiz_rows(s, me, svc.now())
+        history = [{"id": a.id, "quiz_id": a.quiz_id, "number": a.number, "state": a.state, "score": a.score,
+                    "max_score": a.max_score, "started_at": svc.iso(a.started_at),
+                    "submitted_at": svc.iso(a.submitted_at)} for a in svc.user_attempts(s, me)]
+    return render_template("student/dashboard.html", quizzes=quizzes, history=history)
+
+
+@bp.post("/quizzes/<quiz_id>/start")
+@student_required
+def start(quiz_id: str):
+    with writing() as s:
+        a = svc.start_attempt(s, user_record(s), quiz_id, current_app.config["SECRET_KEY"])
+        attempt_id = a.id
+    return redirect(url_for("student.attempt", attempt_id=attempt_id))
+
+
+def _view(attempt_id: int) -> dict:
+    t = svc.now()
+    with writing() as s:
+        svc.expire_if_due(s, svc.load_attempt(s, user_record(s), attempt_id, lock=True), t)
+    with reading() as s:
+        return svc.attempt_view(s, svc.load_attempt(s, user_record(s), attempt_id), t)
+
+
+@bp.get("/attempts/<int:attempt_id>")
+@student_required
+def attempt(attempt_id: int):
+    view = _view(attempt_id)
+    if view["state"] != "open":
+        return redirect(url_for("student.result", attempt_id=attempt_id))
+    return render_template("student/attempt.html", a=view)
+
+
+@bp.post("/attempts/<int:attempt_id>/save")
+@student_required
+def save(attempt_id: int):
+    """The plain Save button: store every answered field of the form (works without JavaScript)."""
+    view = _view(attempt_id)
+    saved = 0
+    with writing() as s:
+        me = user_record(s)
+        for q in view["questions"]:
+            value = response_from_form(request.form, q)
+            if value is not None or q["response"] is not None:
+                svc.save_response(s, me, attempt_id, q["id"], value, None)
+                saved += 1
+    flash(f"Saved ({saved} answers).")
+    if request.form.get("then") == "confirm":
+        return redirect(url_for("student.confirm", attempt_id=attempt_id))
+    return redirect(url_for("student.attempt", attempt_id=attempt_id))
+
+
+@bp.post("/attempts/<int:attempt_id>/autosave")
+@student_required
+def autosave(attempt_id: int):
+    """One question's answer from the page's script (JSON, CSRF token in X-CSRFToken)."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get("question"), str) or "response" not in data:
+        raise svc.ServiceError(400, "send {\"question\": id, \"response\": value, \"seq\": n}")
+    seq = data.get("seq")
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
+        raise svc.ServiceError(400, "seq must be a non-negative integer")
+    with writing() as s:
+        r, note = svc.save_response(s, user_record(s), attempt_id, data["question"], data["response"], seq)
+        out = {"saved_at": svc.iso(r.saved_at), "seq": r.seq}
+    if note:
+        out["format_error"] = note
+    return jsonify(out)
+
+
+@bp.get("/attempts/<int:attempt_id>/confirm")
+@student_required
+def confirm(attempt_id: int):
+    view = _view(attempt_id)
+    if view["state"] != "open":
+        return redirect(url_for("student.result", attempt_id=attempt_id))
+    unanswered = [i + 1 for i, q in enumerate(view["questions"]) if q["response"] is None]
+    return render_template("student/confirm.html", a=view, unanswered=unanswered)
+
+
+@bp.post("/attempts/<int:attempt_id>/submit")
+@student_required
+def submit(attempt_id: int):
+    with writing() as s:
+        svc.submit_attempt(s, user_record(s), attempt_id)
+    return redirect(url_for("student.result", attempt_id=attempt_id))
+
+
+@bp.get("/attempts/<int:attempt_id>/result")
+@student_required
+def result(attempt_id: int):
+    view = _view(attempt_id)
+    if view["state"] == "open":
+        return redirect(url_for("student.attempt", attempt_id=attempt_id))
+    return render_template("student/result.html", a=view)
