@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
 
-.PHONY: run test venv bench clean
+.PHONY: run test test-sqlite test-postgres venv bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,17 +18,24 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 venv: $(STAMP)
 
+# Migrates the SQLite database in instance/, loads banks/, creates demo accounts on the first
+# run (their passwords are printed and kept in instance/demo-accounts.txt) and serves the app.
 run: $(STAMP)
-	@$(BIN)/quizengine --help
-	@echo
-	@echo "== Worked example: Matt Mazur's 2-2-2 network (quizengine calc examples/mazur.yaml) =="
-	@$(BIN)/quizengine calc examples/mazur.yaml
+	$(BIN)/quizengine validate banks
+	$(BIN)/quizengine serve --demo --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+# Every test on SQLite, then the database tests again on a throwaway PostgreSQL cluster.
+test: test-sqlite test-postgres
+
+test-sqlite: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+test-postgres: $(STAMP)
+	QUIZENGINE_TEST_POSTGRES=1 $(BIN)/python -m pytest -q tests/web
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/calc_bench.py
+	$(BIN)/python benchmarks/bank_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -31,12 +31,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reading; anything it changed is rolled back."""
+        """A session for reading; closing it rolls back, and its objects stay readable afterwards."""
         with self._reader() as s:
-            try:
-                yield s
-            finally:
-                s.rollback()
+            yield s
 
     @contextmanager
     def write(self) -> Iterator[Session]:

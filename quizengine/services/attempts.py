@@ -185,11 +185,16 @@ def load_attempt(s: Session, user: User, attempt_id: int, lock: bool = False) ->
     return a
 
 
-def question_of(a: Attempt, item_id: str) -> AttemptQuestion:
+def question_id(aq: AttemptQuestion) -> str:
+    """The id a student sees: its place in the attempt (an item id could give the answer away)."""
+    return f"q{aq.slot + 1}"
+
+
+def question_of(a: Attempt, qid: str) -> AttemptQuestion:
     for q in a.questions:
-        if q.item_version.item_id == item_id:
+        if question_id(q) == qid:
             return q
-    raise ServiceError(404, f"attempt {a.id} has no question {item_id!r}")
+    raise ServiceError(404, f"attempt {a.id} has no question {qid!r}")
 
 
 # ---------------------------------------------------------------- saving
@@ -240,7 +245,7 @@ def _numeric_json(x: Any) -> bool:
     return False
 
 
-def save_response(s: Session, user: User, attempt_id: int, item_id: str, value: Any, seq: int | None,
+def save_response(s: Session, user: User, attempt_id: int, qid: str, value: Any, seq: int | None,
                   t: datetime | None = None) -> tuple[Response, str | None]:
     """Store the latest response (autosave); 409 for a closed attempt or a stale ``seq``."""
     t = t or now()
@@ -252,7 +257,7 @@ def save_response(s: Session, user: User, attempt_id: int, item_id: str, value: 
         # raising rolls this transaction back.)
         state = a.state if a.state != "open" else "expired"
         raise ServiceError(409, f"the attempt is {state}; responses can no longer be changed")
-    q = question_of(a, item_id)
+    q = question_of(a, qid)
     note = check_response(q, value)
     r = q.response
     if r is None:
@@ -347,6 +352,7 @@ def attempt_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:
     for aq in a.questions:
         v = variant_of(aq.item_version, aq.seed)
         d = v.public()
+        d["id"] = question_id(aq)
         d["points"] = aq.points
         d["response"] = aq.response.value if aq.response else None
         d["saved_at"] = iso(aq.response.saved_at) if aq.response else None
@@ -377,7 +383,7 @@ def result_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:
     show = feedback_allowed(q, t)
     questions = []
     for aq in a.questions:
-        d: dict[str, Any] = {"id": aq.item_version.item_id, "score": aq.score, "max_score": aq.points,
+        d: dict[str, Any] = {"id": question_id(aq), "score": aq.score, "max_score": aq.points,
                              "feedback": (aq.result or {}).get("feedback", "") if show else ""}
         if show:
             d.update(_feedback(variant_of(aq.item_version, aq.seed), aq))
@@ -388,5 +394,6 @@ def result_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:
 
 def key_view(a: Attempt) -> dict[str, Any]:
     return {"attempt_id": a.id, "questions": [
-        {"id": aq.item_version.item_id, "answer": plain(variant_of(aq.item_version, aq.seed).answer),
-         "seed": aq.seed, "version": aq.item_version.version} for aq in a.questions]}
+        {"id": question_id(aq), "answer": plain(variant_of(aq.item_version, aq.seed).answer),
+         "item_id": aq.item_version.item_id, "seed": aq.seed, "version": aq.item_version.version}
+        for aq in a.questions]}

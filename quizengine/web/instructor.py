@@ -63,4 +63,6 @@ def review(attempt_id: int):
         student = a.user.username
     answers = {q["id"]: q["answer"] for q in key["questions"]}
     seeds = {q["id"]: q["seed"] for q in key["questions"]}
-    return render_template("instructor/review.html", a=view, answers=answers, seeds=seeds, student=student)
+    items = {q["id"]: (q["item_id"], q["version"]) for q in key["questions"]}
+    return render_template("instructor/review.html", a=view, answers=answers, seeds=seeds, items=items,
+                           student=student)

@@ -1,0 +1,131 @@
+"""App fixtures: a migrated database with the shipped banks loaded, per test.
+
+On SQLite each test copies a template database file. With QUIZENGINE_TEST_POSTGRES=1 (as
+.ci/run's second pass sets) a fixture starts a throwaway PostgreSQL cluster with initdb/pg_ctl in
+a temporary folder; the schema is migrated once and every test starts from emptied tables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from quizengine import create_app
+from quizengine.migrate import upgrade
+from quizengine.services import accounts
+from quizengine.services.banks import load_banks
+
+ROOT = Path(__file__).resolve().parents[2]
+BANKS = ROOT / "banks"
+# QUIZENGINE_TEST_POSTGRES=1 runs these tests on a throwaway PostgreSQL cluster (.ci/run's second pass).
+POSTGRES = os.environ.get("QUIZENGINE_TEST_POSTGRES") == "1"
+FAST_HASH = "pbkdf2:sha256:1000"  # tests log in hundreds of times; one test checks the real default
+
+
+def base_config(tmp: Path, url: str) -> dict:
+    return {"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret", "BANKS": str(BANKS),
+            "INSTANCE": str(tmp), "PASSWORD_METHOD": FAST_HASH, "WTF_CSRF_ENABLED": False}
+
+
+def _load(url: str, tmp: Path) -> None:
+    upgrade(url)
+    app = create_app(base_config(tmp, url))
+    with app.extensions["quizengine.db"].write() as s:
+        load_banks(s, BANKS)
+    app.extensions["quizengine.db"].dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """The URL of a throwaway PostgreSQL cluster, or None on the SQLite pass."""
+    if not POSTGRES:
+        yield None
+        return
+    from tests.pg import throwaway_postgres
+
+    with throwaway_postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory, pg_url) -> str:
+    """A migrated database holding the shipped banks (a file on SQLite, the server on PostgreSQL)."""
+    tmp = tmp_path_factory.mktemp("template")
+    if pg_url:
+        _load(pg_url, tmp)
+        return pg_url
+    url = f"sqlite:///{tmp / 'template.sqlite3'}"
+    _load(url, tmp)
+    return url
+
+
+def _reset_pg(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text('TRUNCATE "response", attempt_question, attempt, login_failure, "user" RESTART IDENTITY CASCADE'))
+        conn.execute(text("UPDATE quiz SET opens_at = NULL, closes_at = NULL, time_limit_s = NULL, max_attempts = 2, "
+                          "score_policy = 'best', feedback = 'after_submission', dates_locked = false"))
+    engine.dispose()
+
+
+@pytest.fixture
+def app(template_db, tmp_path):
+    if POSTGRES:
+        _reset_pg(template_db)
+        url = template_db
+    else:
+        src = Path(template_db.removeprefix("sqlite:///"))
+        dst = tmp_path / "test.sqlite3"
+        shutil.copy(src, dst)
+        url = f"sqlite:///{dst}"
+    application = create_app(base_config(tmp_path, url))
+    yield application
+    application.extensions["quizengine.db"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app):
+    return app.extensions["quizengine.db"]
+
+
+class Accounts:
+    """Create users and log them in, through the real endpoints."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def add(self, username: str, role: str = "student", password: str = "password-123", **kw) -> str:
+        with self.app.extensions["quizengine.db"].write() as s:
+            accounts.add_user(s, username, role, password, method=FAST_HASH, **kw)
+        return password
+
+    def token(self, client, username: str, password: str = "password-123") -> dict[str, str]:
+        r = client.post("/api/v1/auth/token", json={"username": username, "password": password})
+        assert r.status_code == 200, r.json
+        return {"Authorization": f"Bearer {r.json['token']}"}
+
+    def login(self, client, username: str, password: str = "password-123"):
+        return client.post("/login", data={"username": username, "password": password})
+
+
+@pytest.fixture
+def users(app) -> Accounts:
+    return Accounts(app)
+
+
+def set_quiz(db, quiz_id: str = "module-04-prep", **fields) -> None:
+    from quizengine.models import Quiz
+
+    with db.write() as s:
+        q = s.get(Quiz, quiz_id)
+        for k, v in fields.items():
+            setattr(q, k, v)

@@ -1,0 +1,195 @@
+"""Security properties: answer keys never leak before submission, cookies, throttling, tokens, CSRF."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from quizengine.bank.params import fmt
+
+QUIZ = "module-04-prep"
+
+
+def _strings(value) -> list[str]:
+    """The forms in which a key value could appear in a page or a JSON body."""
+    if isinstance(value, bool):
+        return []  # true/false appear everywhere; their absence is checked structurally
+    if isinstance(value, (int, float)):
+        return [fmt(value, d) for d in (4, 5, 6)] + [repr(float(value))]
+    if isinstance(value, str):
+        return [value] if len(value) > 2 and not re.fullmatch(r"[clro]\d+", value) else []
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    return []
+
+
+def key_values_visible(key: dict, bodies: list[str], questions: dict[str, str] | None = None) -> list[str]:
+    """Key values found where a student could read them before submitting.
+
+    Numbers are searched in every body. Words (short-text answers) are searched in their own
+    question's public view only, since another question may use the same word in its prompt.
+    Choice ids like c2 are opaque and skipped.
+    """
+    found = []
+    for qid, answer in key.items():
+        for s in _strings(answer):
+            numeric = isinstance(answer, (int, float, list)) and not isinstance(answer, bool)
+            where = bodies if numeric or questions is None else [questions.get(qid, "")]
+            if len(s) >= 4 and any(s in b for b in where):
+                found.append(f"{qid}: {s}")
+    return found
+
+
+def test_no_key_values_in_student_pages_and_api_before_submission(client, users):
+    users.add("ann")
+    h = users.token(client, "ann")
+    a = client.post(f"/api/v1/quizzes/{QUIZ}/attempts", headers=h).json
+    users.add("teacher", "instructor")
+    key = {q["id"]: q["answer"] for q in client.get(f"/api/v1/attempts/{a['attempt_id']}/key",
+                                                    headers=users.token(client, "teacher")).json["questions"]}
+    users.login(client, "ann")
+    bodies = [client.get(f"/attempts/{a['attempt_id']}").get_data(as_text=True),
+              client.get("/dashboard").get_data(as_text=True),
+              client.get(f"/attempts/{a['attempt_id']}/confirm").get_data(as_text=True),
+              client.get(f"/api/v1/attempts/{a['attempt_id']}", headers=h).get_data(as_text=True),
+              json.dumps(a)]
+    own = {q["id"]: json.dumps(q) for q in a["questions"]}
+    assert key_values_visible({k: v for k, v in key.items()}, bodies, own) == []
+    page = bodies[0]
+    assert "correct" not in page.lower().replace("correctly", "")
+    assert "Worked solution" not in page and "mistake" not in page.lower()
+
+
+def test_session_cookie_flags(client, users):
+    users.add("ann")
+    r = users.login(client, "ann")
+    cookie = r.headers.get("Set-Cookie")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # plain HTTP here; QUIZENGINE_HTTPS=1 adds it
+
+
+def test_secure_cookie_over_https(app, users):
+    app.config["SESSION_COOKIE_SECURE"] = True
+    users.add("ann")
+    c = app.test_client()
+    cookie = users.login(c, "ann").headers.get("Set-Cookie")
+    assert "Secure" in cookie
+
+
+def test_new_session_on_login(client, users):
+    users.add("ann")
+    with client.session_transaction() as sess:
+        sess["planted"] = "by an attacker"
+    users.login(client, "ann")
+    with client.session_transaction() as sess:
+        assert "planted" not in sess
+
+
+def test_absolute_session_lifetime(client, users, app):
+    users.add("ann")
+    users.login(client, "ann")
+    assert client.get("/dashboard").status_code == 200
+    with client.session_transaction() as sess:
+        sess["login_at"] = time.time() - app.config["PERMANENT_SESSION_LIFETIME"].total_seconds() - 1
+    assert client.get("/dashboard").status_code == 302
+
+
+def test_login_throttling_per_username_shared_in_the_database(app, users):
+    users.add("ann")
+    c1, c2 = app.test_client(), app.test_client()
+    for i in range(app.config["LOGIN_LIMIT_USER"]):
+        assert users.login(c1 if i % 2 else c2, "ann", "wrong-password").status_code == 401
+    # locked now, even with the right password and from a fresh client
+    r = users.login(app.test_client(), "ann")
+    assert r.status_code == 429 and b"Too many failed logins" in r.data
+    r = app.test_client().post("/api/v1/auth/token", json={"username": "ann", "password": "password-123"})
+    assert r.status_code == 429
+
+
+def test_login_throttling_per_address(app, users):
+    app.config["LOGIN_LIMIT_ADDRESS"] = 3
+    users.add("ann")
+    c = app.test_client()
+    for name in ("x1", "x2", "x3"):
+        users.login(c, name, "whatever-pw")
+    assert users.login(c, "ann").status_code == 429
+
+
+def test_default_password_hash_meets_owasp(app):
+    from quizengine.services.accounts import hash_password
+
+    method = app.config.__class__  # noqa: F841 - the default comes from config.from_env
+    from quizengine.config import from_env
+
+    h = hash_password("secret-password", from_env()["PASSWORD_METHOD"])
+    algo, iterations = h.split("$")[0].split(":")[:2], int(h.split("$")[0].split(":")[2])
+    assert algo == ["pbkdf2", "sha256"] and iterations >= 600_000
+
+
+def test_forged_and_expired_tokens(client, users, app):
+    users.add("ann")
+    h = users.token(client, "ann")
+    token = h["Authorization"].split()[1]
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    r = client.get("/api/v1/quizzes", headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401 and r.json["error"] == "invalid token"
+    app.config["API_TOKEN_MAX_AGE"] = -1
+    r = client.get("/api/v1/quizzes", headers=h)
+    assert r.status_code == 401 and "expired" in r.json["error"]
+    assert client.get("/api/v1/quizzes").status_code == 401
+
+
+def test_password_change_ends_tokens(client, users, app):
+    from sqlalchemy import select
+
+    from quizengine.models import User
+    from quizengine.services.accounts import set_password
+
+    users.add("ann")
+    h = users.token(client, "ann")
+    with app.extensions["quizengine.db"].write() as s:
+        set_password(s, s.scalar(select(User).where(User.username == "ann")), "new-password-1", "pbkdf2:sha256:1000")
+    assert client.get("/api/v1/quizzes", headers=h).status_code == 401
+
+
+@pytest.fixture
+def csrf_app(app):
+    app.config["WTF_CSRF_ENABLED"] = True
+    return app
+
+
+def _csrf(client, path="/login"):
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+@pytest.mark.parametrize("token", [None, "wrong"])
+def test_login_form_needs_a_csrf_token(csrf_app, users, token):
+    users.add("ann")
+    c = csrf_app.test_client()
+    data = {"username": "ann", "password": "password-123"}
+    if token:
+        data["csrf_token"] = token
+    r = c.post("/login", data=data)
+    assert r.status_code == 400 and b"reload the page" in r.data
+
+
+def test_forms_accept_a_valid_csrf_token_and_autosave_needs_the_header(csrf_app, users):
+    users.add("ann")
+    c = csrf_app.test_client()
+    r = c.post("/login", data={"username": "ann", "password": "password-123", "csrf_token": _csrf(c)})
+    assert r.status_code == 302
+    token = _csrf(c, "/dashboard")
+    assert c.post(f"/quizzes/{QUIZ}/start").status_code == 400
+    r = c.post(f"/quizzes/{QUIZ}/start", data={"csrf_token": token})
+    assert r.status_code == 302
+    aid = int(r.headers["Location"].rsplit("/", 1)[1])
+    r = c.post(f"/attempts/{aid}/autosave", json={"question": "x", "response": 1})
+    assert r.status_code == 400
+    r = c.post(f"/attempts/{aid}/autosave", json={"question": "x", "response": 1}, headers={"X-CSRFToken": token})
+    assert r.status_code == 404  # past CSRF: the question id is unknown
