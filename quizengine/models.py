@@ -47,7 +47,7 @@ class ItemVersion(Base):
     version: Mapped[str] = mapped_column(String(32))
     topic: Mapped[str] = mapped_column(String(100))
     type: Mapped[str] = mapped_column(String(30))
-    data: Mapped[Any]  # the item's YAML mapping
+    data: Mapped[Any] = mapped_column(deferred=True)  # the item's YAML mapping (loaded when first needed)
     bank_source: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
 

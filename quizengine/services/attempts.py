@@ -249,7 +249,10 @@ def save_response(s: Session, user: User, attempt_id: int, qid: str, value: Any,
                   t: datetime | None = None) -> tuple[Response, str | None]:
     """Store the latest response (autosave); 409 for a closed attempt or a stale ``seq``."""
     t = t or now()
-    a = load_attempt(s, user, attempt_id, lock=True)
+    # The hot path: lock the attempt row and load only the question being answered.
+    a = s.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+    if a is None or (a.user_id != user.id and user.role != "instructor"):
+        raise ServiceError(404, f"no attempt {attempt_id}")
     if a.user_id != user.id:
         raise ServiceError(403, "only the student taking the attempt can answer it")
     if a.state != "open" or (a.expires_at is not None and aware(a.expires_at) <= t):
@@ -257,13 +260,16 @@ def save_response(s: Session, user: User, attempt_id: int, qid: str, value: Any,
         # raising rolls this transaction back.)
         state = a.state if a.state != "open" else "expired"
         raise ServiceError(409, f"the attempt is {state}; responses can no longer be changed")
-    q = question_of(a, qid)
+    slot = int(qid[1:]) - 1 if qid[:1] == "q" and qid[1:].isdigit() and len(qid) < 8 else -1
+    q = s.scalar(select(AttemptQuestion).where(AttemptQuestion.attempt_id == a.id, AttemptQuestion.slot == slot)
+                 .options(selectinload(AttemptQuestion.response), selectinload(AttemptQuestion.item_version)))
+    if q is None:
+        raise ServiceError(404, f"attempt {a.id} has no question {qid!r}")
     note = check_response(q, value)
     r = q.response
     if r is None:
         r = Response(question_id=q.id, value=value, seq=seq or 0, saved_at=t)
         s.add(r)
-        q.response = r
     else:
         if seq is not None and seq < r.seq:
             raise ServiceError(409, f"a newer answer (seq {r.seq}) is already saved; this one (seq {seq}) is stale")

@@ -6,7 +6,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import select
@@ -78,31 +77,27 @@ def load_banks(s: Session, path: Path) -> SyncReport:
     return sync_catalog(s, load_catalog([path]))
 
 
-@lru_cache(maxsize=4096)
-def _bank_item(iv_id: int, item_id: str, version: str, topic: str, data_json: str, bank_source: str | None) -> BankItem:
-    import json
-
-    raw = json.loads(data_json)
-    model = ITEM_ADAPTER.validate_python(raw)
-    return BankItem(model=model, topic=topic, path="<database>", doc=Document("<database>", raw), index=0, raw=raw,
-                    version=version, bank_source=bank_source)
-
-
-def bank_item(iv: ItemVersion) -> BankItem:
-    """Rebuild the item of a stored version (cached: versions never change)."""
-    import json
-
-    return _bank_item(iv.id, iv.item_id, iv.version, iv.topic, json.dumps(iv.data, sort_keys=True), iv.bank_source)
-
-
-_VARIANTS: OrderedDict[tuple[int, int], Variant] = OrderedDict()
+_ITEMS: dict[tuple[str, str], BankItem] = {}
+_VARIANTS: OrderedDict[tuple[str, str, int], Variant] = OrderedDict()
 _VARIANT_CACHE_SIZE = 8192
 _LOCK = threading.Lock()
 
 
+def bank_item(iv: ItemVersion) -> BankItem:
+    """Rebuild the item of a stored version; cached by (item id, content hash), which never change."""
+    key = (iv.item_id, iv.version)
+    item = _ITEMS.get(key)
+    if item is None:
+        model = ITEM_ADAPTER.validate_python(iv.data)
+        item = BankItem(model=model, topic=iv.topic, path="<database>", doc=Document("<database>", iv.data), index=0,
+                        raw=iv.data, version=iv.version, bank_source=iv.bank_source)
+        _ITEMS[key] = item
+    return item
+
+
 def variant_of(iv: ItemVersion, seed: int) -> Variant:
     """The variant of a stored item version for a seed (an LRU cache per process)."""
-    key = (iv.id, seed)
+    key = (iv.item_id, iv.version, seed)
     with _LOCK:
         v = _VARIANTS.get(key)
         if v is not None:
