@@ -368,7 +368,7 @@ def attempt_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:
         if show:
             d.update(_feedback(v, aq))
         questions.append(d)
-    out = {"attempt_id": a.id, "quiz_id": a.quiz_id, "number": a.number, "state": a.state,
+    out = {"attempt_id": a.id, "quiz_id": a.quiz_id, "quiz_title": q.title, "number": a.number, "state": a.state,
            "started_at": iso(a.started_at), "expires_at": iso(a.expires_at), "submitted_at": iso(a.submitted_at),
            "questions": questions}
     if a.state in GRADED:

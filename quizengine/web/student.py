@@ -10,6 +10,7 @@ from flask_login import current_user
 from ..services import attempts as svc
 from . import reading, writing
 from .auth import student_required, user_record
+from ..bank.params import fmt
 from .forms import describe, response_from_form
 
 bp = Blueprint("student", __name__)
@@ -28,6 +29,12 @@ def local(iso_time: str | None) -> str:
 @bp.app_context_processor
 def helpers() -> dict:
     return {"local_time": local, "describe": describe}
+
+
+@bp.app_template_filter("num")
+def num(x: float | None) -> str:
+    """A score or point count without noise: 1, 0.5, 2.25."""
+    return "" if x is None else fmt(round(float(x), 4))
 
 
 @bp.get("/dashboard")
