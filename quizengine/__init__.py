@@ -14,7 +14,7 @@ def create_app(config: dict[str, Any] | None = None):
 
     from . import config as settings
     from .db import Database
-    from .web import api, auth, errors, instructor, student
+    from .web import api, auth, errors, instructor, instructor_banks, student
 
     app = Flask(__name__, template_folder=str(settings.ROOT / "templates"),
                 static_folder=str(settings.ROOT / "static"))
@@ -23,7 +23,7 @@ def create_app(config: dict[str, Any] | None = None):
     app.extensions["quizengine.db"] = Database(app.config["DATABASE_URL"])
     csrf = CSRFProtect(app)
     auth.init_login(app)
-    for bp in (auth.bp, student.bp, instructor.bp, api.bp):
+    for bp in (auth.bp, student.bp, instructor.bp, instructor_banks.bp, api.bp):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
     errors.init_errors(app)

@@ -78,7 +78,7 @@ class Quiz(Base):
     max_attempts: Mapped[int | None]
     score_policy: Mapped[str] = mapped_column(String(10))
     feedback: Mapped[str] = mapped_column(String(30))
-    dates_locked: Mapped[bool] = mapped_column(default=False)  # dates set by an instructor win over the YAML
+    dates_locked: Mapped[bool] = mapped_column(default=False)  # schedule set by an instructor wins over the YAML
     updated_at: Mapped[datetime]
 
 
@@ -96,6 +96,7 @@ class Attempt(Base):
     submitted_at: Mapped[datetime | None]
     score: Mapped[float | None] = mapped_column(Float)
     max_score: Mapped[float] = mapped_column(Float)
+    last_activity_at: Mapped[datetime | None]  # the last save: time between saves is credited to items
 
     user: Mapped[User] = relationship()
     questions: Mapped[list["AttemptQuestion"]] = relationship(order_by="AttemptQuestion.slot",
@@ -114,7 +115,8 @@ class AttemptQuestion(Base):
     item_version_id: Mapped[int] = mapped_column(ForeignKey("item_version.id"))
     seed: Mapped[int] = mapped_column(Integer)
     points: Mapped[float] = mapped_column(Float)
-    score: Mapped[float | None] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float)  # as graded (or regraded)
+    override_score: Mapped[float | None] = mapped_column(Float)  # an instructor's manual score wins
     result: Mapped[Any | None]  # feedback, mistake, format error after grading
 
     attempt: Mapped[Attempt] = relationship(back_populates="questions")
@@ -132,6 +134,8 @@ class Response(Base):
     value: Mapped[Any]
     seq: Mapped[int] = mapped_column(Integer, default=0)
     saved_at: Mapped[datetime]
+    first_saved_at: Mapped[datetime | None]
+    active_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # seconds spent on it
 
     question: Mapped[AttemptQuestion] = relationship(back_populates="response")
 
@@ -145,3 +149,33 @@ class LoginFailure(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[datetime]
     locked_until: Mapped[datetime | None]
+
+
+class ScoreChange(Base):
+    """The audit trail of scores: manual overrides and regrades (who, when, old, new, why)."""
+
+    __tablename__ = "score_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_question_id: Mapped[int] = mapped_column(ForeignKey("attempt_question.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))  # override | regrade
+    old_score: Mapped[float | None] = mapped_column(Float)
+    new_score: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    changed_by: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    changed_at: Mapped[datetime]
+    details: Mapped[Any | None]  # e.g. the item versions of a regrade
+
+
+class BankFileVersion(Base):
+    """Every saved version of a bank file, as written by the in-browser editor (or first seen)."""
+
+    __tablename__ = "bank_file_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(String(300), index=True)  # relative to the banks folder
+    content: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    saved_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    saved_at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text, default="")

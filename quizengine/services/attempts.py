@@ -19,6 +19,7 @@ from ..models import Attempt, AttemptQuestion, CurrentItem, ItemVersion, Quiz, R
 from .banks import variant_of
 
 GRADED = ("submitted", "expired")
+ACTIVE_CAP_S = 600.0
 MAX_RESPONSE_BYTES = 8 * 1024
 
 
@@ -266,11 +267,16 @@ def save_response(s: Session, user: User, attempt_id: int, qid: str, value: Any,
     if q is None:
         raise ServiceError(404, f"attempt {a.id} has no question {qid!r}")
     note = check_response(q, value)
+    # Time since the attempt's previous save (capped: a student who walked away is not "on" it).
+    since = aware(a.last_activity_at) or aware(a.started_at)
+    spent = min(max((t - since).total_seconds(), 0.0), ACTIVE_CAP_S)
+    a.last_activity_at = t
     r = q.response
     if r is None:
-        r = Response(question_id=q.id, value=value, seq=seq or 0, saved_at=t)
+        r = Response(question_id=q.id, value=value, seq=seq or 0, saved_at=t, first_saved_at=t, active_s=spent)
         s.add(r)
     else:
+        r.active_s = (r.active_s or 0.0) + spent
         if seq is not None and seq < r.seq:
             raise ServiceError(409, f"a newer answer (seq {r.seq}) is already saved; this one (seq {seq}) is stale")
         r.value, r.saved_at = value, t
@@ -295,7 +301,7 @@ def grade_attempt(a: Attempt) -> None:
             q.score = round(g.score * scale, 10)
             q.result = {"feedback": g.feedback, "format_error": g.format_error, "mistake": g.mistake,
                         "correct": g.correct, "answered": True}
-        total += q.score
+        total += q.override_score if q.override_score is not None else q.score
     a.score = round(total, 10)
 
 
@@ -350,10 +356,10 @@ def feedback_allowed(q: Quiz, t: datetime) -> bool:
     return False
 
 
-def attempt_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:
+def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False) -> dict[str, Any]:
     """The attempt with its questions and saved responses; the key only once feedback is allowed."""
     q = s.get(Quiz, a.quiz_id)
-    show = a.state in GRADED and feedback_allowed(q, t)
+    show = a.state in GRADED and (instructor or feedback_allowed(q, t))
     questions = []
     for aq in a.questions:
         v = variant_of(aq.item_version, aq.seed)
@@ -364,7 +370,8 @@ def attempt_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:
         d["saved_at"] = iso(aq.response.saved_at) if aq.response else None
         d["seq"] = aq.response.seq if aq.response else None
         if a.state in GRADED:
-            d["score"], d["max_score"] = aq.score, aq.points
+            d["score"] = aq.override_score if aq.override_score is not None else aq.score
+            d["max_score"] = aq.points
         if show:
             d.update(_feedback(v, aq))
         questions.append(d)
@@ -389,7 +396,8 @@ def result_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:
     show = feedback_allowed(q, t)
     questions = []
     for aq in a.questions:
-        d: dict[str, Any] = {"id": question_id(aq), "score": aq.score, "max_score": aq.points,
+        score = aq.override_score if aq.override_score is not None else aq.score
+        d: dict[str, Any] = {"id": question_id(aq), "score": score, "max_score": aq.points,
                              "feedback": (aq.result or {}).get("feedback", "") if show else ""}
         if show:
             d.update(_feedback(variant_of(aq.item_version, aq.seed), aq))

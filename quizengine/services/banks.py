@@ -60,15 +60,18 @@ def sync_catalog(s: Session, cat: Catalog) -> SyncReport:
         row = s.get(Quiz, q.id)
         definition = q.model_dump(mode="json")
         fields = dict(title=q.title, description=q.description or "", definition=definition,
-                      time_limit_s=int(q.time_limit_min * 60) if q.time_limit_min else None,
-                      max_attempts=q.max_attempts, score_policy=q.score_policy, feedback=q.feedback, updated_at=t)
+                      score_policy=q.score_policy, feedback=q.feedback, updated_at=t)
+        # The course's schedule: from the YAML until an instructor sets it in the app.
+        schedule = dict(opens_at=q.opens_at, closes_at=q.closes_at, max_attempts=q.max_attempts,
+                        time_limit_s=int(q.time_limit_min * 60) if q.time_limit_min else None)
         if row is None:
-            s.add(Quiz(id=q.id, opens_at=q.opens_at, closes_at=q.closes_at, dates_locked=False, **fields))
+            s.add(Quiz(id=q.id, dates_locked=False, **fields, **schedule))
         else:
             for k, v in fields.items():
                 setattr(row, k, v)
             if not row.dates_locked:
-                row.opens_at, row.closes_at = q.opens_at, q.closes_at
+                for k, v in schedule.items():
+                    setattr(row, k, v)
     return SyncReport(items=len(cat.items), new_versions=new, quizzes=len(cat.quizzes))
 
 

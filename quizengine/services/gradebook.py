@@ -44,7 +44,12 @@ def gradebook_rows(s: Session, quiz_id: str) -> tuple[Quiz, list[dict[str, Any]]
         score, counted = policy_score(q, mine)
         max_score = counted.max_score if counted else (max((a.max_score for a in mine), default=None))
         percent = None if score is None or not max_score else 100.0 * score / max_score
-        rows.append({"user": u, "username": u.username, "full_name": u.full_name, "student_id": u.student_id,
+        duration = None
+        if counted is not None and counted.submitted_at is not None:
+            from .attempts import aware
+
+            duration = (aware(counted.submitted_at) - aware(counted.started_at)).total_seconds()
+        rows.append({"user": u, "username": u.username, "duration_s": duration, "full_name": u.full_name, "student_id": u.student_id,
                      "email": u.email, "attempts": len(mine), "score": score, "max_score": max_score,
                      "percent": percent, "submitted_at": iso(counted.submitted_at) if counted else None})
     return q, rows
@@ -74,4 +79,36 @@ def grades_csv(s: Session, quiz_id: str, fmt: str = "plain") -> str:
         w.writerow(["Username", "Email address", q.title])
         for r in rows:
             w.writerow([safe(r["username"]), safe(r["email"]), _num(r["score"])])
+    return out.getvalue()
+
+
+RESPONSE_COLUMNS = ["username", "student_id", "attempt", "state", "question_slot", "item_id", "item_version", "seed",
+                    "response", "score", "max_score", "time_s", "saved_at"]
+
+
+def responses_csv(s: Session, quiz_id: str) -> str:
+    """One row per question of every attempt, for analysis in pandas."""
+    import json
+
+    from sqlalchemy.orm import selectinload
+
+    from ..models import AttemptQuestion
+
+    if s.get(Quiz, quiz_id) is None:
+        raise ServiceError(404, f"no quiz {quiz_id!r}")
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(RESPONSE_COLUMNS)
+    attempts = s.scalars(select(Attempt).where(Attempt.quiz_id == quiz_id).order_by(Attempt.user_id, Attempt.number)
+                         .options(selectinload(Attempt.user),
+                                  selectinload(Attempt.questions).selectinload(AttemptQuestion.response),
+                                  selectinload(Attempt.questions).selectinload(AttemptQuestion.item_version)))
+    for a in attempts:
+        for q in a.questions:
+            r = q.response
+            score = q.override_score if q.override_score is not None else q.score
+            w.writerow([safe(a.user.username), safe(a.user.student_id), a.number, a.state, q.slot + 1,
+                        q.item_version.item_id, q.item_version.version, q.seed,
+                        safe(json.dumps(r.value) if r is not None else ""), _num(score), _num(q.points),
+                        f"{r.active_s:.1f}" if r is not None else "", iso(r.saved_at) if r is not None else ""])
     return out.getvalue()

@@ -1,0 +1,99 @@
+"""Bank review for instructors: the items with their validation state, previews, stress tests."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..bank.catalog import BankItem, Catalog
+from ..bank.loader import Problem
+from ..bank.params import fmt, plain
+from ..bank.validate import validate_paths
+from ..bank.variant import VariantError, is_trivial, make_variant
+
+_CACHE: dict[str, tuple[tuple, Catalog]] = {}
+_LOCK = threading.Lock()
+
+
+def _signature(banks: Path) -> tuple:
+    files = sorted(p for p in banks.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+
+
+def validated_catalog(banks: Path) -> Catalog:
+    """The banks as loaded and validated; cached until a file changes."""
+    key, sig = str(banks.resolve()), _signature(banks)
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0] == sig:
+            return hit[1]
+    cat = validate_paths([banks])
+    with _LOCK:
+        _CACHE[key] = (sig, cat)
+    return cat
+
+
+def problems_by_item(cat: Catalog) -> dict[str, list[Problem]]:
+    out: dict[str, list[Problem]] = {}
+    for p in cat.problems:
+        item_id = p.message.split(":", 1)[0]
+        if item_id in cat.items:
+            out.setdefault(item_id, []).append(p)
+    return out
+
+
+@dataclass
+class StressReport:
+    seeds: int
+    failures: list[tuple[int, str]]  # (seed, why): errors and domain checks
+    distribution: list[tuple[str, int]]  # answer (formatted) -> count, most common first
+    numeric: list[float]  # scalar answers, for a histogram
+    summary: dict[str, Any]
+
+
+def stress(item: BankItem, seeds: int = 200) -> StressReport:
+    """Build every variant for seeds 0..n-1: the answers' distribution and any seed that fails."""
+    failures: list[tuple[int, str]] = []
+    counts: Counter = Counter()
+    numeric: list[float] = []
+    for seed in range(seeds):
+        try:
+            v = make_variant(item, seed)
+        except VariantError as e:
+            failures.append((seed, str(e)))
+            continue
+        if v.task is not None and not getattr(item.model, "allow_trivial", False):
+            why = is_trivial(v.task, v.result, item.model.answer)
+            if why:
+                failures.append((seed, why))
+        answer = plain(v.answer)
+        if v.type == "numeric" and np.ndim(answer) == 0:
+            numeric.append(float(answer))
+        if v.type in ("single_choice", "multiple_select") and v.choices:
+            texts = {c.id: c.text for c in v.choices}
+            ids = answer if isinstance(answer, list) else [answer]
+            key = "; ".join(texts.get(i, str(i)) for i in ids)
+        else:
+            key = _show(answer)
+        counts[key] += 1
+    summary: dict[str, Any] = {}
+    if numeric:
+        summary = {"min": min(numeric), "median": statistics.median(numeric), "max": max(numeric),
+                   "distinct": len(set(numeric))}
+    return StressReport(seeds, failures, counts.most_common(15), numeric, summary)
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_show(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}->{x}" for k, x in v.items())
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return fmt(v, 4)
+    return str(v)

@@ -1,0 +1,124 @@
+"""Score changes after grading: manual overrides and regrades, each with an audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from ..grading import grade
+from ..models import Attempt, AttemptQuestion, ItemVersion, ScoreChange, User
+from .attempts import GRADED, ServiceError, now, question_id
+from .banks import bank_item, variant_of
+from ..bank.variant import make_variant
+
+
+def _retotal(a: Attempt) -> None:
+    a.score = round(sum(q.override_score if q.override_score is not None else (q.score or 0.0)
+                        for q in a.questions), 10)
+
+
+def override(s: Session, attempt_id: int, qid: str, new_score: float | None, reason: str, by: User) -> ScoreChange:
+    """Set (or with None, clear) an instructor's score for one question; a reason is required."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError(400, "give a reason for the change (it is kept in the audit trail)")
+    a = s.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update()
+                 .options(selectinload(Attempt.questions)))
+    if a is None:
+        raise ServiceError(404, f"no attempt {attempt_id}")
+    if a.state not in GRADED:
+        raise ServiceError(409, "only a submitted attempt can be rescored")
+    q = next((q for q in a.questions if question_id(q) == qid), None)
+    if q is None:
+        raise ServiceError(404, f"attempt {attempt_id} has no question {qid!r}")
+    if new_score is not None and not 0 <= new_score <= q.points:
+        raise ServiceError(400, f"the score must be between 0 and {q.points:g}")
+    old = q.override_score if q.override_score is not None else q.score
+    q.override_score = new_score
+    change = ScoreChange(attempt_question_id=q.id, kind="override", old_score=old,
+                         new_score=new_score if new_score is not None else q.score, reason=reason,
+                         changed_by=by.id, changed_at=now(), details={"cleared": new_score is None})
+    s.add(change)
+    _retotal(a)
+    s.flush()
+    return change
+
+
+def audit(s: Session, attempt_id: int) -> list[tuple[ScoreChange, str, str]]:
+    """Every score change of an attempt with the changer's username and the question id."""
+    rows = s.execute(select(ScoreChange, User.username, AttemptQuestion)
+                     .join(AttemptQuestion, ScoreChange.attempt_question_id == AttemptQuestion.id)
+                     .join(User, ScoreChange.changed_by == User.id)
+                     .where(AttemptQuestion.attempt_id == attempt_id).order_by(ScoreChange.id))
+    return [(c, name, question_id(aq)) for c, name, aq in rows]
+
+
+@dataclass
+class RegradeRow:
+    question: AttemptQuestion
+    student: str
+    attempt_id: int
+    old_version: str
+    old_score: float
+    new_score: float
+    overridden: bool
+
+    @property
+    def changed(self) -> bool:
+        return abs(self.new_score - self.old_score) > 1e-9
+
+
+def versions(s: Session, item_id: str) -> list[ItemVersion]:
+    return list(s.scalars(select(ItemVersion).where(ItemVersion.item_id == item_id).order_by(ItemVersion.id)))
+
+
+def preview(s: Session, item_id: str, version_id: int) -> list[RegradeRow]:
+    """The before/after score of every graded attempt that has another version of the item."""
+    target = s.get(ItemVersion, version_id)
+    if target is None or target.item_id != item_id:
+        raise ServiceError(404, f"item {item_id!r} has no version {version_id}")
+    new_item = bank_item(target)
+    rows = []
+    questions = s.scalars(select(AttemptQuestion).join(ItemVersion).join(Attempt)
+                          .where(ItemVersion.item_id == item_id, AttemptQuestion.item_version_id != version_id,
+                                 Attempt.state.in_(GRADED))
+                          .options(selectinload(AttemptQuestion.response), selectinload(AttemptQuestion.item_version),
+                                   selectinload(AttemptQuestion.attempt).selectinload(Attempt.user))
+                          .order_by(AttemptQuestion.attempt_id))
+    for q in questions:
+        v = make_variant(new_item, q.seed)
+        value = q.response.value if q.response is not None else None
+        if value is None:
+            new = 0.0
+        else:
+            g = grade(v, value)
+            new = round(g.score * (q.points / g.max_score if g.max_score else 0.0), 10)
+        rows.append(RegradeRow(q, q.attempt.user.username, q.attempt_id, q.item_version.version, q.score or 0.0, new,
+                               q.override_score is not None))
+    return rows
+
+
+def apply(s: Session, item_id: str, version_id: int, reason: str, by: User) -> list[RegradeRow]:
+    """Move every affected question to the chosen version and regrade it (overrides stay)."""
+    reason = (reason or "").strip() or f"regrade of {item_id}"
+    rows = preview(s, item_id, version_id)
+    target = s.get(ItemVersion, version_id)
+    for r in rows:
+        q = r.question
+        q.item_version_id = version_id
+        q.item_version = target
+        old, q.score = q.score, r.new_score
+        variant = variant_of(target, q.seed)
+        if q.response is not None and q.response.value is not None:
+            g = grade(variant, q.response.value)
+            q.result = {"feedback": g.feedback, "format_error": g.format_error, "mistake": g.mistake,
+                        "correct": g.correct, "answered": True}
+        s.add(ScoreChange(attempt_question_id=q.id, kind="regrade", old_score=old, new_score=r.new_score, reason=reason,
+                          changed_by=by.id, changed_at=now(),
+                          details={"from_version": r.old_version, "to_version": target.version}))
+        a = s.scalar(select(Attempt).where(Attempt.id == q.attempt_id).options(selectinload(Attempt.questions)))
+        _retotal(a)
+    s.flush()
+    return rows

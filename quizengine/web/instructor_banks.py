@@ -1,0 +1,126 @@
+"""Instructor pages for the banks: review with filters, item preview by seed, stress test, editor, history."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+
+from ..bank.variant import VariantError, make_variant
+from ..services import charts, editor, review
+from ..services import attempts as svc
+from ..services.preview import preview_data
+from . import reading, writing
+from .auth import instructor_required, user_record
+
+bp = Blueprint("banks", __name__, url_prefix="/instructor/banks")
+
+
+@bp.before_request
+@instructor_required
+def guard():
+    return None
+
+
+def banks() -> Path:
+    return Path(current_app.config["BANKS"])
+
+
+@bp.get("/")
+def index():
+    cat = review.validated_catalog(banks())
+    problems = review.problems_by_item(cat)
+    topic, kind, state, query = (request.args.get(k, "") for k in ("topic", "type", "state", "q"))
+    rows = []
+    for item in cat.items.values():
+        errs = problems.get(item.id, [])
+        status = "error" if any(p.severity == "error" for p in errs) else "warning" if errs else "ok"
+        text = f"{item.id} {item.model.prompt} {' '.join(item.model.tags)}".lower()
+        if (topic and item.topic != topic) or (kind and item.model.type != kind) or (state and status != state) \
+                or (query and query.lower() not in text):
+            continue
+        rows.append({"item": item, "status": status, "problems": errs,
+                     "calculated": getattr(item.model, "calc", None) is not None})
+    other = [p for p in cat.problems if p.message.split(":", 1)[0] not in cat.items]
+    return render_template("instructor/banks.html", rows=rows, other=other, topics=sorted(cat.banks),
+                           types=sorted({i.model.type for i in cat.items.values()}), files=editor.bank_files(banks()),
+                           f={"topic": topic, "type": kind, "state": state, "q": query}, total=len(cat.items))
+
+
+@bp.get("/items/<item_id>")
+def item(item_id: str):
+    cat = review.validated_catalog(banks())
+    bank_item = cat.items.get(item_id)
+    if bank_item is None:
+        raise svc.ServiceError(404, f"no item {item_id!r} in the banks")
+    seed = request.args.get("seed", default=0, type=int)
+    if request.args.get("random"):
+        seed = random.SystemRandom().randrange(0, 2**31)
+    seed = max(0, seed)
+    try:
+        data, error = preview_data(make_variant(bank_item, seed)), None
+    except VariantError as e:
+        data, error = None, str(e)
+    rel = str(Path(bank_item.path).resolve().relative_to(banks().resolve()))
+    return render_template("instructor/item.html", item=bank_item, seed=seed, data=data, error=error,
+                           problems=review.problems_by_item(cat).get(item_id, []), rel=rel,
+                           spec=json.dumps(data.get("spec"), indent=2) if data and data.get("spec") else None)
+
+
+@bp.get("/items/<item_id>/stress")
+def stress(item_id: str):
+    cat = review.validated_catalog(banks())
+    bank_item = cat.items.get(item_id)
+    if bank_item is None:
+        raise svc.ServiceError(404, f"no item {item_id!r} in the banks")
+    report = review.stress(bank_item, 200)
+    chart = None
+    if report.numeric:
+        lo, hi = min(report.numeric), max(report.numeric)
+        hi = hi if hi > lo else lo + 1
+        chart = charts.histogram(report.numeric, bins=12, lo=lo, hi=hi + 1e-12 * abs(hi),
+                                 title=f"Answers of {item_id} over {report.seeds} seeds").replace(
+            "score (% of maximum)", "answer").replace(">attempts<", ">seeds<")
+    return render_template("instructor/stress.html", item=bank_item, report=report, chart=chart)
+
+
+@bp.route("/edit/<path:rel>", methods=["GET", "POST"])
+def edit(rel: str):
+    root = banks()
+    editor.resolve(root, rel)  # 400 before anything else for paths outside the folder
+    if request.method == "GET":
+        return render_template("instructor/edit.html", rel=rel, text=editor.read(root, rel), problems=[])
+    text = request.form.get("text", "")
+    try:
+        with writing() as s:
+            v = editor.save(s, root, rel, text, user_record(s).id)
+            version_id = v.id
+    except editor.EditRefused as e:
+        lines = {}
+        for p in e.problems:
+            if p.path == rel:
+                lines.setdefault(p.mark.line, []).append(f"{p.severity}: {p.message}")
+        return render_template("instructor/edit.html", rel=rel, text=text, problems=e.problems, lines=lines,
+                               refused=True), 422
+    flash(f"Saved {rel} (version {version_id}); the banks were reloaded.")
+    return redirect(url_for("banks.edit", rel=rel))
+
+
+@bp.get("/history/<path:rel>")
+def history(rel: str):
+    editor.resolve(banks(), rel)
+    with reading() as s:
+        versions = editor.history(s, rel)
+        show = request.args.get("version", type=int)
+        shown = editor.version(s, show) if show else None
+        a, b = request.args.get("a", type=int), request.args.get("b", type=int)
+        diff = None
+        if a and b:
+            diff = editor.diff(editor.version(s, a), editor.version(s, b), rel)
+        elif a:
+            diff = editor.diff(editor.version(s, a), editor.read(banks(), rel), rel)
+    if shown is not None and shown.path != rel:
+        raise svc.ServiceError(404, f"version {show} is not a version of {rel}")
+    return render_template("instructor/history.html", rel=rel, versions=versions, shown=shown, diff=diff)
