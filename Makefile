@@ -28,6 +28,7 @@ run: $(STAMP)
 test: test-sqlite test-postgres
 
 test-sqlite: $(STAMP)
+	scripts/ensure-chromium
 	$(BIN)/python -m pytest -q
 
 test-postgres: $(STAMP)
