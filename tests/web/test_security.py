@@ -193,3 +193,131 @@ def test_forms_accept_a_valid_csrf_token_and_autosave_needs_the_header(csrf_app,
     assert r.status_code == 400
     r = c.post(f"/attempts/{aid}/autosave", json={"question": "x", "response": 1}, headers={"X-CSRFToken": token})
     assert r.status_code == 404  # past CSRF: the question id is unknown
+
+
+# -- every form refuses a missing or wrong CSRF token (and changes nothing)
+
+def _forms(aid: int, uid: int) -> list[tuple[str, dict]]:
+    return [
+        ("/login", {"username": "ann", "password": "password-123"}),
+        ("/logout", {}),
+        (f"/quizzes/{QUIZ}/start", {}),
+        (f"/attempts/{aid}/save", {}),
+        (f"/attempts/{aid}/submit", {}),
+        (f"/instructor/attempts/{aid}/override", {"question": "q1", "score": "0", "reason": "x"}),
+        (f"/instructor/quizzes/{QUIZ}/settings", {"max_attempts": "9"}),
+        ("/instructor/regrade/vocab-epoch-definition", {"version": "1"}),
+        ("/instructor/roster", {"text": "username,full_name,student_id,email\nzed,Z,1,z@x\n"}),
+        (f"/instructor/roster/{uid}/reset", {}),
+        ("/instructor/banks/edit/vocabulary.yaml", {"text": "topic: x\n"}),
+    ]
+
+
+@pytest.mark.parametrize("token", [None, "not-the-token"])
+def test_every_form_needs_its_csrf_token(app, users, token):
+    from sqlalchemy import select
+
+    from quizengine.models import Attempt, Quiz, User
+
+    users.add("ann")
+    users.add("teacher", "instructor")
+    h = users.token(app.test_client(), "ann")
+    aid = app.test_client().post(f"/api/v1/quizzes/{QUIZ}/attempts", headers=h).json["attempt_id"]
+    app.config["WTF_CSRF_ENABLED"] = True
+    with app.extensions["quizengine.db"].read() as s:
+        uid = s.scalar(select(User.id).where(User.username == "ann"))
+    for who in ("ann", "teacher"):
+        c = app.test_client()
+        r = c.post("/login", data={"username": who, "password": "password-123", "csrf_token": _csrf(c)})
+        assert r.status_code == 302
+        for url, data in _forms(aid, uid):
+            if token:
+                data = {**data, "csrf_token": token}
+            r = c.post(url, data=data)
+            assert r.status_code == 400, (who, url, r.status_code)
+            assert b"reload the page" in r.data
+        r = c.post(f"/attempts/{aid}/autosave", json={"question": "q1", "response": "1"},
+                   headers={"X-CSRFToken": token} if token else {})
+        assert r.status_code == 400
+    with app.extensions["quizengine.db"].read() as s:
+        assert s.get(Attempt, aid).state == "open"
+        assert s.get(Quiz, QUIZ).max_attempts == 2
+        assert s.scalar(select(User.id).where(User.username == "zed")) is None
+
+
+# -- script injection
+
+EVIL = '<script>alert("x")</script><img src=x onerror="alert(1)"><a href="javascript:alert(2)">j</a>'
+
+
+def active_content(html: str, own_scripts: int = 0) -> list[str]:
+    """Elements and attributes that would run script: parsed, not searched as text."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Scan(HTMLParser):
+        def handle_starttag(self, tag, attrs):  # type: ignore[no-untyped-def]
+            if tag == "script" and not dict(attrs).get("src", "").startswith("/static/"):
+                found.append("<script>")
+            for name, value in attrs:
+                if name.startswith("on"):
+                    found.append(f"{tag} {name}=")
+                if name in ("href", "src", "action") and (value or "").strip().lower().startswith("javascript:"):
+                    found.append(f"{tag} {name}=javascript:")
+
+    Scan().feed(html)
+    return found
+
+
+def test_bank_content_cannot_inject_script():
+    from quizengine.bank.render import markdown_to_html
+
+    html = markdown_to_html("What is **this**? " + EVIL + "\n\n[click](javascript:alert(3)) $x^2$")
+    assert active_content(html) == []
+    assert "<strong>this</strong>" in html and "<math" in html and "&lt;script&gt;" in html
+
+
+def test_injected_bank_item_renders_inert_in_the_attempt_page(app, users, tmp_path):
+    import shutil
+
+    import yaml
+
+    from quizengine.services.banks import load_banks
+
+    banks = tmp_path / "banks"
+    shutil.copytree(app.config["BANKS"], banks)
+    path = banks / "vocabulary.yaml"
+    data = yaml.safe_load(path.read_text())
+    for item in data["items"]:
+        item["prompt"] = item["prompt"] + " " + EVIL
+        for ch in item.get("choices", []):
+            ch["text"] = ch["text"] + EVIL
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    with app.extensions["quizengine.db"].write() as s:
+        load_banks(s, banks)
+    users.add("ann")
+    c = app.test_client()
+    users.login(c, "ann")
+    aid = int(c.post(f"/quizzes/{QUIZ}/start").headers["Location"].rsplit("/", 1)[1])
+    page = c.get(f"/attempts/{aid}").get_data(as_text=True)
+    assert "&lt;script&gt;" in page  # the bank's text is shown, as text
+    assert active_content(page) == []
+    assert page.count("<script") == 1  # only our own autosave script
+
+
+def test_student_text_answer_is_escaped_for_the_instructor(app, users):
+    users.add("ann")
+    users.add("teacher", "instructor")
+    c = app.test_client()
+    h = users.token(c, "ann")
+    a = c.post(f"/api/v1/quizzes/{QUIZ}/attempts", headers=h).json
+    for q in a["questions"]:
+        value = EVIL if q["type"] in ("short_text", "numeric") and not q.get("shape") else None
+        if value:
+            assert c.put(f"/api/v1/attempts/{a['attempt_id']}/responses/{q['id']}", headers=h,
+                         json={"response": value}).status_code == 200
+    c.post(f"/api/v1/attempts/{a['attempt_id']}/submit", headers=h)
+    users.login(c, "teacher")
+    page = c.get(f"/instructor/attempts/{a['attempt_id']}").get_data(as_text=True)
+    assert "&lt;script&gt;" in page and active_content(page) == []
