@@ -246,6 +246,13 @@ def _numeric_json(x: Any) -> bool:
     return False
 
 
+def check_seq(seq: Any) -> int | None:
+    """A save's optional ``seq``: a non-negative integer (400 otherwise)."""
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**62):
+        raise ServiceError(400, "seq must be a non-negative integer")
+    return seq
+
+
 def save_response(s: Session, user: User, attempt_id: int, qid: str, value: Any, seq: int | None,
                   t: datetime | None = None) -> tuple[Response, str | None]:
     """Store the latest response (autosave); 409 for a closed attempt or a stale ``seq``."""

@@ -127,9 +127,7 @@ def save(attempt_id: str, question_id: str):
     data = body()
     if "response" not in data:
         raise ApiError(400, "give the answer as {\"response\": ...}")
-    seq = data.get("seq")
-    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**62):
-        raise ApiError(400, "seq must be a non-negative integer")
+    seq = svc.check_seq(data.get("seq"))
     unknown = set(data) - {"response", "seq"}
     if unknown:
         raise ApiError(400, f"unknown fields: {', '.join(sorted(unknown))}")

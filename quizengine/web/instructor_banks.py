@@ -49,12 +49,16 @@ def index():
                            f={"topic": topic, "type": kind, "state": state, "q": query}, total=len(cat.items))
 
 
+def _lookup(item_id: str):  # type: ignore[no-untyped-def]
+    cat = review.validated_catalog(banks())
+    if item_id not in cat.items:
+        raise svc.ServiceError(404, f"no item {item_id!r} in the banks")
+    return cat, cat.items[item_id]
+
+
 @bp.get("/items/<item_id>")
 def item(item_id: str):
-    cat = review.validated_catalog(banks())
-    bank_item = cat.items.get(item_id)
-    if bank_item is None:
-        raise svc.ServiceError(404, f"no item {item_id!r} in the banks")
+    cat, bank_item = _lookup(item_id)
     seed = request.args.get("seed", default=0, type=int)
     if request.args.get("random"):
         seed = random.SystemRandom().randrange(0, 2**31)
@@ -71,10 +75,7 @@ def item(item_id: str):
 
 @bp.get("/items/<item_id>/stress")
 def stress(item_id: str):
-    cat = review.validated_catalog(banks())
-    bank_item = cat.items.get(item_id)
-    if bank_item is None:
-        raise svc.ServiceError(404, f"no item {item_id!r} in the banks")
+    _, bank_item = _lookup(item_id)
     report = review.stress(bank_item, 200)
     chart = None
     if report.numeric:

@@ -101,9 +101,7 @@ def autosave(attempt_id: int):
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("question"), str) or "response" not in data:
         raise svc.ServiceError(400, "send {\"question\": id, \"response\": value, \"seq\": n}")
-    seq = data.get("seq")
-    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
-        raise svc.ServiceError(400, "seq must be a non-negative integer")
+    seq = svc.check_seq(data.get("seq"))
     with writing() as s:
         r, note = svc.save_response(s, user_record(s), attempt_id, data["question"], data["response"], seq)
         out = {"saved_at": svc.iso(r.saved_at), "seq": r.seq}
