@@ -72,7 +72,9 @@ def calc(spec: str, as_json: bool) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--seeds", default=200, show_default=True, type=click.IntRange(1, 10000),
               help="Variants checked per parametrized item.")
-def validate(paths: tuple[Path, ...], seeds: int) -> None:
+@click.option("--jobs", "-j", default=0, type=click.IntRange(0, 64),
+              help="Processes that check items (default: one per core).")
+def validate(paths: tuple[Path, ...], seeds: int, jobs: int) -> None:
     """Check bank files and quiz definitions; print every problem as PATH:LINE:COL.
 
     PATHS are bank files or folders (default: $QUIZENGINE_BANKS or banks/); files under a
@@ -86,7 +88,7 @@ def validate(paths: tuple[Path, ...], seeds: int) -> None:
         if not p.exists():
             fail(f"no such file or folder: {p}")
     start = time.perf_counter()
-    cat = validate_paths(targets, seeds)
+    cat = validate_paths(targets, seeds, jobs or min(os.cpu_count() or 1, 8))
     for problem in cat.problems:
         click.echo(str(problem))
     errors = len(cat.errors)

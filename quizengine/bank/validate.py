@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +22,34 @@ RENDER_SEEDS = 3  # full variants (Markdown, MathML, worked solution) built per 
 LOOSE_SHARE = 0.02  # a buggy answer accepted in more than this share of seeds is an error
 
 
-def validate_paths(paths: list[Path], seeds: int = SEEDS) -> Catalog:
-    """Load and lint; the catalog's problems hold everything found, sorted by place."""
+_FORKED: Catalog | None = None  # the catalog a forked worker inherits
+
+
+def _check_ids(ids: list[str], seeds: int) -> list[Problem]:
+    return [p for i in ids for p in check_item(_FORKED.items[i], seeds)]
+
+
+def validate_paths(paths: list[Path], seeds: int = SEEDS, jobs: int = 1) -> Catalog:
+    """Load and lint; the catalog's problems hold everything found, sorted by place.
+
+    ``jobs`` > 1 checks the items in that many forked processes. Only the single-threaded CLI
+    asks for it: forking a process that runs other threads (a web worker) is not safe.
+    """
+    global _FORKED
     cat = load_catalog(paths)
-    for item in cat.items.values():
-        cat.problems += check_item(item, seeds)
+    if jobs > 1 and len(cat.items) > 1:
+        _FORKED = cat
+        ids = list(cat.items)
+        chunks = [ids[k::jobs] for k in range(jobs)]
+        try:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+                for found in pool.map(_check_ids, chunks, [seeds] * jobs):
+                    cat.problems += found
+        finally:
+            _FORKED = None
+    else:
+        for item in cat.items.values():
+            cat.problems += check_item(item, seeds)
     for quiz in cat.quizzes.values():
         cat.problems += check_quiz(quiz, cat)
     cat.problems.sort(key=lambda p: (p.path, p.mark.line, p.mark.col, p.message))
