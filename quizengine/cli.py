@@ -34,6 +34,15 @@ def main() -> None:
       quizengine calc examples/mazur.yaml          worked table, layer by layer
       quizengine calc examples/mazur.yaml --json   the same as one JSON object
       echo '{"activation": "tanh", "z": [0.5]}' | quizengine calc -
+      quizengine validate banks                    every problem as PATH:LINE:COL
+      quizengine preview bp-hidden-delta --seed 7  one student's variant and its key
+      quizengine serve --demo                      migrate, load banks, serve on :5000
+      quizengine users import roster.csv --passwords-out passwords.csv
+      quizengine export-grades module-04-prep --format canvas -o grades.csv
+
+    \b
+    Environment: QUIZENGINE_DATABASE_URL, QUIZENGINE_SECRET_KEY, QUIZENGINE_BANKS,
+    QUIZENGINE_INSTANCE, QUIZENGINE_TIMEZONE, QUIZENGINE_HTTPS (see README.md).
     """
 
 
