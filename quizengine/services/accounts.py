@@ -43,7 +43,8 @@ def _dummy_hash() -> str:
 
 def check_login(s: Session, username: str, password: str) -> User | None:
     """Return the user whose password matches, else None (in constant-ish time)."""
-    user = s.scalar(select(User).where(User.username == username))
+    # A name no account can have (NUL, too long) never reaches the database, which may refuse it.
+    user = s.scalar(select(User).where(User.username == username)) if USERNAME.match(username or "") else None
     if user is None:
         check_password_hash(_dummy_hash(), password)
         return None
@@ -153,7 +154,8 @@ def import_roster(s: Session, text: str, method: str = "pbkdf2:sha256:600000") -
 # ---------------------------------------------------------------- throttling
 
 def throttle_keys(username: str, address: str) -> list[tuple[str, str]]:
-    return [("user", f"user:{username.lower()}"), ("address", f"ip:{address}")]
+    name = username.lower() if USERNAME.match(username or "") else "(not a username)"
+    return [("user", f"user:{name}"), ("address", f"ip:{address[:200]}")]
 
 
 def locked_for(s: Session, username: str, address: str, t: datetime) -> timedelta | None:
@@ -182,7 +184,7 @@ def record_failure(s: Session, username: str, address: str, t: datetime, limits:
 
 
 def clear_failures(s: Session, username: str) -> None:
-    row = s.get(LoginFailure, f"user:{username.lower()}")
+    row = s.get(LoginFailure, throttle_keys(username, "")[0][1])
     if row is not None:
         s.delete(row)
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import math
+import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -202,6 +203,7 @@ def question_of(a: Attempt, qid: str) -> AttemptQuestion:
 
 def check_response(q: AttemptQuestion, value: Any) -> str | None:
     """Refuse responses of the wrong JSON type (400); return a format note for numeric text."""
+    check_value(value)
     v = variant_of(q.item_version, q.seed)
     kind = v.type
     if value is None:
@@ -246,11 +248,30 @@ def _numeric_json(x: Any) -> bool:
     return False
 
 
+ID_MAX = 2**31 - 1  # ids and seq live in INTEGER columns: a larger value fails on PostgreSQL
+DEPTH_MAX = 32  # a response nests lists this deep at most (a matrix answer is 2)
+
+
 def check_seq(seq: Any) -> int | None:
-    """A save's optional ``seq``: a non-negative integer (400 otherwise)."""
-    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**62):
-        raise ServiceError(400, "seq must be a non-negative integer")
+    """A save's optional ``seq``: an integer from 0 to ID_MAX (400 otherwise); JSON's 3.0 is 3."""
+    if isinstance(seq, float) and seq.is_integer():
+        seq = int(seq)
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= ID_MAX):
+        raise ServiceError(400, f"seq must be an integer from 0 to {ID_MAX}")
     return seq
+
+
+def check_value(value: Any) -> None:
+    """400 for a response no grader can take: lists nested too deep, integers beyond float64."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > DEPTH_MAX:
+            raise ServiceError(400, f"the response nests lists more than {DEPTH_MAX} deep")
+        if isinstance(v, (list, dict)):
+            stack.extend((e, depth + 1) for e in (v.values() if isinstance(v, dict) else v))
+        elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > sys.float_info.max:
+            raise ServiceError(400, "a number in the response is too large")
 
 
 def save_response(s: Session, user: User, attempt_id: int, qid: str, value: Any, seq: int | None,

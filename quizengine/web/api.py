@@ -21,9 +21,22 @@ class ApiError(svc.ServiceError):
     pass
 
 
+ID_MAX = svc.ID_MAX
+
+
+@bp.url_value_preprocessor
+def no_nul_in_paths(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """No id holds a NUL character, and PostgreSQL refuses to compare text with one: 404 here."""
+    if values and any("\x00" in v for v in values.values() if isinstance(v, str)):
+        raise ApiError(404, "not found")
+
+
 def body() -> dict[str, Any]:
     """The request's JSON object, or 400 with a clear message."""
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested too deep for the JSON parser
+        data = None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object (Content-Type: application/json)")
     return data
@@ -105,7 +118,7 @@ def start(quiz_id: str):
 
 
 def _attempt_id(value: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 10 or int(value) > ID_MAX:
         raise ApiError(404, f"no attempt {value!r}")
     return int(value)
 

@@ -36,7 +36,9 @@ def init_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):
         messages = {413: "the request is too large", 405: "method not allowed here", 404: "not found"}
-        return error_response(e.code or 500, messages.get(e.code, e.description or e.name))
+        body, status = error_response(e.code or 500, messages.get(e.code, e.description or e.name))
+        headers = {k: v for k, v in e.get_headers() if k.lower() == "allow"}  # a 405 names the methods
+        return body, status, headers
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception):

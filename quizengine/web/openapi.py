@@ -67,7 +67,9 @@ def openapi_document() -> dict[str, Any]:
             "attempts_used": {"type": "integer"},
         },
     }
-    attempt_id = {"name": "attempt_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+    id_max = 2**31 - 1  # attempt ids and seq are 32-bit database integers
+    attempt_id = {"name": "attempt_id", "in": "path", "required": True,
+                  "schema": {"type": "integer", "minimum": 0, "maximum": id_max}}
     quiz_id = {"name": "quiz_id", "in": "path", "required": True, "schema": {"type": "string"}}
     secured = [{"bearer": []}]
     return {
@@ -113,8 +115,9 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [attempt_id, {"name": "question_id", "in": "path", "required": True,
                                             "schema": {"type": "string"}}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["response"],
-                    "properties": {"response": {}, "seq": {"type": "integer", "minimum": 0}}}}}},
+                    "type": "object", "required": ["response"], "additionalProperties": False,
+                    "properties": {"response": {}, "seq": {"type": ["integer", "null"], "minimum": 0,
+                                                           "maximum": id_max}}}}}},
                 "responses": {"200": _json({"type": "object", "required": ["saved_at"], "properties": {
                     "saved_at": {"type": "string", "format": "date-time"}, "seq": {"type": "integer"},
                     "format_error": {"type": "string"}}}, "saved"),
