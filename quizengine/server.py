@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from pathlib import Path
@@ -75,4 +76,8 @@ def run_gunicorn(app, host: str, port: int, workers: int, extra: dict[str, Any] 
         app.extensions["quizengine.db"].engine.dispose(close=False)  # no connection shared across a fork
         sweeper(app, 15.0)
 
+    # Everything imported so far is shared with the forked workers; keep the garbage collector from
+    # touching (and so copying) those pages in every worker.
+    gc.collect()
+    gc.freeze()
     Server().run()

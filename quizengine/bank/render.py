@@ -41,11 +41,16 @@ class MathError(ValueError):
     """LaTeX that latex2mathml cannot convert."""
 
 
-def _math(content: str, opts: dict[str, Any]) -> str:
+@lru_cache(maxsize=4096)
+def _mathml(content: str, display: str) -> str:
     try:
-        return latex_to_mathml(content, display="block" if opts.get("display_mode") else "inline")
+        return latex_to_mathml(content, display=display)
     except Exception:  # latex2mathml raises many types on bad input; show the source instead
         return f'<code class="math-error">{html.escape(content)}</code>'
+
+
+def _math(content: str, opts: dict[str, Any]) -> str:
+    return _mathml(content, "block" if opts.get("display_mode") else "inline")
 
 
 @lru_cache(maxsize=1)
@@ -55,8 +60,12 @@ def _markdown() -> MarkdownIt:
     return md
 
 
+@lru_cache(maxsize=2048)
 def markdown_to_html(text: str) -> str:
-    """Render Markdown with math to sanitised HTML (no script, no event handlers, no raw HTML)."""
+    """Render Markdown with math to sanitised HTML (no script, no event handlers, no raw HTML).
+
+    Cached: the same text (a static prompt, a choice, a formula) renders once per process.
+    """
     raw = _markdown().render(text)
     return nh3.clean(raw, tags=HTML_TAGS | MATHML_TAGS, attributes=ATTRIBUTES,
                      url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer")

@@ -53,7 +53,6 @@ class Variant:
     answer: Any = None  # the correct response, in the API's response format
     buggy: dict[str, Any] = field(default_factory=dict)  # mistake -> its (wrong) response
     choice_feedback: dict[str, str] = field(default_factory=dict)
-    explanation: str | None = None
     spec: dict | None = None
     task: Task | None = None
     result: dict | None = None
@@ -69,6 +68,13 @@ class Variant:
     @property
     def prompt_html(self) -> str:
         return markdown_to_html(self.prompt)
+
+    @property
+    def explanation(self) -> str | None:
+        """The author's explanation and the worked solution (built on first use: only after a submit)."""
+        if "_explanation" not in self.__dict__:
+            self.__dict__["_explanation"] = _explanation(self)
+        return self.__dict__["_explanation"]
 
     @property
     def explanation_html(self) -> str | None:
@@ -245,7 +251,6 @@ def make_variant(item: BankItem, seed: int) -> Variant:
                 break
         v.options = [Option(f"o{k + 1}", m.sequence[i]) for k, i in enumerate(order)]
         v.answer = [f"o{order.index(i) + 1}" for i in range(n)]
-    v.explanation = _explanation(v)
     return v
 
 

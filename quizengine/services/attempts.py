@@ -7,17 +7,18 @@ import hmac
 import json
 import math
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..bank.params import plain
 from ..grading import FormatError, grade, parse_numeric
 from ..models import Attempt, AttemptQuestion, CurrentItem, ItemVersion, Quiz, Response, User
-from .banks import variant_of
+from .banks import bank_item, cached_item, variant_of
 
 GRADED = ("submitted", "expired")
 ACTIVE_CAP_S = 600.0
@@ -108,17 +109,44 @@ def _hmac_int(secret: str, *parts: object) -> int:
     return int.from_bytes(hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:8], "big")
 
 
-def draw_items(s: Session, q: Quiz, secret: str, user_id: int, number: int) -> list[tuple[CurrentItem, float | None]]:
+@dataclass(frozen=True)
+class PoolItem:
+    item_id: str
+    topic: str
+    tags: frozenset[str]
+    item_version_id: int
+    version: str
+
+
+_POOLS: dict[tuple[str, int, int], list[PoolItem]] = {}
+
+
+def current_items(s: Session) -> list[PoolItem]:
+    """The items the banks hold now; cached per process until a bank load changes them."""
+    stamp = s.execute(select(func.count(CurrentItem.item_id), func.coalesce(func.sum(CurrentItem.item_version_id), 0))).one()
+    key = (str(s.get_bind().url), int(stamp[0]), int(stamp[1]))
+    pool = _POOLS.get(key)
+    if pool is None:
+        rows = s.execute(select(CurrentItem.item_id, CurrentItem.topic, CurrentItem.tags, CurrentItem.item_version_id,
+                                ItemVersion.version)
+                         .join(ItemVersion, CurrentItem.item_version_id == ItemVersion.id).order_by(CurrentItem.item_id))
+        pool = [PoolItem(r.item_id, r.topic, frozenset(r.tags or []), r.item_version_id, r.version) for r in rows]
+        _POOLS.clear()
+        _POOLS[key] = pool
+    return pool
+
+
+def draw_items(s: Session, q: Quiz, secret: str, user_id: int, number: int) -> list[tuple[PoolItem, float | None]]:
     """Draw each slot's items for one attempt; no item twice; unpredictable without the secret."""
-    current = {c.item_id: c for c in s.scalars(select(CurrentItem).options(selectinload(CurrentItem.item_version)))}
-    chosen: list[tuple[CurrentItem, float | None]] = []
+    current = {c.item_id: c for c in current_items(s)}
+    chosen: list[tuple[PoolItem, float | None]] = []
     used: set[str] = set()
     for k, slot in enumerate(q.definition["slots"]):
         if slot.get("items"):
             pool = [current[i] for i in slot["items"] if i in current]
         else:
             tags = set(slot.get("tags") or [])
-            pool = [c for c in current.values() if c.topic == slot["topic"] and tags <= set(c.tags or [])]
+            pool = [c for c in current.values() if c.topic == slot["topic"] and tags <= c.tags]
         pool = [c for c in pool if c.item_id not in used]
         pool.sort(key=lambda c: _hmac_int(secret, "draw", user_id, q.id, number, k, c.item_id))
         count = slot.get("count", 1)
@@ -162,11 +190,13 @@ def start_attempt(s: Session, user: User, quiz_id: str, secret: str, t: datetime
         raise ServiceError(409, "another attempt was started at the same moment; reload the page") from None
     total = 0.0
     for slot, (cur, points) in enumerate(draw_items(s, q, secret, user.id, number)):
-        iv = cur.item_version
-        seed = _hmac_int(secret, "seed", user.id, q.id, number, iv.item_id) % 2**31
-        pts = float(points) if points is not None else float(variant_of(iv, seed).model.points)
-        s.add(AttemptQuestion(attempt_id=attempt.id, slot=slot, item_version_id=iv.id, seed=seed, points=pts))
-        total += pts
+        seed = _hmac_int(secret, "seed", user.id, q.id, number, cur.item_id) % 2**31
+        if points is None:
+            item = cached_item(cur.item_id, cur.version) or bank_item(s.get(ItemVersion, cur.item_version_id))
+            points = item.model.points
+        s.add(AttemptQuestion(attempt_id=attempt.id, slot=slot, item_version_id=cur.item_version_id, seed=seed,
+                              points=float(points)))
+        total += float(points)
     attempt.max_score = total
     s.flush()
     return attempt
@@ -201,10 +231,9 @@ def question_of(a: Attempt, qid: str) -> AttemptQuestion:
 
 # ---------------------------------------------------------------- saving
 
-def check_response(q: AttemptQuestion, value: Any) -> str | None:
+def check_response(v: Any, value: Any) -> str | None:
     """Refuse responses of the wrong JSON type (400); return a format note for numeric text."""
     check_value(value)
-    v = variant_of(q.item_version, q.seed)
     kind = v.type
     if value is None:
         return None
@@ -274,44 +303,103 @@ def check_value(value: Any) -> None:
             raise ServiceError(400, "a number in the response is too large")
 
 
-def save_response(s: Session, user: User, attempt_id: int, qid: str, value: Any, seq: int | None,
-                  t: datetime | None = None) -> tuple[Response, str | None]:
-    """Store the latest response (autosave); 409 for a closed attempt or a stale ``seq``."""
+@dataclass(frozen=True)
+class SavePlan:
+    """A checked save, ready to write: everything that can be read was read without the write lock."""
+
+    attempt_id: int
+    question_id: int
+    value: Any
+    seq: int | None
+    spent: float
+    t: datetime
+    note: str | None
+
+
+def plan_save(s: Session, user: User, attempt_id: int, qid: str, value: Any, seq: int | None,
+              t: datetime | None = None) -> SavePlan:
+    """Check a save (owner, state, question, response shape) in a read transaction."""
     t = t or now()
-    # The hot path: lock the attempt row and load only the question being answered.
-    a = s.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+    a = s.execute(select(Attempt.user_id, Attempt.state, Attempt.expires_at, Attempt.last_activity_at,
+                         Attempt.started_at).where(Attempt.id == attempt_id)).first()
     if a is None or (a.user_id != user.id and user.role != "instructor"):
         raise ServiceError(404, f"no attempt {attempt_id}")
     if a.user_id != user.id:
         raise ServiceError(403, "only the student taking the attempt can answer it")
-    if a.state != "open" or (a.expires_at is not None and aware(a.expires_at) <= t):
-        # (An attempt whose time is up is submitted by the sweeper or the next read, not here:
-        # raising rolls this transaction back.)
-        state = a.state if a.state != "open" else "expired"
-        raise ServiceError(409, f"the attempt is {state}; responses can no longer be changed")
+    _check_open(a.state, a.expires_at, t)
     slot = int(qid[1:]) - 1 if qid[:1] == "q" and qid[1:].isdigit() and len(qid) < 8 else -1
-    q = s.scalar(select(AttemptQuestion).where(AttemptQuestion.attempt_id == a.id, AttemptQuestion.slot == slot)
-                 .options(selectinload(AttemptQuestion.response), selectinload(AttemptQuestion.item_version)))
+    q = s.execute(select(AttemptQuestion.id, AttemptQuestion.seed, AttemptQuestion.item_version_id,
+                         ItemVersion.item_id, ItemVersion.version)
+                  .join(ItemVersion, AttemptQuestion.item_version_id == ItemVersion.id)
+                  .where(AttemptQuestion.attempt_id == attempt_id, AttemptQuestion.slot == slot)).first()
     if q is None:
-        raise ServiceError(404, f"attempt {a.id} has no question {qid!r}")
-    note = check_response(q, value)
+        raise ServiceError(404, f"attempt {attempt_id} has no question {qid!r}")
+    note = check_response(cached_variant(s, q.item_version_id, q.item_id, q.version, q.seed), value)
     # Time since the attempt's previous save (capped: a student who walked away is not "on" it).
     since = aware(a.last_activity_at) or aware(a.started_at)
     spent = min(max((t - since).total_seconds(), 0.0), ACTIVE_CAP_S)
-    a.last_activity_at = t
-    r = q.response
-    if r is None:
-        r = Response(question_id=q.id, value=value, seq=seq or 0, saved_at=t, first_saved_at=t, active_s=spent)
-        s.add(r)
-    else:
-        r.active_s = (r.active_s or 0.0) + spent
-        if seq is not None and seq < r.seq:
-            raise ServiceError(409, f"a newer answer (seq {r.seq}) is already saved; this one (seq {seq}) is stale")
-        r.value, r.saved_at = value, t
-        if seq is not None:
-            r.seq = seq
-    s.flush()
-    return r, note
+    return SavePlan(attempt_id, q.id, value, seq, spent, t, note)
+
+
+def _check_open(state: str, expires_at: datetime | None, t: datetime) -> None:
+    if state != "open" or (expires_at is not None and aware(expires_at) <= t):
+        # (An attempt whose time is up is submitted by the sweeper or the next read, not here.)
+        shown = state if state != "open" else "expired"
+        raise ServiceError(409, f"the attempt is {shown}; responses can no longer be changed")
+
+
+def apply_save(s: Session, plan: SavePlan) -> tuple[datetime, int]:
+    """Write a planned save in a short write transaction; 409 if the attempt closed or ``seq`` is stale.
+
+    Two or three small statements: the write lock (SQLite) or the attempt's row lock (PostgreSQL)
+    is held only for them, and a concurrent submit is ordered before or after, never in between.
+    """
+    t = plan.t
+    opened = s.execute(update(Attempt).where(Attempt.id == plan.attempt_id, Attempt.state == "open",
+                                             (Attempt.expires_at.is_(None)) | (Attempt.expires_at > t))
+                       .values(last_activity_at=t).execution_options(synchronize_session=False))
+    if opened.rowcount != 1:
+        row = s.execute(select(Attempt.state, Attempt.expires_at).where(Attempt.id == plan.attempt_id)).first()
+        _check_open(row.state, row.expires_at, t)
+        raise ServiceError(409, "the attempt can no longer be changed")  # pragma: no cover - closed above
+    stmt = update(Response).where(Response.question_id == plan.question_id)
+    values: dict[str, Any] = {"value": plan.value, "saved_at": t, "active_s": Response.active_s + plan.spent}
+    if plan.seq is not None:
+        stmt = stmt.where(Response.seq <= plan.seq)
+        values["seq"] = plan.seq
+    if s.execute(stmt.values(**values).execution_options(synchronize_session=False)).rowcount == 1:
+        return t, plan.seq if plan.seq is not None else s.scalar(
+            select(Response.seq).where(Response.question_id == plan.question_id))
+    stored = s.scalar(select(Response.seq).where(Response.question_id == plan.question_id))
+    if stored is not None:
+        raise ServiceError(409, f"a newer answer (seq {stored}) is already saved; this one (seq {plan.seq}) is stale")
+    s.execute(insert(Response).values(question_id=plan.question_id, value=plan.value, seq=plan.seq or 0, saved_at=t,
+                                      first_saved_at=t, active_s=plan.spent))
+    return t, plan.seq or 0
+
+
+def save_response(db: Any, user: User, attempt_id: int, qid: str, value: Any, seq: int | None,
+                  t: datetime | None = None) -> tuple[datetime, int, str | None]:
+    """Autosave one response: check it without the write lock, then write it (saved_at, seq, note)."""
+    with db.read() as s:
+        plan = plan_save(s, user, attempt_id, qid, value, seq, t)
+    for tries in range(2):
+        try:
+            with db.write() as s:
+                saved_at, stored_seq = apply_save(s, plan)
+            return saved_at, stored_seq, plan.note
+        except IntegrityError:  # two first saves of one question at once: the other one inserted
+            if tries:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def cached_variant(s: Session, item_version_id: int, item_id: str, version: str, seed: int) -> Any:
+    """The variant from the process cache, loading the item version only on a miss."""
+    from .banks import cached
+
+    v = cached(item_id, version, seed)
+    return v if v is not None else variant_of(s.get(ItemVersion, item_version_id), seed)
 
 
 # ---------------------------------------------------------------- submitting

@@ -98,6 +98,16 @@ def bank_item(iv: ItemVersion) -> BankItem:
     return item
 
 
+def cached_item(item_id: str, version: str) -> BankItem | None:
+    return _ITEMS.get((item_id, version))
+
+
+def cached(item_id: str, version: str, seed: int) -> Variant | None:
+    """The variant if this process has built it already, else None."""
+    with _LOCK:
+        return _VARIANTS.get((item_id, version, seed))
+
+
 def variant_of(iv: ItemVersion, seed: int) -> Variant:
     """The variant of a stored item version for a seed (an LRU cache per process)."""
     key = (iv.item_id, iv.version, seed)

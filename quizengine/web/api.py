@@ -11,7 +11,7 @@ from ..models import User
 from ..services import accounts
 from ..services import attempts as svc
 from ..services.gradebook import grades_csv
-from . import reading, writing
+from . import db, reading, writing
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -144,9 +144,8 @@ def save(attempt_id: str, question_id: str):
     unknown = set(data) - {"response", "seq"}
     if unknown:
         raise ApiError(400, f"unknown fields: {', '.join(sorted(unknown))}")
-    with writing() as s:
-        r, note = svc.save_response(s, me(s), aid, question_id, data["response"], seq)
-        out = {"saved_at": svc.iso(r.saved_at), "seq": r.seq}
+    saved_at, stored_seq, note = svc.save_response(db(), g.api_user, aid, question_id, data["response"], seq)
+    out = {"saved_at": svc.iso(saved_at), "seq": stored_seq}
     if note:
         out["format_error"] = note
     return jsonify(out)

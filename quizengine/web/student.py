@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, flash, jsonify, redirect, render_templ
 from flask_login import current_user
 
 from ..services import attempts as svc
-from . import reading, writing
+from . import db, reading, writing
 from .auth import student_required, user_record
 from ..bank.params import fmt
 from .forms import describe, response_from_form
@@ -81,13 +81,11 @@ def save(attempt_id: int):
     """The plain Save button: store every answered field of the form (works without JavaScript)."""
     view = _view(attempt_id)
     saved = 0
-    with writing() as s:
-        me = user_record(s)
-        for q in view["questions"]:
-            value = response_from_form(request.form, q)
-            if value is not None or q["response"] is not None:
-                svc.save_response(s, me, attempt_id, q["id"], value, None)
-                saved += 1
+    for q in view["questions"]:
+        value = response_from_form(request.form, q)
+        if value is not None or q["response"] is not None:
+            svc.save_response(db(), current_user, attempt_id, q["id"], value, None)
+            saved += 1
     flash(f"Saved ({saved} answers).")
     if request.form.get("then") == "confirm":
         return redirect(url_for("student.confirm", attempt_id=attempt_id))
@@ -102,9 +100,9 @@ def autosave(attempt_id: int):
     if not isinstance(data, dict) or not isinstance(data.get("question"), str) or "response" not in data:
         raise svc.ServiceError(400, "send {\"question\": id, \"response\": value, \"seq\": n}")
     seq = svc.check_seq(data.get("seq"))
-    with writing() as s:
-        r, note = svc.save_response(s, user_record(s), attempt_id, data["question"], data["response"], seq)
-        out = {"saved_at": svc.iso(r.saved_at), "seq": r.seq}
+    saved_at, stored_seq, note = svc.save_response(db(), current_user, attempt_id, data["question"], data["response"],
+                                                   seq)
+    out = {"saved_at": svc.iso(saved_at), "seq": stored_seq}
     if note:
         out["format_error"] = note
     return jsonify(out)
