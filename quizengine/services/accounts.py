@@ -193,6 +193,31 @@ def _aware(d: datetime) -> datetime:
     return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
 
 
+@dataclass
+class LoginResult:
+    user: User | None  # None: wrong name or password, or locked
+    locked: timedelta | None  # how long logins stay locked
+
+
+def login(db, username: str, password: str, address: str, limits: dict[str, int],  # type: ignore[no-untyped-def]
+          window: timedelta, t: datetime | None = None) -> LoginResult:
+    """Check a login with the throttle; the slow password hash runs outside any write lock."""
+    t = t or now()
+    with db.read() as s:
+        locked = locked_for(s, username, address, t)
+        if locked is not None:
+            return LoginResult(None, locked)
+        user = check_login(s, username, password)
+        had_failures = s.get(LoginFailure, throttle_keys(username, address)[0][1]) is not None
+    if user is None:
+        with db.write() as s:
+            record_failure(s, username, address, t, limits, window)
+    elif had_failures:
+        with db.write() as s:
+            clear_failures(s, username)
+    return LoginResult(user, None)
+
+
 # ---------------------------------------------------------------- API tokens
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:
@@ -207,14 +232,26 @@ class TokenError(ValueError):
     pass
 
 
-def user_for_token(s: Session, secret: str, token: str, max_age: int) -> User:
+@dataclass(frozen=True)
+class TokenUser:
+    """Who a bearer token speaks for (a plain snapshot, not an ORM object)."""
+
+    id: int
+    username: str
+    role: str
+    session_version: int
+
+
+def user_for_token(s: Session, secret: str, token: str, max_age: int) -> TokenUser:
     try:
         data = _serializer(secret).loads(token, max_age=max_age)
     except SignatureExpired:
         raise TokenError("the token has expired; ask for a new one at /api/v1/auth/token") from None
     except BadSignature:
         raise TokenError("invalid token") from None
-    user = s.get(User, data.get("uid")) if isinstance(data, dict) else None
-    if user is None or user.session_version != data.get("sv"):
+    uid = data.get("uid") if isinstance(data, dict) else None
+    row = s.execute(select(User.id, User.username, User.role, User.session_version).where(User.id == uid)).first() \
+        if isinstance(uid, int) else None
+    if row is None or row.session_version != data.get("sv"):
         raise TokenError("invalid token")
-    return user
+    return TokenUser(row.id, row.username, row.role, row.session_version)

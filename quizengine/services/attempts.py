@@ -447,6 +447,19 @@ def expire_if_due(s: Session, a: Attempt, t: datetime) -> bool:
     return True
 
 
+def fresh_view(db: Any, user: Any, attempt_id: int, t: datetime | None = None) -> dict[str, Any]:
+    """The attempt's view; an open attempt whose time is up is submitted first (a write only then)."""
+    t = t or now()
+    with db.read() as s:
+        a = load_attempt(s, user, attempt_id)
+        if not (a.state == "open" and a.expires_at is not None and aware(a.expires_at) <= t):
+            return attempt_view(s, a, t)
+    with db.write() as s:
+        expire_if_due(s, load_attempt(s, user, attempt_id, lock=True), t)
+    with db.read() as s:
+        return attempt_view(s, load_attempt(s, user, attempt_id), t)
+
+
 def expire_due(s: Session, t: datetime | None = None) -> int:
     """Submit every open attempt whose time is up; return how many."""
     t = t or now()

@@ -82,7 +82,7 @@ def load_banks(s: Session, path: Path) -> SyncReport:
 
 _ITEMS: dict[tuple[str, str], BankItem] = {}
 _VARIANTS: OrderedDict[tuple[str, str, int], Variant] = OrderedDict()
-_VARIANT_CACHE_SIZE = 8192
+_VARIANT_CACHE_SIZE = 4096
 _LOCK = threading.Lock()
 
 

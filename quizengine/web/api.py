@@ -56,7 +56,6 @@ def authenticated(role: str | None = None) -> Callable:
                                                    current_app.config["API_TOKEN_MAX_AGE"])
                 except accounts.TokenError as e:
                     raise ApiError(401, str(e)) from None
-                s.expunge(user)
             if role is not None and user.role != role:
                 raise ApiError(403, f"this endpoint is for {role}s")
             g.api_user = user
@@ -67,8 +66,9 @@ def authenticated(role: str | None = None) -> Callable:
     return decorate
 
 
-def me(s) -> User:
-    return s.get(User, g.api_user.id)
+def me(s) -> accounts.TokenUser:  # noqa: ARG001 - the token already told who it is
+    """The user of this request (from the bearer token; no second database read)."""
+    return g.api_user
 
 
 @bp.post("/auth/token")
@@ -78,24 +78,14 @@ def token():
     if not isinstance(username, str) or not isinstance(password, str):
         raise ApiError(400, "give username and password as strings")
     cfg = current_app.config
-    t = accounts.now()
-    address = request.remote_addr or "unknown"
-    with writing() as s:
-        locked = accounts.locked_for(s, username, address, t)
-        if locked is None:
-            user = accounts.check_login(s, username, password)
-            if user is None:
-                accounts.record_failure(s, username, address, t,
-                                        {"user": cfg["LOGIN_LIMIT_USER"], "address": cfg["LOGIN_LIMIT_ADDRESS"]},
-                                        cfg["LOGIN_WINDOW"])
-            else:
-                accounts.clear_failures(s, username)
-                issued = accounts.issue_token(cfg["SECRET_KEY"], user)
-    if locked is not None:
-        raise ApiError(429, f"too many failed logins; try again in {max(1, round(locked.total_seconds() / 60))} minutes")
-    if user is None:
+    result = accounts.login(db(), username, password, request.remote_addr or "unknown",
+                            {"user": cfg["LOGIN_LIMIT_USER"], "address": cfg["LOGIN_LIMIT_ADDRESS"]}, cfg["LOGIN_WINDOW"])
+    if result.locked is not None:
+        minutes = max(1, round(result.locked.total_seconds() / 60))
+        raise ApiError(429, f"too many failed logins; try again in {minutes} minutes")
+    if result.user is None:
         raise ApiError(401, "wrong username or password")
-    return jsonify({"token": issued, "expires_in": cfg["API_TOKEN_MAX_AGE"]})
+    return jsonify({"token": accounts.issue_token(cfg["SECRET_KEY"], result.user), "expires_in": cfg["API_TOKEN_MAX_AGE"]})
 
 
 @bp.get("/quizzes")
@@ -127,10 +117,7 @@ def _attempt_id(value: str) -> int:
 @authenticated()
 def attempt(attempt_id: str):
     aid, t = _attempt_id(attempt_id), svc.now()
-    with writing() as s:  # an attempt whose time is up is submitted on the way
-        svc.expire_if_due(s, svc.load_attempt(s, me(s), aid, lock=True), t)
-    with reading() as s:
-        return jsonify(svc.attempt_view(s, svc.load_attempt(s, me(s), aid), t))
+    return jsonify(svc.fresh_view(db(), me(None), aid, t))
 
 
 @bp.put("/attempts/<attempt_id>/responses/<question_id>")

@@ -12,7 +12,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 
 from ..models import User
 from ..services import accounts
-from . import reading, writing
+from . import db, reading
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -96,24 +96,15 @@ def login():
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     cfg = current_app.config
-    t = accounts.now()
-    with writing() as s:
-        locked = accounts.locked_for(s, username, client_address(), t)
-        if locked is not None:
-            minutes = max(1, round(locked.total_seconds() / 60))
-            return render_template("auth/login.html", username=username,
-                                   error=f"Too many failed logins. Try again in {minutes} minutes."), 429
-        user = accounts.check_login(s, username, password)
-        if user is None:
-            accounts.record_failure(s, username, client_address(), t,
-                                    {"user": cfg["LOGIN_LIMIT_USER"], "address": cfg["LOGIN_LIMIT_ADDRESS"]},
-                                    cfg["LOGIN_WINDOW"])
-            error = "Wrong username or password."
-        else:
-            accounts.clear_failures(s, username)
-            who = LoggedIn.of(user)
-    if user is None:
-        return render_template("auth/login.html", username=username, error=error), 401
+    result = accounts.login(db(), username, password, client_address(),
+                            {"user": cfg["LOGIN_LIMIT_USER"], "address": cfg["LOGIN_LIMIT_ADDRESS"]}, cfg["LOGIN_WINDOW"])
+    if result.locked is not None:
+        minutes = max(1, round(result.locked.total_seconds() / 60))
+        return render_template("auth/login.html", username=username,
+                               error=f"Too many failed logins. Try again in {minutes} minutes."), 429
+    if result.user is None:
+        return render_template("auth/login.html", username=username, error="Wrong username or password."), 401
+    who = LoggedIn.of(result.user)
     session.clear()  # a new session on login: nothing from before survives (session fixation)
     session.permanent = True
     session["login_at"] = time.time()

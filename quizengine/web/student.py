@@ -59,11 +59,7 @@ def start(quiz_id: str):
 
 
 def _view(attempt_id: int) -> dict:
-    t = svc.now()
-    with writing() as s:
-        svc.expire_if_due(s, svc.load_attempt(s, user_record(s), attempt_id, lock=True), t)
-    with reading() as s:
-        return svc.attempt_view(s, svc.load_attempt(s, user_record(s), attempt_id), t)
+    return svc.fresh_view(db(), current_user, attempt_id)
 
 
 @bp.get("/attempts/<int:attempt_id>")
