@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -132,7 +132,7 @@ class Response(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("attempt_question.id", ondelete="CASCADE"), unique=True)
     value: Mapped[Any]
-    seq: Mapped[int] = mapped_column(Integer, default=0)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)  # pages send Date.now(): milliseconds
     saved_at: Mapped[datetime]
     first_saved_at: Mapped[datetime | None]
     active_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # seconds spent on it

@@ -277,16 +277,17 @@ def _numeric_json(x: Any) -> bool:
     return False
 
 
-ID_MAX = 2**31 - 1  # ids and seq live in INTEGER columns: a larger value fails on PostgreSQL
+ID_MAX = 2**31 - 1  # ids live in INTEGER columns: a larger value fails on PostgreSQL
+SEQ_MAX = 2**53 - 1  # seq is a BIGINT; pages send Date.now() (ms), and JSON numbers are exact to 2^53
 DEPTH_MAX = 32  # a response nests lists this deep at most (a matrix answer is 2)
 
 
 def check_seq(seq: Any) -> int | None:
-    """A save's optional ``seq``: an integer from 0 to ID_MAX (400 otherwise); JSON's 3.0 is 3."""
+    """A save's optional ``seq``: an integer from 0 to SEQ_MAX (400 otherwise); JSON's 3.0 is 3."""
     if isinstance(seq, float) and seq.is_integer():
         seq = int(seq)
-    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= ID_MAX):
-        raise ServiceError(400, f"seq must be an integer from 0 to {ID_MAX}")
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= SEQ_MAX):
+        raise ServiceError(400, f"seq must be an integer from 0 to {SEQ_MAX}")
     return seq
 
 

@@ -67,7 +67,8 @@ def openapi_document() -> dict[str, Any]:
             "attempts_used": {"type": "integer"},
         },
     }
-    id_max = 2**31 - 1  # attempt ids and seq are 32-bit database integers
+    id_max = 2**31 - 1  # attempt ids are 32-bit database integers
+    seq_max = 2**53 - 1  # seq is a 64-bit integer; JSON numbers are exact up to 2^53
     attempt_id = {"name": "attempt_id", "in": "path", "required": True,
                   "schema": {"type": "integer", "minimum": 0, "maximum": id_max}}
     quiz_id = {"name": "quiz_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -117,7 +118,7 @@ def openapi_document() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["response"], "additionalProperties": False,
                     "properties": {"response": {}, "seq": {"type": ["integer", "null"], "minimum": 0,
-                                                           "maximum": id_max}}}}}},
+                                                           "maximum": seq_max}}}}}},
                 "responses": {"200": _json({"type": "object", "required": ["saved_at"], "properties": {
                     "saved_at": {"type": "string", "format": "date-time"}, "seq": {"type": "integer"},
                     "format_error": {"type": "string"}}}, "saved"),

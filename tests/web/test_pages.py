@@ -124,3 +124,15 @@ def test_logout(client, users):
     users.login(client, "ann")
     assert client.post("/logout").status_code == 302
     assert client.get("/dashboard").status_code == 302
+
+
+def test_page_autosave_accepts_millisecond_seq_and_refuses_older(client, users):
+    """The attempt page sends seq = Date.now(); a stale tab's older seq is refused."""
+    users.add("ann")
+    users.login(client, "ann")
+    aid = int(client.post(f"/quizzes/{QUIZ}/start").headers["Location"].rsplit("/", 1)[1])
+    now_ms = 1_790_000_000_000
+    r = client.post(f"/attempts/{aid}/autosave", json={"question": "q1", "response": None, "seq": now_ms})
+    assert r.status_code == 200 and r.json["seq"] == now_ms
+    r = client.post(f"/attempts/{aid}/autosave", json={"question": "q1", "response": None, "seq": now_ms - 5})
+    assert r.status_code == 409
