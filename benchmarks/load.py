@@ -1121,7 +1121,7 @@ def report(args: argparse.Namespace, bench: Bench, sats: list[WrkResult], bases:
         print(f"            {name:<26} {wall:6.1f} s   server {scpu:6.1f} s ({100 * scpu / max(wall, 1e-9):3.0f}%)"
               f"   client {ccpu:5.1f} s   wrk {kcpu:4.1f} s   others {other:5.1f} s")
     print("  saturate  requests/s per round: quizengine " + ", ".join(f"{r.rps:.0f}" for r in sats)
-          + "; baseline " + ", ".join(f"{r.rps:.0f}" for r in bases) + f" (the best counts); quizengine wrk "
+          + "; baseline " + ", ".join(f"{r.rps:.0f}" for r in bases) + " (the best counts); quizengine wrk "
           + (sats[int(max(range(len(sats)), key=lambda k: sats[k].rps))].latency_line or "latency ?"))
     for label, value, passed in rows:
         print(f"  {label:<42} {value:<52} {'PASS' if passed else 'MISS'}")

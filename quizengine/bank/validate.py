@@ -10,7 +10,6 @@ import numpy as np
 
 from ..calc.mistakes import buggy_result
 from ..grading import numbers_match
-from . import schema
 from .catalog import BankItem, Catalog, QuizDef, load_catalog
 from .loader import Problem
 from .params import ParamError, compile_expr, references, template_names

@@ -7,7 +7,6 @@ from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from ..models import User
 from ..services import accounts
 from ..services import attempts as svc
 from ..services.gradebook import grades_csv

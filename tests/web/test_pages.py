@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 
-import pytest
 
 from quizengine.services import attempts as svc
 
