@@ -170,17 +170,12 @@ def load_catalog(paths: list[Path]) -> Catalog:
     bank_files, quiz_files, cat.problems = discover(paths)
     first_seen: dict[str, tuple[str, Any]] = {}
     for f in bank_files:
-        cat.files.append(str(f))
-        doc = read_yaml(f)
-        cat.problems += doc.problems
-        if doc.data is None and doc.problems:
-            continue
-        _load_bank(cat, doc, first_seen)
+        doc = _read(cat, f)
+        if doc is not None:
+            _load_bank(cat, doc, first_seen)
     for f in quiz_files:
-        cat.files.append(str(f))
-        doc = read_yaml(f)
-        cat.problems += doc.problems
-        if doc.data is None and doc.problems:
+        doc = _read(cat, f)
+        if doc is None:
             continue
         try:
             quiz = schema.Quiz.model_validate(doc.data)
@@ -192,6 +187,14 @@ def load_catalog(paths: list[Path]) -> Catalog:
             continue
         cat.quizzes[quiz.id] = QuizDef(quiz, str(f), doc)
     return cat
+
+
+def _read(cat: Catalog, f: Path) -> Document | None:
+    """Parse one file into the catalog's record; None when nothing of it could be read."""
+    cat.files.append(str(f))
+    doc = read_yaml(f)
+    cat.problems += doc.problems
+    return None if doc.data is None and doc.problems else doc
 
 
 def _load_bank(cat: Catalog, doc: Document, first_seen: dict) -> None:

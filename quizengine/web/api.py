@@ -65,7 +65,7 @@ def authenticated(role: str | None = None) -> Callable:
     return decorate
 
 
-def me(s) -> accounts.TokenUser:  # noqa: ARG001 - the token already told who it is
+def me() -> accounts.TokenUser:
     """The user of this request (from the bearer token; no second database read)."""
     return g.api_user
 
@@ -91,7 +91,7 @@ def token():
 @authenticated()
 def quizzes():
     with reading() as s:
-        return jsonify(svc.quiz_rows(s, me(s), svc.now()))
+        return jsonify(svc.quiz_rows(s, me(), svc.now()))
 
 
 @bp.post("/quizzes/<quiz_id>/attempts")
@@ -99,10 +99,10 @@ def quizzes():
 def start(quiz_id: str):
     t = svc.now()
     with writing() as s:
-        a = svc.start_attempt(s, me(s), quiz_id, current_app.config["SECRET_KEY"], t)
+        a = svc.start_attempt(s, me(), quiz_id, current_app.config["SECRET_KEY"], t)
         attempt_id = a.id
     with reading() as s:
-        view = svc.attempt_view(s, svc.load_attempt(s, me(s), attempt_id), t)
+        view = svc.attempt_view(s, svc.load_attempt(s, me(), attempt_id), t)
     return jsonify(view), 201
 
 
@@ -116,7 +116,7 @@ def _attempt_id(value: str) -> int:
 @authenticated()
 def attempt(attempt_id: str):
     aid, t = _attempt_id(attempt_id), svc.now()
-    return jsonify(svc.fresh_view(db(), me(None), aid, t))
+    return jsonify(svc.fresh_view(db(), me(), aid, t))
 
 
 @bp.put("/attempts/<attempt_id>/responses/<question_id>")
@@ -142,16 +142,16 @@ def save(attempt_id: str, question_id: str):
 def submit(attempt_id: str):
     aid, t = _attempt_id(attempt_id), svc.now()
     with writing() as s:
-        svc.submit_attempt(s, me(s), aid, t)
+        svc.submit_attempt(s, me(), aid, t)
     with reading() as s:
-        return jsonify(svc.result_view(s, svc.load_attempt(s, me(s), aid), t))
+        return jsonify(svc.result_view(s, svc.load_attempt(s, me(), aid), t))
 
 
 @bp.get("/attempts/<attempt_id>/key")
 @authenticated("instructor")
 def key(attempt_id: str):
     with reading() as s:
-        return jsonify(svc.key_view(svc.load_attempt(s, me(s), _attempt_id(attempt_id))))
+        return jsonify(svc.key_view(svc.load_attempt(s, me(), _attempt_id(attempt_id))))
 
 
 @bp.get("/quizzes/<quiz_id>/grades.csv")
