@@ -53,6 +53,8 @@ class Variant:
     answer: Any = None  # the correct response, in the API's response format
     buggy: dict[str, Any] = field(default_factory=dict)  # mistake -> its (wrong) response
     choice_feedback: dict[str, str] = field(default_factory=dict)
+    # Computed choices: option id -> (where it comes from: "key", a mistake or "decoy N", its exact value).
+    sources: dict[str, tuple[str, float]] = field(default_factory=dict)
     spec: dict | None = None
     task: Task | None = None
     result: dict | None = None
@@ -264,6 +266,7 @@ def _computed_choices(v: Variant, m: schema.SingleChoice, answer: Any, salt: tup
     v.choices = [Option(f"c{i + 1}", text) for i, text in enumerate(texts)]
     for opt in v.choices:
         mistake = entries[opt.text]
+        v.sources[opt.id] = (mistake or "key", float(answer if mistake is None else v.buggy[mistake]))
         if mistake is None:
             v.answer = opt.id
         else:
