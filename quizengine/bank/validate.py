@@ -324,4 +324,24 @@ def check_quiz(quiz: QuizDef, cat: Catalog) -> list[Problem]:
     if not out and len(union) < total:
         out.append(doc.problem(("slots",), f"quiz {q.id}: the slots draw {total} distinct items but their pools "
                                f"hold only {len(union)} together"))
+    if not out and q.repeats == "avoid" and (q.max_attempts or 1) > 1:
+        out += _repeat_problems(quiz, pools, total, len(union))
     return out
+
+
+def _repeat_problems(quiz: QuizDef, pools: list[set[str]], total: int, union: int) -> list[Problem]:
+    """A warning when ``repeats: avoid`` cannot hold for every allowed attempt."""
+    q, doc, n = quiz.model, quiz.doc, quiz.model.max_attempts
+    short = [(s, len(pool), slot.count) for s, (pool, slot) in enumerate(zip(pools, q.slots))
+             if len(pool) < n * slot.count]
+    if short:
+        s, size, count = short[0]
+        what = f"slot {s + 1}'s pool of {size} items (it draws {count} per attempt)"
+    elif union < n * total:
+        what = f"the pools' {union} items together ({total} per attempt)"
+    else:
+        return []
+    at = ("max_attempts",) if "max_attempts" in doc.data else ("slots",)
+    return [doc.problem(at, f"quiz {q.id}: with repeats: avoid, {n} attempts run out of {what}; later attempts "
+                        "redraw the items a student met longest ago: widen the pool, lower max_attempts, "
+                        "or set repeats: allow", "warning")]
