@@ -181,3 +181,31 @@ def test_computed_options_keep_the_calculator_key_and_never_print_the_same(shipp
             assert shown == fmt(resolve(v.result, bank_item.model.answer), bank_item.model.digits)
             for mistake, oid in v.buggy.items():  # a shown mistake is graded as that mistake
                 assert oid in {o.id for o in v.choices} and oid != v.answer
+
+
+# -- attempt 2 repeats attempt 1's items: the validator says when a pool cannot avoid it
+
+GOOD = item("""\
+    - {id: a1, type: true_false, prompt: A?, answer: true, explanation: Yes.}
+    - {id: a2, type: true_false, prompt: B?, answer: true, explanation: Yes.}
+    - {id: a3, type: true_false, prompt: C?, answer: true, explanation: Yes.}
+""")
+
+
+@pytest.mark.parametrize("quiz,expected", [
+    # 3 attempts of 2 items each from a pool of 3
+    ("id: q\ntitle: Q\nmax_attempts: 3\nslots:\n  - {topic: t, count: 2}\n",
+     ["quizzes/q.yaml:3:15: warning: quiz q: with repeats: avoid, 3 attempts run out of slot 1's pool of 3 items "
+      "(it draws 2 per attempt); later attempts redraw the items a student met longest ago: widen the pool, "
+      "lower max_attempts, or set repeats: allow"]),
+    # said to be intended, or one attempt only: nothing to say
+    ("id: q\ntitle: Q\nmax_attempts: 3\nrepeats: allow\nslots:\n  - {topic: t, count: 2}\n", []),
+    ("id: q\ntitle: Q\nmax_attempts: 1\nslots:\n  - {topic: t, count: 2}\n", []),
+    # two slots that fit alone but not together
+    ("id: q\ntitle: Q\nmax_attempts: 2\nslots:\n  - {topic: t, count: 1}\n  - {items: [a1, a2], count: 1}\n",
+     ["quizzes/q.yaml:3:15: warning: quiz q: with repeats: avoid, 2 attempts run out of the pools' 3 items "
+      "together (2 per attempt); later attempts redraw the items a student met longest ago: widen the pool, "
+      "lower max_attempts, or set repeats: allow"]),
+])
+def test_threat_attempt_2_repeats_attempt_1_items_when_the_pool_is_too_small(tmp_path, quiz, expected):
+    assert lint(tmp_path, GOOD, quiz=quiz) == expected
