@@ -228,6 +228,8 @@ def _constant(values: list[float]) -> float | None:
 def _computed_choice_rules(item: BankItem, seeds: int) -> list[Problem]:
     """Keys recognisable without computing: by rank among the options, a fixed ratio or offset, a pair."""
     m, out = item.model, []
+    if seeds < 1:
+        return out
     ranks: list[tuple[int, int]] = []  # (key's rank among the shown values, number of options)
     ratios: dict[str, list[float]] = {}
     offsets: dict[str, list[float]] = {}

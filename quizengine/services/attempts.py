@@ -146,7 +146,8 @@ def draw_items(s: Session, q: Quiz, secret: str, user_id: int, number: int) -> l
     the least recently met first: they are drawn again only when a pool has no unseen items left.
     """
     current = {c.item_id: c for c in current_items(s)}
-    seen = seen_items(s, q.id, user_id, number) if q.definition.get("repeats", "avoid") == "avoid" else {}
+    avoid = number > 1 and q.definition.get("repeats", "avoid") == "avoid"
+    seen = seen_items(s, q.id, user_id, number) if avoid else {}
     chosen: list[tuple[PoolItem, float | None]] = []
     used: set[str] = set()
     for k, slot in enumerate(q.definition["slots"]):
