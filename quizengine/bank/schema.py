@@ -227,6 +227,9 @@ class Quiz(Strict):
     max_attempts: int | None = Field(default=None, ge=1)
     score_policy: Literal["best", "last", "mean"] = "best"
     feedback: Literal["after_submission", "after_close", "never"] = "after_submission"
+    # avoid: an attempt draws no item the student met in an earlier attempt (whose results showed the
+    # key, or at least whether the answer was right) while the pools have unseen items left.
+    repeats: Literal["avoid", "allow"] = "avoid"
     time_limit_min: float | None = Field(default=None, gt=0)
     opens_at: datetime | None = None
     closes_at: datetime | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -19,6 +20,12 @@ from .variant import VariantError, calculate, is_trivial, make_variant, resolve,
 SEEDS = 200
 RENDER_SEEDS = 3  # full variants (Markdown, MathML, worked solution) built per item
 LOOSE_SHARE = 0.02  # a buggy answer accepted in more than this share of seeds is an error
+RANK_P = 1e-3  # the key's rank among computed options is non-uniform when a chi-square test gives p below this
+FIXED_SHARE = 0.9  # a distractor within FIXED_SPREAD of one ratio (or offset) to the key in this share of seeds
+FIXED_SPREAD = 0.01
+PAIR_FACTORS = {2.0: "2X", 0.5: "X/2", -1.0: "-X"}  # "pick the option X such that this is also shown"
+PAIR_CLOSE = 0.01  # "also shown": an option within 1% of it
+PAIR_MARGIN = 0.1  # a pairing heuristic that beats chance by more than this (or 3 standard errors) is an error
 
 
 _FORKED: Catalog | None = None  # the catalog a forked worker inherits
@@ -76,6 +83,8 @@ def check_item(item: BankItem, seeds: int = SEEDS) -> list[Problem]:
             return out
     if getattr(m, "calc", None) is not None:
         out += _calculated_rules(item, seeds)
+        if m.type == "single_choice" and not any(p.severity == "error" for p in out):
+            out += _computed_choice_rules(item, seeds)
     return out
 
 
@@ -181,6 +190,114 @@ def _calculated_rules(item: BankItem, seeds: int) -> list[Problem]:
     return out
 
 
+def _chi2_sf(x: float, df: int) -> float:
+    """P(chi-square with ``df`` degrees of freedom >= x), in closed form for integer ``df``."""
+    if df < 1 or x <= 0:
+        return 1.0
+    y = x / 2
+    if df % 2 == 0:
+        term, total = 1.0, 1.0
+        for i in range(1, df // 2):
+            term *= y / i
+            total += term
+        return min(1.0, math.exp(-y) * total)
+    total, term = math.erfc(math.sqrt(y)), math.sqrt(y) / math.gamma(1.5)
+    for i in range((df - 1) // 2):
+        total += math.exp(-y) * term
+        term *= y / (i + 1.5)
+    return min(1.0, total)
+
+
+def _ordinal(r: int, n: int) -> str:
+    if r == 0:
+        return "smallest"
+    if r == n - 1:
+        return "largest"
+    return f"{r + 1}{'nd' if r == 1 else 'rd' if r == 2 else 'th'}"
+
+
+def _constant(values: list[float]) -> float | None:
+    """The value ``values`` nearly always take (within FIXED_SPREAD of their median), or None."""
+    if len(values) < 10:
+        return None
+    mid = float(np.median(values))
+    near = sum(abs(v - mid) <= FIXED_SPREAD * abs(mid) for v in values)
+    return mid if mid != 0 and near >= FIXED_SHARE * len(values) else None
+
+
+def _computed_choice_rules(item: BankItem, seeds: int) -> list[Problem]:
+    """Keys recognisable without computing: by rank among the options, a fixed ratio or offset, a pair."""
+    m, out = item.model, []
+    if seeds < 1:
+        return out
+    ranks: list[tuple[int, int]] = []  # (key's rank among the shown values, number of options)
+    ratios: dict[str, list[float]] = {}
+    offsets: dict[str, list[float]] = {}
+    pair_hits = {c: 0.0 for c in PAIR_FACTORS}
+    chance = 0.0
+    for seed in range(seeds):
+        try:
+            v = make_variant(item, seed)
+        except VariantError as e:
+            return [item.problem(e.key, f"seed {seed}: {e}")]
+        shown = {o.id: float(o.text) for o in v.choices}
+        key = shown[v.answer]
+        ranks.append((sum(x < key for x in shown.values()), len(shown)))
+        chance += 1 / len(shown)
+        exact_key = v.sources[v.answer][1]
+        for oid, (source, value) in v.sources.items():
+            if oid == v.answer:
+                continue
+            offsets.setdefault(source, []).append(value - exact_key)
+            if exact_key != 0:
+                ratios.setdefault(source, []).append(value / exact_key)
+        for c in PAIR_FACTORS:
+            picks = [i for i, x in shown.items()
+                     if any(j != i and abs(y - c * x) <= PAIR_CLOSE * max(abs(y), abs(c * x)) for j, y in shown.items())]
+            pair_hits[c] += (v.answer in picks) / len(picks) if picks else 1 / len(shown)
+    out += _rank_problem(item, ranks, seeds)
+    where = {k: ("mistakes", i) for i, k in enumerate(m.mistakes)}
+    for source in sorted(set(ratios) | set(offsets), key=lambda k: (k not in where, k)):
+        ratio, offset = _constant(ratios.get(source, [])), _constant(offsets.get(source, []))
+        what = f"distractor {source!r}" if source in where else f"the {source} option"
+        n = len(offsets[source])
+        if ratio is not None:
+            out.append(item.problem(where.get(source, ("mistakes",)),
+                                    f"{what} is always {ratio:.4g} x the key (in {n} seeds that show it); "
+                                    "spotting the pair gives the key away: drop the mistake from this item"))
+        elif offset is not None:
+            out.append(item.problem(where.get(source, ("mistakes",)),
+                                    f"{what} is always the key {'+' if offset > 0 else '-'} {abs(offset):.4g} "
+                                    f"(in {n} seeds that show it); spotting the pair gives the key away: "
+                                    "drop the mistake from this item"))
+    chance /= seeds
+    margin = max(PAIR_MARGIN, 3 * math.sqrt(chance * (1 - chance) / seeds))
+    for c, hits in pair_hits.items():
+        if hits / seeds > chance + margin:
+            out.append(item.problem(("mistakes",), f"picking the option X such that {PAIR_FACTORS[c]} is also shown "
+                                    f"finds the key in {hits / seeds:.0%} of {seeds} seeds (chance: {chance:.0%}); "
+                                    "drop the mistake that is a fixed multiple of the key"))
+    return out
+
+
+def _rank_problem(item: BankItem, ranks: list[tuple[int, int]], seeds: int) -> list[Problem]:
+    """A chi-square test of the key's rank against uniform (each seed's rank uniform over its options)."""
+    width = max(n for _, n in ranks)
+    observed, expected = [0] * width, [0.0] * width
+    for r, n in ranks:
+        observed[r] += 1
+        for k in range(n):
+            expected[k] += 1 / n
+    cells = [(o, e) for o, e in zip(observed, expected) if e > 0]
+    stat = sum((o - e) ** 2 / e for o, e in cells)
+    if _chi2_sf(stat, len(cells) - 1) >= RANK_P:
+        return []
+    counts = ", ".join(f"{_ordinal(r, width)} {o}" for r, o in enumerate(observed))
+    return [item.problem(("mistakes",), f"the key's rank among the options sorted by value is far from uniform over "
+                         f"{seeds} seeds ({counts}; uniform: about {seeds / width:.0f} each, chi-square p < {RANK_P:g}); "
+                         "a student can pick by position without computing")]
+
+
 def check_quiz(quiz: QuizDef, cat: Catalog) -> list[Problem]:
     q, doc, out = quiz.model, quiz.doc, []
     pools: list[set[str]] = []
@@ -209,4 +326,24 @@ def check_quiz(quiz: QuizDef, cat: Catalog) -> list[Problem]:
     if not out and len(union) < total:
         out.append(doc.problem(("slots",), f"quiz {q.id}: the slots draw {total} distinct items but their pools "
                                f"hold only {len(union)} together"))
+    if not out and q.repeats == "avoid" and (q.max_attempts or 1) > 1:
+        out += _repeat_problems(quiz, pools, total, len(union))
     return out
+
+
+def _repeat_problems(quiz: QuizDef, pools: list[set[str]], total: int, union: int) -> list[Problem]:
+    """A warning when ``repeats: avoid`` cannot hold for every allowed attempt."""
+    q, doc, n = quiz.model, quiz.doc, quiz.model.max_attempts
+    short = [(s, len(pool), slot.count) for s, (pool, slot) in enumerate(zip(pools, q.slots))
+             if len(pool) < n * slot.count]
+    if short:
+        s, size, count = short[0]
+        what = f"slot {s + 1}'s pool of {size} items (it draws {count} per attempt)"
+    elif union < n * total:
+        what = f"the pools' {union} items together ({total} per attempt)"
+    else:
+        return []
+    at = ("max_attempts",) if "max_attempts" in doc.data else ("slots",)
+    return [doc.problem(at, f"quiz {q.id}: with repeats: avoid, {n} attempts run out of {what}; later attempts "
+                        "redraw the items a student met longest ago: widen the pool, lower max_attempts, "
+                        "or set repeats: allow", "warning")]

@@ -15,6 +15,7 @@ from ..calc.losses import InfiniteLossError
 from ..calc.spec import SpecError, Task, parse
 from . import schema
 from .catalog import BankItem
+from .choices import computed_options, option_count
 from .params import ParamError, draw, evaluate, fmt, plain, render_text, shuffled, substitute
 from .render import markdown_to_html
 from .solution import worked_solution
@@ -53,6 +54,8 @@ class Variant:
     answer: Any = None  # the correct response, in the API's response format
     buggy: dict[str, Any] = field(default_factory=dict)  # mistake -> its (wrong) response
     choice_feedback: dict[str, str] = field(default_factory=dict)
+    # Computed choices: option id -> (where it comes from: "key", a mistake or "decoy N", its exact value).
+    sources: dict[str, tuple[str, float]] = field(default_factory=dict)
     spec: dict | None = None
     task: Task | None = None
     result: dict | None = None
@@ -255,20 +258,25 @@ def make_variant(item: BankItem, seed: int) -> Variant:
 
 
 def _computed_choices(v: Variant, m: schema.SingleChoice, answer: Any, salt: tuple) -> None:
+    from ..grading import numbers_match  # local: grading imports this module's types
+
     if np.ndim(answer) != 0:
         raise VariantError(("answer",), "computed options need a scalar answer")
-    entries: dict[str, str | None] = {fmt(answer, m.digits): None}
-    for mistake, value in v.buggy.items():
-        entries.setdefault(fmt(value, m.digits), mistake)
-    texts = shuffled(list(entries), *salt, "choices")
-    v.choices = [Option(f"c{i + 1}", text) for i, text in enumerate(texts)]
-    for opt in v.choices:
-        mistake = entries[opt.text]
-        if mistake is None:
+    wrong = {k: float(value) for k, value in v.buggy.items()}
+    try:
+        options = computed_options(float(answer), wrong, option_count(len(m.mistakes)), m.digits, salt,
+                                   lambda x: not numbers_match(x, answer, m.tolerance))
+    except ValueError as e:
+        raise VariantError(("mistakes",), str(e)) from None
+    v.choices = [Option(f"c{i + 1}", text) for i, (_, _, text) in enumerate(options)]
+    v.buggy = {}  # a mistake not among the options can never be picked
+    for opt, (source, value, _) in zip(v.choices, options):
+        v.sources[opt.id] = (source, value)
+        if source == "key":
             v.answer = opt.id
-        else:
-            v.choice_feedback[opt.id] = f"This is what you get if you {buggy.DESCRIPTIONS[mistake]}."
-            v.buggy[mistake] = opt.id
+        elif source in wrong:
+            v.choice_feedback[opt.id] = f"This is what you get if you {buggy.DESCRIPTIONS[source]}."
+            v.buggy[source] = opt.id
 
 
 def _explanation(v: Variant) -> str | None:

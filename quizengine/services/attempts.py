@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import math
 import sys
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from ..bank.params import plain
 from ..grading import FormatError, grade, parse_numeric
 from ..models import Attempt, AttemptQuestion, CurrentItem, ItemVersion, Quiz, Response, User
 from .banks import bank_item, cached_item, variant_of
+
+log = logging.getLogger(__name__)
 
 GRADED = ("submitted", "expired")
 ACTIVE_CAP_S = 600.0
@@ -137,18 +140,19 @@ def current_items(s: Session) -> list[PoolItem]:
 
 
 def draw_items(s: Session, q: Quiz, secret: str, user_id: int, number: int) -> list[tuple[PoolItem, float | None]]:
-    """Draw each slot's items for one attempt; no item twice; unpredictable without the secret."""
+    """Draw each slot's items for one attempt; no item twice; unpredictable without the secret.
+
+    With ``repeats: avoid`` (the default) items the student met in an earlier attempt come last,
+    the least recently met first: they are drawn again only when a pool has no unseen items left.
+    """
     current = {c.item_id: c for c in current_items(s)}
+    avoid = number > 1 and q.definition.get("repeats", "avoid") == "avoid"
+    seen = seen_items(s, q.id, user_id, number) if avoid else {}
     chosen: list[tuple[PoolItem, float | None]] = []
     used: set[str] = set()
     for k, slot in enumerate(q.definition["slots"]):
-        if slot.get("items"):
-            pool = [current[i] for i in slot["items"] if i in current]
-        else:
-            tags = set(slot.get("tags") or [])
-            pool = [c for c in current.values() if c.topic == slot["topic"] and tags <= c.tags]
-        pool = [c for c in pool if c.item_id not in used]
-        pool.sort(key=lambda c: _hmac_int(secret, "draw", user_id, q.id, number, k, c.item_id))
+        pool = [c for c in slot_pool(current, slot) if c.item_id not in used]
+        pool.sort(key=lambda c: (seen.get(c.item_id, 0), _hmac_int(secret, "draw", user_id, q.id, number, k, c.item_id)))
         count = slot.get("count", 1)
         if len(pool) < count:
             raise ServiceError(409, f"quiz {q.id}: slot {k + 1} needs {count} items but its pool has {len(pool)} "
@@ -156,9 +160,41 @@ def draw_items(s: Session, q: Quiz, secret: str, user_id: int, number: int) -> l
         for c in pool[:count]:
             chosen.append((c, slot.get("points")))
             used.add(c.item_id)
+    repeated = [c.item_id for c, _ in chosen if c.item_id in seen]
+    if repeated:
+        log.warning("quiz %s: attempt %d of user %d repeats %d items of earlier attempts (the pools ran out of "
+                    "unseen items): %s", q.id, number, user_id, len(repeated), ", ".join(repeated))
     if q.definition.get("shuffle_slots"):
         chosen.sort(key=lambda pair: _hmac_int(secret, "order", user_id, q.id, number, pair[0].item_id))
     return chosen
+
+
+def slot_pool(current: dict[str, PoolItem], slot: dict[str, Any]) -> list[PoolItem]:
+    """The items a slot of a quiz definition draws from."""
+    if slot.get("items"):
+        return [current[i] for i in slot["items"] if i in current]
+    tags = set(slot.get("tags") or [])
+    return [c for c in current.values() if c.topic == slot["topic"] and tags <= c.tags]
+
+
+def seen_items(s: Session, quiz_id: str, user_id: int, number: int) -> dict[str, int]:
+    """Item id -> the latest of the student's attempts before ``number`` that drew it."""
+    rows = s.execute(select(ItemVersion.item_id, func.max(Attempt.number))
+                     .join(AttemptQuestion, AttemptQuestion.item_version_id == ItemVersion.id)
+                     .join(Attempt, Attempt.id == AttemptQuestion.attempt_id)
+                     .where(Attempt.user_id == user_id, Attempt.quiz_id == quiz_id, Attempt.number < number)
+                     .group_by(ItemVersion.item_id))
+    return {item_id: int(n) for item_id, n in rows}
+
+
+def repeat_free_attempts(s: Session, q: Quiz) -> int:
+    """How many attempts the quiz's pools fill without an item met before (an upper bound)."""
+    current = {c.item_id: c for c in current_items(s)}
+    slots = q.definition["slots"]
+    pools = [slot_pool(current, slot) for slot in slots]
+    union = {c.item_id for pool in pools for c in pool}
+    bounds = [len(pool) // slot.get("count", 1) for pool, slot in zip(pools, slots)]
+    return min(bounds + [len(union) // max(1, sum(slot.get("count", 1) for slot in slots))])
 
 
 def start_attempt(s: Session, user: User, quiz_id: str, secret: str, t: datetime | None = None) -> Attempt:

@@ -67,11 +67,14 @@ def sync_catalog(s: Session, cat: Catalog) -> SyncReport:
         if row is None:
             s.add(Quiz(id=q.id, dates_locked=False, **fields, **schedule))
         else:
+            kept = (row.definition or {}).get("repeats") if row.dates_locked else None  # set in the app
             for k, v in fields.items():
                 setattr(row, k, v)
             if not row.dates_locked:
                 for k, v in schedule.items():
                     setattr(row, k, v)
+            elif kept is not None:
+                row.definition = {**definition, "repeats": kept}
     return SyncReport(items=len(cat.items), new_versions=new, quizzes=len(cat.quizzes))
 
 

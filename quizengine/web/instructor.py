@@ -76,7 +76,9 @@ def settings(quiz_id: str):
         quiz = s.get(Quiz, quiz_id)
         if quiz is None:
             raise svc.ServiceError(404, f"no quiz {quiz_id!r}")
-    return render_template("instructor/settings.html", quiz=quiz, error=error), 400 if error else 200
+        repeat_free = svc.repeat_free_attempts(s, quiz)
+    return render_template("instructor/settings.html", quiz=quiz, error=error,
+                           repeat_free=repeat_free), 400 if error else 200
 
 
 def _apply_settings(s, quiz_id: str, form) -> None:  # type: ignore[no-untyped-def]
@@ -110,6 +112,11 @@ def _apply_settings(s, quiz_id: str, form) -> None:  # type: ignore[no-untyped-d
     if (quiz.time_limit_s is not None and quiz.time_limit_s <= 0) or (quiz.max_attempts is not None and quiz.max_attempts < 1):
         raise ValueError("time limit and attempts must be positive")
     quiz.opens_at, quiz.closes_at, quiz.dates_locked = opens, closes, True
+    repeats = form.get("repeats")
+    if repeats is not None:  # kept over bank reloads, as the dates are
+        if repeats not in ("avoid", "allow"):
+            raise ValueError("repeats: choose 'avoid' or 'allow'")
+        quiz.definition = {**quiz.definition, "repeats": repeats}
 
 
 @bp.get("/attempts/<int:attempt_id>")

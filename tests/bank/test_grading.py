@@ -225,7 +225,7 @@ def test_matrix_answer_scores_per_entry(variant):
 
 def test_computed_choice_feedback_names_the_mistake(variant):
     v = variant("s-computed-choice", 1)
-    assert len(v.choices) == 2
+    assert len(v.choices) == 4  # the key, the mistake and two decoys (MIN_OPTIONS)
     buggy_id = v.buggy["derivative_as_value"]
     r = grade(v, buggy_id)
     assert r.score == 0 and r.mistake == "derivative_as_value" and "f(z) where its derivative" in r.feedback
