@@ -134,6 +134,7 @@
           seqField(section).value = res.data.seq;
           fill(section, res.data.response);
           st.pending = false;
+          if (submitter) { submitter = null; section.scrollIntoView(); } // let the student see it before finishing
           setStatus(section, "This answer was changed in another tab or device; the newer answer is shown.", "warn");
           mark(section, res.data.response !== null);
         } else {
