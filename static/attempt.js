@@ -74,7 +74,10 @@
       all("select").forEach((s) => { s.value = text(response && response[s.name.slice(name.length + 1)]); });
     } else if (type === "ordering" && Array.isArray(response)) {
       const ol = section.querySelector("ol.ordering");
-      response.forEach((oid) => { const li = ol.querySelector('li[data-id="' + CSS.escape(oid) + '"]'); if (li) ol.appendChild(li); });
+      response.forEach((oid) => {
+        const li = ol.querySelector('li[data-id="' + CSS.escape(String(oid)) + '"]');
+        if (li) ol.appendChild(li); // in the stored order
+      });
       ol.querySelectorAll("li").forEach((li, k) => { li.querySelector("input.rank").value = k + 1; });
     }
   }

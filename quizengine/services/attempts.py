@@ -278,7 +278,7 @@ def _numeric_json(x: Any) -> bool:
 
 
 ID_MAX = 2**31 - 1  # ids live in INTEGER columns: a larger value fails on PostgreSQL
-SEQ_MAX = 2**53 - 1  # seq is a BIGINT; pages send Date.now() (ms), and JSON numbers are exact to 2^53
+SEQ_MAX = 2**53 - 1  # seq is a BIGINT (older pages sent Date.now() in ms); JSON numbers are exact to 2^53
 DEPTH_MAX = 32  # a response nests lists this deep at most (a matrix answer is 2)
 
 

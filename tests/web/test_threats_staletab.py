@@ -199,7 +199,8 @@ def test_threat_stale_tab_in_a_browser_never_wins_and_shows_the_newer_answer(liv
         context = browser.new_context()
         a = context.new_page()
         login(a, live, "ann", PASSWORD)
-        a.locator("section.card", has_text="Every question type").get_by_role("button", name=re.compile("Start")).click()
+        card = a.locator("section.card", has_text="Every question type")
+        card.get_by_role("button", name=re.compile("Start")).click()
         expect(a.locator("section.question")).to_have_count(8)
         aid = int(a.url.rstrip("/").rsplit("/", 1)[1])
         a.add_init_script("{ const real = Date.now; Date.now = () => real() + 3600 * 1000; }")  # an hour ahead
