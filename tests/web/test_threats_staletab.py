@@ -256,3 +256,65 @@ def test_threat_stale_tab_in_a_browser_never_wins_and_shows_the_newer_answer(liv
         expect(a.locator('section[data-type="single_choice"]').locator(f'input[value="{second}"]')).to_be_checked()
         assert saved(choice_a) == second and saved(text_a) == "hyperparameters"
         browser.close()
+
+
+@pytest.mark.slow
+def test_threat_stale_tab_shows_the_newer_answer_in_every_widget(live):
+    """A stale tab's conflicting save puts the stored answer into each kind of widget."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.e2e.test_browser import ARGS, CHROMIUM, login
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (apt-get install chromium)")
+    live.cli("users", "add", "bob", "--role", "student", "--password-stdin", stdin=PASSWORD + "\n")
+    live.cli("users", "add", "teacher", "--role", "instructor", "--password-stdin", stdin=PASSWORD + "\n")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        login(page, live, "bob", PASSWORD)
+        card = page.locator("section.card", has_text="Every question type")
+        card.get_by_role("button", name=re.compile("Start")).click()
+        expect(page.locator("section.question")).to_have_count(8)
+        aid = int(page.url.rstrip("/").rsplit("/", 1)[1])
+        status, key = live.api("GET", f"/api/v1/attempts/{aid}/key", token=live.token("teacher", PASSWORD))
+        assert status == 200
+        answers = {q["id"]: q["answer"] for q in key["questions"]}
+        token = live.token("bob", PASSWORD)
+        for qid, answer in answers.items():  # another device answers everything after this page loaded
+            body = {"response": answer, "seq": 5}
+            put = live.api("PUT", f"/api/v1/attempts/{aid}/responses/{qid}", body, token=token)
+            assert put[0] == 200
+        # this tab now sends a change for every question (a blank one: it knew of no answer)
+        page.evaluate("""() => document.querySelectorAll("section.question").forEach((s) =>
+            s.querySelector("input, select").dispatchEvent(new Event("change", {bubbles: true})))""")
+        expect(page.locator(".status", has_text="changed in another tab or device")).to_have_count(8)
+        shown = page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll("section.question"))
+            .map((s) => [s.dataset.id, {
+                checked: Array.from(s.querySelectorAll("input:checked")).map((c) => c.value),
+                text: Array.from(s.querySelectorAll("input.num, input:not([type])")).map((c) => c.value),
+                selects: Object.fromEntries(Array.from(s.querySelectorAll("select")).map((e) => [e.name, e.value])),
+                order: Array.from(s.querySelectorAll("li")).map((li) => li.dataset.id),
+                ranks: Array.from(s.querySelectorAll("input.rank")).map((r) => r.value)}]))""")
+        kinds = dict(zip(page.locator("section.question").evaluate_all("els => els.map(e => e.dataset.id)"),
+                         page.locator("section.question").evaluate_all("els => els.map(e => e.dataset.type)")))
+        for qid, answer in answers.items():
+            got, kind = shown[qid], kinds[qid]
+            if kind in ("single_choice", "multiple_select"):
+                assert sorted(got["checked"]) == sorted([answer] if kind == "single_choice" else answer)
+            elif kind == "true_false":
+                assert got["checked"] == ["true" if answer else "false"]
+            elif kind == "short_text":
+                assert got["text"] == [answer]
+            elif kind == "numeric":
+                flat = [v for row in (answer if isinstance(answer, list) else [answer])
+                        for v in (row if isinstance(row, list) else [row])]
+                assert [float(x) for x in got["text"]] == pytest.approx(flat)
+            elif kind == "matching":
+                assert got["selects"] == {f"q-{qid}-{k}": v for k, v in answer.items()}
+            elif kind == "ordering":
+                assert got["order"] == answer and got["ranks"] == [str(k + 1) for k in range(len(answer))]
+            else:
+                raise AssertionError(kind)
+        expect(page.locator(".qnav a.answered")).to_have_count(8)
+        browser.close()
