@@ -132,7 +132,7 @@ class Response(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("attempt_question.id", ondelete="CASCADE"), unique=True)
     value: Mapped[Any]
-    seq: Mapped[int] = mapped_column(BigInteger, default=0)  # pages send Date.now(): milliseconds
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)  # version: stored + 1 per save (old pages sent Date.now())
     saved_at: Mapped[datetime]
     first_saved_at: Mapped[datetime | None]
     active_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # seconds spent on it

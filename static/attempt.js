@@ -1,13 +1,18 @@
-// Autosave for the attempt page: every change is sent for its own question, in order, with an
-// increasing seq (a stale tab's older answer is refused by the server). The page works without
-// this script: the Save button posts the whole form.
+// Autosave for the attempt page: every change is sent for its own question, in order. The server
+// issues the versions: each question's hidden seq-<id> field holds the stored answer's seq (empty
+// when nothing is saved), a save sends that seq + 1, and the field adopts the seq each save returns.
+// No clock is involved, so two devices whose clocks differ both keep saving. A save from a tab that
+// missed a newer answer gets 409 with that answer, which the tab shows instead of its own. The page
+// works without this script: the Save button posts the whole form with the same seq fields.
 (function () {
   "use strict";
   const form = document.getElementById("attempt");
   if (!form) return;
   const url = form.dataset.autosave;
   const token = document.querySelector('meta[name="csrf-token"]').content;
-  const state = new Map(); // question id -> {busy, pending, lastSeq}
+  const state = new Map(); // question id -> {busy, pending, sent: the last seq sent}
+  let inflight = 0; // saves sent and not yet answered
+  let submitter = null; // the Save button pressed while saves were in flight
 
   function value(section) {
     const id = section.dataset.id, type = section.dataset.type, name = "q-" + id;
@@ -50,6 +55,43 @@
     return null;
   }
 
+  // Put a stored response into the question's widget (the inverse of value()).
+  function fill(section, response) {
+    const type = section.dataset.type, name = "q-" + section.dataset.id;
+    const all = (sel) => Array.from(section.querySelectorAll(sel));
+    const text = (x) => (x === null || x === undefined ? "" : String(x));
+    if (type === "single_choice" || type === "multiple_select" || type === "true_false") {
+      const picked = response === null ? [] : [].concat(response).map(String);
+      all('input[name="' + name + '"]').forEach((c) => { c.checked = picked.includes(c.value); });
+    } else if (type === "short_text") {
+      section.querySelector('input[name="' + name + '"]').value = text(response);
+    } else if (type === "numeric") {
+      const single = section.querySelector('input[name="' + name + '"]');
+      if (single) { single.value = text(response); return; }
+      const flat = response === null ? [] : [].concat(response).flat();
+      all("input.num").forEach((c, k) => { c.value = text(flat[k]); });
+    } else if (type === "matching") {
+      all("select").forEach((s) => { s.value = text(response && response[s.name.slice(name.length + 1)]); });
+    } else if (type === "ordering" && Array.isArray(response)) {
+      const ol = section.querySelector("ol.ordering");
+      response.forEach((oid) => {
+        const li = ol.querySelector('li[data-id="' + CSS.escape(String(oid)) + '"]');
+        if (li) ol.appendChild(li); // in the stored order
+      });
+      ol.querySelectorAll("li").forEach((li, k) => { li.querySelector("input.rank").value = k + 1; });
+    }
+  }
+
+  // The seq of the stored answer this tab has seen (-1: none), kept in the form's hidden field: the
+  // Save button sends it, so a form from this tab can't overwrite an answer the tab never saw.
+  function seqField(section) {
+    return form.elements["seq-" + section.dataset.id];
+  }
+  function knownSeq(section) {
+    const v = seqField(section).value;
+    return v === "" ? -1 : Number(v);
+  }
+
   function setStatus(section, text, cls) {
     const s = section.querySelector(".status");
     s.textContent = text;
@@ -66,14 +108,16 @@
 
   function send(section) {
     const id = section.dataset.id;
-    const st = state.get(id) || { busy: false, pending: false, lastSeq: parseInt(section.dataset.seq, 10) || 0 };
+    const st = state.get(id) || { busy: false, pending: false, sent: -1 };
     state.set(id, st);
     if (st.busy) { st.pending = true; return; }
     st.busy = true;
     st.pending = false;
+    inflight += 1;
     const response = value(section);
-    const seq = Math.max(Date.now(), st.lastSeq + 1);
-    st.lastSeq = seq;
+    // Above the last seq sent too: a retry after a lost reply must not repeat a seq with a newer value.
+    const seq = Math.max(knownSeq(section), st.sent) + 1;
+    st.sent = seq;
     setStatus(section, "Saving…", "saving");
     fetch(url, {
       method: "POST",
@@ -83,26 +127,46 @@
     }).then((r) => r.json().then((data) => ({ ok: r.ok, status: r.status, data: data })))
       .then((res) => {
         if (res.ok) {
+          seqField(section).value = res.data.seq;
           const t = new Date(res.data.saved_at).toLocaleTimeString();
           setStatus(section, res.data.format_error ? "Saved " + t + ", but: " + res.data.format_error : "Saved " + t,
                     res.data.format_error ? "warn" : "ok");
           mark(section, response !== null);
+        } else if (res.status === 409 && typeof res.data.seq === "number") {
+          // A newer answer was saved in another tab or device: show it, and build on it from now on.
+          seqField(section).value = res.data.seq;
+          fill(section, res.data.response);
+          st.pending = false;
+          if (submitter) { submitter = null; section.scrollIntoView(); } // let the student see it before finishing
+          setStatus(section, "This answer was changed in another tab or device; the newer answer is shown.", "warn");
+          mark(section, res.data.response !== null);
         } else {
           setStatus(section, "Not saved: " + (res.data.error || res.status), "error");
         }
       })
       .catch(() => {
         setStatus(section, "Not saved (offline?). Retrying…", "error");
-        st.pending = true;
         setTimeout(() => send(section), 3000);
       })
       .finally(() => {
         st.busy = false;
-        if (st.pending) send(section);
+        inflight -= 1;
+        if (submitter) { // a Save is waiting: it posts every field, so no more autosaves
+          if (inflight === 0) { const button = submitter; submitter = null; form.requestSubmit(button); }
+        } else if (st.pending) send(section);
       });
   }
 
   const timers = new Map();
+  // The Save buttons post the whole form with each question's known seq: first let the saves in
+  // flight come back (their seq is adopted), so the form doesn't race this tab's own autosave.
+  form.addEventListener("submit", (e) => {
+    timers.forEach((t) => clearTimeout(t));
+    if (inflight > 0) {
+      e.preventDefault();
+      submitter = e.submitter || form.querySelector('button[type="submit"]');
+    }
+  });
   form.addEventListener("change", (e) => {
     const section = e.target.closest(".question");
     if (section) send(section);

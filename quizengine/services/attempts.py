@@ -314,7 +314,7 @@ def _numeric_json(x: Any) -> bool:
 
 
 ID_MAX = 2**31 - 1  # ids live in INTEGER columns: a larger value fails on PostgreSQL
-SEQ_MAX = 2**53 - 1  # seq is a BIGINT; pages send Date.now() (ms), and JSON numbers are exact to 2^53
+SEQ_MAX = 2**53 - 1  # seq is a BIGINT (older pages sent Date.now() in ms); JSON numbers are exact to 2^53
 DEPTH_MAX = 32  # a response nests lists this deep at most (a matrix answer is 2)
 
 
@@ -385,9 +385,29 @@ def _check_open(state: str, expires_at: datetime | None, t: datetime) -> None:
         raise ServiceError(409, f"the attempt is {shown}; responses can no longer be changed")
 
 
+class StaleSave(ServiceError):
+    """409: the stored answer is newer than the save (changed in another tab or device); carries it."""
+
+    def __init__(self, seq: int | None, stored_seq: int, value: Any, saved_at: datetime):
+        super().__init__(409, f"this answer (seq {seq}) is stale: the saved answer, changed in another tab or "
+                              f"device, has seq {stored_seq}; send seq {stored_seq + 1} to replace it")
+        self.seq, self.value, self.saved_at = stored_seq, value, aware(saved_at)
+
+    def fields(self) -> dict[str, Any]:
+        """What a client needs to show the newer answer and carry on: its value, seq and time."""
+        return {"seq": self.seq, "response": self.value, "saved_at": iso(self.saved_at)}
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Two responses are the same JSON (1 and true differ; key order does not matter)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
 def apply_save(s: Session, plan: SavePlan) -> tuple[datetime, int]:
     """Write a planned save in a short write transaction; 409 if the attempt closed or ``seq`` is stale.
 
+    A ``seq`` must be above the stored one; an equal ``seq`` is a repeat (200 with no write) if the
+    value is the same and stale otherwise. Without ``seq`` the server issues the stored one plus 1.
     Two or three small statements: the write lock (SQLite) or the attempt's row lock (PostgreSQL)
     is held only for them, and a concurrent submit is ordered before or after, never in between.
     """
@@ -400,16 +420,19 @@ def apply_save(s: Session, plan: SavePlan) -> tuple[datetime, int]:
         _check_open(row.state, row.expires_at, t)
         raise ServiceError(409, "the attempt can no longer be changed")  # pragma: no cover - closed above
     stmt = update(Response).where(Response.question_id == plan.question_id)
-    values: dict[str, Any] = {"value": plan.value, "saved_at": t, "active_s": Response.active_s + plan.spent}
+    values: dict[str, Any] = {"value": plan.value, "saved_at": t, "active_s": Response.active_s + plan.spent,
+                              "seq": Response.seq + 1 if plan.seq is None else plan.seq}
     if plan.seq is not None:
-        stmt = stmt.where(Response.seq <= plan.seq)
-        values["seq"] = plan.seq
+        stmt = stmt.where(Response.seq < plan.seq)
     if s.execute(stmt.values(**values).execution_options(synchronize_session=False)).rowcount == 1:
         return t, plan.seq if plan.seq is not None else s.scalar(
             select(Response.seq).where(Response.question_id == plan.question_id))
-    stored = s.scalar(select(Response.seq).where(Response.question_id == plan.question_id))
+    stored = s.execute(select(Response.seq, Response.value, Response.saved_at)
+                       .where(Response.question_id == plan.question_id)).first()
     if stored is not None:
-        raise ServiceError(409, f"a newer answer (seq {stored}) is already saved; this one (seq {plan.seq}) is stale")
+        if stored.seq == plan.seq and same_value(stored.value, plan.value):
+            return aware(stored.saved_at), stored.seq  # a repeat of the stored save
+        raise StaleSave(plan.seq, stored.seq, stored.value, stored.saved_at)
     s.execute(insert(Response).values(question_id=plan.question_id, value=plan.value, seq=plan.seq or 0, saved_at=t,
                                       first_saved_at=t, active_s=plan.spent))
     return t, plan.seq or 0
@@ -429,6 +452,40 @@ def save_response(db: Any, user: User, attempt_id: int, qid: str, value: Any, se
             if tries:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def shown(value: Any) -> Any:
+    """A response as the attempt page's fields show it: numbers as their text (0.5 and "0.5" look alike)."""
+    if isinstance(value, list):
+        return [shown(x) for x in value]
+    if isinstance(value, dict):
+        return {k: shown(x) for k, x in value.items()}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def save_page(db: Any, user: User, view: dict[str, Any], answers: dict[str, tuple[Any, int | None]],
+              t: datetime | None = None) -> tuple[list[str], list[str]]:
+    """Save the plain form: ``answers`` maps a question id to (value, the seq the page was rendered with).
+
+    A question whose value is the stored one, or that was blank when rendered and is blank now, is
+    not written. Any other is saved with the rendered seq plus 1 (0 when nothing was stored), so an
+    answer saved since the page was rendered is kept (not overwritten). Returns (saved, kept) ids.
+    """
+    saved, kept = [], []
+    for q in view["questions"]:
+        if q["id"] not in answers:
+            continue
+        value, rendered = answers[q["id"]]
+        if same_value(shown(value), shown(q["response"])) or (rendered is None and value is None):
+            continue
+        try:
+            save_response(db, user, view["attempt_id"], q["id"], value, 0 if rendered is None else rendered + 1, t)
+            saved.append(q["id"])
+        except StaleSave:
+            kept.append(q["id"])
+    return saved, kept
 
 
 def cached_variant(s: Session, item_version_id: int, item_id: str, version: str, seed: int) -> Any:

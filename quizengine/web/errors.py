@@ -8,7 +8,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..services.attempts import ServiceError
+from ..services.attempts import ServiceError, StaleSave
 
 log = logging.getLogger(__name__)
 
@@ -17,16 +17,16 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.is_json or request.accept_mimetypes.best == "application/json"
 
 
-def error_response(status: int, message: str):
+def error_response(status: int, message: str, fields: dict | None = None):
     if wants_json():
-        return jsonify({"error": message}), status
+        return jsonify({"error": message, **(fields or {})}), status
     return render_template("error.html", status=status, message=message), status
 
 
 def init_errors(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def service_error(e: ServiceError):
-        return error_response(e.status, e.message)
+        return error_response(e.status, e.message, e.fields() if isinstance(e, StaleSave) else None)
 
     @app.errorhandler(CSRFError)
     def csrf_error(e: CSRFError):

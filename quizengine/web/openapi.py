@@ -112,6 +112,10 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json(_ref("Attempt"), "the attempt"), **_errors("401", "404")}}},
             "/attempts/{attempt_id}/responses/{question_id}": {"put": {
                 "summary": "Autosave one response; a lower seq than the stored one is refused (409)",
+                "description": "Send the stored response's seq plus 1 (0 when none is stored). A higher seq is "
+                               "saved; an equal seq with the same response is a repeat (200, nothing written); "
+                               "a lower one, or an equal one with another response, is stale: 409 with the "
+                               "stored answer. Without seq the save wins and gets the stored seq plus 1.",
                 "security": secured,
                 "parameters": [attempt_id, {"name": "question_id", "in": "path", "required": True,
                                             "schema": {"type": "string"}}],
@@ -122,7 +126,12 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object", "required": ["saved_at"], "properties": {
                     "saved_at": {"type": "string", "format": "date-time"}, "seq": {"type": "integer"},
                     "format_error": {"type": "string"}}}, "saved"),
-                    **_errors("400", "401", "403", "404", "409", "413")}}},
+                    **_errors("400", "401", "403", "404", "413"),
+                    "409": _json({"type": "object", "required": ["error"], "properties": {
+                        "error": {"type": "string"}, "seq": {"type": "integer"}, "response": {},
+                        "saved_at": {"type": "string", "format": "date-time"}}},
+                        "the attempt is closed, or the save is stale: then the stored answer's seq, "
+                        "response and saved_at come with the error")}}},
             "/attempts/{attempt_id}/submit": {"post": {
                 "summary": "Submit and grade; a second submit returns the same result", "security": secured,
                 "parameters": [attempt_id],

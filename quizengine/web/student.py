@@ -74,18 +74,33 @@ def attempt(attempt_id: int):
 @bp.post("/attempts/<int:attempt_id>/save")
 @student_required
 def save(attempt_id: int):
-    """The plain Save button: store every answered field of the form (works without JavaScript)."""
+    """The plain Save button (works without JavaScript): store the fields the student changed.
+
+    Each question carries the seq its answer had when the page was rendered (``seq-<id>``, empty
+    when nothing was saved yet), so an answer saved since in another tab or device is kept.
+    """
     view = _view(attempt_id)
-    saved = 0
-    for q in view["questions"]:
-        value = response_from_form(request.form, q)
-        if value is not None or q["response"] is not None:
-            svc.save_response(db(), current_user, attempt_id, q["id"], value, None)
-            saved += 1
-    flash(f"Saved ({saved} answers).")
+    answers = {q["id"]: (response_from_form(request.form, q), _rendered_seq(q["id"])) for q in view["questions"]}
+    saved, kept = svc.save_page(db(), current_user, view, answers)
+    flash(f"Saved ({len(saved)} answers).")
+    if kept:
+        numbers = ("question " if len(kept) == 1 else "questions ") + ", ".join(q[1:] for q in kept)
+        flash(f"Kept the newer answer to {numbers}: it was changed in another tab or device after this "
+              "page was loaded, so your older answer was not saved. Check it below.")
+        return redirect(url_for("student.attempt", attempt_id=attempt_id))
     if request.form.get("then") == "confirm":
         return redirect(url_for("student.confirm", attempt_id=attempt_id))
     return redirect(url_for("student.attempt", attempt_id=attempt_id))
+
+
+def _rendered_seq(qid: str) -> int | None:
+    """The seq a question's answer had when the page was rendered; None if nothing was saved then."""
+    raw = request.form.get(f"seq-{qid}", "").strip()
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 16:
+        raise svc.ServiceError(400, f"seq-{qid} must be an integer from 0 to {svc.SEQ_MAX}; reload the page")
+    return svc.check_seq(int(raw))
 
 
 @bp.post("/attempts/<int:attempt_id>/autosave")

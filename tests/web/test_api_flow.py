@@ -99,7 +99,8 @@ def test_stale_seq_is_refused_and_equal_seq_is_idempotent(client, users):
     qid = next(q["id"] for q in a["questions"] if q["type"] == "numeric" and not q["shape"])
     url = f"/api/v1/attempts/{a['attempt_id']}/responses/{qid}"
     assert client.put(url, headers=h, json={"response": "1", "seq": 5}).status_code == 200
-    assert client.put(url, headers=h, json={"response": "2", "seq": 5}).status_code == 200
+    assert client.put(url, headers=h, json={"response": "1", "seq": 5}).status_code == 200
+    assert client.put(url, headers=h, json={"response": "2", "seq": 6}).status_code == 200
     r = client.put(url, headers=h, json={"response": "3", "seq": 4})
     assert r.status_code == 409 and "stale" in r.json["error"]
     got = client.get(f"/api/v1/attempts/{a['attempt_id']}", headers=h).json

@@ -125,7 +125,7 @@ def test_logout(client, users):
 
 
 def test_page_autosave_accepts_millisecond_seq_and_refuses_older(client, users):
-    """The attempt page sends seq = Date.now(); a stale tab's older seq is refused."""
+    """Pages before issue 9 sent seq = Date.now(): such seqs are still taken; a stale tab's older seq is refused."""
     users.add("ann")
     users.login(client, "ann")
     aid = int(client.post(f"/quizzes/{QUIZ}/start").headers["Location"].rsplit("/", 1)[1])
