@@ -129,6 +129,17 @@ def _newest(s: Session, key: str) -> BankFileVersion | None:
                     .order_by(BankFileVersion.id.desc()).limit(1))
 
 
+def _record_disk(s: Session, key: str, path: Path) -> str | None:
+    """Record the file as it is on disk unless that is its newest version; return its text."""
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    newest = _newest(s, key)
+    if newest is None or newest.sha256 != _sha256(text):
+        _record(s, key, text, None, "as found on disk before this edit")
+    return text
+
+
 def _replace(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically: readers see the old file or the new one, never half."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -168,15 +179,14 @@ def save(db: Database, banks: Path, rel: str, text: str, user_id: int, seeds: in
         candidate = validate_candidate(banks, key, text, seeds)
         if any(p.severity == "error" for p in candidate.problems):
             raise EditRefused(candidate.problems)
+        with db.write() as s:  # committed first: a crash later in the save can't lose the old content
+            _record_disk(s, key, path)
         old, written = None, False
         try:
             with db.write() as s:
                 if _snapshot(banks, key) != candidate.snapshot:
                     continue  # another save changed the banks meanwhile: validate again
-                old = path.read_text(encoding="utf-8") if path.is_file() else None
-                newest = _newest(s, key)
-                if old is not None and (newest is None or newest.sha256 != _sha256(old)):
-                    _record(s, key, old, None, "as found on disk before this edit")
+                old = _record_disk(s, key, path)  # changed since the line above? (normally nothing to do)
                 version = _record(s, key, text, user_id, "saved in the editor")
                 sync_catalog(s, candidate.catalog)
                 s.flush()

@@ -93,6 +93,9 @@ def edit(rel: str):
     editor.resolve(root, rel)  # 400 before anything else for paths outside the folder
     if request.method == "GET":
         return render_template("instructor/edit.html", rel=rel, text=editor.read(root, rel), problems=[])
+    # A bank file may be up to 1 MiB, more than the app's request limit: allow it for this form
+    # only, percent-encoded (up to 3 bytes a byte); the editor then states its own limit.
+    request.max_content_length = request.max_form_memory_size = 3 * editor.MAX_BANK_BYTES + 64 * 1024
     text = request.form.get("text", "")
     with reading() as s:
         user_id = user_record(s).id
