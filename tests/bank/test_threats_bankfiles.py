@@ -90,7 +90,7 @@ def test_threat_deep_nesting_is_refused_by_the_depth_budget(runner, tmp_path):
     path.write_text("[" * 500 + "]" * 500)  # within libyaml's own limit of 1000, past the evaluator's stack
     code, lines = validate(runner, path)
     assert code == 1
-    assert lines == [f"{path}:1:102: error: YAML: the YAML is nested more than 100 levels deep (the limit)"]
+    assert lines == [f"{path}:1:102: error: YAML: nested more than 100 levels deep (the limit)"]
 
 
 def test_threat_integer_of_thousands_of_digits_in_yaml_is_a_problem_not_a_crash(runner, tmp_path):
