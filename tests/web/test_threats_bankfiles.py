@@ -21,7 +21,7 @@ from sqlalchemy import select, text
 from quizengine import create_app
 from quizengine.cli import main
 from quizengine.migrate import upgrade
-from quizengine.models import BankFileVersion
+from quizengine.models import BankFileVersion, Quiz, User
 from quizengine.services import editor
 
 from .conftest import POSTGRES, ROOT, set_quiz
@@ -73,7 +73,7 @@ def test_threat_editor_validation_holds_the_write_lock(teacher, banks_copy, db, 
         assert validating.wait(60), "the editor never reached its validator"
         set_quiz(db, title="Written meanwhile")  # BEGIN IMMEDIATE: would wait for, then fail on, the editor's lock
         with db.read() as s:
-            assert s.scalar(text("SELECT title FROM quiz WHERE id = 'module-04-prep'")) == "Written meanwhile"
+            assert s.get(Quiz, "module-04-prep").title == "Written meanwhile"
         assert saver.is_alive()  # committed while the save was still validating
     finally:
         release.set()
@@ -138,7 +138,7 @@ def test_threat_history_split_by_the_path_as_typed(teacher, banks_copy, db):
     before = path.read_text()
     first = edited(path)
     with db.read() as s:
-        teacher_id = s.scalar(text("SELECT id FROM user WHERE username = 'teacher'"))
+        teacher_id = s.scalar(select(User.id).where(User.username == "teacher"))
     editor.save(db, banks_copy, "./vocabulary.yaml", first, teacher_id, seeds=2)
     second = first.replace("title: Edited ", "title: Edited twice ", 1)
     assert teacher.post("/instructor/banks/edit/vocabulary.yaml", data={"text": second}).status_code == 302
