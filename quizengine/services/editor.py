@@ -164,7 +164,7 @@ def _replace(path: Path, text: str) -> None:
 SAVE_ATTEMPTS = 3
 
 
-def save(db: Database, banks: Path, rel: str, text: str, user_id: int, seeds: int = 200) -> BankFileVersion:
+def save(db: Database, banks: Path, rel: str, text: str, user_id: int | None, seeds: int = 200) -> BankFileVersion:
     """Validate (no lock held), then write the file, its history and the item versions in one short
     transaction; refuse (nothing written) on any error.
 
