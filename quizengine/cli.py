@@ -185,6 +185,7 @@ def _app():
 def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
     from .migrate import upgrade
     from .services.banks import BankLoadError, load_banks
+    from .services.editor import reconcile
 
     upgrade(app.config["DATABASE_URL"])
     banks = Path(app.config["BANKS"])
@@ -193,9 +194,14 @@ def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
     try:
         with app.extensions["quizengine.db"].write() as s:
             report = load_banks(s, banks)
+            # The editor's history agrees with the files again, e.g. after a kill -9 mid-save.
+            recorded = reconcile(s, banks)
     except BankLoadError as e:
         fail(str(e), 1)
     click.echo(f"banks: {report.items} items ({report.new_versions} new versions), {report.quizzes} quizzes", err=True)
+    if recorded:
+        click.echo(f"bank history: recorded the current content of {len(recorded)} files "
+                   f"({', '.join(recorded[:5])}{', ...' if len(recorded) > 5 else ''})", err=True)
 
 
 @main.command()

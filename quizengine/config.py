@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,13 +25,13 @@ def secret_key(instance: Path) -> str:
     key = os.environ.get("QUIZENGINE_SECRET_KEY")
     if key:
         return key
-    instance.mkdir(parents=True, exist_ok=True)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = instance / "secret_key"
     if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(secrets.token_hex(32))
-        os.chmod(tmp, 0o600)
-        tmp.replace(path)
+        fd, tmp = tempfile.mkstemp(dir=instance, prefix=".secret_key.")  # 0600 from the start
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        os.replace(tmp, path)
     return path.read_text().strip()
 
 

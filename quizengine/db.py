@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 BUSY_TIMEOUT_MS = 10_000
@@ -20,6 +21,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict = {"echo": echo}
         if self.is_sqlite:
+            private_sqlite_file(url)
             kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         else:
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
@@ -66,6 +68,31 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+PRIVATE = 0o600
+
+
+def private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file readable by its owner only, or make an existing one so.
+
+    SQLite gives the -wal, -shm and -journal files the mode of the database file, so those follow.
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE))  # an empty file is an empty database
+    except FileExistsError:
+        pass
+    for f in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        try:
+            if f.stat().st_mode & 0o077:
+                os.chmod(f, PRIVATE)
+        except FileNotFoundError:
+            continue
+
+
 def default_sqlite_url(instance_path: str) -> str:
-    Path(instance_path).mkdir(parents=True, exist_ok=True)
+    Path(instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
     return f"sqlite:///{Path(instance_path) / 'quizengine.sqlite3'}"

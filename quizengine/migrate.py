@@ -6,6 +6,7 @@ from alembic import command
 from alembic.config import Config
 
 from .config import ROOT
+from .db import private_sqlite_file
 
 
 def alembic_config(url: str) -> Config:
@@ -16,6 +17,8 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    if url.startswith("sqlite"):
+        private_sqlite_file(url)  # before Alembic's engine would create it world-readable
     command.upgrade(alembic_config(url), revision)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from . import schema
-from .loader import Document, Problem, read_yaml
+from .loader import Document, Mark, Problem, read_yaml
 
 ITEM_ADAPTER: TypeAdapter = TypeAdapter(schema.Item)
 
@@ -147,16 +148,47 @@ def schema_problems(doc: Document, base: tuple, raw: Any, err: ValidationError, 
     return out
 
 
+def _skipped(f: Path) -> str | None:
+    """Why a file is not read (a symlink or not a regular file), or None to read it."""
+    if f.is_symlink():  # a link could lead anywhere, e.g. to instance/secret_key
+        return "skipped: a symbolic link (bank files must be regular files; copy the file instead)"
+    try:
+        mode = f.lstat().st_mode
+    except OSError:
+        return None  # vanished: reading it reports that
+    return None if stat.S_ISREG(mode) else "skipped: not a regular file"
+
+
+def yaml_files(folder: Path) -> tuple[list[Path], list[Problem]]:
+    """The regular ``*.yaml``/``*.yml`` files under ``folder``; symlinks and other kinds are skipped
+    (a warning each), and links to folders are not followed."""
+    files, skipped = [], []
+    for f in sorted(folder.rglob("*")):
+        if f.suffix not in (".yaml", ".yml") or f.is_dir() and not f.is_symlink():
+            continue
+        why = _skipped(f)
+        if why:
+            skipped.append(Problem(str(f), Mark(1, 1), "warning", why))
+        else:
+            files.append(f)
+    return files, skipped
+
+
 def discover(paths: list[Path]) -> tuple[list[Path], list[Path], list[Problem]]:
     """Split the given files and folders into bank files and quiz files."""
-    banks, quizzes, problems = [], [], []
+    banks: list[Path] = []
+    quizzes: list[Path] = []
+    problems: list[Problem] = []
     for p in paths:
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
-        elif p.is_file():
-            files = [p]
+            files, skipped = yaml_files(p)
+            problems += skipped
+        elif p.exists() or p.is_symlink():
+            why = _skipped(p)
+            files = [] if why else [p]
+            if why:
+                problems.append(Problem(str(p), Mark(1, 1), "warning", why))
         else:
-            from .loader import Mark
             problems.append(Problem(str(p), Mark(1, 1), "error", "no such file or folder"))
             continue
         for f in files:

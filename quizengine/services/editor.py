@@ -1,4 +1,4 @@
-"""Editing bank files from the browser: validate first, write atomically, keep every version."""
+"""Editing bank files from the browser: validate first (no lock held), write atomically, keep every version."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import difflib
 import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ..bank.catalog import load_catalog
+from ..bank.catalog import Catalog, load_catalog, yaml_files
 from ..bank.loader import Problem
 from ..bank.validate import check_item, check_quiz
+from ..db import Database
 from ..models import BankFileVersion
 from .attempts import ServiceError, now
 from .banks import sync_catalog
@@ -30,9 +32,9 @@ class EditRefused(ServiceError):
 
 
 def bank_files(banks: Path) -> list[str]:
-    """Every bank and quiz file, relative to the banks folder."""
+    """Every bank and quiz file, relative to the banks folder (regular files only: symlinks are skipped)."""
     root = banks.resolve()
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return [str(p.relative_to(root)) for p in yaml_files(root)[0]]
 
 
 def resolve(banks: Path, rel: str) -> Path:
@@ -48,6 +50,12 @@ def resolve(banks: Path, rel: str) -> Path:
     return path
 
 
+def canonical(banks: Path, rel: str) -> str:
+    """The key of a bank file in the history: its resolved path relative to the banks folder
+    (``./x.yaml``, ``quizzes//q.yaml`` and a link to ``x.yaml`` are all the one file)."""
+    return str(resolve(banks, rel).relative_to(banks.resolve()))
+
+
 def read(banks: Path, rel: str) -> str:
     path = resolve(banks, rel)
     if not path.is_file():
@@ -55,16 +63,39 @@ def read(banks: Path, rel: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def check_candidate(banks: Path, rel: str, text: str, seeds: int = 200) -> list[Problem]:
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Candidate:
+    """The banks as they would be after an edit, validated (outside any lock)."""
+
+    problems: list[Problem]
+    catalog: Catalog
+    snapshot: dict[str, str]  # every other file as validated against: rel -> sha256 of its bytes
+
+
+def _snapshot(banks: Path, skip: str) -> dict[str, str]:
+    root = banks.resolve()
+    return {f: hashlib.sha256((root / f).read_bytes()).hexdigest() for f in bank_files(banks) if f != skip}
+
+
+def validate_candidate(banks: Path, rel: str, text: str, seeds: int = 200) -> Candidate:
     """Validate the banks as they would be with ``rel`` replaced by ``text``; problems of every file."""
     target = resolve(banks, rel)
     root = banks.resolve()
+    key = canonical(banks, rel)
     with tempfile.TemporaryDirectory(prefix="qe-edit-") as tmp:
         copy = Path(tmp) / "banks"
+        snapshot = {}
         for f in bank_files(banks):
             dst = copy / f
             dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_bytes((root / f).read_bytes())
+            data = (root / f).read_bytes()
+            dst.write_bytes(data)
+            if f != key:
+                snapshot[f] = hashlib.sha256(data).hexdigest()
         edited = copy / target.relative_to(root)
         edited.parent.mkdir(parents=True, exist_ok=True)
         edited.write_text(text, encoding="utf-8")
@@ -77,45 +108,136 @@ def check_candidate(banks: Path, rel: str, text: str, seeds: int = 200) -> list[
             problems += check_quiz(quiz, cat)
     for p in problems:
         p.path = str(Path(p.path).relative_to(copy)) if p.path.startswith(str(copy)) else p.path
-    return sorted(problems, key=lambda p: (p.path != rel, p.path, p.mark.line, p.mark.col))
+    problems.sort(key=lambda p: (p.path != key, p.path, p.mark.line, p.mark.col))
+    return Candidate(problems, cat, snapshot)
+
+
+def check_candidate(banks: Path, rel: str, text: str, seeds: int = 200) -> list[Problem]:
+    """Validate the banks as they would be with ``rel`` replaced by ``text``; problems of every file."""
+    return validate_candidate(banks, rel, text, seeds).problems
 
 
 def _record(s: Session, rel: str, text: str, user_id: int | None, note: str) -> BankFileVersion:
-    v = BankFileVersion(path=rel, content=text, sha256=hashlib.sha256(text.encode()).hexdigest(), saved_by=user_id,
-                        saved_at=now(), note=note)
+    v = BankFileVersion(path=rel, content=text, sha256=_sha256(text), saved_by=user_id, saved_at=now(), note=note)
     s.add(v)
     s.flush()
     return v
 
 
-def save(s: Session, banks: Path, rel: str, text: str, user_id: int) -> BankFileVersion:
-    """Validate, then write atomically and reload the banks; refuse (nothing written) on any error."""
-    if len(text.encode()) > MAX_BANK_BYTES:
-        raise ServiceError(413, "a bank file is limited to 1 MiB")
-    text = text.replace("\r\n", "\n")
-    path = resolve(banks, rel)
-    problems = check_candidate(banks, rel, text)
-    if any(p.severity == "error" for p in problems):
-        raise EditRefused(problems)
-    if path.exists() and not s.scalar(select(BankFileVersion.id).where(BankFileVersion.path == rel).limit(1)):
-        _record(s, rel, path.read_text(encoding="utf-8"), None, "as found on disk before the first edit")
-    version = _record(s, rel, text, user_id, "saved in the editor")
+def _newest(s: Session, key: str) -> BankFileVersion | None:
+    return s.scalar(select(BankFileVersion).where(BankFileVersion.path == key)
+                    .order_by(BankFileVersion.id.desc()).limit(1))
+
+
+def _record_disk(s: Session, key: str, path: Path) -> str | None:
+    """Record the file as it is on disk unless that is its newest version; return its text."""
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    newest = _newest(s, key)
+    if newest is None or newest.sha256 != _sha256(text):
+        _record(s, key, text, None, "as found on disk before this edit")
+    return text
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: readers see the old file or the new one, never half."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half
+        # mkstemp makes 0600: keep the file's own mode (a new file gets the usual 0644)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    sync_catalog(s, load_catalog([banks]))
-    return version
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a crash of the machine
+    finally:
+        os.close(dir_fd)
 
 
-def history(s: Session, rel: str) -> list[BankFileVersion]:
-    return list(s.scalars(select(BankFileVersion).where(BankFileVersion.path == rel)
+SAVE_ATTEMPTS = 3
+
+
+def save(db: Database, banks: Path, rel: str, text: str, user_id: int | None, seeds: int = 200) -> BankFileVersion:
+    """Validate (no lock held), then write the file, its history and the item versions in one short
+    transaction; refuse (nothing written) on any error.
+
+    If another file changed while this one was validated, the edit is validated again: the
+    catalog stored is always the one that was checked.
+    """
+    if len(text.encode()) > MAX_BANK_BYTES:
+        raise ServiceError(413, "a bank file is limited to 1 MiB")
+    text = text.replace("\r\n", "\n")
+    path, key = resolve(banks, rel), canonical(banks, rel)
+    for _ in range(SAVE_ATTEMPTS):
+        candidate = validate_candidate(banks, key, text, seeds)
+        if any(p.severity == "error" for p in candidate.problems):
+            raise EditRefused(candidate.problems)
+        with db.write() as s:  # committed first: a crash later in the save can't lose the old content
+            _record_disk(s, key, path)
+        old, written = None, False
+        try:
+            with db.write() as s:
+                if _snapshot(banks, key) != candidate.snapshot:
+                    continue  # another save changed the banks meanwhile: validate again
+                old = _record_disk(s, key, path)  # changed since the line above? (normally nothing to do)
+                version = _record(s, key, text, user_id, "saved in the editor")
+                sync_catalog(s, candidate.catalog)
+                s.flush()
+                # The rename is the last step before the commit; a kill -9 between the two is
+                # repaired by reconcile() at the next start.
+                _replace(path, text)
+                written = True
+            return version
+        except BaseException:
+            if written:  # the transaction rolled back: put the file back as the history has it
+                if old is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    _replace(path, old)
+            raise
+    raise ServiceError(409, f"the bank files changed {SAVE_ATTEMPTS} times while {key} was being validated; "
+                            "save again")
+
+
+def reconcile(s: Session, banks: Path) -> list[str]:
+    """Make the history agree with the files: record every bank file whose content is not its newest
+    version (a save cut short between the rename and the commit, an edit made outside the editor,
+    a file never recorded); file old rows under their resolved path. Return the files recorded."""
+    for (typed,) in s.execute(select(BankFileVersion.path).distinct()).all():
+        try:
+            key = canonical(banks, typed)
+        except ServiceError:
+            continue  # not a path inside this banks folder: leave it as it is
+        if key != typed:
+            s.execute(update(BankFileVersion).where(BankFileVersion.path == typed).values(path=key))
+    newest: dict[str, str] = {}
+    for key, sha in s.execute(select(BankFileVersion.path, BankFileVersion.sha256).order_by(BankFileVersion.id)):
+        newest[key] = sha
+    recorded = []
+    root = banks.resolve()
+    for rel in bank_files(banks):
+        try:
+            text = (root / rel).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # the loader reports it
+        if newest.get(rel) != _sha256(text):
+            note = ("found on disk at startup: not the newest recorded version (a save cut short, "
+                    "or an edit made outside the editor)") if rel in newest else "as found on disk at startup"
+            _record(s, rel, text, None, note)
+            recorded.append(rel)
+    return recorded
+
+
+def history(s: Session, key: str) -> list[BankFileVersion]:
+    """The versions of one file, newest first; ``key`` is its canonical() path."""
+    return list(s.scalars(select(BankFileVersion).where(BankFileVersion.path == key)
                           .order_by(BankFileVersion.id.desc())))
 
 
