@@ -179,7 +179,10 @@ def preview(item_id: str, seed: int, as_json: bool, banks: Path | None) -> None:
 def _app():
     from . import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except ValueError as e:  # a QUIZENGINE_* setting that is not valid
+        fail(str(e))
 
 
 def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
@@ -320,8 +323,7 @@ def export_grades(quiz_id: str, output: Path | None, fmt: str) -> None:
     app = _app()
     db = app.extensions["quizengine.db"]
     try:
-        with db.write() as s:
-            expire_due(s)
+        expire_due(db)
         with db.read() as s:
             text = grades_csv(s, quiz_id, fmt)
     except ServiceError as e:

@@ -12,7 +12,7 @@ from ..models import Attempt, Quiz, User
 from ..services import accounts, analysis, charts, scores
 from ..services import attempts as svc
 from ..services.gradebook import FORMATS, gradebook_rows, grades_csv, responses_csv
-from . import reading, writing
+from . import db, reading, writing
 from .auth import instructor_required, user_record
 
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")
@@ -38,8 +38,7 @@ def _csv(text: str, name: str) -> Response:
 
 @bp.get("/quizzes/<quiz_id>/gradebook")
 def gradebook(quiz_id: str):
-    with writing() as s:
-        svc.expire_due(s)
+    svc.expire_due(db())
     with reading() as s:
         quiz, rows = gradebook_rows(s, quiz_id)
         attempts: dict[int, list[Attempt]] = {}
