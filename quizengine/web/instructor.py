@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import select
 
 from ..models import Attempt, Quiz, User
@@ -154,17 +155,16 @@ def item_analysis(quiz_id: str):
 @bp.route("/regrade/<item_id>", methods=["GET", "POST"])
 def regrade(item_id: str):
     version_id = request.values.get("version", type=int)
-    with writing() if request.method == "POST" else reading() as s:
+    rows = []
+    if request.method == "POST" and version_id is not None:
+        rows = scores.apply(db(), item_id, version_id, request.form.get("reason", ""), current_user)
+        flash(f"Regraded {len(rows)} questions ({sum(r.changed for r in rows)} scores changed).")
+    with reading() as s:
         versions = scores.versions(s, item_id)
         if not versions:
             raise svc.ServiceError(404, f"no item {item_id!r}")
-        rows = []
-        if version_id is not None:
-            if request.method == "POST":
-                rows = scores.apply(s, item_id, version_id, request.form.get("reason", ""), user_record(s))
-                flash(f"Regraded {len(rows)} questions ({sum(r.changed for r in rows)} scores changed).")
-            else:
-                rows = scores.preview(s, item_id, version_id)
+        if version_id is not None and request.method != "POST":
+            rows = scores.preview(s, item_id, version_id)
         view = [{"attempt_id": r.attempt_id, "student": r.student, "old_version": r.old_version,
                  "old": r.old_score, "new": r.new_score, "changed": r.changed, "overridden": r.overridden} for r in rows]
         choices = [(v.id, v.version, v.created_at) for v in versions]
