@@ -164,8 +164,8 @@ def parse_roster(text: str) -> list[RosterRow]:
 
 
 def hash_workers() -> int:
-    """Threads that hash passwords at once (hashlib releases the GIL while it hashes)."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """Threads that hash passwords at once (hashlib releases the GIL), leaving a core to other requests."""
+    return max(1, min(4, (os.cpu_count() or 1) - 1))
 
 
 def hash_passwords(passwords: list[str], method: str, budget_s: float | None = None,
