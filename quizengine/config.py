@@ -38,6 +38,17 @@ def secret_key(instance: Path) -> str:
 SESSION_LIFETIME = timedelta(hours=12)
 
 
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise ValueError(f"{name}={raw!r}: give a number of seconds from 0 to 86400")
+    return value
+
+
 def from_env() -> dict:
     """Return the app's settings; every key can be overridden by create_app(config)."""
     instance = instance_path()
@@ -63,5 +74,6 @@ def from_env() -> dict:
         "LOGIN_LIMIT_ADDRESS": 30,  # failures per client address within the window
         "LOGIN_WINDOW": timedelta(minutes=15),
         "PASSWORD_METHOD": "pbkdf2:sha256:600000",  # OWASP ASVS: PBKDF2-SHA256, >= 600,000 iterations
-        "EXPIRY_SWEEP_SECONDS": 0,  # > 0: a background thread submits expired attempts
+        # `quizengine serve` submits attempts whose time is up every N seconds (0: only when read).
+        "EXPIRY_SWEEP_SECONDS": _seconds("QUIZENGINE_EXPIRY_SWEEP_SECONDS", 15.0),
     }

@@ -39,19 +39,26 @@ def ensure_demo_accounts(app) -> list[str]:  # type: ignore[no-untyped-def]
     return path.read_text().splitlines() if path.exists() else []
 
 
-def sweeper(app, every: float) -> threading.Thread:  # type: ignore[no-untyped-def]
-    """A daemon thread that submits attempts whose time is up, every ``every`` seconds."""
+SWEEP_BUDGET_S = 10.0  # a sweep starts no new attempt after this; the rest wait for the next one
+ATTEMPT_BUDGET_S = 2.0  # grading one attempt gives up after this (doubled each time it failed before)
+
+
+def sweep(app) -> int:  # type: ignore[no-untyped-def]
+    """Submit the attempts whose time is up, each graded outside the write lock in its own transaction."""
     from .services.attempts import expire_due
 
+    return expire_due(app.extensions["quizengine.db"], budget_s=SWEEP_BUDGET_S, attempt_budget_s=ATTEMPT_BUDGET_S)
+
+
+def sweeper(app, every: float) -> threading.Thread:  # type: ignore[no-untyped-def]
+    """A daemon thread that submits attempts whose time is up, every ``every`` seconds."""
     stop = threading.Event()
 
     def loop() -> None:
-        db = app.extensions["quizengine.db"]
         while not stop.wait(every):
             try:
-                with db.write() as s:
-                    expire_due(s)
-            except Exception:  # noqa: BLE001 - keep sweeping; the next read expires lazily anyway
+                sweep(app)
+            except Exception:  # noqa: BLE001 - keep sweeping (the database may be down a moment)
                 app.logger.exception("expiry sweep failed")
 
     t = threading.Thread(target=loop, name="quizengine-expiry", daemon=True)
@@ -74,7 +81,8 @@ def run_gunicorn(app, host: str, port: int, workers: int, extra: dict[str, Any] 
 
     def post_fork(server, worker) -> None:  # type: ignore[no-untyped-def]
         app.extensions["quizengine.db"].engine.dispose(close=False)  # no connection shared across a fork
-        sweeper(app, 15.0)
+        if app.config["EXPIRY_SWEEP_SECONDS"] > 0:
+            sweeper(app, app.config["EXPIRY_SWEEP_SECONDS"])
 
     # Everything imported so far is shared with the forked workers; keep the garbage collector from
     # touching (and so copying) those pages in every worker.

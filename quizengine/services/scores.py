@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from ..grading import grade
 from ..models import Attempt, AttemptQuestion, ItemVersion, ScoreChange, User
-from .attempts import GRADED, ServiceError, now, question_id
-from .banks import bank_item, variant_of
+from .attempts import GRADED, GRADE_TRIES, ServiceError, grade_question, now, question_id
+from .banks import bank_item
 from ..bank.variant import make_variant
 
 
@@ -64,6 +64,7 @@ class RegradeRow:
     old_score: float
     new_score: float
     overridden: bool
+    result: dict[str, Any] = field(default_factory=dict)  # feedback etc. under the new version
 
     @property
     def changed(self) -> bool:
@@ -88,37 +89,55 @@ def preview(s: Session, item_id: str, version_id: int) -> list[RegradeRow]:
                                    selectinload(AttemptQuestion.attempt).selectinload(Attempt.user))
                           .order_by(AttemptQuestion.attempt_id))
     for q in questions:
-        v = make_variant(new_item, q.seed)
-        value = q.response.value if q.response is not None else None
-        if value is None:
-            new = 0.0
-        else:
-            g = grade(v, value)
-            new = round(g.score * (q.points / g.max_score if g.max_score else 0.0), 10)
+        new, result = grade_question(make_variant(new_item, q.seed), q.points,
+                                     q.response.value if q.response is not None else None)
         rows.append(RegradeRow(q, q.attempt.user.username, q.attempt_id, q.item_version.version, q.score or 0.0, new,
-                               q.override_score is not None))
+                               q.override_score is not None, result))
     return rows
 
 
-def apply(s: Session, item_id: str, version_id: int, reason: str, by: User) -> list[RegradeRow]:
-    """Move every affected question to the chosen version and regrade it (overrides stay)."""
+def _affected(s: Session, item_id: str, version_id: int) -> dict[int, tuple[int, float | None]]:
+    """The questions a regrade to this version touches now: id -> (item version id, score)."""
+    rows = s.execute(select(AttemptQuestion.id, AttemptQuestion.item_version_id, AttemptQuestion.score)
+                     .join(ItemVersion, AttemptQuestion.item_version_id == ItemVersion.id)
+                     .join(Attempt, AttemptQuestion.attempt_id == Attempt.id)
+                     .where(ItemVersion.item_id == item_id, AttemptQuestion.item_version_id != version_id,
+                            Attempt.state.in_(GRADED)))
+    return {r.id: (r.item_version_id, r.score) for r in rows}
+
+
+def apply(db: Any, item_id: str, version_id: int, reason: str, by: Any) -> list[RegradeRow]:
+    """Move every affected question to the chosen version and regrade it (overrides stay).
+
+    The new grades are computed in a read transaction; the write is one short transaction, made
+    only if the affected questions are still those graded (else computed again, a bounded number
+    of times).
+    """
     reason = (reason or "").strip() or f"regrade of {item_id}"
-    rows = preview(s, item_id, version_id)
-    target = s.get(ItemVersion, version_id)
-    for r in rows:
-        q = r.question
-        q.item_version_id = version_id
-        q.item_version = target
-        old, q.score = q.score, r.new_score
-        variant = variant_of(target, q.seed)
-        if q.response is not None and q.response.value is not None:
-            g = grade(variant, q.response.value)
-            q.result = {"feedback": g.feedback, "format_error": g.format_error, "mistake": g.mistake,
-                        "correct": g.correct, "answered": True}
-        s.add(ScoreChange(attempt_question_id=q.id, kind="regrade", old_score=old, new_score=r.new_score, reason=reason,
-                          changed_by=by.id, changed_at=now(),
-                          details={"from_version": r.old_version, "to_version": target.version}))
-        a = s.scalar(select(Attempt).where(Attempt.id == q.attempt_id).options(selectinload(Attempt.questions)))
-        _retotal(a)
-    s.flush()
-    return rows
+    for _ in range(GRADE_TRIES):
+        with db.read() as s:
+            rows = preview(s, item_id, version_id)
+            to_version = s.get(ItemVersion, version_id).version
+        with db.write() as s:
+            seen = {r.question.id: (r.question.item_version_id, r.question.score) for r in rows}
+            if _affected(s, item_id, version_id) != seen:
+                continue  # an attempt was submitted or regraded meanwhile
+            if not rows:
+                return rows
+            s.execute(update(AttemptQuestion), [{"id": r.question.id, "item_version_id": version_id,
+                                                 "score": r.new_score, "result": r.result} for r in rows])
+            t = now()
+            s.add_all(ScoreChange(attempt_question_id=r.question.id, kind="regrade", old_score=r.question.score,
+                                  new_score=r.new_score, reason=reason, changed_by=by.id, changed_at=t,
+                                  details={"from_version": r.old_version, "to_version": to_version}) for r in rows)
+            _retotal_ids(s, {r.attempt_id for r in rows})
+            return rows
+    raise ServiceError(409, "attempts kept changing while the regrade was computed; try again")
+
+
+def _retotal_ids(s: Session, attempt_ids: set[int]) -> None:
+    """Set each attempt's score to the sum of its questions' scores (an override wins)."""
+    per_question = func.coalesce(AttemptQuestion.override_score, AttemptQuestion.score, 0.0)
+    totals = s.execute(select(AttemptQuestion.attempt_id, func.sum(per_question))
+                       .where(AttemptQuestion.attempt_id.in_(attempt_ids)).group_by(AttemptQuestion.attempt_id))
+    s.execute(update(Attempt), [{"id": aid, "score": round(total, 10)} for aid, total in totals])
