@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import secrets
 import threading
@@ -217,20 +218,32 @@ def throttle_keys(username: str, address: str) -> tuple[str, str, str]:
     return f"pair:{name}|{address}", f"ip:{address}", f"rate:{address}"
 
 
-def refusal(s: Session, username: str, address: str, t: datetime, th: Throttle) -> timedelta | None:
+@dataclass(frozen=True)
+class Wait:
+    """A login refused before its password was checked: how long to wait, and which limit it met."""
+
+    delay: timedelta
+    limit: str  # failures | address | server
+
+    @property
+    def seconds(self) -> int:
+        return max(1, math.ceil(self.delay.total_seconds()))
+
+
+def refusal(s: Session, username: str, address: str, t: datetime, th: Throttle) -> Wait | None:
     """How long this login must wait before its password is checked, or None."""
     pair_key, _, rate_key = throttle_keys(username, address)
     pair = s.get(LoginFailure, pair_key)
     if pair is not None and pair.locked_until is not None and _aware(pair.locked_until) > t:
-        return _aware(pair.locked_until) - t
+        return Wait(_aware(pair.locked_until) - t, "failures")
     if th.per_address:
         rate = s.get(LoginFailure, rate_key)
         if rate is not None and _aware(rate.window_start) + MINUTE > t and rate.count >= th.per_address:
-            return _aware(rate.window_start) + MINUTE - t
+            return Wait(_aware(rate.window_start) + MINUTE - t, "address")
     return None
 
 
-def reserve(s: Session, username: str, address: str, t: datetime, th: Throttle) -> timedelta | None:
+def reserve(s: Session, username: str, address: str, t: datetime, th: Throttle) -> Wait | None:
     """Count one password check against the address (in a write transaction), or say how long to wait."""
     wait = refusal(s, username, address, t, th)
     if wait is None and th.per_address:
@@ -284,7 +297,7 @@ def _aware(d: datetime) -> datetime:
 @dataclass
 class LoginResult:
     user: User | None  # None: wrong name or password, or throttled
-    retry_after: timedelta | None = None  # throttled: the password was not checked; try again after this
+    retry_after: Wait | None = None  # throttled: the password was not checked; try again after this
     session_id: str | None = None  # the new server-side session (with new_session=True)
 
 
@@ -301,7 +314,7 @@ def login(db, username: str, password: str, address: str, th: Throttle,  # type:
     if th.bucket is not None:
         seconds = th.bucket.take()
         if seconds:
-            return LoginResult(None, timedelta(seconds=seconds))
+            return LoginResult(None, Wait(timedelta(seconds=seconds), "server"))
     if th.per_address:
         with db.write() as s:
             wait = reserve(s, username, address, t, th)

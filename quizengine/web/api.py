@@ -11,7 +11,7 @@ from ..services import accounts
 from ..services import attempts as svc
 from ..services.gradebook import grades_csv
 from . import db, reading, writing
-from .auth import client_address, login_throttle, retry_seconds, throttled_message
+from .auth import client_address, login_throttle, throttled_message
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -80,8 +80,9 @@ def token():
     cfg = current_app.config
     result = accounts.login(db(), username, password, client_address(), login_throttle())
     if result.retry_after is not None:
-        out = jsonify({"error": throttled_message(result.retry_after), "retry_after": retry_seconds(result.retry_after)})
-        return out, 429, {"Retry-After": str(retry_seconds(result.retry_after))}
+        wait = result.retry_after
+        return jsonify({"error": throttled_message(wait), "retry_after": wait.seconds}), 429, \
+            {"Retry-After": str(wait.seconds)}
     if result.user is None:
         raise ApiError(401, "wrong username or password")
     return jsonify({"token": accounts.issue_token(cfg["SECRET_KEY"], result.user), "expires_in": cfg["API_TOKEN_MAX_AGE"]})

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Callable
-
-from datetime import timedelta
 
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
@@ -108,15 +105,14 @@ def login_throttle() -> accounts.Throttle:
     return accounts.Throttle.of(cfg, bucket if rate else None)
 
 
-def retry_seconds(wait: timedelta) -> int:
-    return max(1, math.ceil(wait.total_seconds()))
-
-
-def throttled_message(wait: timedelta) -> str:
-    n = retry_seconds(wait)
-    return (f"Too many login attempts from this address; try again in {n} second{'s' if n != 1 else ''} "
-            f"(after {current_app.config['LOGIN_FREE_FAILURES']} wrong passwords each further one doubles the wait; "
-            f"at most {current_app.config['LOGINS_PER_ADDRESS'] or 'unlimited'} logins per minute per address).")
+def throttled_message(wait: accounts.Wait) -> str:
+    """Why a login must wait, with the limit it met and how long."""
+    cfg, n = current_app.config, wait.seconds
+    why = {"failures": f"after {cfg['LOGIN_FREE_FAILURES']} wrong passwords for this username from this address, "
+                       "each further one doubles the wait",
+           "address": f"at most {cfg['LOGINS_PER_ADDRESS']} logins per minute from one address",
+           "server": f"the server checks at most {cfg['LOGINS_PER_SECOND']} passwords per second per worker"}[wait.limit]
+    return f"Too many login attempts ({why}); try again in {n} second{'s' if n != 1 else ''}."
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -128,7 +124,7 @@ def login():
     result = accounts.login(db(), username, password, client_address(), login_throttle(), new_session=True)
     if result.retry_after is not None:
         return render_template("auth/login.html", username=username, error=throttled_message(result.retry_after)), \
-            429, {"Retry-After": str(retry_seconds(result.retry_after))}
+            429, {"Retry-After": str(result.retry_after.seconds)}
     if result.user is None:
         return render_template("auth/login.html", username=username, error="Wrong username or password."), 401
     who = LoggedIn.of(result.user, result.session_id or "")
@@ -177,7 +173,7 @@ def change_password():
     result = accounts.login(db(), current_user.username, current, client_address(), login_throttle())
     if result.retry_after is not None:
         return render_template("auth/password.html", error=throttled_message(result.retry_after)), \
-            429, {"Retry-After": str(retry_seconds(result.retry_after))}
+            429, {"Retry-After": str(result.retry_after.seconds)}
     if result.user is None:
         return render_template("auth/password.html", error="The current password is wrong."), 401
     hashed = accounts.hash_password(new, current_app.config["PASSWORD_METHOD"])  # outside the write lock
