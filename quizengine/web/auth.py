@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..models import User, UserSession
 from ..services import accounts
@@ -45,6 +45,12 @@ class LoggedIn:
         return cls(u.id, u.username, u.full_name, u.role, u.session_version, sid)
 
 
+# Built once: every request of a logged-in browser runs it (autosaves included).
+SESSION_USER = (select(User.id, User.username, User.full_name, User.role, User.session_version)
+                .join(UserSession, UserSession.user_id == User.id)
+                .where(User.id == bindparam("uid"), UserSession.id == bindparam("sid")))
+
+
 def init_login(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -59,11 +65,10 @@ def init_login(app: Flask) -> None:
         if not (uid.isascii() and uid.isdigit()) or not sid:
             return None
         with reading() as s:  # one indexed lookup: the user joined to the live session row
-            u = s.scalar(select(User).join(UserSession, UserSession.user_id == User.id)
-                         .where(User.id == int(uid), UserSession.id == sid))
-            if u is None or str(u.session_version) != version:
-                return None
-            return LoggedIn.of(u, sid)
+            u = s.execute(SESSION_USER, {"uid": int(uid), "sid": sid}).first()
+        if u is None or str(u.session_version) != version:
+            return None
+        return LoggedIn(u.id, u.username, u.full_name, u.role, u.session_version, sid)
 
 
 def user_record(s) -> User:
