@@ -14,7 +14,7 @@ def create_app(config: dict[str, Any] | None = None):
 
     from . import config as settings
     from .db import Database
-    from .web import api, auth, errors, instructor, instructor_banks, student
+    from .web import api, auth, errors, headers, instructor, instructor_banks, student
 
     app = Flask(__name__, template_folder=str(settings.ROOT / "templates"),
                 static_folder=str(settings.ROOT / "static"))
@@ -27,4 +27,5 @@ def create_app(config: dict[str, Any] | None = None):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
     errors.init_errors(app)
+    headers.init_headers(app)
     return app

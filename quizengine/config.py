@@ -49,6 +49,16 @@ def _seconds(name: str, default: float) -> float:
     return value
 
 
+def _count(name: str, default: int) -> int:
+    """A non-negative integer from the environment; a bad value stops the start with its name."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
+        raise SystemExit(f"{name}={raw!r}: give a whole number from 0 to 999999")
+    return int(raw)
+
+
 def from_env() -> dict:
     """Return the app's settings; every key can be overridden by create_app(config)."""
     instance = instance_path()
@@ -70,9 +80,22 @@ def from_env() -> dict:
         "WTF_CSRF_SSL_STRICT": https,
         "MAX_CONTENT_LENGTH": 64 * 1024,
         "API_TOKEN_MAX_AGE": int(SESSION_LIFETIME.total_seconds()),
-        "LOGIN_LIMIT_USER": 5,  # failures per username within the window
-        "LOGIN_LIMIT_ADDRESS": 30,  # failures per client address within the window
+        "HTTPS": https,  # adds Strict-Transport-Security
+        "TRUSTED_PROXIES": _count("QUIZENGINE_TRUSTED_PROXIES", 0),  # proxies whose X-Forwarded-For is believed
+        # Login throttle (services/accounts.py): free failures per (username, address), then the pair
+        # waits 2, 4, 8, ... s (capped); failures are forgotten after LOGIN_FORGET without one.
+        "LOGIN_FREE_FAILURES": 3,
+        "LOGIN_MAX_DELAY": timedelta(minutes=15),
+        "LOGIN_FORGET": timedelta(hours=1),
+        # An address with more failures than this within LOGIN_WINDOW gets the longest delay at once
+        # for every pair that fails (its free failures are spent); pairs without failures still log in.
+        "LOGIN_LIMIT_ADDRESS": 30,
         "LOGIN_WINDOW": timedelta(minutes=15),
+        # Password checks (right or wrong) per address per minute, and per server worker per second
+        # (with a burst): a flood of logins, valid or not, can't take the CPU that autosaves need.
+        "LOGINS_PER_ADDRESS": _count("QUIZENGINE_LOGINS_PER_ADDRESS", 60),
+        "LOGINS_PER_SECOND": _count("QUIZENGINE_LOGINS_PER_SECOND", 3),
+        "LOGIN_BURST": 10,
         "PASSWORD_METHOD": "pbkdf2:sha256:600000",  # OWASP ASVS: PBKDF2-SHA256, >= 600,000 iterations
         # `quizengine serve` submits attempts whose time is up every N seconds (0: only when read).
         "EXPIRY_SWEEP_SECONDS": _seconds("QUIZENGINE_EXPIRY_SWEEP_SECONDS", 15.0),

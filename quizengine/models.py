@@ -140,8 +140,18 @@ class Response(Base):
     question: Mapped[AttemptQuestion] = relationship(back_populates="response")
 
 
+class UserSession(Base):
+    """A logged-in browser session; deleting the row ends it, whatever the cookie says."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # random, carried in the signed cookie
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+
+
 class LoginFailure(Base):
-    """Failed logins per key (username or address), shared by every server worker."""
+    """Login throttle counters per key (username and address pair, address), shared by every worker."""
 
     __tablename__ = "login_failure"
 

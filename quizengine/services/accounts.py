@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import re
 import secrets
+import threading
 import time
 import unicodedata
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -16,11 +18,11 @@ from functools import cache
 from typing import Any, Callable
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..models import LoginFailure, User
+from ..models import LoginFailure, User, UserSession
 
 ROLES = ("student", "instructor")
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
@@ -46,10 +48,14 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_hex(8))
 
 
+def find_user(s: Session, username: str) -> User | None:
+    # A name no account can have (NUL, too long) never reaches the database, which may refuse it.
+    return s.scalar(select(User).where(User.username == username)) if USERNAME.match(username or "") else None
+
+
 def check_login(s: Session, username: str, password: str) -> User | None:
     """Return the user whose password matches, else None (in constant-ish time)."""
-    # A name no account can have (NUL, too long) never reaches the database, which may refuse it.
-    user = s.scalar(select(User).where(User.username == username)) if USERNAME.match(username or "") else None
+    user = find_user(s, username)
     if user is None:
         check_password_hash(_dummy_hash(), password)
         return None
@@ -87,9 +93,11 @@ def add_user(s: Session, username: str, role: str, password: str, full_name: str
     return user
 
 
-def set_password(s: Session, user: User, password: str, method: str = "pbkdf2:sha256:600000") -> None:
-    user.password_hash = hash_password(check_password(password), method)
-    user.session_version += 1  # every existing session and token ends
+def set_password(s: Session, user: User, password_hash: str) -> None:
+    """Store a new password (hashed by the caller, outside the write lock); every session and token ends."""
+    user.password_hash = password_hash
+    user.session_version += 1  # every API token ends (tokens carry the version)
+    end_sessions(s, user.id)  # and every browser session
 
 
 @dataclass
@@ -234,41 +242,133 @@ def import_roster(db: Any, text: str, method: str = "pbkdf2:sha256:600000", budg
 
 
 # ---------------------------------------------------------------- throttling
+#
+# Three counters in login_failure, shared by every worker (and every app instance):
+#   pair:NAME|ADDRESS  failures of one username from one address; after the free ones the pair
+#                      waits 2, 4, 8, ... s (capped) before its next password check
+#   ip:ADDRESS         failures from an address within the window; past the budget, every pair
+#                      of that address that fails waits the longest delay at once
+#   rate:ADDRESS       password checks (right or wrong) from an address in the current minute
+# A pair without failures is never refused for another pair's failures: an attacker can't lock
+# out a classmate or the instructor. A worker also limits the password checks it starts per
+# second, so a flood of logins (valid or not) can't take the CPU that autosaves need.
 
-def throttle_keys(username: str, address: str) -> list[tuple[str, str]]:
+MINUTE = timedelta(minutes=1)
+
+
+class TokenBucket:
+    """Password checks one worker may start: ``rate`` per second, ``burst`` at once (thread-safe)."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.at = float(burst), time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self, t: float | None = None) -> float:
+        """Take one check; return 0, or the seconds until one is free."""
+        with self.lock:
+            t = time.monotonic() if t is None else t
+            self.tokens = min(self.burst, self.tokens + (t - self.at) * self.rate)
+            self.at = t
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
+
+
+@dataclass(frozen=True)
+class Throttle:
+    free_failures: int = 3
+    max_delay: timedelta = timedelta(minutes=15)
+    forget: timedelta = timedelta(hours=1)
+    address_failures: int = 30
+    window: timedelta = timedelta(minutes=15)
+    per_address: int = 60  # password checks per address per minute; 0: no limit
+    bucket: TokenBucket | None = None  # this worker's checks per second; None: no limit
+
+    @classmethod
+    def of(cls, cfg, bucket: TokenBucket | None = None) -> "Throttle":  # type: ignore[no-untyped-def]
+        return cls(cfg["LOGIN_FREE_FAILURES"], cfg["LOGIN_MAX_DELAY"], cfg["LOGIN_FORGET"], cfg["LOGIN_LIMIT_ADDRESS"],
+                   cfg["LOGIN_WINDOW"], cfg["LOGINS_PER_ADDRESS"], bucket)
+
+
+def throttle_keys(username: str, address: str) -> tuple[str, str, str]:
+    """The (pair, address failures, address rate) keys of a login."""
     name = username.lower() if USERNAME.match(username or "") else "(not a username)"
-    return [("user", f"user:{name}"), ("address", f"ip:{address[:200]}")]
+    address = address[:150]
+    return f"pair:{name}|{address}", f"ip:{address}", f"rate:{address}"
 
 
-def locked_for(s: Session, username: str, address: str, t: datetime) -> timedelta | None:
-    """How long logins for this username or address stay locked, or None."""
-    worst = None
-    for _, key in throttle_keys(username, address):
-        row = s.get(LoginFailure, key)
-        if row and row.locked_until and _aware(row.locked_until) > t:
-            left = _aware(row.locked_until) - t
-            worst = left if worst is None or left > worst else worst
-    return worst
+@dataclass(frozen=True)
+class Wait:
+    """A login refused before its password was checked: how long to wait, and which limit it met."""
+
+    delay: timedelta
+    limit: str  # failures | address | server
+
+    @property
+    def seconds(self) -> int:
+        return max(1, math.ceil(self.delay.total_seconds()))
 
 
-def record_failure(s: Session, username: str, address: str, t: datetime, limits: dict[str, int],
-                   window: timedelta) -> None:
-    for kind, key in throttle_keys(username, address):
-        row = s.get(LoginFailure, key)
-        if row is None or _aware(row.window_start) + window < t:
-            if row is None:
-                row = LoginFailure(key=key, count=0, window_start=t)
-                s.add(row)
-            row.count, row.window_start, row.locked_until = 0, t, None
-        row.count += 1
-        if row.count >= limits[kind]:
-            row.locked_until = t + window
+def refusal(s: Session, username: str, address: str, t: datetime, th: Throttle) -> Wait | None:
+    """How long this login must wait before its password is checked, or None."""
+    pair_key, _, rate_key = throttle_keys(username, address)
+    pair = s.get(LoginFailure, pair_key)
+    if pair is not None and pair.locked_until is not None and _aware(pair.locked_until) > t:
+        return Wait(_aware(pair.locked_until) - t, "failures")
+    if th.per_address:
+        rate = s.get(LoginFailure, rate_key)
+        if rate is not None and _aware(rate.window_start) + MINUTE > t and rate.count >= th.per_address:
+            return Wait(_aware(rate.window_start) + MINUTE - t, "address")
+    return None
 
 
-def clear_failures(s: Session, username: str) -> None:
-    row = s.get(LoginFailure, throttle_keys(username, "")[0][1])
-    if row is not None:
-        s.delete(row)
+def reserve(s: Session, username: str, address: str, t: datetime, th: Throttle) -> Wait | None:
+    """Count one password check against the address (in a write transaction), or say how long to wait."""
+    wait = refusal(s, username, address, t, th)
+    if wait is None and th.per_address:
+        _bump(s, throttle_keys(username, address)[2], t, MINUTE)
+    return wait
+
+
+def _bump(s: Session, key: str, t: datetime, window: timedelta) -> LoginFailure:
+    """Add one to a counter, starting a new window when the last one is over."""
+    row = s.get(LoginFailure, key)
+    if row is None:
+        row = LoginFailure(key=key, count=0, window_start=t)
+        s.add(row)
+    elif _aware(row.window_start) + window <= t:
+        row.count, row.window_start, row.locked_until = 0, t, None
+    row.count += 1
+    return row
+
+
+def record_failure(s: Session, username: str, address: str, t: datetime, th: Throttle) -> timedelta | None:
+    """Count a wrong password; return how long the pair must now wait, or None."""
+    pair_key, ip_key, _ = throttle_keys(username, address)
+    over_budget = _bump(s, ip_key, t, th.window).count > th.address_failures
+    pair = s.get(LoginFailure, pair_key)
+    if pair is None:
+        pair = LoginFailure(key=pair_key, count=0, window_start=t)
+        s.add(pair)
+    elif _aware(pair.window_start) + th.forget <= t:  # window_start: the pair's last failure
+        pair.count = 0
+    pair.count += 1
+    pair.window_start = t
+    extra = pair.count - th.free_failures
+    if over_budget:
+        delay = th.max_delay
+    elif extra > 0:
+        delay = min(th.max_delay, timedelta(seconds=2 ** min(extra, 30)))
+    else:
+        delay = None
+    pair.locked_until = t + delay if delay else None
+    return delay
+
+
+def clear_failures(s: Session, username: str, address: str) -> None:
+    s.execute(delete(LoginFailure).where(LoginFailure.key == throttle_keys(username, address)[0]))
 
 
 def _aware(d: datetime) -> datetime:
@@ -277,27 +377,64 @@ def _aware(d: datetime) -> datetime:
 
 @dataclass
 class LoginResult:
-    user: User | None  # None: wrong name or password, or locked
-    locked: timedelta | None  # how long logins stay locked
+    user: User | None  # None: wrong name or password, or throttled
+    retry_after: Wait | None = None  # throttled: the password was not checked; try again after this
+    session_id: str | None = None  # the new server-side session (with new_session=True)
 
 
-def login(db, username: str, password: str, address: str, limits: dict[str, int],  # type: ignore[no-untyped-def]
-          window: timedelta, t: datetime | None = None) -> LoginResult:
-    """Check a login with the throttle; the slow password hash runs outside any write lock."""
+def login(db, username: str, password: str, address: str, th: Throttle,  # type: ignore[no-untyped-def]
+          t: datetime | None = None, new_session: bool = False) -> LoginResult:
+    """Check a login with the throttle; the slow password hash runs outside any transaction."""
     t = t or now()
     with db.read() as s:
-        locked = locked_for(s, username, address, t)
-        if locked is not None:
-            return LoginResult(None, locked)
-        user = check_login(s, username, password)
-        had_failures = s.get(LoginFailure, throttle_keys(username, address)[0][1]) is not None
-    if user is None:
+        wait = refusal(s, username, address, t, th)
+        if wait is not None:
+            return LoginResult(None, wait)
+        user = find_user(s, username)
+        had_failures = s.get(LoginFailure, throttle_keys(username, address)[0]) is not None
+    if th.bucket is not None:
+        seconds = th.bucket.take()
+        if seconds:
+            return LoginResult(None, Wait(timedelta(seconds=seconds), "server"))
+    if th.per_address:
         with db.write() as s:
-            record_failure(s, username, address, t, limits, window)
-    elif had_failures:
+            wait = reserve(s, username, address, t, th)
+        if wait is not None:
+            return LoginResult(None, wait)
+    if not check_password_hash(user.password_hash if user else _dummy_hash(), password) or user is None:
         with db.write() as s:
-            clear_failures(s, username)
-    return LoginResult(user, None)
+            record_failure(s, username, address, t, th)
+        return LoginResult(None)
+    sid = None
+    if had_failures or new_session:
+        with db.write() as s:
+            if had_failures:
+                clear_failures(s, username, address)
+            if new_session:
+                sid = open_session(s, user.id, t)
+    return LoginResult(user, None, sid)
+
+
+# ---------------------------------------------------------------- sessions
+
+SESSION_KEEP = timedelta(hours=12)  # rows older than a session's absolute lifetime are tidied away
+
+
+def open_session(s: Session, user_id: int, t: datetime) -> str:
+    """Record a new browser session of a user; return its id (kept in the signed cookie)."""
+    s.execute(delete(UserSession).where(UserSession.user_id == user_id, UserSession.created_at < t - SESSION_KEEP))
+    sid = secrets.token_urlsafe(32)
+    s.add(UserSession(id=sid, user_id=user_id, created_at=t))
+    return sid
+
+
+def close_session(s: Session, session_id: str) -> None:
+    s.execute(delete(UserSession).where(UserSession.id == session_id))
+
+
+def end_sessions(s: Session, user_id: int) -> None:
+    """End every browser session of a user (a password change or reset)."""
+    s.execute(delete(UserSession).where(UserSession.user_id == user_id))
 
 
 # ---------------------------------------------------------------- API tokens

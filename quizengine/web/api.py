@@ -11,6 +11,7 @@ from ..services import accounts
 from ..services import attempts as svc
 from ..services.gradebook import grades_csv
 from . import db, reading, writing
+from .auth import client_address, login_throttle, throttled_message
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -77,11 +78,11 @@ def token():
     if not isinstance(username, str) or not isinstance(password, str):
         raise ApiError(400, "give username and password as strings")
     cfg = current_app.config
-    result = accounts.login(db(), username, password, request.remote_addr or "unknown",
-                            {"user": cfg["LOGIN_LIMIT_USER"], "address": cfg["LOGIN_LIMIT_ADDRESS"]}, cfg["LOGIN_WINDOW"])
-    if result.locked is not None:
-        minutes = max(1, round(result.locked.total_seconds() / 60))
-        raise ApiError(429, f"too many failed logins; try again in {minutes} minutes")
+    result = accounts.login(db(), username, password, client_address(), login_throttle())
+    if result.retry_after is not None:
+        wait = result.retry_after
+        return jsonify({"error": throttled_message(wait), "retry_after": wait.seconds}), 429, \
+            {"Retry-After": str(wait.seconds)}
     if result.user is None:
         raise ApiError(401, "wrong username or password")
     return jsonify({"token": accounts.issue_token(cfg["SECRET_KEY"], result.user), "expires_in": cfg["API_TOKEN_MAX_AGE"]})

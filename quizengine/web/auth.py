@@ -8,11 +8,12 @@ from functools import wraps
 from typing import Any, Callable
 
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import LoginManager, current_user, login_user, logout_user
+from flask_login import LoginManager, current_user, login_required, login_user, logout_user
+from sqlalchemy import bindparam, select
 
-from ..models import User
+from ..models import User, UserSession
 from ..services import accounts
-from . import db, reading
+from . import db, reading, writing
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -27,20 +28,27 @@ class LoggedIn:
     full_name: str
     role: str
     session_version: int
+    sid: str = ""  # the server-side session (user_session row); deleting the row ends the session
     is_authenticated: bool = True
     is_active: bool = True
     is_anonymous: bool = False
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+        return f"{self.id}:{self.session_version}:{self.sid}"
 
     @property
     def is_instructor(self) -> bool:
         return self.role == "instructor"
 
     @classmethod
-    def of(cls, u: User) -> "LoggedIn":
-        return cls(u.id, u.username, u.full_name, u.role, u.session_version)
+    def of(cls, u: User, sid: str = "") -> "LoggedIn":
+        return cls(u.id, u.username, u.full_name, u.role, u.session_version, sid)
+
+
+# Built once: every request of a logged-in browser runs it (autosaves included).
+SESSION_USER = (select(User.id, User.username, User.full_name, User.role, User.session_version)
+                .join(UserSession, UserSession.user_id == User.id)
+                .where(User.id == bindparam("uid"), UserSession.id == bindparam("sid")))
 
 
 def init_login(app: Flask) -> None:
@@ -50,15 +58,17 @@ def init_login(app: Flask) -> None:
 
     @login_manager.user_loader
     def load(user_key: str) -> LoggedIn | None:
-        uid, _, version = user_key.partition(":")
+        uid, version, sid = (user_key.split(":") + ["", ""])[:3]
         lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
         if time.time() - session.get("login_at", 0) > lifetime:  # absolute, not sliding
             return None
-        with reading() as s:
-            u = s.get(User, int(uid)) if uid.isdigit() else None
-            if u is None or str(u.session_version) != version:
-                return None
-            return LoggedIn.of(u)
+        if not (uid.isascii() and uid.isdigit()) or not sid:
+            return None
+        with reading() as s:  # one indexed lookup: the user joined to the live session row
+            u = s.execute(SESSION_USER, {"uid": int(uid), "sid": sid}).first()
+        if u is None or str(u.session_version) != version:
+            return None
+        return LoggedIn(u.id, u.username, u.full_name, u.role, u.session_version, sid)
 
 
 def user_record(s) -> User:
@@ -86,7 +96,28 @@ instructor_required = role_required("instructor")
 
 
 def client_address() -> str:
+    """The client's address (real behind QUIZENGINE_TRUSTED_PROXIES proxies: ProxyFix rewrites it)."""
     return request.remote_addr or "unknown"
+
+
+def login_throttle() -> accounts.Throttle:
+    """The login throttle of the settings, with this worker's bucket of password checks."""
+    cfg = current_app.config
+    rate, burst = cfg["LOGINS_PER_SECOND"], cfg["LOGIN_BURST"]
+    bucket = current_app.extensions.get("quizengine.login_bucket")
+    if rate and (bucket is None or (bucket.rate, bucket.burst) != (rate, burst)):
+        bucket = current_app.extensions["quizengine.login_bucket"] = accounts.TokenBucket(rate, burst)
+    return accounts.Throttle.of(cfg, bucket if rate else None)
+
+
+def throttled_message(wait: accounts.Wait) -> str:
+    """Why a login must wait, with the limit it met and how long."""
+    cfg, n = current_app.config, wait.seconds
+    why = {"failures": f"after {cfg['LOGIN_FREE_FAILURES']} wrong passwords for this username from this address, "
+                       "each further one doubles the wait",
+           "address": f"at most {cfg['LOGINS_PER_ADDRESS']} logins per minute from one address",
+           "server": f"the server checks at most {cfg['LOGINS_PER_SECOND']} passwords per second per worker"}[wait.limit]
+    return f"Too many login attempts ({why}); try again in {n} second{'s' if n != 1 else ''}."
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -95,16 +126,13 @@ def login():
         return render_template("auth/login.html")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    cfg = current_app.config
-    result = accounts.login(db(), username, password, client_address(),
-                            {"user": cfg["LOGIN_LIMIT_USER"], "address": cfg["LOGIN_LIMIT_ADDRESS"]}, cfg["LOGIN_WINDOW"])
-    if result.locked is not None:
-        minutes = max(1, round(result.locked.total_seconds() / 60))
-        return render_template("auth/login.html", username=username,
-                               error=f"Too many failed logins. Try again in {minutes} minutes."), 429
+    result = accounts.login(db(), username, password, client_address(), login_throttle(), new_session=True)
+    if result.retry_after is not None:
+        return render_template("auth/login.html", username=username, error=throttled_message(result.retry_after)), \
+            429, {"Retry-After": str(result.retry_after.seconds)}
     if result.user is None:
         return render_template("auth/login.html", username=username, error="Wrong username or password."), 401
-    who = LoggedIn.of(result.user)
+    who = LoggedIn.of(result.user, result.session_id or "")
     session.clear()  # a new session on login: nothing from before survives (session fixation)
     session.permanent = True
     session["login_at"] = time.time()
@@ -114,6 +142,10 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    sid = getattr(current_user, "sid", "")
+    if sid:  # end the session on the server: the old cookie, replayed, opens nothing
+        with writing() as s:
+            accounts.close_session(s, sid)
     logout_user()
     session.clear()
     flash("You are logged out.")
@@ -125,3 +157,36 @@ def index():
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
     return redirect(url_for("instructor.home" if current_user.is_instructor else "student.dashboard"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change one's own password; every other session and every API token ends."""
+    if request.method == "GET":
+        return render_template("auth/password.html")
+    current, new, again = (request.form.get(k, "") for k in ("current", "new", "again"))
+    error = None
+    try:
+        accounts.check_password(new)
+    except accounts.AccountError as e:
+        error = f"New {e}."
+    if error is None and new != again:
+        error = "The two new passwords differ."
+    if error is not None:
+        return render_template("auth/password.html", error=error), 400
+    result = accounts.login(db(), current_user.username, current, client_address(), login_throttle())
+    if result.retry_after is not None:
+        return render_template("auth/password.html", error=throttled_message(result.retry_after)), \
+            429, {"Retry-After": str(result.retry_after.seconds)}
+    if result.user is None:
+        return render_template("auth/password.html", error="The current password is wrong."), 401
+    hashed = accounts.hash_password(new, current_app.config["PASSWORD_METHOD"])  # outside the write lock
+    with writing() as s:
+        user = s.get(User, current_user.id)
+        accounts.set_password(s, user, hashed)
+        sid = accounts.open_session(s, user.id, accounts.now())
+        who = LoggedIn.of(user, sid)
+    login_user(who)  # this session goes on with the new version; the others have ended
+    flash("Password changed; your other sessions have ended.")
+    return redirect(url_for("auth.index"))

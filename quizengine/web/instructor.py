@@ -203,11 +203,16 @@ def roster():
 @bp.post("/roster/<int:user_id>/reset")
 def reset_password(user_id: int):
     password = accounts.generate_password()
+    hashed = accounts.hash_password(password, current_app.config["PASSWORD_METHOD"])  # outside the write lock
     with writing() as s:
         user = s.get(User, user_id)
         if user is None or user.role != "student":
             raise svc.ServiceError(404, f"no student {user_id}")
-        accounts.set_password(s, user, password, current_app.config["PASSWORD_METHOD"])
+        accounts.set_password(s, user, hashed)
         name = user.username
-    flash(f"New password for {name}: {password} (shown once; their sessions have ended)")
-    return redirect(url_for("instructor.roster"))
+    with reading() as s:
+        students = list(s.scalars(select(User).where(User.role == "student").order_by(User.username)))
+    # In this page's body only (sent with no-store), never in a flash message: those travel in the
+    # session cookie, which is signed but readable.
+    return render_template("instructor/roster.html", students=students, generated=[], error=None,
+                           reset=(name, password))

@@ -89,7 +89,7 @@ def openapi_document() -> dict[str, Any]:
             "responses": {f"E{c}": _json(_ref("Error"), d) for c, d in [
                 ("400", "bad input"), ("401", "missing, invalid or expired credentials"),
                 ("403", "not allowed"), ("404", "not found"), ("409", "conflict with the attempt's state"),
-                ("413", "request too large"), ("429", "too many failed logins")]},
+                ("413", "request too large"), ("429", "too many login attempts: wait the Retry-After seconds")]},
         },
         "paths": {
             "/auth/token": {"post": {

@@ -28,7 +28,9 @@ FAST_HASH = "pbkdf2:sha256:1000"  # tests log in hundreds of times; one test che
 
 def base_config(tmp: Path, url: str) -> dict:
     return {"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret", "BANKS": str(BANKS),
-            "INSTANCE": str(tmp), "PASSWORD_METHOD": FAST_HASH, "WTF_CSRF_ENABLED": False}
+            "INSTANCE": str(tmp), "PASSWORD_METHOD": FAST_HASH, "WTF_CSRF_ENABLED": False,
+            # tests log in far more often than people do; tests/web/test_threats_auth.py sets these
+            "LOGINS_PER_ADDRESS": 0, "LOGINS_PER_SECOND": 0}
 
 
 def _load(url: str, tmp: Path) -> None:

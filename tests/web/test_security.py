@@ -99,25 +99,29 @@ def test_absolute_session_lifetime(client, users, app):
     assert client.get("/dashboard").status_code == 302
 
 
-def test_login_throttling_per_username_shared_in_the_database(app, users):
+def test_login_throttling_per_username_and_address_shared_in_the_database(app, users):
     users.add("ann")
     c1, c2 = app.test_client(), app.test_client()
-    for i in range(app.config["LOGIN_LIMIT_USER"]):
+    for i in range(app.config["LOGIN_FREE_FAILURES"] + 1):
         assert users.login(c1 if i % 2 else c2, "ann", "wrong-password").status_code == 401
-    # locked now, even with the right password and from a fresh client
+    # this pair (ann, this address) waits now, even with the right password and from a fresh client
     r = users.login(app.test_client(), "ann")
-    assert r.status_code == 429 and b"Too many failed logins" in r.data
+    assert r.status_code == 429 and b"Too many login attempts" in r.data and int(r.headers["Retry-After"]) >= 1
     r = app.test_client().post("/api/v1/auth/token", json={"username": "ann", "password": "password-123"})
-    assert r.status_code == 429
+    assert r.status_code == 429 and r.headers["Retry-After"]
 
 
 def test_login_throttling_per_address(app, users):
     app.config["LOGIN_LIMIT_ADDRESS"] = 3
     users.add("ann")
     c = app.test_client()
-    for name in ("x1", "x2", "x3"):
-        users.login(c, name, "whatever-pw")
-    assert users.login(c, "ann").status_code == 429
+    for name in ("x1", "x2", "x3", "x4"):
+        assert users.login(c, name, "whatever-pw").status_code == 401
+    # past the address's budget a failing pair waits the longest delay at once...
+    r = users.login(c, "x4", "whatever-pw")
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 60
+    # ...but a user without failures from this address still logs in
+    assert users.login(c, "ann").status_code == 302
 
 
 def test_default_password_hash_meets_owasp(app):
@@ -148,12 +152,12 @@ def test_password_change_ends_tokens(client, users, app):
     from sqlalchemy import select
 
     from quizengine.models import User
-    from quizengine.services.accounts import set_password
+    from quizengine.services.accounts import hash_password, set_password
 
     users.add("ann")
     h = users.token(client, "ann")
     with app.extensions["quizengine.db"].write() as s:
-        set_password(s, s.scalar(select(User).where(User.username == "ann")), "new-password-1", "pbkdf2:sha256:1000")
+        set_password(s, s.scalar(select(User).where(User.username == "ann")), hash_password("new-password-1", "pbkdf2:sha256:1000"))
     assert client.get("/api/v1/quizzes", headers=h).status_code == 401
 
 
