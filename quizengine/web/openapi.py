@@ -112,6 +112,11 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json(_ref("Attempt"), "the attempt"), **_errors("401", "404")}}},
             "/attempts/{attempt_id}/responses/{question_id}": {"put": {
                 "summary": "Autosave one response; a lower seq than the stored one is refused (409)",
+                "description": "400 (never stored) for a response that doesn't fit the question: unknown or "
+                               "repeated choice ids, an ordering that isn't a permutation, the wrong vector or "
+                               "matrix shape, lone surrogates or control characters, numbers with more than 50 "
+                               "digits or an exponent beyond 400. Numeric text that doesn't read as a number "
+                               "is saved with a format_error note. 413 above 8 KiB of JSON.",
                 "security": secured,
                 "parameters": [attempt_id, {"name": "question_id", "in": "path", "required": True,
                                             "schema": {"type": "string"}}],
