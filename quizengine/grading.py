@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass
 from enum import Enum
@@ -126,6 +127,8 @@ def parse_number(value: Any) -> float:
     """Read one number: 0.25, .25, 2.5e-1, 1/4, -0; never NaN or infinity, never a costly one."""
     if isinstance(value, bool) or value is None:
         raise FormatError("enter a number")
+    if isinstance(value, int) and abs(value) > sys.float_info.max:  # (stored before saves were checked)
+        raise FormatError("the number is too large (not finite)")
     if isinstance(value, (int, float)):
         x = float(value)
     elif isinstance(value, str):

@@ -21,12 +21,13 @@ ITEMS = {
 
 
 def add_quiz(db, max_attempts: int | None = None) -> str:
-    """Add the every-type quiz (fixed item order, feedback after submission); return its id."""
+    """Add (or reset: PostgreSQL keeps quizzes between tests) the every-type quiz; return its id."""
     with db.write() as s:
-        s.add(Quiz(id=QUIZ, title="Every item type", description="", max_attempts=max_attempts,
+        s.merge(Quiz(id=QUIZ, title="Every item type", description="", max_attempts=max_attempts,
                    definition={"id": QUIZ, "title": "Every item type",
                                "slots": [{"items": [i], "count": 1} for i in ITEMS.values()]},
-                   score_policy="best", feedback="after_submission", updated_at=datetime.now(timezone.utc)))
+                   score_policy="best", feedback="after_submission", opens_at=None, closes_at=None,
+                   time_limit_s=None, dates_locked=False, updated_at=datetime.now(timezone.utc)))
     return QUIZ
 
 
