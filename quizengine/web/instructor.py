@@ -146,6 +146,8 @@ def override(attempt_id: int):
         value = None if raw == "" else float(raw)
     except ValueError:
         raise svc.ServiceError(400, f"the score {raw!r} is not a number") from None
+    if svc.NOT_TEXT.search(request.form.get("reason", "")):  # NUL: PostgreSQL refuses it, SQLite would keep it
+        raise svc.ServiceError(400, "the reason contains a control character: remove it and try again")
     with writing() as s:
         scores.override(s, attempt_id, request.form.get("question", ""), value, request.form.get("reason", ""),
                         user_record(s))

@@ -333,6 +333,19 @@ def test_threat_huge_integer_in_instructor_query(teacher, url):
     assert is_page(r, 400, "must be a whole number from 0 to")
 
 
+def test_threat_nul_in_override_reason(app, users, client, db, attempt):
+    """PostgreSQL refuses a NUL in text (a 500 before issue 9), SQLite stored it: a 400 on both now."""
+    aid, h = attempt
+    assert client.post(f"/api/v1/attempts/{aid}/submit", headers=h).status_code == 200
+    teacher = app.test_client()
+    users.login(teacher, "teacher")
+    r = teacher.post(f"/instructor/attempts/{aid}/override", data={"question": "q1", "score": "1", "reason": "ok\x00"})
+    assert is_page(r, 400, "control character")
+    with db.read() as s:
+        assert s.scalar(select(AttemptQuestion.override_score).where(AttemptQuestion.attempt_id == aid,
+                                                                     AttemptQuestion.slot == 0)) is None
+
+
 def test_threat_nul_in_html_path(app, users, attempt):
     ann = app.test_client()
     users.login(ann, "ann")
@@ -358,3 +371,10 @@ def test_threat_overflow_recursion_and_dataerror_become_400(app, users, error, m
     r = c.get("/api/v1/boom")
     assert r.status_code == 400 and r.is_json and message in r.json["error"]
     assert is_page(c.get("/boom"), 400, message)
+
+
+def test_threat_lone_surrogate_in_any_page_body(app):
+    """The last line of defence: a page body holding a lone surrogate is sent with "?", not a 500."""
+    app.add_url_rule("/surrogate", "surrogate", lambda: "answer \ud800 shown")
+    r = app.test_client().get("/surrogate")
+    assert r.status_code == 200 and r.data == b"answer ? shown"
