@@ -14,6 +14,7 @@ def create_app(config: dict[str, Any] | None = None):
 
     from . import config as settings
     from .db import Database
+    from . import web
     from .web import api, auth, errors, headers, instructor, instructor_banks, student
 
     app = Flask(__name__, template_folder=str(settings.ROOT / "templates"),
@@ -21,6 +22,7 @@ def create_app(config: dict[str, Any] | None = None):
     app.config.update(settings.from_env())
     app.config.update(config or {})
     app.extensions["quizengine.db"] = Database(app.config["DATABASE_URL"])
+    app.url_map.converters["int"] = web.IdConverter  # ids beyond the INTEGER columns are 404, not 500
     csrf = CSRFProtect(app)
     auth.init_login(app)
     for bp in (auth.bp, student.bp, instructor.bp, instructor_banks.bp, api.bp):

@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import math
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..bank.params import plain
-from ..grading import FormatError, grade, parse_numeric
+from ..grading import CostlyNumber, FormatError, grade, parse_numeric
 from ..models import Attempt, AttemptQuestion, CurrentItem, ItemVersion, Quiz, Response, User
 from .banks import bank_item, cached_item, variant_of
 
@@ -269,13 +270,19 @@ def question_of(a: Attempt, qid: str) -> AttemptQuestion:
 # ---------------------------------------------------------------- saving
 
 def check_response(v: Any, value: Any) -> str | None:
-    """Refuse responses of the wrong JSON type (400); return a format note for numeric text."""
+    """Refuse (400) a response that does not fit the question; return a format note for numeric text.
+
+    Refused, never stored: the wrong JSON type, choice ids the variant doesn't have, lists of the
+    wrong shape, lone surrogates and control characters, and numbers too long to read at a bounded
+    cost. Kept with a note (the student can fix it; it scores 0 until then): numeric text that
+    doesn't read as a number, such as ``abc`` or ``1,5``.
+    """
     check_value(value)
     kind = v.type
     if value is None:
         return None
     if len(json.dumps(value)) > MAX_RESPONSE_BYTES:
-        raise ServiceError(413, "the response is too large")
+        raise ServiceError(413, f"the response is too large (at most {MAX_RESPONSE_BYTES} bytes as JSON)")
     ok = {
         "single_choice": lambda x: isinstance(x, str),
         "multiple_select": lambda x: isinstance(x, list) and all(isinstance(e, str) for e in x),
@@ -287,12 +294,62 @@ def check_response(v: Any, value: Any) -> str | None:
     }[kind](value)
     if not ok:
         raise ServiceError(400, f"a {kind} response must be {RESPONSE_FORMATS[kind]}")
+    problem = misfit(v, value)
+    if problem:
+        raise ServiceError(400, problem)
     if kind == "numeric":
         try:
             parse_numeric(value, v.answer_shape)
+        except CostlyNumber as e:
+            raise ServiceError(400, f"not saved: {e}") from None
         except FormatError as e:
             return str(e)
     return None
+
+
+def misfit(v: Any, value: Any) -> str | None:
+    """Why a response of the right JSON type still doesn't fit this variant (ids, shape), or None."""
+    kind = v.type
+    if kind in ("single_choice", "multiple_select"):
+        ids = [c.id for c in v.choices]
+        picked = [value] if kind == "single_choice" else value
+        unknown = [p for p in picked if p not in ids]
+        if unknown:
+            return f"{_short(unknown[0])} is not an option of this question (its options are {', '.join(ids)})"
+        if len(set(picked)) != len(picked):
+            return "each option can be ticked once only"
+    elif kind == "matching":
+        lefts, rights = [o.id for o in v.lefts], [o.id for o in v.rights]
+        for left, right in value.items():
+            if left not in lefts:
+                return f"{_short(left)} is not a term of this question (its terms are {', '.join(lefts)})"
+            if right not in rights:
+                return f"{_short(right)} is not an option of this question (its options are {', '.join(rights)})"
+    elif kind == "ordering":
+        ids = [o.id for o in v.options]
+        if sorted(value) != sorted(ids):
+            return f"an ordering lists every entry once: {', '.join(sorted(ids))}, in your order"
+    elif kind == "numeric":
+        return _shape_misfit(value, v.answer_shape)
+    return None
+
+
+def _shape_misfit(value: Any, shape: tuple[int, ...]) -> str | None:
+    if not shape:
+        return "this answer is one number, not a list" if isinstance(value, list) else None
+    if len(shape) == 1:
+        if isinstance(value, list) and len(value) == shape[0] and not any(isinstance(e, list) for e in value):
+            return None
+        return f"this answer is a vector: send a list of {shape[0]} numbers (or numeric strings)"
+    if isinstance(value, list) and len(value) == shape[0] and all(
+            isinstance(row, list) and len(row) == shape[1] and not any(isinstance(e, list) for e in row)
+            for row in value):
+        return None
+    return f"this answer is a {shape[0]} x {shape[1]} matrix: send {shape[0]} lists of {shape[1]} numbers each"
+
+
+def _short(x: str) -> str:
+    return repr(x if len(x) <= 40 else x[:37] + "...")
 
 
 RESPONSE_FORMATS = {
@@ -328,17 +385,28 @@ def check_seq(seq: Any) -> int | None:
     return seq
 
 
+# Characters no answer holds: C0/C1 controls (tab, newline and carriage return are fine) and lone
+# surrogates, which JSON's \ud800 escapes can carry but no page can encode as UTF-8.
+NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def check_value(value: Any) -> None:
-    """400 for a response no grader can take: lists nested too deep, integers beyond float64."""
+    """400 for a response no grader or page can take: deep lists, integers beyond float64, non-text."""
     stack = [(value, 0)]
     while stack:
         v, depth = stack.pop()
         if depth > DEPTH_MAX:
             raise ServiceError(400, f"the response nests lists more than {DEPTH_MAX} deep")
-        if isinstance(v, (list, dict)):
-            stack.extend((e, depth + 1) for e in (v.values() if isinstance(v, dict) else v))
+        if isinstance(v, dict):
+            stack.extend((e, depth + 1) for e in (*v.keys(), *v.values()))
+        elif isinstance(v, list):
+            stack.extend((e, depth + 1) for e in v)
         elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > sys.float_info.max:
-            raise ServiceError(400, "a number in the response is too large")
+            raise ServiceError(400, "a number in the response is too large (beyond 1.8e308)")
+        elif isinstance(v, str) and (bad := NOT_TEXT.search(v)):
+            what = "a lone surrogate" if 0xD800 <= ord(bad.group()) <= 0xDFFF else "a control character"
+            raise ServiceError(400, f"the response contains {what} (U+{ord(bad.group()):04X}), which is not "
+                                    "text: remove it and save again")
 
 
 @dataclass(frozen=True)

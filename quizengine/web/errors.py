@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..services.attempts import ServiceError, StaleSave
@@ -23,7 +24,24 @@ def error_response(status: int, message: str, fields: dict | None = None):
     return render_template("error.html", status=status, message=message), status
 
 
+class TextSafeResponse(Response):
+    """A response whose text body never fails to encode: a lone surrogate becomes "?", not a 500."""
+
+    def set_data(self, value: bytes | str) -> None:
+        if isinstance(value, str):
+            value = value.encode("utf-8", "replace")
+        super().set_data(value)
+
+
 def init_errors(app: Flask) -> None:
+    app.response_class = TextSafeResponse
+
+    @app.url_value_preprocessor
+    def no_nul_in_paths(endpoint: str | None, values: dict | None) -> None:
+        """No id holds a NUL character, and PostgreSQL refuses to compare text with one: 404 here."""
+        if values and any("\x00" in v for v in values.values() if isinstance(v, str)):
+            raise ServiceError(404, "not found")
+
     @app.errorhandler(ServiceError)
     def service_error(e: ServiceError):
         return error_response(e.status, e.message, e.fields() if isinstance(e, StaleSave) else None)
@@ -39,6 +57,24 @@ def init_errors(app: Flask) -> None:
         body, status = error_response(e.code or 500, messages.get(e.code, e.description or e.name))
         headers = {k: v for k, v in e.get_headers() if k.lower() == "allow"}  # a 405 names the methods
         return body, status, headers
+
+    # Bad input that got past the checks must still be a clear 4xx, never a 500 (issue 9).
+    @app.errorhandler(OverflowError)
+    def overflow(e: OverflowError):
+        log.warning("overflow on %s %s: %s", request.method, request.path, e)
+        return error_response(400, "a number in the request is too large (ids and counts are at most "
+                                   "2147483647, other numbers at most 1.8e308)")
+
+    @app.errorhandler(RecursionError)
+    def recursion(e: RecursionError):
+        log.warning("recursion limit on %s %s", request.method, request.path)
+        return error_response(400, "the request is nested too deeply to read")
+
+    @app.errorhandler(DataError)
+    def data_error(e: DataError):
+        log.warning("database refused a value on %s %s: %s", request.method, request.path, e.orig)
+        return error_response(400, "the database refused a value of the request (too long, out of range or "
+                                   "not valid text, such as a NUL character): check the fields and try again")
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception):

@@ -3,6 +3,7 @@ item analysis, regrade, roster. Bank review and editing live in instructor_banks
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
@@ -13,7 +14,7 @@ from ..models import Attempt, Quiz, User
 from ..services import accounts, analysis, charts, scores
 from ..services import attempts as svc
 from ..services.gradebook import FORMATS, gradebook_rows, grades_csv, responses_csv
-from . import db, reading, writing
+from . import db, int_arg, reading, writing
 from .auth import instructor_required, user_record
 
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")
@@ -81,6 +82,11 @@ def settings(quiz_id: str):
                            repeat_free=repeat_free), 400 if error else 200
 
 
+MAX_TIME_LIMIT_MIN = 7 * 24 * 60
+MAX_ATTEMPTS = 100
+YEARS = (2000, 2999)  # dates outside stay clear of datetime's ends after time-zone shifts and time limits
+
+
 def _apply_settings(s, quiz_id: str, form) -> None:  # type: ignore[no-untyped-def]
     from zoneinfo import ZoneInfo
 
@@ -97,6 +103,8 @@ def _apply_settings(s, quiz_id: str, form) -> None:  # type: ignore[no-untyped-d
             d = datetime.fromisoformat(raw)
         except ValueError:
             raise ValueError(f"{name}: use a date and time like 2026-12-04T09:00") from None
+        if not YEARS[0] <= d.year <= YEARS[1]:
+            raise ValueError(f"{name}: give a year from {YEARS[0]} to {YEARS[1]}")
         return d if d.tzinfo else d.replace(tzinfo=tz)
 
     opens, closes = when("opens_at"), when("closes_at")
@@ -105,12 +113,17 @@ def _apply_settings(s, quiz_id: str, form) -> None:  # type: ignore[no-untyped-d
     limit = form.get("time_limit_min", "").strip()
     attempts = form.get("max_attempts", "").strip()
     try:
-        quiz.time_limit_s = int(float(limit) * 60) if limit else None
-        quiz.max_attempts = int(attempts) if attempts else None
+        minutes = float(limit) if limit else None
+        count = int(attempts) if attempts and len(attempts) <= 10 else None if not attempts else MAX_ATTEMPTS + 1
     except ValueError:
         raise ValueError("time limit and attempts are numbers (or empty for none)") from None
-    if (quiz.time_limit_s is not None and quiz.time_limit_s <= 0) or (quiz.max_attempts is not None and quiz.max_attempts < 1):
-        raise ValueError("time limit and attempts must be positive")
+    if minutes is not None and not (math.isfinite(minutes) and 1 <= minutes * 60 <= MAX_TIME_LIMIT_MIN * 60):
+        raise ValueError(f"the time limit is from 1 second (1/60) to {MAX_TIME_LIMIT_MIN} minutes (a week), "
+                         "or empty for none")
+    if count is not None and not 1 <= count <= MAX_ATTEMPTS:
+        raise ValueError(f"attempts must be a whole number from 1 to {MAX_ATTEMPTS}, or empty for no limit")
+    quiz.time_limit_s = int(minutes * 60) if minutes is not None else None
+    quiz.max_attempts = count
     quiz.opens_at, quiz.closes_at, quiz.dates_locked = opens, closes, True
     repeats = form.get("repeats")
     if repeats is not None:  # kept over bank reloads, as the dates are
@@ -140,6 +153,8 @@ def override(attempt_id: int):
         value = None if raw == "" else float(raw)
     except ValueError:
         raise svc.ServiceError(400, f"the score {raw!r} is not a number") from None
+    if svc.NOT_TEXT.search(request.form.get("reason", "")):  # NUL: PostgreSQL refuses it, SQLite would keep it
+        raise svc.ServiceError(400, "the reason contains a control character: remove it and try again")
     with writing() as s:
         scores.override(s, attempt_id, request.form.get("question", ""), value, request.form.get("reason", ""),
                         user_record(s))
@@ -161,7 +176,7 @@ def item_analysis(quiz_id: str):
 
 @bp.route("/regrade/<item_id>", methods=["GET", "POST"])
 def regrade(item_id: str):
-    version_id = request.values.get("version", type=int)
+    version_id = int_arg("version")
     rows = []
     if request.method == "POST" and version_id is not None:
         rows = scores.apply(db(), item_id, version_id, request.form.get("reason", ""), current_user)

@@ -12,7 +12,7 @@ from ..bank.variant import VariantError, make_variant
 from ..services import charts, editor, review
 from ..services import attempts as svc
 from ..services.preview import preview_data
-from . import db, reading
+from . import db, int_arg, reading
 from .auth import instructor_required, user_record
 
 bp = Blueprint("banks", __name__, url_prefix="/instructor/banks")
@@ -59,10 +59,9 @@ def _lookup(item_id: str):  # type: ignore[no-untyped-def]
 @bp.get("/items/<item_id>")
 def item(item_id: str):
     cat, bank_item = _lookup(item_id)
-    seed = request.args.get("seed", default=0, type=int)
+    seed = int_arg("seed", 0, 2**31 - 1) or 0
     if request.args.get("random"):
         seed = random.SystemRandom().randrange(0, 2**31)
-    seed = max(0, seed)
     try:
         data, error = preview_data(make_variant(bank_item, seed)), None
     except VariantError as e:
@@ -117,9 +116,9 @@ def history(rel: str):
     key = editor.canonical(banks(), rel)  # one history per file, however its path is typed
     with reading() as s:
         versions = editor.history(s, key)
-        show = request.args.get("version", type=int)
+        show = int_arg("version")
         shown = editor.version(s, show) if show else None
-        a, b = request.args.get("a", type=int), request.args.get("b", type=int)
+        a, b = int_arg("a"), int_arg("b")
         diff = None
         if a and b:
             diff = editor.diff(editor.version(s, a), editor.version(s, b), rel)

@@ -115,7 +115,12 @@ def openapi_document() -> dict[str, Any]:
                 "description": "Send the stored response's seq plus 1 (0 when none is stored). A higher seq is "
                                "saved; an equal seq with the same response is a repeat (200, nothing written); "
                                "a lower one, or an equal one with another response, is stale: 409 with the "
-                               "stored answer. Without seq the save wins and gets the stored seq plus 1.",
+                               "stored answer. Without seq the save wins and gets the stored seq plus 1. "
+                               "400 (never stored) for a response that doesn't fit the question: unknown or "
+                               "repeated choice ids, an ordering that isn't a permutation, the wrong vector or "
+                               "matrix shape, lone surrogates or control characters, numbers with more than 50 "
+                               "digits or an exponent beyond 400. Numeric text that doesn't read as a number "
+                               "is saved with a format_error note. 413 above 8 KiB of JSON.",
                 "security": secured,
                 "parameters": [attempt_id, {"name": "question_id", "in": "path", "required": True,
                                             "schema": {"type": "string"}}],

@@ -28,7 +28,7 @@ def test_parse_number_accepts(text, value):
     ("1/0", "divides by zero"), ("1/x", "fraction"), ("2..5", "is not a number"), ("e5", "is not a number"),
     # non-finite values are refused
     ("nan", "not a finite"), ("NaN", "not a finite"), ("inf", "not a finite"), ("-Infinity", "not a finite"),
-    ("1e999", "not finite"), (float("nan"), "not finite"), (float("inf"), "not finite"),
+    ("1e400", "not finite"), ("1e999", "too long a number"), (float("nan"), "not finite"), (float("inf"), "not finite"),
     # wrong JSON types
     (None, "enter a number"), (True, "enter a number"), ([1], "enter a number"),
 ])
