@@ -15,6 +15,7 @@ from ..bank.catalog import load_catalog
 from ..bank.loader import Problem
 from ..bank.validate import check_item, check_quiz
 from ..models import BankFileVersion
+from ..offload import in_thread
 from .attempts import ServiceError, now
 from .banks import sync_catalog
 
@@ -55,6 +56,7 @@ def read(banks: Path, rel: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+@in_thread  # seconds of CPU: off the gevent worker's event loop
 def check_candidate(banks: Path, rel: str, text: str, seeds: int = 200) -> list[Problem]:
     """Validate the banks as they would be with ``rel`` replaced by ``text``; problems of every file."""
     target = resolve(banks, rel)
