@@ -23,7 +23,7 @@ from .services import accounts
 HEAD_TIMEOUT = 5  # s: request line and headers (gunicorn's keepalive, a gevent.Timeout around the parser)
 BODY_TIMEOUT = 20.0  # s: the whole request body
 IO_TIMEOUT = 30.0  # s: any one read or write of a client socket
-BUFFER_LIMIT = 2 * 1024 * 1024  # bytes: larger declared bodies go to the app unread (it refuses them: 413)
+BUFFER_LIMIT = 3 * 1024 * 1024  # bytes (a 1 MiB bank file, form-encoded): larger declared bodies go to the app unread (it refuses them: 413)
 WORKER_CONNECTIONS = 1000  # open connections per worker
 
 DEMO_USERS = [("instructor", "instructor", "Demo Instructor")] + [
