@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +36,9 @@ class Database:
             _sqlite_setup(self.engine)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
+        # Under gevent, a worker's writers queue here in turn (a gevent lock), rather than all polling
+        # SQLite's lock, where the unlucky ones could wait seconds.
+        self._gate = threading.Lock() if self.is_sqlite and gevent_patched() else None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -45,9 +49,14 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction: BEGIN IMMEDIATE on SQLite, committed on success, rolled back on error."""
-        with self._writer() as s:
-            with s.begin():
-                yield s
+        gated = self._gate is not None and self._gate.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            with self._writer() as s:
+                with s.begin():
+                    yield s
+        finally:
+            if gated:
+                self._gate.release()  # type: ignore[union-attr]
 
     def dispose(self) -> None:
         self.engine.dispose()
