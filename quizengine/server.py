@@ -125,6 +125,11 @@ def buffered(app, timeout: float = BODY_TIMEOUT, limit: int = BUFFER_LIMIT):  # 
                 what = f"{declared} bytes" if declared > 0 else f"chunked, at most {limit} bytes"
                 environ["wsgi.input"] = Late(f"the request body ({what}) did not arrive within {timeout:g} s")
                 environ["CONTENT_LENGTH"] = str(max(declared, 1))
+
+                def closing(status, headers, exc_info=None):  # type: ignore[no-untyped-def]
+                    return start_response(status, [*headers, ("Connection", "close")], exc_info)
+
+                return app(environ, closing)  # the rest of that body would be read as the next request
             else:
                 environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
                 environ["CONTENT_LENGTH"] = str(got)

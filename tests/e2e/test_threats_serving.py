@@ -102,13 +102,23 @@ class Slow:
         """What the server sent (b'' when it just closed) on each socket, within ``timeout`` s."""
         deadline, out = time.monotonic() + timeout, []
         for _, s in self.socks:
-            s.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                out.append(s.recv(4096))
-            except (TimeoutError, ssl.SSLError):
-                out.append(b"<still open>")
-            except OSError:
-                out.append(b"")
+            data = b""
+            while True:  # until the server closes, or a whole response (head and Content-Length body)
+                s.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    chunk = s.recv(4096)
+                except (TimeoutError, ssl.SSLError):
+                    data = data or b"<still open>"
+                    break
+                except OSError:
+                    break
+                data += chunk
+                head, sep, body = data.partition(b"\r\n\r\n")
+                length = next((int(v) for k, _, v in (ln.partition(b":") for ln in head.split(b"\r\n"))
+                               if k.strip().lower() == b"content-length"), 0)
+                if not chunk or (sep and len(body) >= length):
+                    break
+            out.append(data)
         return out
 
     def close(self) -> None:
@@ -170,6 +180,7 @@ def test_threat_half_sent_bodies_block_no_one(server):
         answers = sl.wait_answered(BODY_TIMEOUT + 10)
     assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), answers[:3]
     assert f"did not arrive within {BODY_TIMEOUT:g} s".encode() in answers[0]
+    assert b"\r\nConnection: close\r\n" in answers[0]  # the rest of that body is never read as a request
 
 
 def test_threat_idle_connections_block_no_one(server):
