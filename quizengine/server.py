@@ -14,8 +14,10 @@ from __future__ import annotations
 import gc
 import io
 import os
+import socket
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,7 @@ def buffered(app, timeout: float = BODY_TIMEOUT, limit: int = BUFFER_LIMIT):  # 
     """
     import gevent
     from werkzeug.exceptions import RequestTimeout
+    from werkzeug.wsgi import ClosingIterator
 
     class Late(io.RawIOBase):
         def __init__(self, message: str):
@@ -125,11 +128,8 @@ def buffered(app, timeout: float = BODY_TIMEOUT, limit: int = BUFFER_LIMIT):  # 
                 what = f"{declared} bytes" if declared > 0 else f"chunked, at most {limit} bytes"
                 environ["wsgi.input"] = Late(f"the request body ({what}) did not arrive within {timeout:g} s")
                 environ["CONTENT_LENGTH"] = str(max(declared, 1))
-
-                def closing(status, headers, exc_info=None):  # type: ignore[no-untyped-def]
-                    return start_response(status, [*headers, ("Connection", "close")], exc_info)
-
-                return app(environ, closing)  # the rest of that body would be read as the next request
+                # once answered, end the connection: the rest of that body would be read as a request
+                return ClosingIterator(app(environ, start_response), partial(_stop_reading, environ))
             else:
                 environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
                 environ["CONTENT_LENGTH"] = str(got)
@@ -137,6 +137,14 @@ def buffered(app, timeout: float = BODY_TIMEOUT, limit: int = BUFFER_LIMIT):  # 
         return app(environ, start_response)
 
     return wsgi
+
+
+def _stop_reading(environ: dict) -> None:
+    sock = environ.get("gunicorn.socket")
+    try:
+        sock.shutdown(socket.SHUT_RD)  # gunicorn sees the end of the stream and closes the connection
+    except (AttributeError, OSError):
+        pass
 
 
 def worker_class():  # type: ignore[no-untyped-def]
