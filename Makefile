@@ -29,6 +29,7 @@ test: test-sqlite test-postgres
 
 test-sqlite: $(STAMP)
 	scripts/ensure-chromium
+	scripts/ensure-nginx
 	$(BIN)/python -m pytest -q
 
 test-postgres: $(STAMP)

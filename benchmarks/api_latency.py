@@ -98,7 +98,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    print(f"{args.students} students, one request at a time, gunicorn {args.workers} sync workers, SQLite WAL")
+    print(f"{args.students} students, one request at a time, gunicorn {args.workers} gevent workers, SQLite WAL")
     for name, ts in times.items():
         q = statistics.quantiles(ts, n=20)
         print(f"  {name:<9} n={len(ts):<5} p50 {statistics.median(ts) * 1e3:7.1f} ms   p95 {q[18] * 1e3:7.1f} ms"

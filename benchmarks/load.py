@@ -6,7 +6,7 @@ Run:  .venv/bin/python benchmarks/load.py [--students 300] [--workers 2] [--quic
                                          # EMPTIES that database first (drops every table in it)
 
 It imports N students with `quizengine users import` into a fresh database (SQLite WAL in a temp
-folder, or PostgreSQL), starts `quizengine serve --port P --workers W` (gunicorn, sync workers)
+folder, or PostgreSQL), starts `quizengine serve --port P --workers W` (gunicorn, gevent workers)
 and, from this process (asyncio, one connection per request, all traffic to 127.0.0.1), simulates
 the class, in this order:
 
@@ -851,7 +851,7 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--students", type=int, default=None, help="class size N (default 300; 50 with --quick)")
-    ap.add_argument("--workers", type=int, default=2, help="gunicorn sync workers, for the server and the baseline")
+    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers, for the server (gevent) and the baseline (sync)")
     ap.add_argument("--database-url", help="a PostgreSQL SQLAlchemy URL; the database is EMPTIED first")
     ap.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL cluster (tests/pg.py)")
     ap.add_argument("--duration", type=int, default=None, help="wrk duration in s (default 10; 5 with --quick)")
@@ -951,7 +951,7 @@ def main() -> int:
         wait_for_port(port, server, server_log)
         mem = MemorySampler(server.pid)
         mem.start()
-        log(f"server: quizengine serve on 127.0.0.1:{port}, {args.workers} sync workers (pid {server.pid})")
+        log(f"server: quizengine serve on 127.0.0.1:{port}, {args.workers} gevent workers (pid {server.pid})")
 
         bench = Bench(args, port)
         asyncio.run(bench.run_class(mem))
@@ -1107,7 +1107,7 @@ def report(args: argparse.Namespace, bench: Bench, sats: list[WrkResult], bases:
     print("== summary ==")
     print(f"  machine   {args.machine}")
     print(f"  database  {db_desc}")
-    print(f"  server    quizengine serve, gunicorn {args.workers} sync workers; {args.students} students; "
+    print(f"  server    quizengine serve, gunicorn {args.workers} gevent workers; {args.students} students; "
           f"paced: one save per {args.save_interval:g} s per student "
           f"(~{args.students / args.save_interval:.0f}/s); wrk -t{args.wrk_threads} -c{args.wrk_connections} "
           f"-d{args.duration}s")

@@ -215,8 +215,9 @@ def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
 @click.option("--demo", is_flag=True, help="Create demo accounts (first run) and print their credentials.")
 def serve(host: str, port: int, workers: int, demo: bool) -> None:
     """Migrate the database, load the banks and serve the app with gunicorn."""
-    from .server import ensure_demo_accounts, run_gunicorn
+    from .server import ensure_demo_accounts, patch_for_gevent, run_gunicorn
 
+    patch_for_gevent()  # before the app exists, so its engine's pool and locks are gevent's
     app = _app()
     _migrate_and_load(app)
     if demo:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from .offload import gevent_patched
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -23,6 +28,9 @@ class Database:
         if self.is_sqlite:
             private_sqlite_file(url)
             kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+            # A gevent worker runs many requests at once, each holding a connection while it waits
+            # (a password hash in a thread, a slow client): SQLite connections are cheap.
+            kwargs.update(pool_size=10, max_overflow=90)
         else:
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
         self.engine: Engine = create_engine(url, **kwargs)
@@ -30,6 +38,9 @@ class Database:
             _sqlite_setup(self.engine)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
+        # Under gevent, a worker's writers queue here in turn (a gevent lock), rather than all polling
+        # SQLite's lock, where the unlucky ones could wait seconds.
+        self._gate = threading.Lock() if self.is_sqlite and gevent_patched() else None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -40,9 +51,14 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction: BEGIN IMMEDIATE on SQLite, committed on success, rolled back on error."""
-        with self._writer() as s:
-            with s.begin():
-                yield s
+        gated = self._gate is not None and self._gate.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            with self._writer() as s:
+                with s.begin():
+                    yield s
+        finally:
+            if gated:
+                self._gate.release()  # type: ignore[union-attr]
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -65,6 +81,15 @@ def _sqlite_setup(engine: Engine) -> None:
         # A read transaction upgraded to a write fails with SQLITE_BUSY at once, whatever the
         # busy timeout; writers that start IMMEDIATE queue on the lock instead.
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        if mode == "IMMEDIATE" and gevent_patched():
+            raw = conn.connection.driver_connection
+            if _begin_immediate_cooperatively(raw):
+                return
+            try:  # the busy timeout has passed: fail (busy_timeout is 0 now) as SQLite would, wrapped
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            return
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -91,6 +116,30 @@ def private_sqlite_file(url: str) -> None:
                 os.chmod(f, PRIVATE)
         except FileNotFoundError:
             continue
+
+
+def _begin_immediate_cooperatively(dbapi_conn: sqlite3.Connection) -> bool:
+    """Under gevent, wait for the write lock by sleeping in Python (a yield), not in SQLite's busy handler.
+
+    SQLite's busy handler sleeps in C and so stops every greenlet of the worker, the one holding the
+    lock included. This polls BEGIN IMMEDIATE with gevent sleeps; False when the busy timeout passes
+    (the connection's busy timeout is then left at 0).
+    """
+    dbapi_conn.execute("PRAGMA busy_timeout=0")
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while time.monotonic() < deadline:
+        try:
+            dbapi_conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            time.sleep(delay)  # gevent-patched: other greenlets run, the lock holder among them
+            delay = min(delay * 2, 0.02)
+            continue
+        dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # for the rest of the transaction
+        return True
+    return False
 
 
 def default_sqlite_url(instance_path: str) -> str:

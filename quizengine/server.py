@@ -1,14 +1,33 @@
-"""`quizengine serve`: migrate, load the banks, optionally create demo accounts, run gunicorn."""
+"""`quizengine serve`: migrate, load the banks, optionally create demo accounts, run gunicorn.
+
+Gunicorn runs gevent workers: every connection is a greenlet, so slow or half-open connections
+(headers dribbled a byte at a time, a declared body never sent, a socket left idle) cost a
+greenlet each and block nobody. Each has deadlines: the request head within HEAD_TIMEOUT (also
+the idle keep-alive time), the whole body within BODY_TIMEOUT (it is read into memory before the
+app runs), and no single read or write of the socket may stall longer than IO_TIMEOUT.
+CPU-heavy work runs in a thread (quizengine.offload) and SQLite waits for its write lock with
+gevent sleeps (quizengine.db), so neither stops the other greenlets of a worker.
+"""
 
 from __future__ import annotations
 
 import gc
+import io
 import os
+import socket
+import sys
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from .services import accounts
+
+HEAD_TIMEOUT = 5  # s: request line and headers (gunicorn's keepalive, a gevent.Timeout around the parser)
+BODY_TIMEOUT = 20.0  # s: the whole request body
+IO_TIMEOUT = 30.0  # s: any one read or write of a client socket
+BUFFER_LIMIT = 3 * 1024 * 1024  # bytes (a 1 MiB bank file, form-encoded): larger declared bodies go to the app unread (it refuses them: 413)
+WORKER_CONNECTIONS = 1000  # open connections per worker
 
 DEMO_USERS = [("instructor", "instructor", "Demo Instructor")] + [
     (f"student{i}", "student", f"Demo Student {i}") for i in (1, 2, 3)]
@@ -66,22 +85,111 @@ def sweeper(app, every: float) -> threading.Thread:  # type: ignore[no-untyped-d
     return t
 
 
+def patch_for_gevent() -> None:
+    """Monkey-patch the standard library for gevent; call it first, before the app and its engine exist."""
+    from gevent import monkey
+
+    monkey.patch_all()
+
+
+def buffered(app, timeout: float = BODY_TIMEOUT, limit: int = BUFFER_LIMIT):  # type: ignore[no-untyped-def]
+    """WSGI middleware: read the whole request body, within ``timeout`` s, before the app sees the request.
+
+    A body that doesn't arrive in time reaches the app as a stream whose reads raise 408, so the app
+    answers in its own style (JSON under /api/, a page elsewhere).
+    """
+    import gevent
+    from werkzeug.exceptions import RequestTimeout
+    from werkzeug.wsgi import ClosingIterator
+
+    class Late(io.RawIOBase):
+        def __init__(self, message: str):
+            self.message = message
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+            raise RequestTimeout(self.message)
+
+    def wsgi(environ, start_response):  # type: ignore[no-untyped-def]
+        try:
+            declared = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            declared = -1
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if 0 < declared <= limit or chunked:
+            want = declared if declared > 0 else limit + 1
+            chunks, got, stream = [], 0, environ["wsgi.input"]
+            with gevent.Timeout(timeout, False):
+                try:
+                    while got < want:
+                        chunk = stream.read(min(64 * 1024, want - got))
+                        if not chunk:
+                            break
+                        chunks.append(chunk)
+                        got += len(chunk)
+                except (OSError, ValueError):
+                    pass  # a reset or a malformed chunk: the body is incomplete
+            if (declared > 0 and got < declared) or (chunked and got > limit):
+                what = f"{declared} bytes" if declared > 0 else f"chunked, at most {limit} bytes"
+                environ["wsgi.input"] = Late(f"the request body ({what}) did not arrive within {timeout:g} s")
+                environ["CONTENT_LENGTH"] = str(max(declared, 1))
+                # once answered, end the connection: the rest of that body would be read as a request
+                return ClosingIterator(app(environ, start_response), partial(_stop_reading, environ))
+            else:
+                environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
+                environ["CONTENT_LENGTH"] = str(got)
+                environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return app(environ, start_response)
+
+    return wsgi
+
+
+def _stop_reading(environ: dict) -> None:
+    sock = environ.get("gunicorn.socket")
+    try:
+        sock.shutdown(socket.SHUT_RD)  # gunicorn sees the end of the stream and closes the connection
+    except (AttributeError, OSError):
+        pass
+
+
+def worker_class():  # type: ignore[no-untyped-def]
+    """Gunicorn's gevent worker with a timeout on every read and write of a client socket."""
+    from gunicorn.workers.base_async import AsyncWorker
+    from gunicorn.workers.ggevent import GeventWorker
+
+    class Worker(GeventWorker):
+        def handle(self, listener, client, addr):  # type: ignore[no-untyped-def]
+            client.settimeout(IO_TIMEOUT)  # GeventWorker.handle would make it blocking without a timeout
+            AsyncWorker.handle(self, listener, client, addr)
+
+    return Worker
+
+
 def run_gunicorn(app, host: str, port: int, workers: int, extra: dict[str, Any] | None = None) -> None:  # type: ignore[no-untyped-def]
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):
         def load_config(self) -> None:
-            opts = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "sync", "timeout": 60,
-                    "preload_app": True, "accesslog": "-", "post_fork": post_fork, **(extra or {})}
+            opts = {"bind": f"{host}:{port}", "workers": workers, "worker_class": worker_class(), "timeout": 60,
+                    "keepalive": HEAD_TIMEOUT, "worker_connections": WORKER_CONNECTIONS, "preload_app": True,
+                    "accesslog": "-", "control_socket_disable": True, "post_fork": post_fork,
+                    "post_worker_init": post_worker_init, **(extra or {})}
             for k, v in opts.items():
                 self.cfg.set(k, v)
 
         def load(self):  # type: ignore[no-untyped-def]
-            return app
+            return buffered(app)
 
     def post_fork(server, worker) -> None:  # type: ignore[no-untyped-def]
         app.extensions["quizengine.db"].engine.dispose(close=False)  # no connection shared across a fork
-        if app.config["EXPIRY_SWEEP_SECONDS"] > 0:
+
+    def post_worker_init(worker) -> None:  # type: ignore[no-untyped-def]
+        # A thread computing (quizengine.offload) hands the GIL back to the event loop after 1 ms
+        # instead of 5: each SQLite call of a request releases it and waits that long to resume.
+        sys.setswitchinterval(0.001)
+        if app.config["EXPIRY_SWEEP_SECONDS"] > 0:  # a greenlet: started once the worker's gevent hub is set up
             sweeper(app, app.config["EXPIRY_SWEEP_SECONDS"])
 
     # Everything imported so far is shared with the forked workers; keep the garbage collector from

@@ -23,6 +23,12 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..models import LoginFailure, User, UserSession
+from ..offload import in_thread
+
+# PBKDF2 costs ~0.3 s of CPU per call (and releases the GIL): under gevent workers it runs in a
+# thread, so that a class logging in at once doesn't stall every other request of the worker.
+check_password_hash = in_thread(check_password_hash)
+generate_password_hash = in_thread(generate_password_hash)
 
 ROLES = ("student", "instructor")
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")

@@ -17,6 +17,7 @@ from ..bank.loader import Problem
 from ..bank.validate import check_item, check_quiz
 from ..db import Database
 from ..models import BankFileVersion
+from ..offload import in_thread
 from .attempts import ServiceError, now
 from .banks import sync_catalog
 
@@ -81,6 +82,7 @@ def _snapshot(banks: Path, skip: str) -> dict[str, str]:
     return {f: hashlib.sha256((root / f).read_bytes()).hexdigest() for f in bank_files(banks) if f != skip}
 
 
+@in_thread  # seconds of CPU: off the gevent worker's event loop
 def validate_candidate(banks: Path, rel: str, text: str, seeds: int = 200) -> Candidate:
     """Validate the banks as they would be with ``rel`` replaced by ``text``; problems of every file."""
     target = resolve(banks, rel)

@@ -16,6 +16,7 @@ from ..bank.loader import Problem
 from ..bank.params import fmt, plain
 from ..bank.validate import validate_paths
 from ..bank.variant import VariantError, is_trivial, make_variant
+from ..offload import in_thread
 
 _CACHE: dict[str, tuple[tuple, Catalog]] = {}
 _LOCK = threading.Lock()
@@ -33,7 +34,7 @@ def validated_catalog(banks: Path) -> Catalog:
         hit = _CACHE.get(key)
         if hit is not None and hit[0] == sig:
             return hit[1]
-    cat = validate_paths([banks])
+    cat = in_thread(validate_paths)([banks])  # seconds of CPU: off the gevent worker's event loop
     with _LOCK:
         _CACHE[key] = (sig, cat)
     return cat

@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from ..bank.variant import VariantError, make_variant
+from ..offload import in_thread
 from ..services import charts, editor, review
 from ..services import attempts as svc
 from ..services.preview import preview_data
@@ -75,7 +76,7 @@ def item(item_id: str):
 @bp.get("/items/<item_id>/stress")
 def stress(item_id: str):
     _, bank_item = _lookup(item_id)
-    report = review.stress(bank_item, 200)
+    report = in_thread(review.stress)(bank_item, 200)  # 200 variants: off the gevent worker's event loop
     chart = None
     if report.numeric:
         lo, hi = min(report.numeric), max(report.numeric)
