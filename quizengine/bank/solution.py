@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..calc.engine import run_network
+from ..calc.optimizers import OPTIMIZERS
 from ..calc.spec import ActivationTask, KerasTask, NetworkTask, OptimizerTask, Task
 from .params import fmt, latex
 
@@ -70,9 +71,8 @@ def _network(task: NetworkTask, path: str) -> str:
     for k in range(n, lowest - 1, -1):
         layer, lr = task.network.layers[k - 1], res.layers[k - 1]
         if k < n:
-            grad_a = res.layers[k].delta @ task.network.layers[k].weights.T
             lines.append(f"- $\\partial L / \\partial a^{{({k})}} = \\delta^{{({k + 1})}} (W^{{({k + 1})}})^T = "
-                         f"{row(ex(grad_a))}$")
+                         f"{row(ex(lr.grad_a))}$")
         if layer.activation.elementwise:
             d = layer.activation.derivative(lr.z, lr.a, layer.alpha)
             lines.append(f"- $f'(z^{{({k})}}) = {row(ex(d))}$, so "
@@ -92,29 +92,19 @@ def _network(task: NetworkTask, path: str) -> str:
 
 def _optimizer(task: OptimizerTask, result: dict[str, Any], path: str) -> str:
     c = task.config
-    rule = {
-        "sgd": (r"v \leftarrow \mu v - \eta g,\; w \leftarrow w + \mu v - \eta g" if c.nesterov
-                else r"v \leftarrow \mu v - \eta g,\; w \leftarrow w + v"),
-        "rmsprop": r"s \leftarrow \rho s + (1 - \rho) g^2,\; w \leftarrow w - \eta g / (\sqrt{s} + \epsilon)",
-        "adagrad": r"G \leftarrow G + g^2,\; w \leftarrow w - \eta g / (\sqrt{G} + \epsilon)",
-        "adam": (r"m \leftarrow \beta_1 m + (1-\beta_1) g,\; v \leftarrow \beta_2 v + (1-\beta_2) g^2,\; "
-                 r"w \leftarrow w - \eta \hat m / (\sqrt{\hat v} + \epsilon)"),
-    }[c.name]
-    settings = ", ".join(f"{k} = {fmt(getattr(c, k)) if k != 'nesterov' else c.nesterov}" for k in
-                         ("learning_rate", "momentum", "rho", "beta_1", "beta_2", "epsilon")
-                         if k in {"sgd": ("learning_rate", "momentum"), "rmsprop": ("learning_rate", "rho", "epsilon"),
-                                  "adagrad": ("learning_rate", "epsilon"),
-                                  "adam": ("learning_rate", "beta_1", "beta_2", "epsilon")}[c.name])
+    optimizer = OPTIMIZERS[c.name]
+    rule = optimizer.tex(c)
+    settings = ", ".join(f"{k} = {fmt(getattr(c, k))}" for k in optimizer.keys if k != "nesterov")
     last = 0
     if "steps[" in path:
         last = int(path.split("steps[")[1].split("]")[0])
-    state = {"sgd": "v", "rmsprop": "s", "adagrad": "G", "adam": "m"}[c.name]
-    head = f"| step | gradient $g$ | ${state}$ |" + (" $v$ |" if c.name == "adam" else "") + " params $w$ |"
-    sep = "|---|---|---|" + ("---|" if c.name == "adam" else "") + "---|"
+    state = optimizer.symbol
+    head = f"| step | gradient $g$ | ${state}$ |" + (" $v$ |" if optimizer.second_moment else "") + " params $w$ |"
+    sep = "|---|---|---|" + ("---|" if optimizer.second_moment else "") + "---|"
     lines = [f"Rule (state starts at 0; {settings}): ${rule}$", "", f"Start: $w_0 = {row(task.params)}$", "", head, sep]
     for k, s in enumerate(result["steps"][: last + 1]):
         cells = [str(k + 1), _cell(s["gradient"]), _cell(s["velocity"])]
-        if c.name == "adam":
+        if optimizer.second_moment:
             cells.append(_cell(s["second_moment"]))
         cells.append(_cell(s["params"]))
         lines.append("| " + " | ".join(cells) + " |")

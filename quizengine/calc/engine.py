@@ -1,4 +1,4 @@
-"""Run a parsed task and return its CONTRACT section 1 result as plain JSON data."""
+"""Run a parsed task and return its result as plain JSON data."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ from .losses import InfiniteLossError
 from .spec import ActivationTask, KerasTask, NetworkTask, OptimizerTask, SpecError, Task, parse
 
 
-def run_network(task: NetworkTask, quirks: nw.Quirks = nw.NO_QUIRKS) -> nw.NetworkResult:
+def run_network(task: NetworkTask) -> nw.NetworkResult:
     try:
-        return nw.run(task.network, task.x, task.y, task.learning_rate, quirks)
+        return nw.run(task.network, task.x, task.y, task.learning_rate)
     except InfiniteLossError as e:
         raise SpecError(f"network.loss: {e}") from None
 
 
-def run_optimizer(task: OptimizerTask, quirks: opt.OptimizerQuirks = opt.OptimizerQuirks()) -> opt.Trajectory:
-    return opt.run(task.config, task.params, task.source(), task.steps, quirks)
+def run_optimizer(task: OptimizerTask) -> opt.Trajectory:
+    return opt.run(task.config, task.params, task.source(), task.steps)
 
 
 def activation_result(task: ActivationTask) -> dict[str, Any]:

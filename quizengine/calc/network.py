@@ -34,6 +34,7 @@ class Network:
 class LayerResult:
     z: Array  # (batch, n_out)
     a: Array  # (batch, n_out)
+    grad_a: Array | None = None  # dL/da, (batch, n_out): kept so the worked table need not recompute it
     delta: Array | None = None  # dL/dz, (batch, n_out)
     dW: Array | None = None  # (n_in, n_out)
     db: Array | None = None  # (n_out,)
@@ -47,15 +48,19 @@ class NetworkResult:
     single: bool  # the input was one example (1-D)
     layers: list[LayerResult] = field(default_factory=list)
     loss: float = 0.0
-    grad_output: Array | None = None  # dL/da of the last layer
     learning_rate: float | None = None
 
     @property
     def output(self) -> Array:
         return self.layers[-1].a
 
+    @property
+    def grad_output(self) -> Array:
+        """dL/da of the last layer."""
+        return self.layers[-1].grad_a
+
     def to_json(self) -> dict:
-        """Return the CONTRACT section 1a result, 1-D where the input was 1-D."""
+        """Return the network task's result, 1-D where the input was 1-D."""
 
         def ex(v: Array) -> list:
             return (v[0] if self.single else v).tolist()
@@ -70,29 +75,7 @@ class NetworkResult:
         return {"output": ex(self.output), "loss": self.loss, "layers": layers}
 
 
-# Options a buggy calculator may set (see mistakes.py); the true calculator uses none.
-@dataclass(frozen=True)
-class Quirks:
-    derivative_as_value: bool = False
-    no_activation_derivative: bool = False
-    gradient_ascent: bool = False
-
-
-NO_QUIRKS = Quirks()
-
-
-def _local_grad(layer: Layer, lr: LayerResult, grad_a: Array, quirks: Quirks) -> Array:
-    """Return delta = dL/dz for one layer from dL/da."""
-    act = layer.activation
-    if quirks.no_activation_derivative:
-        return grad_a
-    if quirks.derivative_as_value:
-        return grad_a * lr.a
-    return act.vjp(lr.z, lr.a, layer.alpha, grad_a)
-
-
-def run(network: Network, x: Array, y: Array, learning_rate: float | None = None,
-        quirks: Quirks = NO_QUIRKS) -> NetworkResult:
+def run(network: Network, x: Array, y: Array, learning_rate: float | None = None) -> NetworkResult:
     """Run the forward pass, the loss, the backward pass and the optional update."""
     single = x.ndim == 1
     a = x[None, :] if single else x
@@ -104,10 +87,10 @@ def run(network: Network, x: Array, y: Array, learning_rate: float | None = None
         result.layers.append(LayerResult(z=z, a=a))
     result.loss = network.loss.value(a, t)
     grad_a = network.loss.grad(a, t)
-    result.grad_output = grad_a
     for i in range(len(network.layers) - 1, -1, -1):
         layer, lr = network.layers[i], result.layers[i]
-        delta = _local_grad(layer, lr, grad_a, quirks)
+        lr.grad_a = grad_a
+        delta = layer.activation.vjp(lr.z, lr.a, layer.alpha, grad_a)
         a_prev = result.layers[i - 1].a if i > 0 else result.input
         lr.delta = delta
         lr.dW = a_prev.T @ delta
@@ -115,10 +98,9 @@ def run(network: Network, x: Array, y: Array, learning_rate: float | None = None
         if i > 0:
             grad_a = delta @ layer.weights.T
     if learning_rate is not None:
-        sign = -1.0 if quirks.gradient_ascent else 1.0
         for layer, lr in zip(network.layers, result.layers):
-            lr.W_new = layer.weights - sign * learning_rate * lr.dW
-            lr.b_new = layer.bias - sign * learning_rate * lr.db
+            lr.W_new = layer.weights - learning_rate * lr.dW
+            lr.b_new = layer.bias - learning_rate * lr.db
     return result
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 
 from . import network as nw
@@ -11,6 +13,7 @@ from .spec import ActivationTask, KerasTask, NetworkTask, OptimizerTask, Task
 
 Array = np.ndarray
 INDENT = "    "
+_DEFAULT = {f.name: f.default for f in fields(opt.OptimizerConfig)}
 
 
 def fmt(x: float) -> str:
@@ -58,7 +61,7 @@ def network_report(task: NetworkTask) -> str:
         layer, lr = net.layers[i], res.layers[i]
         lines.append(f"  Layer {i}: {layer.activation.name}")
         if i < len(net.layers) - 1:
-            lines += block("dL/da = delta' W'^T", _ex(res, res.layers[i + 1].delta @ net.layers[i + 1].weights.T))
+            lines += block("dL/da = delta' W'^T", _ex(res, lr.grad_a))
         if layer.activation.elementwise:
             lines += block("f'(z)", _ex(res, layer.activation.derivative(lr.z, lr.a, layer.alpha)))
             lines += block("delta = dL/da * f'(z)", _ex(res, lr.delta))
@@ -80,21 +83,16 @@ def _ex(res: nw.NetworkResult, v: Array) -> Array:
 def optimizer_report(task: OptimizerTask) -> str:
     traj = run_optimizer(task)
     c = task.config
-    rules = {
-        "sgd": ("v <- momentum*v - lr*g ; w <- w + momentum*v - lr*g" if c.nesterov
-                else "v <- momentum*v - lr*g ; w <- w + v"),
-        "rmsprop": "s <- rho*s + (1-rho)*g^2 ; w <- w - lr*g/(sqrt(s) + eps)   (velocity column: s)",
-        "adagrad": "G <- G + g^2 ; w <- w - lr*g/(sqrt(G) + eps)   (velocity column: G)",
-        "adam": "m <- b1*m + (1-b1)*g ; v <- b2*v + (1-b2)*g^2 ; w <- w - lr*m_hat/(sqrt(v_hat) + eps)",
-    }
-    settings = ", ".join(f"{k}={getattr(c, k)}" for k in opt.OPTIMIZER_KEYS[c.name])
+    rule = opt.OPTIMIZERS[c.name]
+    keys = rule.keys + tuple(k for k in opt.EXTRA_KEYS.get(c.name, ()) if getattr(c, k) != _DEFAULT[k])
+    settings = ", ".join(f"{k}={getattr(c, k)}" for k in keys)
     source = "given gradients" if task.gradients is not None else (
         f"objective f(w) = 1/2 w^T A w - b^T w, A = {compact(task.A)}, b = {compact(task.b)}")
-    lines = [f"Optimizer {c.name} ({settings})", f"Rule: {rules[c.name]}", f"Gradients: {source}",
+    lines = [f"Optimizer {c.name} ({settings})", f"Rule: {rule.rule(c)}", f"Gradients: {source}",
              f"Initial params w0 = {compact(task.params)}", ""]
-    cols = ["step", "gradient g", "velocity" if c.name != "adam" else "m", "params w"]
+    cols = ["step", "gradient g", "velocity" if not rule.second_moment else "m", "params w"]
     rows = [[str(k + 1), compact(s.gradient), compact(s.velocity), compact(s.params)] for k, s in enumerate(traj.steps)]
-    if c.name == "adam":
+    if rule.second_moment:
         cols.insert(3, "v (2nd moment)")
         for row, s in zip(rows, traj.steps):
             row.insert(3, compact(s.second_moment))

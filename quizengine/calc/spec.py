@@ -61,6 +61,8 @@ class KerasTask:
     units: tuple[int, ...]
 
 
+BOOL_KEYS = ("nesterov", "bias_correction")
+
 Task = Union[NetworkTask, OptimizerTask, ActivationTask, KerasTask]
 
 TASK_KEYS = {
@@ -250,17 +252,17 @@ def _optimizer_task(spec: dict) -> OptimizerTask:
     name = o.get("name")
     if "name" not in o:
         raise SpecError("optimizer: missing key 'name'")
-    if name not in opt.OPTIMIZER_KEYS:
-        raise SpecError(f"optimizer.name: unknown optimizer {name!r}{_suggest(name, list(opt.OPTIMIZER_KEYS))}")
-    allowed = ("name",) + opt.OPTIMIZER_KEYS[name]
-    _keys(o, "optimizer", allowed, required=("name", "learning_rate"))
+    if name not in opt.OPTIMIZERS:
+        raise SpecError(f"optimizer.name: unknown optimizer {name!r}{_suggest(name, list(opt.OPTIMIZERS))}")
+    keys = opt.OPTIMIZERS[name].keys + opt.EXTRA_KEYS.get(name, ())
+    _keys(o, "optimizer", ("name",) + keys, required=("name", "learning_rate"))
     kwargs: dict[str, Any] = {}
-    for key in opt.OPTIMIZER_KEYS[name]:
+    for key in keys:
         if key not in o:
             continue
-        if key == "nesterov":
+        if key in BOOL_KEYS:
             if not isinstance(o[key], bool):
-                raise SpecError(f"optimizer.nesterov: expected true or false, got {o[key]!r}")
+                raise SpecError(f"optimizer.{key}: expected true or false, got {o[key]!r}")
             kwargs[key] = o[key]
         else:
             kwargs[key] = _number(o[key], f"optimizer.{key}")
