@@ -2,6 +2,9 @@
 
 Run: .venv/bin/pip install '.[torch]' && .venv/bin/python benchmarks/torch_agreement.py [N]
 Prints the worst relative error per task; exits 1 if any field disagrees beyond 1e-7.
+Given values (``given:``) are injected into torch's graph as ``t + (value - t.detach())`` (the value
+changes, the gradient flows as before), a given delta through a hook on z, and a given optimizer
+state into the optimizer's own buffers.
 PyTorch is an independent reference here, never a dependency of the package or its tests.
 """
 
@@ -43,23 +46,41 @@ def t_loss(name: str, a, y):
     return -torch.sum(y * torch.log(a)) / a.shape[0]
 
 
+def inject(t, value, single: bool):
+    """Give ``t`` the value ``value``; the gradient flows through ``t`` as before."""
+    if value is None:
+        return t
+    g = torch.tensor(value)
+    return t + (g[None] if single else g) - t.detach()
+
+
 def torch_network(spec: dict) -> dict:
     x = torch.tensor(spec["input"])
     single = x.dim() == 1
     a = x[None] if single else x
     y = torch.tensor(spec["target"])
     y = y[None] if single else y
+    given = dict(spec.get("given", {}))
+    last = len(spec["network"]["layers"]) - 1
+    if "output" in given:
+        given[f"layers[{last}].a"] = given.pop("output")
     Ws, bs, zs, acts = [], [], [], []
-    for l in spec["network"]["layers"]:
+    for k, l in enumerate(spec["network"]["layers"]):
         W = torch.tensor(l["weights"], requires_grad=True)
         b = torch.tensor(l["bias"], requires_grad=True)
-        z = a @ W + b
+        z = inject(a @ W + b, given.get(f"layers[{k}].z"), single)
         z.retain_grad()
+        if f"layers[{k}].delta" in given:  # the gradient leaving z is the given delta
+            d = torch.tensor(given[f"layers[{k}].delta"])
+            z.register_hook(lambda grad, d=(d[None] if single else d): d)
         alpha = l.get("alpha", {"leaky_relu": 0.01, "elu": 1.0}.get(l["activation"], 0.0))
-        a = t_act(l["activation"], z, alpha)
+        a = inject(t_act(l["activation"], z, alpha), given.get(f"layers[{k}].a"), single)
         Ws.append(W), bs.append(b), zs.append(z), acts.append(a)
     loss = t_loss(spec["network"]["loss"], a, y)
     loss.backward()
+    for k, z in enumerate(zs):  # retain_grad keeps the incoming gradient, not the hook's
+        if f"layers[{k}].delta" in given:
+            z.grad = torch.tensor(given[f"layers[{k}].delta"])[None] if single else torch.tensor(given[f"layers[{k}].delta"])
     ex = (lambda t: t[0]) if single else (lambda t: t)
     lr = spec.get("update", {}).get("learning_rate")
     layers = []
@@ -96,6 +117,28 @@ def check_networks(rng, n: int) -> float:
     return worst
 
 
+def check_given(rng, n: int) -> float:
+    """Networks with a wrong z, a or delta given for one layer, against torch with the value injected."""
+    worst = 0.0
+    for k in range(n):
+        act, loss = ACTIVATIONS[k % len(ACTIVATIONS)], LOSSES[(k // len(ACTIVATIONS)) % len(LOSSES)]
+        sizes = tuple(int(s) for s in rng.integers(2, 7, int(rng.integers(3, 5))))
+        spec = random_spec(rng, act, loss, None if k % 2 else int(rng.integers(1, 9)), sizes=sizes)
+        true = calculate(spec)
+        layer = int(rng.integers(0, len(sizes) - 1))
+        key = ("z", "a", "delta")[k % 3]
+        value = np.asarray(true["layers"][layer][key]) * rng.uniform(0.8, 1.2, np.shape(true["layers"][layer][key]))
+        if key == "a" and (loss.endswith("crossentropy") or act == "softmax"):
+            value = np.clip(value, 0.05, 0.95)  # keep a cross-entropy finite
+        spec["given"] = {f"layers[{layer}].{key}": value.tolist()}
+        ours, ref = calculate(spec), torch_network(spec)
+        worst = max(worst, rel(ours["loss"], ref["loss"]), rel(ours["output"], ref["output"]))
+        for lo, lr in zip(ours["layers"], ref["layers"]):
+            for field in lr:
+                worst = max(worst, rel(lo[field], lr[field]))
+    return worst
+
+
 def check_activations(rng, n: int) -> float:
     worst = 0.0
     for k in range(n):
@@ -117,7 +160,11 @@ def check_activations(rng, n: int) -> float:
     return worst
 
 
-def torch_optimizer(name: str, cfg: dict, w0, grads):
+TORCH_STATE = {"sgd": ("momentum_buffer", None), "rmsprop": ("square_avg", None), "adagrad": ("sum", None),
+               "adam": ("exp_avg", "exp_avg_sq")}
+
+
+def torch_optimizer(name: str, cfg: dict, w0, grads, given: dict | None = None):
     w = torch.tensor(w0, requires_grad=True)
     lr = cfg["learning_rate"]
     if name == "sgd":
@@ -129,9 +176,18 @@ def torch_optimizer(name: str, cfg: dict, w0, grads):
     else:
         o = torch.optim.Adam([w], lr=lr, betas=(cfg["beta_1"], cfg["beta_2"]), eps=1e-7)
     out = []
-    for g in grads:
+    for k, g in enumerate(grads):
         w.grad = torch.tensor(g)
         o.step()
+        if given and k == given["step"]:  # the state after this step, put in torch's own buffers
+            with torch.no_grad():
+                w.copy_(torch.tensor(given["params"]))
+            first, second = TORCH_STATE[name]
+            v = torch.tensor(given["velocity"])
+            # torch's SGD keeps buf with w <- w - lr*buf; the calculator's (Keras) velocity is -lr*buf.
+            o.state[w][first].copy_(-v / lr if name == "sgd" else v)
+            if second:
+                o.state[w][second].copy_(torch.tensor(given["second_moment"]))
         out.append(w.detach().clone().tolist())
     return out
 
@@ -152,13 +208,27 @@ def check_optimizers(rng, n: int) -> float:
                 "params": w0.tolist(), "gradients": grads.tolist()}
         ours = [s["params"] for s in calculate(spec)["steps"]]
         worst = max(worst, rel(ours, torch_optimizer(name, cfg, w0.tolist(), grads.tolist())))
+        if name == "sgd" and cfg["momentum"] == 0:
+            continue  # torch keeps no buffer without momentum
+        # The same run with a changed state after step k (params and moments), carried on from there.
+        k = int(rng.integers(0, len(grads)))
+        true = calculate(spec)["steps"][k]
+        given = {"step": k}
+        for field in ("params", "velocity", "second_moment"):
+            if field in true:
+                scale = rng.uniform(0.5, 1.5, shape) if field != "params" else 1.0
+                given[field] = (np.asarray(true[field]) * scale + (rng.uniform(-0.3, 0.3, shape) if field == "params" else 0)).tolist()
+        spec["given"] = {f"steps[{k}].{f}": v for f, v in given.items() if f != "step"}
+        ours = [s["params"] for s in calculate(spec)["steps"]]
+        worst = max(worst, rel(ours, torch_optimizer(name, cfg, w0.tolist(), grads.tolist(), given)))
     return worst
 
 
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 400
     rng = np.random.default_rng(2026)
-    results = {"networks": check_networks(rng, n), "activations": check_activations(rng, n),
+    results = {"networks": check_networks(rng, n), "given values": check_given(rng, n),
+               "activations": check_activations(rng, n),
                "optimizers": check_optimizers(rng, n)}
     print(f"PyTorch {torch.__version__}, {n} random cases per task, float64; worst relative error per field:")
     for task, worst in results.items():

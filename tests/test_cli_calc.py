@@ -124,6 +124,12 @@ BAD = [
      "objective: {quadratic: {A: [[1.0]]}}\nsteps: 1\n", r"exactly one of 'gradients'"),
     ("too-few-gradients", "optimizer: {name: sgd, learning_rate: 0.1}\nparams: 1.0\ngradients: [1.0]\nsteps: 3\n",
      r"steps: 3 steps need 3 gradients"),
+    # given values: the path, with the closest one; the shape
+    ("given-unknown-path", NET + "given:\n  layers[0].zz: [1.0, 2.0]\n",
+     r"given: 'layers\[0\]\.zz' is not a quantity of this task; did you mean 'layers\[0\]\.z'"),
+    ("given-shape", NET + "given:\n  layers[0].a: [1.0]\n",
+     r"given\.layers\[0\]\.a: shape \(1,\) does not match layers\[0\]\.a\[\.\.\.\], shape \(2,\)"),
+    ("given-no-update", NET + "given:\n  layers[1].W_new: [[1.0], [2.0]]\n", r"'layers\[1\]\.W_new' needs an 'update'"),
     # infinite cross-entropy
     ("bce-output-one", "network: {layers: [{weights: [[40.0]], bias: [0.0], activation: sigmoid}], "
      "loss: binary_crossentropy}\ninput: [1.0]\ntarget: [1.0]\n", r"binary_crossentropy: the output reaches exactly 1"),
@@ -179,3 +185,11 @@ def test_numbers_written_as_yaml_strings_are_accepted(runner):
 def test_help_lists_calc(runner):
     r = run(runner, ["--help"])
     assert r.exit_code == 0 and "calc" in r.stdout
+
+
+def test_given_values_are_listed_in_the_worked_table(runner):
+    # NET with a0 given as (0, 0): z1 = 0.1, so the output is sigmoid(0.1)
+    r = run(runner, ["calc", "-"], stdin=NET + "given:\n  layers[0].a: [0.0, 0.0]\n")
+    assert r.exit_code == 0
+    assert "Given (used in place of the computed values, and carried forward):" in r.stdout
+    assert "layers[0].a = [0, 0]" in r.stdout and "0.524979" in r.stdout

@@ -74,7 +74,7 @@ def _network(task: NetworkTask, path: str) -> str:
             lines.append(f"- $\\partial L / \\partial a^{{({k})}} = \\delta^{{({k + 1})}} (W^{{({k + 1})}})^T = "
                          f"{row(ex(lr.grad_a))}$")
         if layer.activation.elementwise:
-            d = layer.activation.derivative(lr.z, lr.a, layer.alpha)
+            d = layer.activation.derivative(lr.z, lr.f_of_z, layer.alpha)
             lines.append(f"- $f'(z^{{({k})}}) = {row(ex(d))}$, so "
                          f"$\\delta^{{({k})}} = \\partial L / \\partial a^{{({k})}} \\odot f'(z^{{({k})}}) = {row(ex(lr.delta))}$")
         else:

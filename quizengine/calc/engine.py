@@ -15,13 +15,13 @@ from .spec import ActivationTask, KerasTask, NetworkTask, OptimizerTask, SpecErr
 
 def run_network(task: NetworkTask) -> nw.NetworkResult:
     try:
-        return nw.run(task.network, task.x, task.y, task.learning_rate)
+        return nw.run(task.network, task.x, task.y, task.learning_rate, task.given.puts)
     except InfiniteLossError as e:
         raise SpecError(f"network.loss: {e}") from None
 
 
 def run_optimizer(task: OptimizerTask) -> opt.Trajectory:
-    return opt.run(task.config, task.params, task.source(), task.steps)
+    return opt.run(task.config, task.params, task.source(), task.steps, task.given.puts)
 
 
 def activation_result(task: ActivationTask) -> dict[str, Any]:

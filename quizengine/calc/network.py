@@ -7,6 +7,7 @@ batch ``(batch, n_in)``; a 1-D input is a batch of one, squeezed again in the re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from .activations import ACTIVATIONS, Activation
 from .losses import LOSSES, Loss
 
 Array = np.ndarray
+Given = dict[tuple, Callable[[Array], Array]]  # (layer, field) -> puts the given values in (see given.py)
 
 
 @dataclass(frozen=True)
@@ -34,12 +36,17 @@ class Network:
 class LayerResult:
     z: Array  # (batch, n_out)
     a: Array  # (batch, n_out)
+    fz: Array | None = None  # f(z) where it differs from a (a given a); f'(z) is taken with it
     grad_a: Array | None = None  # dL/da, (batch, n_out): kept so the worked table need not recompute it
     delta: Array | None = None  # dL/dz, (batch, n_out)
     dW: Array | None = None  # (n_in, n_out)
     db: Array | None = None  # (n_out,)
     W_new: Array | None = None
     b_new: Array | None = None
+
+    @property
+    def f_of_z(self) -> Array:
+        return self.a if self.fz is None else self.fz
 
 
 @dataclass
@@ -75,33 +82,56 @@ class NetworkResult:
         return {"output": ex(self.output), "loss": self.loss, "layers": layers}
 
 
-def run(network: Network, x: Array, y: Array, learning_rate: float | None = None) -> NetworkResult:
-    """Run the forward pass, the loss, the backward pass and the optional update."""
+def run(network: Network, x: Array, y: Array, learning_rate: float | None = None, given: Given | None = None) -> NetworkResult:
+    """Run the forward pass, the loss, the backward pass and the optional update.
+
+    ``given[(layer, field)]`` puts given values into a quantity as soon as it is computed, so
+    everything downstream uses them (``(-1, "loss")`` for the loss).
+    """
     single = x.ndim == 1
     a = x[None, :] if single else x
     t = y[None, :] if single else y
     result = NetworkResult(input=a, single=single, learning_rate=learning_rate)
-    for layer in network.layers:
+    for i, layer in enumerate(network.layers):
         z = a @ layer.weights + layer.bias
+        if given:
+            z = _put(given, i, "z", z)
         a = layer.activation.value(z, layer.alpha)
-        result.layers.append(LayerResult(z=z, a=a))
+        lr = LayerResult(z=z, a=a)
+        if given and (i, "a") in given:
+            lr.fz, lr.a = a, given[(i, "a")](a)
+            a = lr.a
+        result.layers.append(lr)
     result.loss = network.loss.value(a, t)
+    if given and (-1, "loss") in given:
+        result.loss = float(given[(-1, "loss")](np.float64(result.loss)))
     grad_a = network.loss.grad(a, t)
     for i in range(len(network.layers) - 1, -1, -1):
         layer, lr = network.layers[i], result.layers[i]
         lr.grad_a = grad_a
-        delta = layer.activation.vjp(lr.z, lr.a, layer.alpha, grad_a)
+        delta = layer.activation.vjp(lr.z, lr.f_of_z, layer.alpha, grad_a)
         a_prev = result.layers[i - 1].a if i > 0 else result.input
+        if given:
+            delta = _put(given, i, "delta", delta)
         lr.delta = delta
         lr.dW = a_prev.T @ delta
         lr.db = np.add.reduce(delta, axis=0)
+        if given:
+            lr.dW, lr.db = _put(given, i, "dW", lr.dW), _put(given, i, "db", lr.db)
         if i > 0:
             grad_a = delta @ layer.weights.T
     if learning_rate is not None:
-        for layer, lr in zip(network.layers, result.layers):
+        for i, (layer, lr) in enumerate(zip(network.layers, result.layers)):
             lr.W_new = layer.weights - learning_rate * lr.dW
             lr.b_new = layer.bias - learning_rate * lr.db
+            if given:
+                lr.W_new, lr.b_new = _put(given, i, "W_new", lr.W_new), _put(given, i, "b_new", lr.b_new)
     return result
+
+
+def _put(given: Given, i: int, name: str, value: Array) -> Array:
+    put = given.get((i, name))
+    return value if put is None else put(value)
 
 
 def make_layer(weights: Array, bias: Array, activation: str, alpha: float | None = None) -> Layer:

@@ -9,6 +9,7 @@ import numpy as np
 from . import network as nw
 from . import optimizers as opt
 from .engine import activation_result, keras_result, run_network, run_optimizer
+from .given import Given
 from .spec import ActivationTask, KerasTask, NetworkTask, OptimizerTask, Task
 
 Array = np.ndarray
@@ -48,7 +49,7 @@ def network_report(task: NetworkTask) -> str:
     sizes = [task.x.shape[-1]] + [l.weights.shape[1] for l in net.layers]
     batch = "1 example" if res.single else f"a batch of {task.x.shape[0]} examples (one row each)"
     lines = [f"Network {' -> '.join(map(str, sizes))}, loss {net.loss.name}, {batch}",
-             "Keras layout: z = a_prev @ W + b, W of shape (n_in, n_out)", "", "Forward pass"]
+             "Keras layout: z = a_prev @ W + b, W of shape (n_in, n_out)"] + _given(task.given) + ["", "Forward pass"]
     lines += block("input a_prev", _ex(res, res.input))
     for i, (layer, lr) in enumerate(zip(net.layers, res.layers)):
         act = layer.activation.name + (f"(alpha={fmt(layer.alpha)})" if layer.activation.default_alpha is not None else "")
@@ -63,7 +64,7 @@ def network_report(task: NetworkTask) -> str:
         if i < len(net.layers) - 1:
             lines += block("dL/da = delta' W'^T", _ex(res, lr.grad_a))
         if layer.activation.elementwise:
-            lines += block("f'(z)", _ex(res, layer.activation.derivative(lr.z, lr.a, layer.alpha)))
+            lines += block("f'(z)", _ex(res, layer.activation.derivative(lr.z, lr.f_of_z, layer.alpha)))
             lines += block("delta = dL/da * f'(z)", _ex(res, lr.delta))
         else:
             lines += block("delta = J^T dL/da", _ex(res, lr.delta))
@@ -74,6 +75,14 @@ def network_report(task: NetworkTask) -> str:
             lines += block(f"b_new = b - {fmt(task.learning_rate)} db", lr.b_new)
     lines += ["", f"Output = {compact(_ex(res, res.output))}   loss = {fmt(res.loss)}"]
     return "\n".join(lines)
+
+
+def _given(given: Given) -> list[str]:
+    """List the given values, which the table shows in place of the computed ones."""
+    if not given:
+        return []
+    return ["Given (used in place of the computed values, and carried forward):"] + [
+        f"{INDENT}{path} = {compact(value)}" for path, value in given.paths.items()]
 
 
 def _ex(res: nw.NetworkResult, v: Array) -> Array:
@@ -89,7 +98,7 @@ def optimizer_report(task: OptimizerTask) -> str:
     source = "given gradients" if task.gradients is not None else (
         f"objective f(w) = 1/2 w^T A w - b^T w, A = {compact(task.A)}, b = {compact(task.b)}")
     lines = [f"Optimizer {c.name} ({settings})", f"Rule: {rule.rule(c)}", f"Gradients: {source}",
-             f"Initial params w0 = {compact(task.params)}", ""]
+             f"Initial params w0 = {compact(task.params)}"] + _given(task.given) + [""]
     cols = ["step", "gradient g", "velocity" if not rule.second_moment else "m", "params w"]
     rows = [[str(k + 1), compact(s.gradient), compact(s.velocity), compact(s.params)] for k, s in enumerate(traj.steps)]
     if rule.second_moment:
