@@ -10,12 +10,14 @@ from . import network as nw
 from . import optimizers as opt
 from .activations import ACTIVATIONS
 from .losses import InfiniteLossError
-from .spec import ActivationTask, KerasTask, NetworkTask, OptimizerTask, SpecError, Task, parse
+from . import schedules as sc
+from .spec import (ActivationTask, InitializerTask, IterationsTask, KerasTask, NetworkTask, OptimizerTask, ScheduleTask,
+                   SpecError, Task, parse)
 
 
 def run_network(task: NetworkTask) -> nw.NetworkResult:
     try:
-        return nw.run(task.network, task.x, task.y, task.learning_rate, task.given.puts)
+        return nw.run(task.network, task.x, task.y, task.learning_rate, task.given.puts, task.weight_decay, task.l1)
     except InfiniteLossError as e:
         raise SpecError(f"network.loss: {e}") from None
 
@@ -48,6 +50,12 @@ def run_task(task: Task) -> dict[str, Any]:
         return run_optimizer(task).to_json()
     if isinstance(task, ActivationTask):
         return activation_result(task)
+    if isinstance(task, ScheduleTask):
+        return sc.schedule_result(task.config, task.epochs)
+    if isinstance(task, IterationsTask):
+        return sc.iterations_result(task.samples, task.batch_size, task.epochs, task.drop_last)
+    if isinstance(task, InitializerTask):
+        return sc.initializer_result(task.name, task.fan_in, task.fan_out)
     return keras_result(task)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS, Activation
 from .engine import run_network, run_optimizer
+from .network import updated
 from .losses import LOSSES
 from .spec import ActivationTask, NetworkTask, OptimizerTask, Task
 
@@ -106,7 +107,7 @@ def transposed_gradient(task: Task) -> dict[str, Any] | None:
             lr.dW = lr.dW.T.copy()
             changed = True
             if lr.W_new is not None:
-                lr.W_new = layer.weights - task.learning_rate * lr.dW
+                lr.W_new = updated(layer.weights, lr.dW, task.learning_rate, task.weight_decay, task.l1)
     return result.to_json() if changed else None
 
 

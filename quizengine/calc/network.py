@@ -19,11 +19,24 @@ Given = dict[tuple, Callable[[Array], Array]]  # (layer, field) -> puts the give
 
 
 @dataclass(frozen=True)
+class Dropout:
+    """Inverted dropout with a given mask: a = f(z) * mask / (1 - rate) in training, f(z) at inference."""
+
+    rate: float
+    mask: Array | None  # (n_out,) or (batch, n_out) of 0 and 1; None at inference
+
+    def apply(self, v: Array) -> Array:
+        """Scale a value, or a gradient on the way back (the same factor: d a / d f(z) = mask / (1 - rate))."""
+        return v if self.mask is None else v * self.mask / (1.0 - self.rate)
+
+
+@dataclass(frozen=True)
 class Layer:
     weights: Array  # (n_in, n_out)
     bias: Array  # (n_out,)
     activation: Activation
     alpha: float = 0.0
+    dropout: Dropout | None = None
 
 
 @dataclass(frozen=True)
@@ -36,7 +49,7 @@ class Network:
 class LayerResult:
     z: Array  # (batch, n_out)
     a: Array  # (batch, n_out)
-    fz: Array | None = None  # f(z) where it differs from a (a given a); f'(z) is taken with it
+    fz: Array | None = None  # f(z) where it differs from a (dropout, a given a); f'(z) is taken with it
     grad_a: Array | None = None  # dL/da, (batch, n_out): kept so the worked table need not recompute it
     delta: Array | None = None  # dL/dz, (batch, n_out)
     dW: Array | None = None  # (n_in, n_out)
@@ -82,7 +95,8 @@ class NetworkResult:
         return {"output": ex(self.output), "loss": self.loss, "layers": layers}
 
 
-def run(network: Network, x: Array, y: Array, learning_rate: float | None = None, given: Given | None = None) -> NetworkResult:
+def run(network: Network, x: Array, y: Array, learning_rate: float | None = None, given: Given | None = None,
+        weight_decay: float = 0.0, l1: float = 0.0) -> NetworkResult:
     """Run the forward pass, the loss, the backward pass and the optional update.
 
     ``given[(layer, field)]`` puts given values into a quantity as soon as it is computed, so
@@ -96,12 +110,11 @@ def run(network: Network, x: Array, y: Array, learning_rate: float | None = None
         z = a @ layer.weights + layer.bias
         if given:
             z = _put(given, i, "z", z)
-        a = layer.activation.value(z, layer.alpha)
-        lr = LayerResult(z=z, a=a)
-        if given and (i, "a") in given:
-            lr.fz, lr.a = a, given[(i, "a")](a)
-            a = lr.a
-        result.layers.append(lr)
+        fz = layer.activation.value(z, layer.alpha)
+        a = fz if layer.dropout is None else layer.dropout.apply(fz)
+        if given:
+            a = _put(given, i, "a", a)
+        result.layers.append(LayerResult(z=z, a=a, fz=None if a is fz else fz))
     result.loss = network.loss.value(a, t)
     if given and (-1, "loss") in given:
         result.loss = float(given[(-1, "loss")](np.float64(result.loss)))
@@ -109,6 +122,8 @@ def run(network: Network, x: Array, y: Array, learning_rate: float | None = None
     for i in range(len(network.layers) - 1, -1, -1):
         layer, lr = network.layers[i], result.layers[i]
         lr.grad_a = grad_a
+        if layer.dropout is not None:
+            grad_a = layer.dropout.apply(grad_a)
         delta = layer.activation.vjp(lr.z, lr.f_of_z, layer.alpha, grad_a)
         a_prev = result.layers[i - 1].a if i > 0 else result.input
         if given:
@@ -122,11 +137,18 @@ def run(network: Network, x: Array, y: Array, learning_rate: float | None = None
             grad_a = delta @ layer.weights.T
     if learning_rate is not None:
         for i, (layer, lr) in enumerate(zip(network.layers, result.layers)):
-            lr.W_new = layer.weights - learning_rate * lr.dW
+            lr.W_new = updated(layer.weights, lr.dW, learning_rate, weight_decay, l1)
             lr.b_new = layer.bias - learning_rate * lr.db
             if given:
                 lr.W_new, lr.b_new = _put(given, i, "W_new", lr.W_new), _put(given, i, "b_new", lr.b_new)
     return result
+
+
+def updated(W: Array, dW: Array, learning_rate: float, weight_decay: float = 0.0, l1: float = 0.0) -> Array:
+    """Return W after one gradient step, with the coupled L2 and L1 penalties on the weights."""
+    if weight_decay or l1:
+        dW = dW + weight_decay * W + l1 * np.sign(W)
+    return W - learning_rate * dW
 
 
 def _put(given: Given, i: int, name: str, value: Array) -> Array:
@@ -134,12 +156,13 @@ def _put(given: Given, i: int, name: str, value: Array) -> Array:
     return value if put is None else put(value)
 
 
-def make_layer(weights: Array, bias: Array, activation: str, alpha: float | None = None) -> Layer:
+def make_layer(weights: Array, bias: Array, activation: str, alpha: float | None = None,
+               dropout: Dropout | None = None) -> Layer:
     """Build a layer, filling the activation's default alpha."""
     act = ACTIVATIONS[activation]
     if alpha is None:
         alpha = act.default_alpha if act.default_alpha is not None else 0.0
-    return Layer(np.asarray(weights, dtype=np.float64), np.asarray(bias, dtype=np.float64), act, float(alpha))
+    return Layer(np.asarray(weights, dtype=np.float64), np.asarray(bias, dtype=np.float64), act, float(alpha), dropout)
 
 
 def make_network(layers: list[Layer], loss: str) -> Network:

@@ -28,6 +28,17 @@ class OptimizerConfig:
     beta_1: float = 0.9
     beta_2: float = 0.999
     bias_correction: bool = True  # adam; False is the textbook slip of using m and v as they are
+    weight_decay: float = 0.0  # coupled L2 (torch's SGD/Adam weight_decay); decoupled for adamw
+    l1: float = 0.0  # L1 penalty: its subgradient l1 * sign(w) joins the gradient
+
+
+def penalized(c: OptimizerConfig, w: Array, g: Array) -> Array:
+    """Return the gradient with the coupled penalties: g + weight_decay * w + l1 * sign(w) (sign(0) = 0)."""
+    if c.weight_decay and c.name != "adamw":
+        g = g + c.weight_decay * w
+    if c.l1:
+        g = g + c.l1 * np.sign(w)
+    return g
 
 
 # -- the rules: each optimizer's moment update beside its parameter update
@@ -60,6 +71,11 @@ def adam_params(c: OptimizerConfig, w: Array, m: Array, v: Array, g: Array, t: i
     if c.bias_correction:
         m, v = m / (1.0 - c.beta_1**t), v / (1.0 - c.beta_2**t)
     return w - c.learning_rate * m / (np.sqrt(v) + c.epsilon)
+
+
+def adamw_params(c: OptimizerConfig, w: Array, m: Array, v: Array, g: Array, t: int) -> Array:
+    # Decoupled weight decay (Loshchilov and Hutter; torch.optim.AdamW, Keras AdamW): shrink w, then Adam's step.
+    return adam_params(c, w * (1.0 - c.learning_rate * c.weight_decay), m, v, g, t)
 
 
 @dataclass(frozen=True)
@@ -98,9 +114,42 @@ OPTIMIZERS: dict[str, Optimizer] = {
                              + (r"w \leftarrow w - \eta \hat m / (\sqrt{\hat v} + \epsilon)" if c.bias_correction
                                 else r"w \leftarrow w - \eta m / (\sqrt{v} + \epsilon)")),
                   second_moment=True),
+        Optimizer("adamw", ("learning_rate", "beta_1", "beta_2", "epsilon", "weight_decay"), adam_state, adamw_params,
+                  "m",
+                  lambda c: ("m <- b1*m + (1-b1)*g ; v <- b2*v + (1-b2)*g^2 ; "
+                             "w <- w*(1 - lr*weight_decay) - lr*m_hat/(sqrt(v_hat) + eps)"),
+                  lambda c: (r"m \leftarrow \beta_1 m + (1-\beta_1) g,\; v \leftarrow \beta_2 v + (1-\beta_2) g^2,\; "
+                             r"w \leftarrow w (1 - \eta \lambda) - \eta \hat m / (\sqrt{\hat v} + \epsilon)"),
+                  second_moment=True),
     )
 }
-EXTRA_KEYS: dict[str, tuple[str, ...]] = {"adam": ("bias_correction",)}  # shown only when not the default
+# Optional keys beyond the contract's, shown in the worked table only when not at their default.
+EXTRA_KEYS: dict[str, tuple[str, ...]] = {
+    "sgd": ("weight_decay", "l1"), "rmsprop": ("weight_decay", "l1"), "adagrad": ("weight_decay", "l1"),
+    "adam": ("bias_correction", "weight_decay", "l1"), "adamw": ("bias_correction", "l1"),
+}
+DEFAULTS: dict[str, dict[str, float]] = {"adamw": {"weight_decay": 0.01}}  # torch.optim.AdamW's default
+
+
+def rule_text(c: OptimizerConfig) -> str:
+    """Return the update rule in plain text, the coupled penalties first."""
+    return _penalty(c, tex=False) + OPTIMIZERS[c.name].rule(c)
+
+
+def rule_tex(c: OptimizerConfig) -> str:
+    """Return the update rule in LaTeX, the coupled penalties first."""
+    return _penalty(c, tex=True) + OPTIMIZERS[c.name].tex(c)
+
+
+def _penalty(c: OptimizerConfig, tex: bool) -> str:
+    terms = []
+    if c.weight_decay and c.name != "adamw":
+        terms.append(f"{c.weight_decay:g}" + (r"\, w" if tex else "*w"))
+    if c.l1:
+        terms.append(f"{c.l1:g}" + (r"\, \operatorname{sign}(w)" if tex else "*sign(w)"))
+    if not terms:
+        return ""
+    return (r"g \leftarrow g + " + " + ".join(terms) + r",\; ") if tex else ("g <- g + " + " + ".join(terms) + " ; ")
 
 
 @dataclass
@@ -143,10 +192,11 @@ def run(cfg: OptimizerConfig, params: Array, gradient: GradientSource, steps: in
         g = np.asarray(gradient(k, w), dtype=np.float64)
         if given:
             g = _put(given, k, "gradient", g)
-        v, s = rule.state(cfg, v, s, g, k + 1)
+        g_used = penalized(cfg, w, g) if cfg.weight_decay or cfg.l1 else g
+        v, s = rule.state(cfg, v, s, g_used, k + 1)
         if given:
             v, s = _put(given, k, "velocity", v), _put(given, k, "second_moment", s)
-        w = rule.params(cfg, w, v, s, g, k + 1)
+        w = rule.params(cfg, w, v, s, g_used, k + 1)
         if given:
             w = _put(given, k, "params", w)
         out.steps.append(Step(gradient=g, params=w.copy(), velocity=v.copy(),

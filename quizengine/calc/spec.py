@@ -14,8 +14,11 @@ from .checks import (SpecError, as_array, as_mapping, as_number, as_positive_int
                      suggest)
 from .given import NOTHING, Given, parse_network_given, parse_optimizer_given
 from .losses import LOSSES
+from .spec_extra import (EXTRA_TASK_KEYS, InitializerTask, IterationsTask, ScheduleTask, initializer_task,
+                         iterations_task, schedule_task)
 
-__all__ = ["SpecError", "load_text", "parse", "Task", "NetworkTask", "OptimizerTask", "ActivationTask", "KerasTask"]
+__all__ = ["SpecError", "load_text", "parse", "Task", "NetworkTask", "OptimizerTask", "ActivationTask", "KerasTask",
+           "ScheduleTask", "IterationsTask", "InitializerTask"]
 
 Array = np.ndarray
 
@@ -27,6 +30,8 @@ class NetworkTask:
     y: Array
     learning_rate: float | None
     given: Given = NOTHING
+    weight_decay: float = 0.0  # coupled L2 in the update, on the weights only
+    l1: float = 0.0  # L1 subgradient l1 * sign(W) in the update, on the weights only
 
 
 @dataclass(frozen=True)
@@ -62,13 +67,14 @@ class KerasTask:
 
 BOOL_KEYS = ("nesterov", "bias_correction")
 
-Task = Union[NetworkTask, OptimizerTask, ActivationTask, KerasTask]
+Task = Union[NetworkTask, OptimizerTask, ActivationTask, KerasTask, ScheduleTask, IterationsTask, InitializerTask]
 
 TASK_KEYS = {
     "network": ("network", "input", "target", "update", "given"),
     "optimizer": ("optimizer", "params", "gradients", "objective", "steps", "given"),
     "activation": ("activation", "z"),
     "keras": ("keras",),
+    **EXTRA_TASK_KEYS,
 }
 
 
@@ -81,13 +87,15 @@ def parse(obj: Any) -> Task:
     if not kinds:
         unknown = next(iter(spec), None)
         hint = f"; unknown key {unknown!r}{suggest(unknown, list(TASK_KEYS))}" if unknown is not None else ""
-        raise SpecError(f"spec: needs one of the keys 'network', 'optimizer', 'activation' or 'keras'{hint}")
+        names = ", ".join(repr(k) for k in TASK_KEYS)
+        raise SpecError(f"spec: needs one of the keys {names}{hint}")
     if len(kinds) > 1:
         raise SpecError(f"spec: holds more than one task ({', '.join(kinds)}); give exactly one")
     kind = kinds[0]
     check_keys(spec, "spec", TASK_KEYS[kind])
-    return {"network": _network_task, "optimizer": _optimizer_task,
-            "activation": _activation_task, "keras": _keras_task}[kind](spec)
+    return {"network": _network_task, "optimizer": _optimizer_task, "activation": _activation_task,
+            "keras": _keras_task, "schedule": schedule_task, "iterations": iterations_task,
+            "initializer": initializer_task}[kind](spec)
 
 
 def _activation_name(value: Any, where: str) -> str:
@@ -123,7 +131,8 @@ def _network_task(spec: dict) -> NetworkTask:
     for i, raw in enumerate(layers_raw):
         where = f"network.layers[{i}]"
         layer = as_mapping(raw, where)
-        check_keys(layer, where, ("weights", "bias", "activation", "alpha"), required=("weights", "bias", "activation"))
+        check_keys(layer, where, ("weights", "bias", "activation", "alpha", "dropout"),
+                   required=("weights", "bias", "activation"))
         W = as_array(layer["weights"], f"{where}.weights", (2,))
         b = as_array(layer["bias"], f"{where}.bias", (1,))
         name = _activation_name(layer["activation"], f"{where}.activation")
@@ -135,22 +144,50 @@ def _network_task(spec: dict) -> NetworkTask:
             )
         if b.shape != (W.shape[1],):
             raise SpecError(f"{where}.bias: shape {b.shape} does not match weights {W.shape}; needs ({W.shape[1]},)")
-        layers.append(nw.make_layer(W, b, name, _alpha(layer, name, where)))
+        dropout = _dropout(layer["dropout"], f"{where}.dropout", x.shape[:-1] + (W.shape[1],)) if "dropout" in layer else None
+        layers.append(nw.make_layer(W, b, name, _alpha(layer, name, where), dropout))
         n_in = W.shape[1]
     y = as_array(spec["target"], "target", (1, 2))
     out_shape = x.shape[:-1] + (n_in,)
     if y.shape != out_shape:
         raise SpecError(f"target: shape {y.shape} does not match the output's shape {out_shape}")
-    lr = None
+    lr, penalties = None, {}
     if "update" in spec:
         upd = as_mapping(spec["update"], "update")
-        check_keys(upd, "update", ("learning_rate",), required=("learning_rate",))
+        check_keys(upd, "update", ("learning_rate", "weight_decay", "l1"), required=("learning_rate",))
         lr = as_number(upd["learning_rate"], "update.learning_rate")
+        for key in ("weight_decay", "l1"):
+            if key in upd:
+                penalties[key] = as_number(upd[key], f"update.{key}")
+                if penalties[key] < 0:
+                    raise SpecError(f"update.{key}: must be 0 or more, got {upd[key]!r}")
     given = NOTHING
     if "given" in spec:
         sizes = [l.weights.shape for l in layers]
         given = parse_network_given(spec["given"], sizes, None if x.ndim == 1 else x.shape[0], lr is not None)
-    return NetworkTask(nw.make_network(layers, loss), x, y, lr, given)
+    return NetworkTask(nw.make_network(layers, loss), x, y, lr, given, **penalties)
+
+
+def _dropout(raw: Any, where: str, shape: tuple[int, ...]) -> nw.Dropout:
+    d = as_mapping(raw, where)
+    check_keys(d, where, ("rate", "mask", "training"), required=("rate",))
+    rate = as_number(d["rate"], f"{where}.rate")
+    if not 0.0 <= rate < 1.0:
+        raise SpecError(f"{where}.rate: the share of units dropped must be in [0, 1), got {d['rate']!r}")
+    training = d.get("training", True)
+    if not isinstance(training, bool):
+        raise SpecError(f"{where}.training: expected true or false, got {training!r}")
+    if not training:
+        return nw.Dropout(rate, None)
+    if "mask" not in d:
+        raise SpecError(f"{where}: missing key 'mask' (1 keeps a unit, 0 drops it; needed in training)")
+    mask = as_array(d["mask"], f"{where}.mask", (1, 2))
+    if mask.shape not in (shape, shape[-1:]):
+        want = f"{shape}" + (f" or {shape[-1:]} (one mask for every example)" if len(shape) == 2 else "")
+        raise SpecError(f"{where}.mask: shape {mask.shape} does not match the layer's output; needs {want}")
+    if not np.all((mask == 0.0) | (mask == 1.0)):
+        raise SpecError(f"{where}.mask: entries must be 0 (dropped) or 1 (kept)")
+    return nw.Dropout(rate, mask)
 
 
 def _optimizer_task(spec: dict) -> OptimizerTask:
@@ -163,7 +200,7 @@ def _optimizer_task(spec: dict) -> OptimizerTask:
         raise SpecError(f"optimizer.name: unknown optimizer {name!r}{suggest(name, list(opt.OPTIMIZERS))}")
     keys = opt.OPTIMIZERS[name].keys + opt.EXTRA_KEYS.get(name, ())
     check_keys(o, "optimizer", ("name",) + keys, required=("name", "learning_rate"))
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = dict(opt.DEFAULTS.get(name, {}))
     for key in keys:
         if key not in o:
             continue
@@ -173,6 +210,9 @@ def _optimizer_task(spec: dict) -> OptimizerTask:
             kwargs[key] = o[key]
         else:
             kwargs[key] = as_number(o[key], f"optimizer.{key}")
+    for key in ("weight_decay", "l1"):
+        if kwargs.get(key, 0.0) < 0:
+            raise SpecError(f"optimizer.{key}: must be 0 or more, got {kwargs[key]!r}")
     config = opt.OptimizerConfig(name=name, **kwargs)
     params = as_array(spec["params"], "params", (0, 1, 2))
     has_g, has_obj = "gradients" in spec, "objective" in spec
