@@ -124,7 +124,7 @@ def run(network: Network, x: Array, y: Array, learning_rate: float | None = None
         lr.grad_a = grad_a
         if layer.dropout is not None:
             grad_a = layer.dropout.apply(grad_a)
-        delta = layer.activation.vjp(lr.z, lr.f_of_z, layer.alpha, grad_a)
+        delta = layer.activation.vjp(lr.z, lr.a if lr.fz is None else lr.fz, layer.alpha, grad_a)
         a_prev = result.layers[i - 1].a if i > 0 else result.input
         if given:
             delta = _put(given, i, "delta", delta)

@@ -184,6 +184,8 @@ def run(cfg: OptimizerConfig, params: Array, gradient: GradientSource, steps: in
     ``second_moment`` or ``params``) by a given value before anything downstream uses it.
     """
     rule = OPTIMIZERS[cfg.name]
+    state, move, keep_second = rule.state, rule.params, rule.second_moment
+    penalty = bool(cfg.weight_decay and cfg.name != "adamw" or cfg.l1)
     w = np.array(params, dtype=np.float64)
     v = np.zeros_like(w)  # velocity, s (rmsprop), G (adagrad) or m (adam)
     s = np.zeros_like(w)  # adam's second moment
@@ -192,15 +194,14 @@ def run(cfg: OptimizerConfig, params: Array, gradient: GradientSource, steps: in
         g = np.asarray(gradient(k, w), dtype=np.float64)
         if given:
             g = _put(given, k, "gradient", g)
-        g_used = penalized(cfg, w, g) if cfg.weight_decay or cfg.l1 else g
-        v, s = rule.state(cfg, v, s, g_used, k + 1)
+        g_used = penalized(cfg, w, g) if penalty else g
+        v, s = state(cfg, v, s, g_used, k + 1)
         if given:
             v, s = _put(given, k, "velocity", v), _put(given, k, "second_moment", s)
-        w = rule.params(cfg, w, v, s, g_used, k + 1)
+        w = move(cfg, w, v, s, g_used, k + 1)
         if given:
             w = _put(given, k, "params", w)
-        out.steps.append(Step(gradient=g, params=w.copy(), velocity=v.copy(),
-                              second_moment=s.copy() if rule.second_moment else None))
+        out.steps.append(Step(g, w.copy(), v.copy(), s.copy() if keep_second else None))
     return out
 
 
