@@ -18,7 +18,7 @@ Array = np.ndarray
 Given = dict[tuple, Callable[[Array], Array]]  # (layer, field) -> puts the given values in (see given.py)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Dropout:
     """Inverted dropout with a given mask: a = f(z) * mask / (1 - rate) in training, f(z) at inference."""
 
@@ -30,7 +30,7 @@ class Dropout:
         return v if self.mask is None else v * self.mask / (1.0 - self.rate)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Layer:
     weights: Array  # (n_in, n_out)
     bias: Array  # (n_out,)
@@ -39,13 +39,13 @@ class Layer:
     dropout: Dropout | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Network:
     layers: tuple[Layer, ...]
     loss: Loss
 
 
-@dataclass
+@dataclass(slots=True)
 class LayerResult:
     z: Array  # (batch, n_out)
     a: Array  # (batch, n_out)
@@ -62,7 +62,7 @@ class LayerResult:
         return self.a if self.fz is None else self.fz
 
 
-@dataclass
+@dataclass(slots=True)
 class NetworkResult:
     input: Array  # (batch, n_in)
     single: bool  # the input was one example (1-D)
