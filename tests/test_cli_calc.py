@@ -193,3 +193,15 @@ def test_given_values_are_listed_in_the_worked_table(runner):
     assert r.exit_code == 0
     assert "Given (used in place of the computed values, and carried forward):" in r.stdout
     assert "layers[0].a = [0, 0]" in r.stdout and "0.524979" in r.stdout
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_every_example_runs(runner, example):
+    assert run(runner, ["calc", str(EXAMPLES / example), "--json"]).exit_code == 0
+
+
+def test_mazur_given_example_carries_the_hidden_activations(runner):
+    # a_h = (0.6, 0.6): z_o1 = 0.6 * 0.40 + 0.6 * 0.45 + 0.60 = 1.11, z_o2 = 0.6 * 0.50 + 0.6 * 0.55 + 0.60 = 1.23
+    out = json.loads(run(runner, ["calc", str(EXAMPLES / "mazur-given.yaml"), "--json"]).stdout)
+    assert out["layers"][1]["z"] == pytest.approx([1.11, 1.23], abs=1e-12)
+    assert out["layers"][0]["a"] == [0.6, 0.6]
