@@ -51,11 +51,12 @@ def main() -> None:
 @click.argument("spec", metavar="SPEC")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def calc(spec: str, as_json: bool) -> None:
-    """Compute a network, optimizer, activation or keras task from SPEC.
+    """Compute a network, optimizer, activation, keras, schedule, iterations or initializer task.
 
-    SPEC is a YAML or JSON file, or - for standard input (format: CONTRACT section 1,
-    and the extra `keras` parameter-count task). Without --json, print the worked table:
-    every intermediate value, to 6 significant digits. Exit 2 on a bad spec.
+    SPEC is a YAML or JSON file, or - for standard input (format: CONTRACT section 1 and
+    its extensions in docs/calculator.md, e.g. given values carried forward). Without
+    --json, print the worked table: every intermediate value, to 6 significant digits.
+    Exit 2 on a bad spec.
     """
     try:
         if spec == "-":

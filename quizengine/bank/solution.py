@@ -7,7 +7,10 @@ from typing import Any
 import numpy as np
 
 from ..calc.engine import run_network
-from ..calc.spec import ActivationTask, KerasTask, NetworkTask, OptimizerTask, Task
+from ..calc.optimizers import OPTIMIZERS, rule_tex
+from ..calc.schedules import INITIALIZERS, SCHEDULES
+from ..calc.spec import (ActivationTask, InitializerTask, IterationsTask, KerasTask, NetworkTask, OptimizerTask,
+                         ScheduleTask, Task)
 from .params import fmt, latex
 
 FORMULAS = {
@@ -43,6 +46,8 @@ def worked_solution(task: Task, result: dict[str, Any], answer_path: str, answer
         body = _optimizer(task, result, answer_path)
     elif isinstance(task, ActivationTask):
         body = _activation(task, result)
+    elif isinstance(task, (ScheduleTask, IterationsTask, InitializerTask)):
+        body = _closed_form(task, result)
     else:
         body = _keras(task, result)
     shown = row(answer) if np.ndim(answer) == 1 else latex(answer)
@@ -59,8 +64,11 @@ def _network(task: NetworkTask, path: str) -> str:
     for k, (layer, lr) in enumerate(zip(task.network.layers, res.layers), start=1):
         name = layer.activation.name.replace("_", r"\_")
         prev = "x" if k == 1 else f"a^{{({k - 1})}}"
-        lines.append(f"- layer {k}: $z^{{({k})}} = {prev} W^{{({k})}} + b^{{({k})}} = {row(ex(lr.z))}$, "
-                     f"$a^{{({k})}} = \\mathrm{{{name}}}(z^{{({k})}}) = {row(ex(lr.a))}$")
+        drop = layer.dropout if layer.dropout is not None and layer.dropout.mask is not None else None
+        act = f"$a^{{({k})}} = \\mathrm{{{name}}}(z^{{({k})}}) = {row(ex(lr.a))}$" if drop is None else (
+            f"$\\mathrm{{{name}}}(z^{{({k})}}) = {row(ex(lr.f_of_z))}$, dropout with mask $m = {row(drop.mask)}$: "
+            f"$a^{{({k})}} = \\mathrm{{{name}}}(z^{{({k})}}) \\odot m / (1 - {fmt(drop.rate)}) = {row(ex(lr.a))}$")
+        lines.append(f"- layer {k}: $z^{{({k})}} = {prev} W^{{({k})}} + b^{{({k})}} = {row(ex(lr.z))}$, {act}")
     loss = task.network.loss.name
     lines += ["", f"Loss ({loss.replace('_', ' ')}): ${LOSS_TEX[loss]}$, so $L = {fmt(res.loss)}$."]
     if not any(key in path for key in ("delta", "dW", "db", "W_new", "b_new")):
@@ -70,13 +78,14 @@ def _network(task: NetworkTask, path: str) -> str:
     for k in range(n, lowest - 1, -1):
         layer, lr = task.network.layers[k - 1], res.layers[k - 1]
         if k < n:
-            grad_a = res.layers[k].delta @ task.network.layers[k].weights.T
             lines.append(f"- $\\partial L / \\partial a^{{({k})}} = \\delta^{{({k + 1})}} (W^{{({k + 1})}})^T = "
-                         f"{row(ex(grad_a))}$")
+                         f"{row(ex(lr.grad_a))}$")
         if layer.activation.elementwise:
-            d = layer.activation.derivative(lr.z, lr.a, layer.alpha)
+            d = layer.activation.derivative(lr.z, lr.f_of_z, layer.alpha)
+            mask = (f" \\odot m / (1 - {fmt(layer.dropout.rate)})"
+                    if layer.dropout is not None and layer.dropout.mask is not None else "")
             lines.append(f"- $f'(z^{{({k})}}) = {row(ex(d))}$, so "
-                         f"$\\delta^{{({k})}} = \\partial L / \\partial a^{{({k})}} \\odot f'(z^{{({k})}}) = {row(ex(lr.delta))}$")
+                         f"$\\delta^{{({k})}} = \\partial L / \\partial a^{{({k})}}{mask} \\odot f'(z^{{({k})}}) = {row(ex(lr.delta))}$")
         else:
             lines.append(f"- softmax: $\\delta_j = a_j \\big(g_j - \\sum_i g_i a_i\\big)$ with $g = \\partial L/\\partial a$, "
                          f"so $\\delta^{{({k})}} = {row(ex(lr.delta))}$")
@@ -85,36 +94,30 @@ def _network(task: NetworkTask, path: str) -> str:
                      f"$\\partial L / \\partial b^{{({k})}} = {row(lr.db)}$")
         if lr.W_new is not None:
             eta = fmt(task.learning_rate)
-            lines.append(f"- update with $\\eta = {eta}$: $W^{{({k})}} - \\eta\\, \\partial L/\\partial W^{{({k})}} = "
+            grad = f"\\partial L/\\partial W^{{({k})}}"
+            if task.weight_decay or task.l1:
+                grad = (f"\\big({grad}" + (f" + {fmt(task.weight_decay)}\\, W^{{({k})}}" if task.weight_decay else "")
+                        + (f" + {fmt(task.l1)} \\operatorname{{sign}}(W^{{({k})}})" if task.l1 else "") + "\\big)")
+            lines.append(f"- update with $\\eta = {eta}$: $W^{{({k})}} - \\eta\\, {grad} = "
                          f"{latex(lr.W_new)}$, $b^{{({k})}} - \\eta\\, \\partial L/\\partial b^{{({k})}} = {row(lr.b_new)}$")
     return "\n".join(lines)
 
 
 def _optimizer(task: OptimizerTask, result: dict[str, Any], path: str) -> str:
     c = task.config
-    rule = {
-        "sgd": (r"v \leftarrow \mu v - \eta g,\; w \leftarrow w + \mu v - \eta g" if c.nesterov
-                else r"v \leftarrow \mu v - \eta g,\; w \leftarrow w + v"),
-        "rmsprop": r"s \leftarrow \rho s + (1 - \rho) g^2,\; w \leftarrow w - \eta g / (\sqrt{s} + \epsilon)",
-        "adagrad": r"G \leftarrow G + g^2,\; w \leftarrow w - \eta g / (\sqrt{G} + \epsilon)",
-        "adam": (r"m \leftarrow \beta_1 m + (1-\beta_1) g,\; v \leftarrow \beta_2 v + (1-\beta_2) g^2,\; "
-                 r"w \leftarrow w - \eta \hat m / (\sqrt{\hat v} + \epsilon)"),
-    }[c.name]
-    settings = ", ".join(f"{k} = {fmt(getattr(c, k)) if k != 'nesterov' else c.nesterov}" for k in
-                         ("learning_rate", "momentum", "rho", "beta_1", "beta_2", "epsilon")
-                         if k in {"sgd": ("learning_rate", "momentum"), "rmsprop": ("learning_rate", "rho", "epsilon"),
-                                  "adagrad": ("learning_rate", "epsilon"),
-                                  "adam": ("learning_rate", "beta_1", "beta_2", "epsilon")}[c.name])
+    optimizer = OPTIMIZERS[c.name]
+    rule = rule_tex(c)
+    settings = ", ".join(f"{k} = {fmt(getattr(c, k))}" for k in optimizer.keys if k != "nesterov")
     last = 0
     if "steps[" in path:
         last = int(path.split("steps[")[1].split("]")[0])
-    state = {"sgd": "v", "rmsprop": "s", "adagrad": "G", "adam": "m"}[c.name]
-    head = f"| step | gradient $g$ | ${state}$ |" + (" $v$ |" if c.name == "adam" else "") + " params $w$ |"
-    sep = "|---|---|---|" + ("---|" if c.name == "adam" else "") + "---|"
+    state = optimizer.symbol
+    head = f"| step | gradient $g$ | ${state}$ |" + (" $v$ |" if optimizer.second_moment else "") + " params $w$ |"
+    sep = "|---|---|---|" + ("---|" if optimizer.second_moment else "") + "---|"
     lines = [f"Rule (state starts at 0; {settings}): ${rule}$", "", f"Start: $w_0 = {row(task.params)}$", "", head, sep]
     for k, s in enumerate(result["steps"][: last + 1]):
         cells = [str(k + 1), _cell(s["gradient"]), _cell(s["velocity"])]
-        if c.name == "adam":
+        if optimizer.second_moment:
             cells.append(_cell(s["second_moment"]))
         cells.append(_cell(s["params"]))
         lines.append("| " + " | ".join(cells) + " |")
@@ -148,3 +151,32 @@ def _keras(task: KerasTask, result: dict[str, Any]) -> str:
         n_in = l["units"]
     lines.append(f"\nTotal: ${result['total_params']}$ parameters.")
     return "\n".join(lines)
+
+
+SCHEDULE_TEX = {
+    "step_decay": r"\eta_e = \eta_0\, \gamma^{\lfloor e / s \rfloor}",
+    "exponential_decay": r"\eta_e = \eta_0\, r^{e / s}",
+    "cosine_annealing": r"\eta_e = \eta_{\min} + \tfrac{1}{2}(\eta_0 - \eta_{\min})\big(1 + \cos(\pi e / T)\big)",
+}
+
+
+def _closed_form(task: Task, result: dict[str, Any]) -> str:
+    """Schedules, iterations per epoch and initializer scales: the formula, then the numbers."""
+    if isinstance(task, ScheduleTask):
+        c = task.config
+        stair = r" (staircase: $\lfloor e / s \rfloor$ in the exponent)" if c.staircase else ""
+        keys = ", ".join(f"{k} = {c.staircase if k == 'staircase' else fmt(getattr(c, k))}" for k in SCHEDULES[c.name].keys)
+        rows = [f"- epoch {e}: ${fmt(r)}$" for e, r in zip(task.epochs, result["learning_rates"])]
+        return "\n".join([f"${SCHEDULE_TEX[c.name]}${stair} with {keys}:", ""] + rows)
+    if isinstance(task, IterationsTask):
+        op = r"\lfloor" if task.drop_last else r"\lceil"
+        cl = r"\rfloor" if task.drop_last else r"\rceil"
+        return (f"Updates per epoch: ${op} {task.samples} / {task.batch_size} {cl} = {result['per_epoch']}$ "
+                f"(last batch: {result['last_batch']} samples); over {task.epochs} epoch{'s' if task.epochs > 1 else ''}: ${result['total']}$.")
+    init = INITIALIZERS[task.name]
+    fan = rf"\tfrac{{{task.fan_in} + {task.fan_out}}}{{2}}" if init.fan == "avg" else str(task.fan_in)
+    lines = [f"$\\mathrm{{Var}}(w) = {fmt(init.scale)} / {fan} = {fmt(result['variance'])}$, "
+             f"$\\sigma = {fmt(result['std'])}$."]
+    if init.uniform:
+        lines.append(f"Uniform on $[-L, L]$ has variance $L^2/3$, so $L = \\sqrt{{3 \\mathrm{{Var}}(w)}} = {fmt(result['limit'])}$.")
+    return " ".join(lines)

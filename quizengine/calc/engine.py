@@ -1,4 +1,4 @@
-"""Run a parsed task and return its CONTRACT section 1 result as plain JSON data."""
+"""Run a parsed task and return its result as plain JSON data."""
 
 from __future__ import annotations
 
@@ -10,18 +10,20 @@ from . import network as nw
 from . import optimizers as opt
 from .activations import ACTIVATIONS
 from .losses import InfiniteLossError
-from .spec import ActivationTask, KerasTask, NetworkTask, OptimizerTask, SpecError, Task, parse
+from . import schedules as sc
+from .spec import (ActivationTask, InitializerTask, IterationsTask, KerasTask, NetworkTask, OptimizerTask, ScheduleTask,
+                   SpecError, Task, parse)
 
 
-def run_network(task: NetworkTask, quirks: nw.Quirks = nw.NO_QUIRKS) -> nw.NetworkResult:
+def run_network(task: NetworkTask) -> nw.NetworkResult:
     try:
-        return nw.run(task.network, task.x, task.y, task.learning_rate, quirks)
+        return nw.run(task.network, task.x, task.y, task.learning_rate, task.given.puts, task.weight_decay, task.l1)
     except InfiniteLossError as e:
         raise SpecError(f"network.loss: {e}") from None
 
 
-def run_optimizer(task: OptimizerTask, quirks: opt.OptimizerQuirks = opt.OptimizerQuirks()) -> opt.Trajectory:
-    return opt.run(task.config, task.params, task.source(), task.steps, quirks)
+def run_optimizer(task: OptimizerTask) -> opt.Trajectory:
+    return opt.run(task.config, task.params, task.source(), task.steps, task.given.puts)
 
 
 def activation_result(task: ActivationTask) -> dict[str, Any]:
@@ -48,6 +50,12 @@ def run_task(task: Task) -> dict[str, Any]:
         return run_optimizer(task).to_json()
     if isinstance(task, ActivationTask):
         return activation_result(task)
+    if isinstance(task, ScheduleTask):
+        return sc.schedule_result(task.config, task.epochs)
+    if isinstance(task, IterationsTask):
+        return sc.iterations_result(task.samples, task.batch_size, task.epochs, task.drop_last)
+    if isinstance(task, InitializerTask):
+        return sc.initializer_result(task.name, task.fan_in, task.fan_out)
     return keras_result(task)
 
 

@@ -1,7 +1,9 @@
 """Buggy calculators: rerun a task with one classic mistake, to name it in feedback.
 
-Each mistake returns the result a student making it would compute, in the same JSON shape
-as the true calculator, or ``None`` when the mistake does not apply to the task.
+Each mistake is the true calculator run on a transformed task (a swapped activation
+derivative, another loss, transposed weights, a negated rate or momentum, Adam without its
+bias correction). It returns the result a student making it would compute, in the same JSON
+shape as the true calculator, or ``None`` when the mistake does not apply to the task.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import network as nw
-from . import optimizers as opt
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, Activation
 from .engine import run_network, run_optimizer
+from .network import updated
 from .losses import LOSSES
 from .spec import ActivationTask, NetworkTask, OptimizerTask, Task
+
+Array = np.ndarray
 
 DESCRIPTIONS: dict[str, str] = {
     "derivative_as_value": "used the activation's value f(z) where its derivative f'(z) belongs (e.g. sigma' taken as sigma)",
@@ -30,35 +33,57 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def _net(task: Task, quirks: nw.Quirks) -> dict[str, Any] | None:
-    if not isinstance(task, NetworkTask):
+def _net(task: NetworkTask) -> dict[str, Any]:
+    return run_network(task).to_json()
+
+
+def _swap_derivative(act: Activation, derivative: Callable[[Array, Array, float], Array]) -> Activation:
+    """Return ``act`` with another derivative, applied element-wise (softmax's Jacobian included)."""
+    return Activation(act.name, act.value, derivative, act.default_alpha, elementwise=True)
+
+
+def _with_activations(task: NetworkTask, swap: Callable[[Activation], Activation]) -> NetworkTask:
+    layers = tuple(replace(l, activation=swap(l.activation)) for l in task.network.layers)
+    return replace(task, network=replace(task.network, layers=layers))
+
+
+def _activation_with(task: ActivationTask, swap: Callable[[Activation], Activation]) -> dict[str, Any] | None:
+    if task.name in ("softmax", "linear"):
         return None
-    return run_network(task, quirks).to_json()
+    act = swap(ACTIVATIONS[task.name])
+    a = act.value(task.z, task.alpha)
+    return {"value": a.tolist(), "derivative": act.derivative(task.z, a, task.alpha).tolist()}
+
+
+def _value_as_derivative(act: Activation) -> Activation:
+    return _swap_derivative(act, lambda z, a, alpha: a)
+
+
+def _unit_derivative(act: Activation) -> Activation:
+    return _swap_derivative(act, lambda z, a, alpha: np.ones_like(a))
 
 
 def derivative_as_value(task: Task) -> dict[str, Any] | None:
     if isinstance(task, ActivationTask):
-        if task.name in ("softmax", "linear"):
-            return None
-        a = ACTIVATIONS[task.name].value(task.z, task.alpha)
-        return {"value": a.tolist(), "derivative": a.tolist()}
-    return _net(task, nw.Quirks(derivative_as_value=True))
+        return _activation_with(task, _value_as_derivative)
+    if not isinstance(task, NetworkTask):
+        return None
+    return _net(_with_activations(task, _value_as_derivative))
 
 
 def no_activation_derivative(task: Task) -> dict[str, Any] | None:
     if isinstance(task, ActivationTask):
-        if task.name in ("softmax", "linear"):
-            return None
-        a = ACTIVATIONS[task.name].value(task.z, task.alpha)
-        return {"value": a.tolist(), "derivative": np.ones_like(a).tolist()}
-    return _net(task, nw.Quirks(no_activation_derivative=True))
+        return _activation_with(task, _unit_derivative)
+    if not isinstance(task, NetworkTask):
+        return None
+    return _net(_with_activations(task, _unit_derivative))
 
 
 def loss_factor(task: Task) -> dict[str, Any] | None:
     if not isinstance(task, NetworkTask) or task.network.loss.name not in ("mse", "half_sse"):
         return None
     other = "mse" if task.network.loss.name == "half_sse" else "half_sse"
-    return run_network(replace(task, network=replace(task.network, loss=LOSSES[other]))).to_json()
+    return _net(replace(task, network=replace(task.network, loss=LOSSES[other])))
 
 
 def transposed_weights(task: Task) -> dict[str, Any] | None:
@@ -68,10 +93,11 @@ def transposed_weights(task: Task) -> dict[str, Any] | None:
                    for l in task.network.layers)
     if all(l is m for l, m in zip(layers, task.network.layers)):
         return None
-    return run_network(replace(task, network=replace(task.network, layers=layers))).to_json()
+    return _net(replace(task, network=replace(task.network, layers=layers)))
 
 
 def transposed_gradient(task: Task) -> dict[str, Any] | None:
+    # The slip is in writing dW down, after a correct backward pass: the true result, dW transposed.
     if not isinstance(task, NetworkTask):
         return None
     result = run_network(task)
@@ -81,28 +107,29 @@ def transposed_gradient(task: Task) -> dict[str, Any] | None:
             lr.dW = lr.dW.T.copy()
             changed = True
             if lr.W_new is not None:
-                lr.W_new = layer.weights - task.learning_rate * lr.dW
+                lr.W_new = updated(layer.weights, lr.dW, task.learning_rate, task.weight_decay, task.l1)
     return result.to_json() if changed else None
 
 
 def gradient_ascent(task: Task) -> dict[str, Any] | None:
+    # A negated rate: w - (-lr) g. Adam's m keeps its sign (the moments never see the rate).
     if isinstance(task, NetworkTask):
-        return None if task.learning_rate is None else _net(task, nw.Quirks(gradient_ascent=True))
+        return None if task.learning_rate is None else _net(replace(task, learning_rate=-task.learning_rate))
     if isinstance(task, OptimizerTask):
-        return run_optimizer(task, opt.OptimizerQuirks(gradient_ascent=True)).to_json()
+        return run_optimizer(replace(task, config=replace(task.config, learning_rate=-task.config.learning_rate))).to_json()
     return None
 
 
 def momentum_sign(task: Task) -> dict[str, Any] | None:
     if not isinstance(task, OptimizerTask) or task.config.name != "sgd" or task.config.momentum == 0:
         return None
-    return run_optimizer(task, opt.OptimizerQuirks(momentum_sign=True)).to_json()
+    return run_optimizer(replace(task, config=replace(task.config, momentum=-task.config.momentum))).to_json()
 
 
 def no_bias_correction(task: Task) -> dict[str, Any] | None:
     if not isinstance(task, OptimizerTask) or task.config.name != "adam":
         return None
-    return run_optimizer(task, opt.OptimizerQuirks(no_bias_correction=True)).to_json()
+    return run_optimizer(replace(task, config=replace(task.config, bias_correction=False))).to_json()
 
 
 MISTAKES: dict[str, Callable[[Task], dict[str, Any] | None]] = {

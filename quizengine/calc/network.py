@@ -7,6 +7,7 @@ batch ``(batch, n_in)``; a 1-D input is a batch of one, squeezed again in the re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -14,48 +15,72 @@ from .activations import ACTIVATIONS, Activation
 from .losses import LOSSES, Loss
 
 Array = np.ndarray
+Given = dict[tuple, Callable[[Array], Array]]  # (layer, field) -> puts the given values in (see given.py)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Dropout:
+    """Inverted dropout with a given mask: a = f(z) * mask / (1 - rate) in training, f(z) at inference."""
+
+    rate: float
+    mask: Array | None  # (n_out,) or (batch, n_out) of 0 and 1; None at inference
+
+    def apply(self, v: Array) -> Array:
+        """Scale a value, or a gradient on the way back (the same factor: d a / d f(z) = mask / (1 - rate))."""
+        return v if self.mask is None else v * self.mask / (1.0 - self.rate)
+
+
+@dataclass(frozen=True, slots=True)
 class Layer:
     weights: Array  # (n_in, n_out)
     bias: Array  # (n_out,)
     activation: Activation
     alpha: float = 0.0
+    dropout: Dropout | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Network:
     layers: tuple[Layer, ...]
     loss: Loss
 
 
-@dataclass
+@dataclass(slots=True)
 class LayerResult:
     z: Array  # (batch, n_out)
     a: Array  # (batch, n_out)
+    fz: Array | None = None  # f(z) where it differs from a (dropout, a given a); f'(z) is taken with it
+    grad_a: Array | None = None  # dL/da, (batch, n_out): kept so the worked table need not recompute it
     delta: Array | None = None  # dL/dz, (batch, n_out)
     dW: Array | None = None  # (n_in, n_out)
     db: Array | None = None  # (n_out,)
     W_new: Array | None = None
     b_new: Array | None = None
 
+    @property
+    def f_of_z(self) -> Array:
+        return self.a if self.fz is None else self.fz
 
-@dataclass
+
+@dataclass(slots=True)
 class NetworkResult:
     input: Array  # (batch, n_in)
     single: bool  # the input was one example (1-D)
     layers: list[LayerResult] = field(default_factory=list)
     loss: float = 0.0
-    grad_output: Array | None = None  # dL/da of the last layer
     learning_rate: float | None = None
 
     @property
     def output(self) -> Array:
         return self.layers[-1].a
 
+    @property
+    def grad_output(self) -> Array:
+        """dL/da of the last layer."""
+        return self.layers[-1].grad_a
+
     def to_json(self) -> dict:
-        """Return the CONTRACT section 1a result, 1-D where the input was 1-D."""
+        """Return the network task's result, 1-D where the input was 1-D."""
 
         def ex(v: Array) -> list:
             return (v[0] if self.single else v).tolist()
@@ -70,64 +95,74 @@ class NetworkResult:
         return {"output": ex(self.output), "loss": self.loss, "layers": layers}
 
 
-# Options a buggy calculator may set (see mistakes.py); the true calculator uses none.
-@dataclass(frozen=True)
-class Quirks:
-    derivative_as_value: bool = False
-    no_activation_derivative: bool = False
-    gradient_ascent: bool = False
+def run(network: Network, x: Array, y: Array, learning_rate: float | None = None, given: Given | None = None,
+        weight_decay: float = 0.0, l1: float = 0.0) -> NetworkResult:
+    """Run the forward pass, the loss, the backward pass and the optional update.
 
-
-NO_QUIRKS = Quirks()
-
-
-def _local_grad(layer: Layer, lr: LayerResult, grad_a: Array, quirks: Quirks) -> Array:
-    """Return delta = dL/dz for one layer from dL/da."""
-    act = layer.activation
-    if quirks.no_activation_derivative:
-        return grad_a
-    if quirks.derivative_as_value:
-        return grad_a * lr.a
-    return act.vjp(lr.z, lr.a, layer.alpha, grad_a)
-
-
-def run(network: Network, x: Array, y: Array, learning_rate: float | None = None,
-        quirks: Quirks = NO_QUIRKS) -> NetworkResult:
-    """Run the forward pass, the loss, the backward pass and the optional update."""
+    ``given[(layer, field)]`` puts given values into a quantity as soon as it is computed, so
+    everything downstream uses them (``(-1, "loss")`` for the loss).
+    """
     single = x.ndim == 1
     a = x[None, :] if single else x
     t = y[None, :] if single else y
     result = NetworkResult(input=a, single=single, learning_rate=learning_rate)
-    for layer in network.layers:
+    for i, layer in enumerate(network.layers):
         z = a @ layer.weights + layer.bias
-        a = layer.activation.value(z, layer.alpha)
-        result.layers.append(LayerResult(z=z, a=a))
+        if given:
+            z = _put(given, i, "z", z)
+        fz = layer.activation.value(z, layer.alpha)
+        a = fz if layer.dropout is None else layer.dropout.apply(fz)
+        if given:
+            a = _put(given, i, "a", a)
+        result.layers.append(LayerResult(z=z, a=a, fz=None if a is fz else fz))
     result.loss = network.loss.value(a, t)
+    if given and (-1, "loss") in given:
+        result.loss = float(given[(-1, "loss")](np.float64(result.loss)))
     grad_a = network.loss.grad(a, t)
-    result.grad_output = grad_a
     for i in range(len(network.layers) - 1, -1, -1):
         layer, lr = network.layers[i], result.layers[i]
-        delta = _local_grad(layer, lr, grad_a, quirks)
+        lr.grad_a = grad_a
+        if layer.dropout is not None:
+            grad_a = layer.dropout.apply(grad_a)
+        delta = layer.activation.vjp(lr.z, lr.a if lr.fz is None else lr.fz, layer.alpha, grad_a)
         a_prev = result.layers[i - 1].a if i > 0 else result.input
+        if given:
+            delta = _put(given, i, "delta", delta)
         lr.delta = delta
         lr.dW = a_prev.T @ delta
         lr.db = np.add.reduce(delta, axis=0)
+        if given:
+            lr.dW, lr.db = _put(given, i, "dW", lr.dW), _put(given, i, "db", lr.db)
         if i > 0:
             grad_a = delta @ layer.weights.T
     if learning_rate is not None:
-        sign = -1.0 if quirks.gradient_ascent else 1.0
-        for layer, lr in zip(network.layers, result.layers):
-            lr.W_new = layer.weights - sign * learning_rate * lr.dW
-            lr.b_new = layer.bias - sign * learning_rate * lr.db
+        for i, (layer, lr) in enumerate(zip(network.layers, result.layers)):
+            lr.W_new = updated(layer.weights, lr.dW, learning_rate, weight_decay, l1)
+            lr.b_new = layer.bias - learning_rate * lr.db
+            if given:
+                lr.W_new, lr.b_new = _put(given, i, "W_new", lr.W_new), _put(given, i, "b_new", lr.b_new)
     return result
 
 
-def make_layer(weights: Array, bias: Array, activation: str, alpha: float | None = None) -> Layer:
+def updated(W: Array, dW: Array, learning_rate: float, weight_decay: float = 0.0, l1: float = 0.0) -> Array:
+    """Return W after one gradient step, with the coupled L2 and L1 penalties on the weights."""
+    if weight_decay or l1:
+        dW = dW + weight_decay * W + l1 * np.sign(W)
+    return W - learning_rate * dW
+
+
+def _put(given: Given, i: int, name: str, value: Array) -> Array:
+    put = given.get((i, name))
+    return value if put is None else put(value)
+
+
+def make_layer(weights: Array, bias: Array, activation: str, alpha: float | None = None,
+               dropout: Dropout | None = None) -> Layer:
     """Build a layer, filling the activation's default alpha."""
     act = ACTIVATIONS[activation]
     if alpha is None:
         alpha = act.default_alpha if act.default_alpha is not None else 0.0
-    return Layer(np.asarray(weights, dtype=np.float64), np.asarray(bias, dtype=np.float64), act, float(alpha))
+    return Layer(np.asarray(weights, dtype=np.float64), np.asarray(bias, dtype=np.float64), act, float(alpha), dropout)
 
 
 def make_network(layers: list[Layer], loss: str) -> Network:

@@ -1,26 +1,26 @@
-"""Parse a calculator spec (CONTRACT section 1) into a task, with errors that name the key."""
+"""Parse a calculator spec into a task, with errors that name the key (format: docs/calculator.md)."""
 
 from __future__ import annotations
 
-import difflib
-import json
-import math
 from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
-import yaml
 
 from . import network as nw
 from . import optimizers as opt
 from .activations import ACTIVATIONS
+from .checks import (SpecError, as_array, as_mapping, as_number, as_positive_int, check_keys, kind_of, load_text,
+                     suggest)
+from .given import NOTHING, Given, parse_network_given, parse_optimizer_given
 from .losses import LOSSES
+from .spec_extra import (EXTRA_TASK_KEYS, InitializerTask, IterationsTask, ScheduleTask, initializer_task,
+                         iterations_task, schedule_task)
+
+__all__ = ["SpecError", "load_text", "parse", "Task", "NetworkTask", "OptimizerTask", "ActivationTask", "KerasTask",
+           "ScheduleTask", "IterationsTask", "InitializerTask"]
 
 Array = np.ndarray
-
-
-class SpecError(ValueError):
-    """A spec a user wrote is wrong; the message names the key and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,9 @@ class NetworkTask:
     x: Array
     y: Array
     learning_rate: float | None
+    given: Given = NOTHING
+    weight_decay: float = 0.0  # coupled L2 in the update, on the weights only
+    l1: float = 0.0  # L1 subgradient l1 * sign(W) in the update, on the weights only
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class OptimizerTask:
     gradients: tuple[Array, ...] | None  # one per step, or None with an objective
     A: Array | None = None
     b: Array | None = None
+    given: Given = NOTHING
 
     def source(self) -> opt.GradientSource:
         if self.gradients is not None:
@@ -61,133 +65,42 @@ class KerasTask:
     units: tuple[int, ...]
 
 
-Task = Union[NetworkTask, OptimizerTask, ActivationTask, KerasTask]
+BOOL_KEYS = ("nesterov", "bias_correction")
+
+Task = Union[NetworkTask, OptimizerTask, ActivationTask, KerasTask, ScheduleTask, IterationsTask, InitializerTask]
 
 TASK_KEYS = {
-    "network": ("network", "input", "target", "update"),
-    "optimizer": ("optimizer", "params", "gradients", "objective", "steps"),
+    "network": ("network", "input", "target", "update", "given"),
+    "optimizer": ("optimizer", "params", "gradients", "objective", "steps", "given"),
     "activation": ("activation", "z"),
     "keras": ("keras",),
+    **EXTRA_TASK_KEYS,
 }
-
-
-# ---------------------------------------------------------------- loading text
-
-def load_text(text: str, name: str = "<spec>") -> Any:
-    """Parse YAML or JSON text; errors carry the line number."""
-    stripped = text.lstrip()
-    if name.endswith(".json") or stripped.startswith("{"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            if name.endswith(".json"):
-                raise SpecError(f"{name}:{e.lineno}:{e.colno}: malformed JSON: {e.msg}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
-        problem = getattr(e, "problem", None) or str(e)
-        raise SpecError(f"{where}: malformed YAML: {problem}") from None
-
-
-# ---------------------------------------------------------------- small checks
-
-def _suggest(name: object, valid: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(str(name), list(valid), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{hint} (valid: {', '.join(valid)})"
-
-
-def _mapping(obj: Any, where: str) -> dict:
-    if not isinstance(obj, dict):
-        raise SpecError(f"{where}: expected a mapping (key: value), got {_kind(obj)}")
-    return obj
-
-
-def _kind(obj: Any) -> str:
-    if obj is None:
-        return "nothing"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(type(obj), type(obj).__name__)
-
-
-def _keys(obj: dict, where: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
-    for key in obj:
-        if key not in allowed:
-            raise SpecError(f"{where}: unknown key {key!r}{_suggest(key, allowed)}")
-    for key in required:
-        if key not in obj:
-            raise SpecError(f"{where}: missing key {key!r}")
-
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or value is None:
-        raise SpecError(f"{where}: expected a number, got {_kind(value)} {value!r}")
-    if isinstance(value, str):
-        # YAML 1.1 reads `1e-3` as a string; accept any spelling float() takes.
-        try:
-            value = float(value)
-        except ValueError:
-            raise SpecError(f"{where}: expected a number, got the string {value!r}") from None
-    if not isinstance(value, (int, float)):
-        raise SpecError(f"{where}: expected a number, got {_kind(value)}")
-    x = float(value)
-    if not math.isfinite(x):
-        raise SpecError(f"{where}: {value!r} is not a finite number (NaN and infinity are not allowed)")
-    return x
-
-
-def _array(value: Any, where: str, ndims: tuple[int, ...]) -> Array:
-    """Convert nested lists of numbers to float64 with one of the allowed ranks."""
-
-    def conv(v: Any, path: str) -> Any:
-        if isinstance(v, list):
-            return [conv(e, f"{path}[{i}]") for i, e in enumerate(v)]
-        return _number(v, path)
-
-    data = conv(value, where)
-    try:
-        arr = np.array(data, dtype=np.float64)
-    except ValueError:
-        raise SpecError(f"{where}: rows of different lengths (a ragged list)") from None
-    if arr.ndim not in ndims:
-        want = " or ".join({0: "a number", 1: "a list", 2: "a list of lists"}.get(n, f"{n}-D") for n in ndims)
-        raise SpecError(f"{where}: expected {want}, got shape {arr.shape}")
-    if arr.size == 0:
-        raise SpecError(f"{where}: is empty")
-    return arr
-
-
-def _positive_int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise SpecError(f"{where}: expected a positive whole number, got {_kind(value)}")
-    x = _number(value, where)
-    if x != int(x) or x < 1:
-        raise SpecError(f"{where}: expected a positive whole number, got {value!r}")
-    return int(x)
 
 
 # ---------------------------------------------------------------- tasks
 
 def parse(obj: Any) -> Task:
     """Return the task a spec describes, or raise SpecError naming the offending key."""
-    spec = _mapping(obj, "spec")
+    spec = as_mapping(obj, "spec")
     kinds = [k for k in TASK_KEYS if k in spec]
     if not kinds:
         unknown = next(iter(spec), None)
-        hint = f"; unknown key {unknown!r}{_suggest(unknown, list(TASK_KEYS))}" if unknown is not None else ""
-        raise SpecError(f"spec: needs one of the keys 'network', 'optimizer', 'activation' or 'keras'{hint}")
+        hint = f"; unknown key {unknown!r}{suggest(unknown, list(TASK_KEYS))}" if unknown is not None else ""
+        names = ", ".join(repr(k) for k in TASK_KEYS)
+        raise SpecError(f"spec: needs one of the keys {names}{hint}")
     if len(kinds) > 1:
         raise SpecError(f"spec: holds more than one task ({', '.join(kinds)}); give exactly one")
     kind = kinds[0]
-    _keys(spec, "spec", TASK_KEYS[kind])
-    return {"network": _network_task, "optimizer": _optimizer_task,
-            "activation": _activation_task, "keras": _keras_task}[kind](spec)
+    check_keys(spec, "spec", TASK_KEYS[kind])
+    return {"network": _network_task, "optimizer": _optimizer_task, "activation": _activation_task,
+            "keras": _keras_task, "schedule": schedule_task, "iterations": iterations_task,
+            "initializer": initializer_task}[kind](spec)
 
 
 def _activation_name(value: Any, where: str) -> str:
     if not isinstance(value, str) or value not in ACTIVATIONS:
-        raise SpecError(f"{where}: unknown activation {value!r}{_suggest(value, list(ACTIVATIONS))}")
+        raise SpecError(f"{where}: unknown activation {value!r}{suggest(value, list(ACTIVATIONS))}")
     return value
 
 
@@ -196,31 +109,32 @@ def _alpha(obj: dict, name: str, where: str) -> float:
     if "alpha" in obj:
         if act.default_alpha is None:
             raise SpecError(f"{where}.alpha: the activation {name!r} takes no alpha (only leaky_relu and elu do)")
-        return _number(obj["alpha"], f"{where}.alpha")
+        return as_number(obj["alpha"], f"{where}.alpha")
     return act.default_alpha if act.default_alpha is not None else 0.0
 
 
 def _network_task(spec: dict) -> NetworkTask:
-    _keys(spec, "spec", TASK_KEYS["network"], required=("network", "input", "target"))
-    net = _mapping(spec["network"], "network")
-    _keys(net, "network", ("layers", "loss"), required=("layers", "loss"))
+    check_keys(spec, "spec", TASK_KEYS["network"], required=("network", "input", "target"))
+    net = as_mapping(spec["network"], "network")
+    check_keys(net, "network", ("layers", "loss"), required=("layers", "loss"))
     layers_raw = net["layers"]
     if not isinstance(layers_raw, list):
-        raise SpecError(f"network.layers: expected a list of layers, got {_kind(layers_raw)}")
+        raise SpecError(f"network.layers: expected a list of layers, got {kind_of(layers_raw)}")
     if not layers_raw:
         raise SpecError("network.layers: is empty; give at least one layer")
     loss = net["loss"]
     if not isinstance(loss, str) or loss not in LOSSES:
-        raise SpecError(f"network.loss: unknown loss {loss!r}{_suggest(loss, list(LOSSES))}")
-    x = _array(spec["input"], "input", (1, 2))
+        raise SpecError(f"network.loss: unknown loss {loss!r}{suggest(loss, list(LOSSES))}")
+    x = as_array(spec["input"], "input", (1, 2))
     layers = []
     n_in = x.shape[-1]
     for i, raw in enumerate(layers_raw):
         where = f"network.layers[{i}]"
-        layer = _mapping(raw, where)
-        _keys(layer, where, ("weights", "bias", "activation", "alpha"), required=("weights", "bias", "activation"))
-        W = _array(layer["weights"], f"{where}.weights", (2,))
-        b = _array(layer["bias"], f"{where}.bias", (1,))
+        layer = as_mapping(raw, where)
+        check_keys(layer, where, ("weights", "bias", "activation", "alpha", "dropout"),
+                   required=("weights", "bias", "activation"))
+        W = as_array(layer["weights"], f"{where}.weights", (2,))
+        b = as_array(layer["bias"], f"{where}.bias", (1,))
         name = _activation_name(layer["activation"], f"{where}.activation")
         if W.shape[0] != n_in:
             came = "the input has" if i == 0 else f"layer {i - 1} has"
@@ -230,42 +144,77 @@ def _network_task(spec: dict) -> NetworkTask:
             )
         if b.shape != (W.shape[1],):
             raise SpecError(f"{where}.bias: shape {b.shape} does not match weights {W.shape}; needs ({W.shape[1]},)")
-        layers.append(nw.make_layer(W, b, name, _alpha(layer, name, where)))
+        dropout = _dropout(layer["dropout"], f"{where}.dropout", x.shape[:-1] + (W.shape[1],)) if "dropout" in layer else None
+        layers.append(nw.make_layer(W, b, name, _alpha(layer, name, where), dropout))
         n_in = W.shape[1]
-    y = _array(spec["target"], "target", (1, 2))
+    y = as_array(spec["target"], "target", (1, 2))
     out_shape = x.shape[:-1] + (n_in,)
     if y.shape != out_shape:
         raise SpecError(f"target: shape {y.shape} does not match the output's shape {out_shape}")
-    lr = None
+    lr, penalties = None, {}
     if "update" in spec:
-        upd = _mapping(spec["update"], "update")
-        _keys(upd, "update", ("learning_rate",), required=("learning_rate",))
-        lr = _number(upd["learning_rate"], "update.learning_rate")
-    return NetworkTask(nw.make_network(layers, loss), x, y, lr)
+        upd = as_mapping(spec["update"], "update")
+        check_keys(upd, "update", ("learning_rate", "weight_decay", "l1"), required=("learning_rate",))
+        lr = as_number(upd["learning_rate"], "update.learning_rate")
+        for key in ("weight_decay", "l1"):
+            if key in upd:
+                penalties[key] = as_number(upd[key], f"update.{key}")
+                if penalties[key] < 0:
+                    raise SpecError(f"update.{key}: must be 0 or more, got {upd[key]!r}")
+    given = NOTHING
+    if "given" in spec:
+        sizes = [l.weights.shape for l in layers]
+        given = parse_network_given(spec["given"], sizes, None if x.ndim == 1 else x.shape[0], lr is not None)
+    return NetworkTask(nw.make_network(layers, loss), x, y, lr, given, **penalties)
+
+
+def _dropout(raw: Any, where: str, shape: tuple[int, ...]) -> nw.Dropout:
+    d = as_mapping(raw, where)
+    check_keys(d, where, ("rate", "mask", "training"), required=("rate",))
+    rate = as_number(d["rate"], f"{where}.rate")
+    if not 0.0 <= rate < 1.0:
+        raise SpecError(f"{where}.rate: the share of units dropped must be in [0, 1), got {d['rate']!r}")
+    training = d.get("training", True)
+    if not isinstance(training, bool):
+        raise SpecError(f"{where}.training: expected true or false, got {training!r}")
+    if not training:
+        return nw.Dropout(rate, None)
+    if "mask" not in d:
+        raise SpecError(f"{where}: missing key 'mask' (1 keeps a unit, 0 drops it; needed in training)")
+    mask = as_array(d["mask"], f"{where}.mask", (1, 2))
+    if mask.shape not in (shape, shape[-1:]):
+        want = f"{shape}" + (f" or {shape[-1:]} (one mask for every example)" if len(shape) == 2 else "")
+        raise SpecError(f"{where}.mask: shape {mask.shape} does not match the layer's output; needs {want}")
+    if not np.all((mask == 0.0) | (mask == 1.0)):
+        raise SpecError(f"{where}.mask: entries must be 0 (dropped) or 1 (kept)")
+    return nw.Dropout(rate, mask)
 
 
 def _optimizer_task(spec: dict) -> OptimizerTask:
-    _keys(spec, "spec", TASK_KEYS["optimizer"], required=("optimizer", "params"))
-    o = _mapping(spec["optimizer"], "optimizer")
+    check_keys(spec, "spec", TASK_KEYS["optimizer"], required=("optimizer", "params"))
+    o = as_mapping(spec["optimizer"], "optimizer")
     name = o.get("name")
     if "name" not in o:
         raise SpecError("optimizer: missing key 'name'")
-    if name not in opt.OPTIMIZER_KEYS:
-        raise SpecError(f"optimizer.name: unknown optimizer {name!r}{_suggest(name, list(opt.OPTIMIZER_KEYS))}")
-    allowed = ("name",) + opt.OPTIMIZER_KEYS[name]
-    _keys(o, "optimizer", allowed, required=("name", "learning_rate"))
-    kwargs: dict[str, Any] = {}
-    for key in opt.OPTIMIZER_KEYS[name]:
+    if name not in opt.OPTIMIZERS:
+        raise SpecError(f"optimizer.name: unknown optimizer {name!r}{suggest(name, list(opt.OPTIMIZERS))}")
+    keys = opt.OPTIMIZERS[name].keys + opt.EXTRA_KEYS.get(name, ())
+    check_keys(o, "optimizer", ("name",) + keys, required=("name", "learning_rate"))
+    kwargs: dict[str, Any] = dict(opt.DEFAULTS.get(name, {}))
+    for key in keys:
         if key not in o:
             continue
-        if key == "nesterov":
+        if key in BOOL_KEYS:
             if not isinstance(o[key], bool):
-                raise SpecError(f"optimizer.nesterov: expected true or false, got {o[key]!r}")
+                raise SpecError(f"optimizer.{key}: expected true or false, got {o[key]!r}")
             kwargs[key] = o[key]
         else:
-            kwargs[key] = _number(o[key], f"optimizer.{key}")
+            kwargs[key] = as_number(o[key], f"optimizer.{key}")
+    for key in ("weight_decay", "l1"):
+        if kwargs.get(key, 0.0) < 0:
+            raise SpecError(f"optimizer.{key}: must be 0 or more, got {kwargs[key]!r}")
     config = opt.OptimizerConfig(name=name, **kwargs)
-    params = _array(spec["params"], "params", (0, 1, 2))
+    params = as_array(spec["params"], "params", (0, 1, 2))
     has_g, has_obj = "gradients" in spec, "objective" in spec
     if has_g == has_obj:
         raise SpecError("spec: give exactly one of 'gradients' (one per step) or 'objective'")
@@ -273,50 +222,57 @@ def _optimizer_task(spec: dict) -> OptimizerTask:
         raw = spec["gradients"]
         if not isinstance(raw, list) or not raw:
             raise SpecError("gradients: expected a non-empty list with one gradient per step")
-        grads = tuple(_array(g, f"gradients[{k}]", (params.ndim,)) for k, g in enumerate(raw))
+        grads = tuple(as_array(g, f"gradients[{k}]", (params.ndim,)) for k, g in enumerate(raw))
         for k, g in enumerate(grads):
             if g.shape != params.shape:
                 raise SpecError(f"gradients[{k}]: shape {g.shape} does not match params {params.shape}")
-        steps = _positive_int(spec["steps"], "steps") if "steps" in spec else len(grads)
+        steps = as_positive_int(spec["steps"], "steps") if "steps" in spec else len(grads)
         if steps > len(grads):
             raise SpecError(f"steps: {steps} steps need {steps} gradients, but only {len(grads)} are given")
-        return OptimizerTask(config, params, steps, grads[:steps])
-    obj = _mapping(spec["objective"], "objective")
-    _keys(obj, "objective", ("quadratic",), required=("quadratic",))
-    q = _mapping(obj["quadratic"], "objective.quadratic")
-    _keys(q, "objective.quadratic", ("A", "b"), required=("A",))
+        return OptimizerTask(config, params, steps, grads[:steps], given=_optimizer_given(spec, config, params, steps))
+    obj = as_mapping(spec["objective"], "objective")
+    check_keys(obj, "objective", ("quadratic",), required=("quadratic",))
+    q = as_mapping(obj["quadratic"], "objective.quadratic")
+    check_keys(q, "objective.quadratic", ("A", "b"), required=("A",))
     n = params.size
-    A = _array(q["A"], "objective.quadratic.A", (0, 2))
+    A = as_array(q["A"], "objective.quadratic.A", (0, 2))
     A = A.reshape(1, 1) if A.ndim == 0 else A
     if A.shape != (n, n):
         raise SpecError(f"objective.quadratic.A: shape {A.shape} does not match params with {n} entries; needs ({n}, {n})")
-    b = _array(q["b"], "objective.quadratic.b", (0, 1, 2)).reshape(-1) if "b" in q else np.zeros(n)
+    b = as_array(q["b"], "objective.quadratic.b", (0, 1, 2)).reshape(-1) if "b" in q else np.zeros(n)
     if b.shape != (n,):
         raise SpecError(f"objective.quadratic.b: has {b.size} entries, params have {n}")
     if "steps" not in spec:
         raise SpecError("spec: missing key 'steps' (required with 'objective')")
-    return OptimizerTask(config, params, _positive_int(spec["steps"], "steps"), None, A, b)
+    steps = as_positive_int(spec["steps"], "steps")
+    return OptimizerTask(config, params, steps, None, A, b, _optimizer_given(spec, config, params, steps))
+
+
+def _optimizer_given(spec: dict, config: opt.OptimizerConfig, params: Array, steps: int) -> Given:
+    if "given" not in spec:
+        return NOTHING
+    return parse_optimizer_given(spec["given"], steps, params.shape, opt.OPTIMIZERS[config.name].second_moment)
 
 
 def _activation_task(spec: dict) -> ActivationTask:
-    _keys(spec, "spec", TASK_KEYS["activation"], required=("activation", "z"))
+    check_keys(spec, "spec", TASK_KEYS["activation"], required=("activation", "z"))
     raw = spec["activation"]
     if isinstance(raw, str):
         raw = {"name": raw}
-    a = _mapping(raw, "activation")
-    _keys(a, "activation", ("name", "alpha"), required=("name",))
+    a = as_mapping(raw, "activation")
+    check_keys(a, "activation", ("name", "alpha"), required=("name",))
     name = _activation_name(a["name"], "activation.name")
-    z = _array(spec["z"], "z", (0, 1, 2))
+    z = as_array(spec["z"], "z", (0, 1, 2))
     if name == "softmax" and z.ndim == 0:
         raise SpecError("z: softmax needs a list of values (it normalises over them)")
     return ActivationTask(name, _alpha(a, name, "activation"), z)
 
 
 def _keras_task(spec: dict) -> KerasTask:
-    k = _mapping(spec["keras"], "keras")
-    _keys(k, "keras", ("input_dim", "layers"), required=("input_dim", "layers"))
+    k = as_mapping(spec["keras"], "keras")
+    check_keys(k, "keras", ("input_dim", "layers"), required=("input_dim", "layers"))
     units = k["layers"]
     if not isinstance(units, list) or not units:
         raise SpecError("keras.layers: expected a non-empty list of Dense layer unit counts")
-    return KerasTask(_positive_int(k["input_dim"], "keras.input_dim"),
-                     tuple(_positive_int(u, f"keras.layers[{i}]") for i, u in enumerate(units)))
+    return KerasTask(as_positive_int(k["input_dim"], "keras.input_dim"),
+                     tuple(as_positive_int(u, f"keras.layers[{i}]") for i, u in enumerate(units)))

@@ -157,8 +157,23 @@ def loss_of(name: str, outs: list[list[Value]], ys: list[list[float]]) -> Value:
     return total
 
 
+def _with_grad(node: Value, grad: float):
+    """Make ``node`` pass ``grad`` on instead of the gradient it received (a given delta)."""
+    backward = node._backward
+
+    def replaced():
+        node.grad = grad
+        backward()
+
+    return replaced
+
+
 def network(spec: dict) -> dict:
-    """Evaluate a CONTRACT network spec; return the same fields as the calculator."""
+    """Evaluate a network spec; return the same fields as the calculator.
+
+    ``given`` may hold whole quantities ``layers[k].z``, ``layers[k].a``, ``layers[k].delta``
+    or ``output``.
+    """
     x = spec["input"]
     single = not isinstance(x[0], list)
     xs = [x] if single else x
@@ -169,17 +184,36 @@ def network(spec: dict) -> dict:
     defaults = {"leaky_relu": 0.01, "elu": 1.0}
     zs_all, as_all = [], []
     outs = []
-    for ex in xs:
+    given = dict(spec.get("given", {}))
+    if "output" in given:
+        given[f"layers[{len(layers) - 1}].a"] = given.pop("output")
+
+    def given_at(path: str, e: int) -> list[float] | None:
+        if path not in given:
+            return None
+        return given[path] if single else given[path][e]
+
+    def injected(nodes: list[Value], values: list[float] | None) -> list[Value]:
+        # The value becomes the given one; the gradient flows as before (torch's x + (g - x).detach()).
+        return nodes if values is None else [n + (v - n.data) for n, v in zip(nodes, values)]
+
+    for e, ex in enumerate(xs):
         a = [Value(v) for v in ex]
         zs_ex, as_ex = [], []
-        for l, W, b in zip(layers, Ws, bs):
+        for k, (l, W, b) in enumerate(zip(layers, Ws, bs)):
             z = []
             for j in range(len(b)):
                 acc = b[j] * 1.0
                 for i in range(len(a)):
                     acc = acc + a[i] * W[i][j]
                 z.append(acc)
+            z = injected(z, given_at(f"layers[{k}].z", e))
             a = activate(l["activation"], z, l.get("alpha", defaults.get(l["activation"], 0.0)))
+            a = injected(a, given_at(f"layers[{k}].a", e))
+            delta = given_at(f"layers[{k}].delta", e)
+            if delta is not None:
+                for node, d in zip(z, delta):
+                    node._backward = _with_grad(node, d)
             zs_ex.append(z)
             as_ex.append(a)
         zs_all.append(zs_ex)
