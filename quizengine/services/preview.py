@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..bank.params import fmt, plain
+from ..bank.params import plain
+from ..bank.types.base import numbers_text
 from ..bank.variant import Variant
 from ..calc.mistakes import DESCRIPTIONS
 
@@ -29,12 +30,6 @@ def preview_data(v: Variant) -> dict[str, Any]:
     return data
 
 
-def _num(a: Any) -> str:
-    if isinstance(a, list):
-        return "[" + ", ".join(_num(x) for x in a) + "]"
-    return fmt(a)
-
-
 def preview_text(v: Variant) -> str:
     """Return a readable preview for a terminal."""
     lines = [f"{v.item.id} ({v.type}, topic {v.item.topic}, seed {v.seed}, version {v.item.version})", "", v.prompt.rstrip()]
@@ -43,7 +38,7 @@ def preview_text(v: Variant) -> str:
             lines += ["", f"{key}:"] + [f"  {o['id']}: {o['text']}" for o in opts]
     lines += ["", f"answer: {v.kind.answer_text(v)}"]
     for k, val in v.buggy.items():
-        shown = val if isinstance(val, str) else _num(plain(val))
+        shown = val if isinstance(val, str) else numbers_text(plain(val))
         lines.append(f"mistake {k}: {shown}  ({DESCRIPTIONS[k]})")
     if v.explanation:
         lines += ["", "explanation:", v.explanation.rstrip()]

@@ -14,7 +14,7 @@ from ...calc.mistakes import DESCRIPTIONS
 from ...parsing import CostlyNumber, FormatError, parse_numeric
 from ...tolerance import entries_close, numbers_match
 from ..core import Variant, VariantError, finite, mistake_values
-from ..params import fmt, plain
+from ..params import plain
 from ..schema import DEFAULT_TOLERANCE, Calculated, ItemBase, Tolerance
 from .base import ItemType, Namer, Outcome, ResponseRefused, field, numbers_text
 
@@ -129,7 +129,7 @@ class NumericType(ItemType):
         return {"tolerance": v.model.tolerance.model_dump(exclude_none=True)}
 
     def answer_text(self, v: Variant) -> str:
-        return _num(v.answer)
+        return numbers_text(plain(v.answer))
 
     def stress_number(self, v: Variant, answer: Any) -> float | None:
         return float(answer) if np.ndim(answer) == 0 else None
@@ -139,12 +139,6 @@ def _fits(value: Any, shape: list[int]) -> bool:
     if not shape:
         return isinstance(value, (str, int, float)) and not isinstance(value, bool)
     return isinstance(value, list) and len(value) == shape[0] and all(_fits(v, shape[1:]) for v in value)
-
-
-def _num(a: Any) -> str:
-    if isinstance(a, list):
-        return "[" + ", ".join(_num(x) for x in a) + "]"
-    return fmt(a)
 
 
 TYPE = NumericType()
