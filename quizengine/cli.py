@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from . import __version__
+from .version import __version__
 from .calc import SpecError, load_text, parse, run_task
 from .calc.report import render
 from .config import banks_path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -38,6 +39,11 @@ def test_shipped_banks_validate_cleanly(runner):
     r = runner.invoke(main, ["validate", str(BANKS)])
     assert r.exit_code == 0, r.stdout
     assert " error: " not in r.stdout
+    # ...and not because there was nothing to check: the content targets below add up to 115 items.
+    counts = re.search(r"(\d+) files, (\d+) banks, (\d+) items, (\d+) quizzes", r.stderr)
+    assert counts, r.stderr
+    files, banks, items, quizzes = map(int, counts.groups())
+    assert banks >= 4 and items >= 115 and quizzes >= 1
 
 
 def test_shipped_banks_meet_the_content_targets():
@@ -124,6 +130,7 @@ def test_every_shipped_item_previews_deterministically_with_finite_answers():
     import numpy as np
 
     cat = load_catalog([BANKS])
+    assert len(cat.items) >= 115 and not cat.errors  # an empty or broken folder would pass the loop below
     for item in cat.items.values():
         for seed in (0, 1, 99, 12345):
             v1, v2 = make_variant(item, seed), make_variant(item, seed)

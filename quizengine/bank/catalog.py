@@ -6,56 +6,29 @@ import difflib
 import hashlib
 import json
 import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from . import schema
-from .loader import Document, Mark, Problem, read_yaml
+from . import schema, types
+from .loader import BankItem, Document, Mark, Problem, read_yaml
 
-ITEM_ADAPTER: TypeAdapter = TypeAdapter(schema.Item)
+ITEM_ADAPTER: TypeAdapter = TypeAdapter(types.Item)
 
 
 def _field_names() -> set[str]:
     names: set[str] = set()
-    for obj in vars(schema).values():
+    modules = [schema] + [sys.modules[t.model.__module__] for t in types.TYPES]
+    for obj in (obj for module in modules for obj in vars(module).values()):
         if isinstance(obj, type) and issubclass(obj, BaseModel):
             names |= set(obj.model_fields)
     return names
 
 
 KNOWN_KEYS = sorted(_field_names())
-
-
-@dataclass
-class BankItem:
-    """One item as loaded, with where it came from."""
-
-    model: Any  # one of the schema item models
-    topic: str
-    path: str
-    doc: Document
-    index: int
-    raw: dict
-    version: str  # content hash: changes whenever the item's YAML data changes
-    bank_source: str | None = None
-
-    @property
-    def id(self) -> str:
-        return self.model.id
-
-    @property
-    def source(self) -> str | None:
-        return self.model.source or self.bank_source
-
-    @property
-    def where(self) -> tuple:
-        return ("items", self.index)
-
-    def problem(self, sub: tuple, message: str, severity: str = "error", key: bool = False) -> Problem:
-        return self.doc.problem(self.where + sub, f"{self.id}: {message}", severity, key)
 
 
 @dataclass
@@ -96,7 +69,7 @@ def _loc_path(loc: tuple, raw: Any) -> tuple:
     out: list[Any] = []
     node = raw
     for part in loc:
-        if isinstance(node, dict) and part not in node and part in schema.ITEM_TYPES and node.get("type") == part:
+        if isinstance(node, dict) and part not in node and part in types.ITEM_TYPES and node.get("type") == part:
             continue
         out.append(part)
         node = node.get(part) if isinstance(node, dict) else (
@@ -132,12 +105,12 @@ def schema_problems(doc: Document, base: tuple, raw: Any, err: ValidationError, 
                                    f"missing key {path[-1]!r}"))
         elif kind == "union_tag_invalid":
             tag = e["ctx"]["tag"]
-            close = difflib.get_close_matches(str(tag), schema.ITEM_TYPES, n=1)
+            close = difflib.get_close_matches(str(tag), types.ITEM_TYPES, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             out.append(doc.problem(base + path + ("type",), f"{label}: unknown item type {tag!r}{hint} "
-                                   f"(valid: {', '.join(schema.ITEM_TYPES)})"))
+                                   f"(valid: {', '.join(types.ITEM_TYPES)})"))
         elif kind == "union_tag_not_found":
-            out.append(doc.problem(base + path, f"{label}: missing key 'type' (one of {', '.join(schema.ITEM_TYPES)})"))
+            out.append(doc.problem(base + path, f"{label}: missing key 'type' (one of {', '.join(types.ITEM_TYPES)})"))
         else:
             msg = e["msg"].removeprefix("Value error, ")
             got = e.get("input")

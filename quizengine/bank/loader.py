@@ -63,6 +63,35 @@ class Document:
         return Problem(self.path, self.mark(path, key), severity, message)
 
 
+@dataclass
+class BankItem:
+    """One item as loaded, with where it came from."""
+
+    model: Any  # one of the item types' models (bank/types/)
+    topic: str
+    path: str
+    doc: Document
+    index: int
+    raw: dict
+    version: str  # content hash: changes whenever the item's YAML data changes
+    bank_source: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.model.id
+
+    @property
+    def source(self) -> str | None:
+        return self.model.source or self.bank_source
+
+    @property
+    def where(self) -> tuple:
+        return ("items", self.index)
+
+    def problem(self, sub: tuple, message: str, severity: str = "error", key: bool = False) -> Problem:
+        return self.doc.problem(self.where + sub, f"{self.id}: {message}", severity, key)
+
+
 # libyaml's parser when PyYAML was built with it (several times faster); same nodes and marks.
 class _Builder(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """A SafeLoader used to compose nodes and resolve scalars."""

@@ -1,14 +1,17 @@
-"""Pydantic models of a bank file and a quiz definition; one model per item type."""
+"""Pydantic models of a bank file and a quiz definition, and the parts item types share.
+
+Each item type's own model lives in its module of ``bank/types/`` (the registry).
+"""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-ITEM_TYPES = ("single_choice", "multiple_select", "true_false", "numeric", "short_text", "matching", "ordering")
+from ..tolerance import DEFAULT_TOLERANCE, Tolerance  # noqa: F401 - part of the bank schema
+
 MISTAKES = (
     "derivative_as_value", "no_activation_derivative", "loss_factor", "transposed_weights",
     "gradient_ascent", "momentum_sign", "no_bias_correction", "transposed_gradient",
@@ -51,25 +54,6 @@ class ParamSpec(Strict):
         return self
 
 
-class Tolerance(Strict):
-    """Numeric comparison: rel+abs (default), significant figures, or decimal digits."""
-
-    rel: float | None = Field(default=None, ge=0)
-    abs: float | None = Field(default=None, ge=0)
-    sigfigs: int | None = Field(default=None, ge=1, le=15)
-    decimals: int | None = Field(default=None, ge=0, le=15)
-
-    @model_validator(mode="after")
-    def _one_mode(self) -> "Tolerance":
-        modes = [self.rel is not None or self.abs is not None, self.sigfigs is not None, self.decimals is not None]
-        if sum(modes) != 1:
-            raise ValueError("give 'rel'/'abs', or 'sigfigs', or 'decimals' (exactly one kind)")
-        return self
-
-
-DEFAULT_TOLERANCE = Tolerance(rel=1e-3, abs=1e-9)
-
-
 class ItemBase(Strict):
     id: Id
     prompt: Text
@@ -103,94 +87,6 @@ class Choice(Strict):
     text: Text
     correct: StrictBool = False
     feedback: str | None = None
-
-
-class SingleChoice(ItemBase, Calculated):
-    type: Literal["single_choice"]
-    choices: list[Choice] | None = Field(default=None, min_length=2)
-    shuffle: StrictBool = True
-    answer: str | None = None  # a path into the calculator result, with `calc`
-    digits: int = Field(default=4, ge=1, le=12)
-    tolerance: Tolerance = DEFAULT_TOLERANCE
-
-    @model_validator(mode="after")
-    def _choices_or_calc(self) -> "SingleChoice":
-        if self.choices is None and self.calc is None:
-            raise ValueError("needs 'choices', or 'calc' + 'answer' + 'mistakes' to compute its options")
-        if self.choices is not None and self.calc is not None:
-            raise ValueError("give 'choices' or 'calc', not both")
-        if self.calc is not None and (self.answer is None or not self.mistakes):
-            raise ValueError("computed options need 'answer' (a result path) and at least one entry in 'mistakes'")
-        return self
-
-
-class MultipleSelect(ItemBase):
-    type: Literal["multiple_select"]
-    choices: list[Choice] = Field(min_length=2)
-    shuffle: StrictBool = True
-
-
-class TrueFalse(ItemBase):
-    type: Literal["true_false"]
-    answer: StrictBool
-
-
-Number = Union[float, list[float], list[list[float]]]
-
-
-class Numeric(ItemBase, Calculated):
-    type: Literal["numeric"]
-    answer: Union[str, Number]
-    tolerance: Tolerance = DEFAULT_TOLERANCE
-
-    @model_validator(mode="after")
-    def _answer_kind(self) -> "Numeric":
-        if self.calc is not None and not isinstance(self.answer, str):
-            raise ValueError("with 'calc', 'answer' is a path into the calculator's result, e.g. layers[0].dW[1][0]")
-        if self.calc is None and isinstance(self.answer, str):
-            raise ValueError(f"'answer' {self.answer!r} is a result path, but the item has no 'calc'")
-        if self.calc is None and (self.params or self.mistakes):
-            raise ValueError("'params' and 'mistakes' need a 'calc' that uses them")
-        return self
-
-
-class ShortText(ItemBase):
-    type: Literal["short_text"]
-    answers: list[Text] = Field(min_length=1)
-    case_sensitive: StrictBool = False
-    pattern: str | None = None
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as e:
-                raise ValueError(f"not a valid regular expression: {e}") from None
-        return v
-
-
-class Pair(Strict):
-    left: Text
-    right: Text
-
-
-class Matching(ItemBase):
-    type: Literal["matching"]
-    pairs: list[Pair] = Field(min_length=2)
-    distractors: list[Text] = []
-
-
-class Ordering(ItemBase):
-    type: Literal["ordering"]
-    sequence: list[Text] = Field(min_length=2)
-
-
-Item = Annotated[
-    Union[SingleChoice, MultipleSelect, TrueFalse, Numeric, ShortText, Matching, Ordering],
-    Field(discriminator="type"),
-]
 
 
 class BankHeader(Strict):

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..calc.mistakes import buggy_result
-from ..grading import numbers_match
+from ..tolerance import numbers_match
 from .catalog import BankItem, Catalog, QuizDef, load_catalog
 from .loader import Problem
 from .params import ParamError, compile_expr, references, template_names
 from .render import math_errors
-from .variant import VariantError, calculate, is_trivial, make_variant, resolve, values_for
+from .types import item_type
+from .variant import VariantError, buggy_answers, calculate, is_trivial, make_variant, values_for
 
 SEEDS = 200
 RENDER_SEEDS = 3  # full variants (Markdown, MathML, worked solution) built per item
@@ -65,7 +65,7 @@ def validate_paths(paths: list[Path], seeds: int = SEEDS, jobs: int = 1) -> Cata
 def check_item(item: BankItem, seeds: int = SEEDS) -> list[Problem]:
     m = item.model
     out: list[Problem] = []
-    out += _choice_rules(item)
+    out += item_type(m.type).rules(item)
     if not m.explanation:
         out.append(item.problem(("id",), "no explanation: students see only right or wrong", "warning"))
     out += _reference_rules(item)
@@ -88,29 +88,6 @@ def check_item(item: BankItem, seeds: int = SEEDS) -> list[Problem]:
     return out
 
 
-def _choice_rules(item: BankItem) -> list[Problem]:
-    m, out = item.model, []
-    choices = getattr(m, "choices", None)
-    if not choices:
-        return out
-    ids = [c.id for c in choices]
-    for i, cid in enumerate(ids):
-        if cid in ids[:i]:
-            out.append(item.problem(("choices", i, "id"), f"choice id {cid!r} is used twice"))
-    correct = [c.id for c in choices if c.correct]
-    if m.type == "single_choice" and len(correct) != 1:
-        what = "no correct choice" if not correct else f"{len(correct)} correct choices ({', '.join(correct)})"
-        out.append(item.problem(("choices",), f"has {what}; a single_choice item needs exactly one "
-                                "(use multiple_select for several)"))
-    if m.type == "multiple_select":
-        if not correct:
-            out.append(item.problem(("choices",), "has no correct choice; mark at least one with correct: true"))
-        elif len(correct) == len(choices):
-            out.append(item.problem(("choices",), "every choice is correct, so ticking everything earns full marks; "
-                                    "add an incorrect choice"))
-    return out
-
-
 def _reference_rules(item: BankItem) -> list[Problem]:
     m, out = item.model, []
     params = list(getattr(m, "params", {}))
@@ -126,7 +103,7 @@ def _reference_rules(item: BankItem) -> list[Problem]:
         defined.add(name)
     names = set(params) | set(derived)
     for key in ("prompt", "explanation"):
-        extra = {"answer"} if key == "explanation" and m.type == "numeric" else set()
+        extra = {"answer"} if key == "explanation" and item_type(m.type).answer_in_explanation else set()
         for ref in sorted(template_names(getattr(m, key) or "") - names - extra):
             out.append(item.problem((key,), f"{{{{{ref}}}}} refers to an undefined parameter "
                                     f"(defined: {', '.join(sorted(names)) or 'none'})"))
@@ -154,16 +131,7 @@ def _calculated_rules(item: BankItem, seeds: int) -> list[Problem]:
             why = is_trivial(task, result, m.answer)
             if why:
                 trivial.append((seed, why))
-        for k in m.mistakes:
-            res = buggy_result(task, k)
-            if res is None:
-                continue
-            try:
-                value = resolve(res, m.answer)
-            except KeyError:
-                continue
-            if np.shape(value) != np.shape(answer):
-                continue
+        for k, value in buggy_answers(task, m.answer, answer, m.mistakes):
             applies[k] += 1
             a = np.asarray(answer, dtype=np.float64)
             if np.max(np.abs(np.asarray(value, dtype=np.float64) - a), initial=0.0) > 1e-12 * np.max(np.abs(a), initial=0.0):

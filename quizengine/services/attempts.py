@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import logging
-import math
 import re
 import sys
 import time
@@ -19,7 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..bank.params import plain
-from ..grading import CostlyNumber, FormatError, grade, parse_numeric
+from ..bank.types import ResponseRefused, check_response
+from ..grading import grade
 from ..models import Attempt, AttemptQuestion, CurrentItem, ItemVersion, Quiz, Response, User
 from .banks import bank_item, cached_item, variant_of
 
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 GRADED = ("submitted", "expired")
 ACTIVE_CAP_S = 600.0
-MAX_RESPONSE_BYTES = 8 * 1024
 
 
 class ServiceError(Exception):
@@ -269,108 +268,6 @@ def question_of(a: Attempt, qid: str) -> AttemptQuestion:
 
 # ---------------------------------------------------------------- saving
 
-def check_response(v: Any, value: Any) -> str | None:
-    """Refuse (400) a response that does not fit the question; return a format note for numeric text.
-
-    Refused, never stored: the wrong JSON type, choice ids the variant doesn't have, lists of the
-    wrong shape, lone surrogates and control characters, and numbers too long to read at a bounded
-    cost. Kept with a note (the student can fix it; it scores 0 until then): numeric text that
-    doesn't read as a number, such as ``abc`` or ``1,5``.
-    """
-    check_value(value)
-    kind = v.type
-    if value is None:
-        return None
-    if len(json.dumps(value)) > MAX_RESPONSE_BYTES:
-        raise ServiceError(413, f"the response is too large (at most {MAX_RESPONSE_BYTES} bytes as JSON)")
-    ok = {
-        "single_choice": lambda x: isinstance(x, str),
-        "multiple_select": lambda x: isinstance(x, list) and all(isinstance(e, str) for e in x),
-        "true_false": lambda x: isinstance(x, bool),
-        "numeric": lambda x: _numeric_json(x),
-        "short_text": lambda x: isinstance(x, str),
-        "matching": lambda x: isinstance(x, dict) and all(isinstance(e, str) for e in x.values()),
-        "ordering": lambda x: isinstance(x, list) and all(isinstance(e, str) for e in x),
-    }[kind](value)
-    if not ok:
-        raise ServiceError(400, f"a {kind} response must be {RESPONSE_FORMATS[kind]}")
-    problem = misfit(v, value)
-    if problem:
-        raise ServiceError(400, problem)
-    if kind == "numeric":
-        try:
-            parse_numeric(value, v.answer_shape)
-        except CostlyNumber as e:
-            raise ServiceError(400, f"not saved: {e}") from None
-        except FormatError as e:
-            return str(e)
-    return None
-
-
-def misfit(v: Any, value: Any) -> str | None:
-    """Why a response of the right JSON type still doesn't fit this variant (ids, shape), or None."""
-    kind = v.type
-    if kind in ("single_choice", "multiple_select"):
-        ids = [c.id for c in v.choices]
-        picked = [value] if kind == "single_choice" else value
-        unknown = [p for p in picked if p not in ids]
-        if unknown:
-            return f"{_short(unknown[0])} is not an option of this question (its options are {', '.join(ids)})"
-        if len(set(picked)) != len(picked):
-            return "each option can be ticked once only"
-    elif kind == "matching":
-        lefts, rights = [o.id for o in v.lefts], [o.id for o in v.rights]
-        for left, right in value.items():
-            if left not in lefts:
-                return f"{_short(left)} is not a term of this question (its terms are {', '.join(lefts)})"
-            if right not in rights:
-                return f"{_short(right)} is not an option of this question (its options are {', '.join(rights)})"
-    elif kind == "ordering":
-        ids = [o.id for o in v.options]
-        if sorted(value) != sorted(ids):
-            return f"an ordering lists every entry once: {', '.join(sorted(ids))}, in your order"
-    elif kind == "numeric":
-        return _shape_misfit(value, v.answer_shape)
-    return None
-
-
-def _shape_misfit(value: Any, shape: tuple[int, ...]) -> str | None:
-    if not shape:
-        return "this answer is one number, not a list" if isinstance(value, list) else None
-    if len(shape) == 1:
-        if isinstance(value, list) and len(value) == shape[0] and not any(isinstance(e, list) for e in value):
-            return None
-        return f"this answer is a vector: send a list of {shape[0]} numbers (or numeric strings)"
-    if isinstance(value, list) and len(value) == shape[0] and all(
-            isinstance(row, list) and len(row) == shape[1] and not any(isinstance(e, list) for e in row)
-            for row in value):
-        return None
-    return f"this answer is a {shape[0]} x {shape[1]} matrix: send {shape[0]} lists of {shape[1]} numbers each"
-
-
-def _short(x: str) -> str:
-    return repr(x if len(x) <= 40 else x[:37] + "...")
-
-
-RESPONSE_FORMATS = {
-    "single_choice": "a choice id (string)", "multiple_select": "a list of choice ids",
-    "true_false": "true or false", "numeric": "a number, a numeric string, or nested lists of them",
-    "short_text": "a string", "matching": "an object {left_id: right_id}", "ordering": "a list of ids in order",
-}
-
-
-def _numeric_json(x: Any) -> bool:
-    if isinstance(x, bool):
-        return False
-    if isinstance(x, (int, float)):
-        return math.isfinite(x)
-    if isinstance(x, str):
-        return True
-    if isinstance(x, list):
-        return all(_numeric_json(e) for e in x)
-    return False
-
-
 ID_MAX = 2**31 - 1  # ids live in INTEGER columns: a larger value fails on PostgreSQL
 SEQ_MAX = 2**53 - 1  # seq is a BIGINT (older pages sent Date.now() in ms); JSON numbers are exact to 2^53
 DEPTH_MAX = 32  # a response nests lists this deep at most (a matrix answer is 2)
@@ -440,7 +337,11 @@ def plan_save(s: Session, user: User, attempt_id: int, qid: str, value: Any, seq
                   .where(AttemptQuestion.attempt_id == attempt_id, AttemptQuestion.slot == slot)).first()
     if q is None:
         raise ServiceError(404, f"attempt {attempt_id} has no question {qid!r}")
-    note = check_response(cached_variant(s, q.item_version_id, q.item_id, q.version, q.seed), value)
+    check_value(value)
+    try:
+        note = check_response(cached_variant(s, q.item_version_id, q.item_id, q.version, q.seed), value)
+    except ResponseRefused as e:
+        raise ServiceError(e.status, str(e)) from None
     # Time since the attempt's previous save (capped: a student who walked away is not "on" it).
     since = aware(a.last_activity_at) or aware(a.started_at)
     spent = min(max((t - since).total_seconds(), 0.0), ACTIVE_CAP_S)

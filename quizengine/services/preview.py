@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..bank.params import fmt, plain
+from ..bank.params import plain
+from ..bank.types.base import numbers_text
 from ..bank.variant import Variant
 from ..calc.mistakes import DESCRIPTIONS
 
@@ -18,56 +19,26 @@ def preview_data(v: Variant) -> dict[str, Any]:
         "explanation": v.explanation, "explanation_html": v.explanation_html, "source": v.item.source,
         "parametrized": bool(getattr(m, "params", None)), "calculated": getattr(m, "calc", None) is not None,
     }
-    for key in ("choices", "lefts", "rights", "options"):
-        opts = getattr(v, key)
-        if opts is not None:
-            data[key] = [{"id": o.id, "text": o.text} for o in opts]
-    if v.choice_feedback:
-        data["choice_feedback"] = v.choice_feedback
+    data.update(v.kind.preview(v))
     if v.values:
         data["params"] = {k: plain(val) for k, val in v.values.items()}
     if v.spec is not None:
         data["spec"] = v.spec
-    if hasattr(m, "tolerance") and m.type == "numeric":
-        data["tolerance"] = m.tolerance.model_dump(exclude_none=True)
+    data.update(v.kind.preview_marking(v))
     if v.buggy:
         data["mistakes"] = {k: {"answer": plain(val), "description": DESCRIPTIONS[k]} for k, val in v.buggy.items()}
     return data
 
 
-def _answer_text(v: Variant) -> str:
-    a = v.answer
-    if v.type == "numeric":
-        return _num(a)
-    if v.type in ("single_choice", "multiple_select"):
-        ids = [a] if isinstance(a, str) else a
-        texts = {o.id: o.text for o in v.choices}
-        return "; ".join(f"{i} ({texts[i]})" for i in ids)
-    if v.type == "matching":
-        lt, rt = {o.id: o.text for o in v.lefts}, {o.id: o.text for o in v.rights}
-        return "; ".join(f"{lt[k]} -> {rt[val]}" for k, val in a.items())
-    if v.type == "ordering":
-        texts = {o.id: o.text for o in v.options}
-        return " -> ".join(texts[i] for i in a)
-    return str(a)
-
-
-def _num(a: Any) -> str:
-    if isinstance(a, list):
-        return "[" + ", ".join(_num(x) for x in a) + "]"
-    return fmt(a)
-
-
 def preview_text(v: Variant) -> str:
     """Return a readable preview for a terminal."""
     lines = [f"{v.item.id} ({v.type}, topic {v.item.topic}, seed {v.seed}, version {v.item.version})", "", v.prompt.rstrip()]
-    for key in ("choices", "lefts", "rights", "options"):
-        opts = getattr(v, key)
-        if opts:
-            lines += ["", f"{key}:"] + [f"  {o.id}: {o.text}" for o in opts]
-    lines += ["", f"answer: {_answer_text(v)}"]
+    for key, opts in v.kind.preview(v).items():
+        if isinstance(opts, list) and opts:
+            lines += ["", f"{key}:"] + [f"  {o['id']}: {o['text']}" for o in opts]
+    lines += ["", f"answer: {v.kind.answer_text(v)}"]
     for k, val in v.buggy.items():
-        shown = val if isinstance(val, str) else _num(plain(val))
+        shown = val if isinstance(val, str) else numbers_text(plain(val))
         lines.append(f"mistake {k}: {shown}  ({DESCRIPTIONS[k]})")
     if v.explanation:
         lines += ["", "explanation:", v.explanation.rstrip()]

@@ -9,11 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..bank.catalog import BankItem, Catalog
 from ..bank.loader import Problem
-from ..bank.params import fmt, plain
+from ..bank.params import plain
 from ..bank.validate import validate_paths
 from ..bank.variant import VariantError, is_trivial, make_variant
 from ..offload import in_thread
@@ -74,14 +72,10 @@ def stress(item: BankItem, seeds: int = 200) -> StressReport:
             if why:
                 failures.append((seed, why))
         answer = plain(v.answer)
-        if v.type == "numeric" and np.ndim(answer) == 0:
-            numeric.append(float(answer))
-        if v.type in ("single_choice", "multiple_select") and v.choices:
-            texts = {c.id: c.text for c in v.choices}
-            ids = answer if isinstance(answer, list) else [answer]
-            key = "; ".join(texts.get(i, str(i)) for i in ids)
-        else:
-            key = _show(answer)
+        number = v.kind.stress_number(v, answer)
+        if number is not None:
+            numeric.append(number)
+        key = v.kind.stress_key(v, answer)
         counts[key] += 1
     summary: dict[str, Any] = {}
     if numeric:
@@ -89,12 +83,3 @@ def stress(item: BankItem, seeds: int = 200) -> StressReport:
                    "distinct": len(set(numeric))}
     return StressReport(seeds, failures, counts.most_common(15), numeric, summary)
 
-
-def _show(v: Any) -> str:
-    if isinstance(v, list):
-        return "[" + ", ".join(_show(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return ", ".join(f"{k}->{x}" for k, x in v.items())
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return fmt(v, 4)
-    return str(v)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import __version__
+from ..version import __version__
+from ..bank.types import ITEM_TYPES, RESPONSE_FORMATS
+
+# The response format of each item type, from the registry (bank/types/).
+FORMATS = "The response, by the question's type: " + "; ".join(f"{t}: {f}" for t, f in RESPONSE_FORMATS.items()) + "."
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -27,13 +31,12 @@ def openapi_document() -> dict[str, Any]:
     question = {
         "type": "object", "required": ["id", "type", "prompt_html"],
         "properties": {
-            "id": {"type": "string"}, "type": {"type": "string", "enum": [
-                "single_choice", "multiple_select", "true_false", "numeric", "short_text", "matching", "ordering"]},
+            "id": {"type": "string"}, "type": {"type": "string", "enum": list(ITEM_TYPES)},
             "prompt_html": {"type": "string"}, "points": {"type": "number"},
             "choices": {"type": "array", "items": _ref("Option")}, "lefts": {"type": "array", "items": _ref("Option")},
             "rights": {"type": "array", "items": _ref("Option")}, "options": {"type": "array", "items": _ref("Option")},
             "shape": {"type": "array", "items": {"type": "integer"}},
-            "response": {}, "saved_at": nullable_time, "seq": {"type": ["integer", "null"]},
+            "response": {"description": FORMATS}, "saved_at": nullable_time, "seq": {"type": ["integer", "null"]},
             "score": {"type": ["number", "null"]}, "max_score": {"type": "number"},
         },
     }
@@ -126,7 +129,7 @@ def openapi_document() -> dict[str, Any]:
                                             "schema": {"type": "string"}}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["response"], "additionalProperties": False,
-                    "properties": {"response": {}, "seq": {"type": ["integer", "null"], "minimum": 0,
+                    "properties": {"response": {"description": FORMATS}, "seq": {"type": ["integer", "null"], "minimum": 0,
                                                            "maximum": seq_max}}}}}},
                 "responses": {"200": _json({"type": "object", "required": ["saved_at"], "properties": {
                     "saved_at": {"type": "string", "format": "date-time"}, "seq": {"type": "integer"},

@@ -11,7 +11,7 @@ from ..services import attempts as svc
 from . import db, reading, writing
 from .auth import student_required, user_record
 from ..bank.params import fmt
-from .forms import describe, fitted, response_from_form
+from .forms import describe, fitted, response_from_form, widget
 
 bp = Blueprint("student", __name__)
 
@@ -28,7 +28,7 @@ def local(iso_time: str | None) -> str:
 
 @bp.app_context_processor
 def helpers() -> dict:
-    return {"local_time": local, "describe": describe, "fitted": fitted}
+    return {"local_time": local, "describe": describe, "fitted": fitted, "widget": widget}
 
 
 @bp.app_template_filter("num")

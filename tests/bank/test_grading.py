@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from quizengine.bank.schema import Tolerance
-from quizengine.grading import (FormatError, close_decimals, close_rel_abs, close_sigfigs, grade,
-                                longest_increasing_run, parse_number, parse_numeric, scalar_close)
+from quizengine.bank.types.ordering import longest_increasing_run
+from quizengine.grading import grade
+from quizengine.parsing import FormatError, parse_number, parse_numeric
+from quizengine.tolerance import Tolerance, close_decimals, close_rel_abs, close_sigfigs, scalar_close
 
 
 # -- parsing numbers
@@ -202,12 +203,19 @@ def test_calculated_numeric_within_and_outside_tolerance(variant):
 
 
 def test_numeric_buggy_answer_names_the_mistake(variant):
+    # s-num-delta, seed 11: w = 0.15, x = 1, b = -0.1, y = 1, so z = 0.05 and a = sigma(z); by hand:
+    # delta = (a - y) a (1 - a); sigma' taken as sigma gives (a - y) a; no derivative gives a - y.
     v = variant("s-num-delta", 11)
-    assert set(v.buggy) == {"derivative_as_value", "no_activation_derivative"}
-    for mistake, value in v.buggy.items():
-        r = grade(v, value)
+    assert {k: v.values[k] for k in "wxby"} == {"w": 0.15, "x": 1.0, "b": -0.1, "y": 1}
+    a = 1 / (1 + math.exp(-0.05))  # 0.512497...
+    assert v.answer == pytest.approx((a - 1) * a * (1 - a), rel=1e-12)  # -0.121800
+    by_hand = {"derivative_as_value": (a - 1) * a, "no_activation_derivative": a - 1}  # -0.249844, -0.487503
+    assert v.buggy == pytest.approx(by_hand, rel=1e-12)
+    for mistake, typed in [("derivative_as_value", "-0.2498"), ("no_activation_derivative", "-0.4875")]:
+        r = grade(v, typed)
         assert r.score == 0.0 and r.mistake == mistake
         assert "what you get if you" in r.feedback
+    assert grade(v, "-0.1218").correct and grade(v, "-0.1218").mistake is None
 
 
 def test_matrix_answer_scores_per_entry(variant):
@@ -224,12 +232,19 @@ def test_matrix_answer_scores_per_entry(variant):
 
 
 def test_computed_choice_feedback_names_the_mistake(variant):
+    # s-computed-choice, seed 1: z = -2.5. The key sigma'(z) = sigma(z)(1 - sigma(z)) = 0.07010; taking
+    # sigma for sigma' (derivative_as_value) gives sigma(-2.5) = 0.07586.
     v = variant("s-computed-choice", 1)
+    assert v.values == {"z": -2.5}
+    s = 1 / (1 + math.exp(2.5))
+    by_text = {float(c.text): c.id for c in v.choices}
     assert len(v.choices) == 4  # the key, the mistake and two decoys (MIN_OPTIONS)
-    buggy_id = v.buggy["derivative_as_value"]
+    key_id = next(cid for x, cid in by_text.items() if x == pytest.approx(s * (1 - s), rel=1e-3))
+    buggy_id = next(cid for x, cid in by_text.items() if x == pytest.approx(s, rel=1e-3))
     r = grade(v, buggy_id)
     assert r.score == 0 and r.mistake == "derivative_as_value" and "f(z) where its derivative" in r.feedback
-    assert grade(v, v.answer).correct
+    assert grade(v, key_id).correct and grade(v, key_id).mistake is None
+    assert [grade(v, c.id).score for c in v.choices].count(1.0) == 1
 
 
 def test_points_scale_the_score(catalog):

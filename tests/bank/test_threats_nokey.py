@@ -97,7 +97,7 @@ def old_builder(key, mistakes, n, digits, salt, distinct):
 
 
 def test_threat_key_always_middle_option_is_flagged(tmp_path, monkeypatch):
-    monkeypatch.setattr("quizengine.bank.variant.computed_options", old_builder)
+    monkeypatch.setattr("quizengine.bank.types.single_choice.computed_options", old_builder)
     out = lint(tmp_path, ADAM, seeds=SEEDS)
     assert out == ["t.yaml:17:15: error: adam-choice: the key's rank among the options sorted by value is far from "
                    "uniform over 200 seeds (smallest 0, 2nd 200, largest 0; uniform: about 67 each, chi-square "

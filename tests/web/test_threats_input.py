@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import DataError
 
-from quizengine.grading import MAX_DIGITS, MAX_EXPONENT, parse_number
+from quizengine.parsing import MAX_DIGITS, MAX_EXPONENT, parse_number
 from quizengine.models import AttemptQuestion, Quiz, Response
 
 from . import everytype as et
