@@ -51,7 +51,7 @@ def enqueue(s: Session, attempt_ids: Iterable[int]) -> int:
     ids = sorted(set(attempt_ids))
     if not ids:
         return 0
-    pairs = set(s.execute(select(Attempt.user_id, Attempt.quiz_id).where(Attempt.id.in_(ids))).tuples())
+    pairs = {(r.user_id, r.quiz_id) for r in s.execute(select(Attempt.user_id, Attempt.quiz_id).where(Attempt.id.in_(ids)))}
     items = [i for user_id, quiz_id in pairs for i in s.scalars(
         select(LtiLineItem.id).where(LtiLineItem.user_id == user_id, LtiLineItem.quiz_id == quiz_id))]
     return enqueue_items(s, items)

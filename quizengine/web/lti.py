@@ -20,8 +20,9 @@ from pylti1p3.lineitem import LineItem
 from sqlalchemy import select
 
 from ..lti import keys, outbox, registry, roster
-from ..models import LtiLineItem, LtiScoreOutbox, LtiUser, Quiz, User
+from ..models import ItemVersion, LtiLineItem, LtiScoreOutbox, LtiUser, Quiz, User
 from ..services import accounts
+from ..services.banks import bank_item, cached_item
 from ..services import attempts as svc
 from . import db, reading, writing
 from .auth import LoggedIn, instructor_required, student_required
@@ -123,12 +124,19 @@ def launch():
     return redirect(url_for("lti.quiz", quiz_id=quiz_id))
 
 
-def quiz_max_score(q: Quiz) -> float:
-    """The quiz's points (the line item's scoreMaximum); 1 when a slot's points come from its items."""
-    slots = q.definition.get("slots", [])
-    if slots and all(sl.get("points") is not None for sl in slots):
-        return float(sum(sl["points"] * sl.get("count", 1) for sl in slots))
-    return 1.0
+def quiz_points(s, q: Quiz) -> float:  # type: ignore[no-untyped-def]
+    """The line item's scoreMaximum: a slot's points, or the most its pool's items are worth (the LMS scales
+    each score by its own scoreMaximum, so a percentage is kept whatever the draw)."""
+    current = {c.item_id: c for c in svc.current_items(s)}
+    total = 0.0
+    for slot in q.definition.get("slots", []):
+        points = slot.get("points")
+        if points is None:
+            pool = svc.slot_pool(current, slot)
+            points = max((float((cached_item(c.item_id, c.version) or bank_item(
+                s.get(ItemVersion, c.item_version_id))).model.points) for c in pool), default=1.0)
+        total += float(points) * slot.get("count", 1)
+    return total or 1.0
 
 
 @bp.post("/deep-link")
@@ -142,11 +150,11 @@ def deep_link():
         linked = s.scalar(select(LtiUser.user_id).where(LtiUser.issuer == claims.get("iss"),
                                                         LtiUser.sub == str(claims.get("sub"))))
         quiz = s.get(Quiz, request.form.get("quiz_id", ""))
+        points = quiz_points(s, quiz) if quiz is not None else 0.0
     if linked != current_user.id:
         raise svc.ServiceError(403, "this deep-linking launch belongs to another user")
     if quiz is None:
         raise svc.ServiceError(404, f"no quiz {request.form.get('quiz_id', '')!r}")
-    points = quiz_max_score(quiz)
     resource = (DeepLinkResource().set_url(url_for("lti.launch", _external=True)).set_title(quiz.title)
                 .set_custom_params({"quiz": quiz.id})
                 .set_lineitem(LineItem().set_score_maximum(points).set_label(quiz.title).set_resource_id(quiz.id)
