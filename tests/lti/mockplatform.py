@@ -207,6 +207,13 @@ class MockPlatform:
             return jsonify({"keys": [{**self.key.export_public(as_dict=True), "kid": self.kid, "alg": "RS256",
                                       "use": "sig"}]})
 
+        @app.get("/course")
+        def course():
+            """A course page of the LMS that shows the tool in an iframe (src: a login initiation URL)."""
+            return (f'<!doctype html><title>Mock LMS course</title><h1>Neural Networks 101</h1>'
+                    f'<iframe name="tool" title="quizengine" src="{html.escape(request.args["url"])}" '
+                    'width="1100" height="900"></iframe>')
+
         @app.get("/auth")
         def auth():
             answer = self.authorize(request.args.to_dict())
