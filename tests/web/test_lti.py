@@ -378,3 +378,11 @@ def test_threat_link_to_an_unknown_quiz_is_404_without_session(client, db, platf
     r = launch(client, platform, "link:l-9", "stud-1")
     assert r.status_code == 404 and "no-such-quiz" in r.text
     assert sessions(db) == 0
+
+
+def test_link_without_custom_quiz_opens_the_quiz_of_its_deep_linked_line_item(client, db, platform):
+    link = deep_link(client, platform)
+    platform.links[link]["custom"] = {}  # an LMS that dropped the custom parameter: the line item's resourceId names it
+    student = client.application.test_client()
+    r = launch(student, platform, "link:" + link, "stud-1")
+    assert r.status_code == 302 and r.location.endswith(f"/lti/quiz/{QUIZ}")
