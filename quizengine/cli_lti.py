@@ -65,7 +65,7 @@ def list_platforms(as_json: bool) -> None:
 
     with _db().read() as s:
         platforms = [registry.describe(p) for p in registry.platforms(s)]
-        found = [keys.describe(k) for k in s.scalars(keys.select(keys.LtiKey).order_by(keys.LtiKey.role))]
+        found = [keys.describe(k) for k in keys.listed(s)]
     if as_json:
         click.echo(json.dumps({"platforms": platforms, "keys": found, "endpoints": ENDPOINTS}, indent=2))
         return

@@ -59,10 +59,14 @@ def rotate_if_older(s: Session, t: datetime, days: float) -> LtiKey | None:
     return rotate(s, t) if t - aware(key.created_at) > timedelta(days=days) else None
 
 
+def listed(s: Session) -> list[LtiKey]:
+    """Every key, current first."""
+    return list(s.scalars(select(LtiKey).order_by(LtiKey.role)))  # "current" sorts before "previous"
+
+
 def jwks(s: Session) -> dict[str, Any]:
     """The public keys as a JWKS (current first); never a private part."""
-    keys = s.scalars(select(LtiKey).order_by(LtiKey.role))  # "current" sorts before "previous"
-    return {"keys": [{k: v for k, v in key.public_jwk.items() if k in PUBLIC_FIELDS} for key in keys]}
+    return {"keys": [{k: v for k, v in key.public_jwk.items() if k in PUBLIC_FIELDS} for key in listed(s)]}
 
 
 PUBLIC_FIELDS = ("kty", "n", "e", "kid", "alg", "use")

@@ -241,11 +241,15 @@ def init_lti(app: Flask, csrf: Any) -> None:
         """Now and then a request wakes the sender if scores wait (retries also run in the sweeper)."""
         if sender.mode == "thread" and time.monotonic() - last_kick[0] > KICK_EVERY_S:
             last_kick[0] = time.monotonic()
-            with reading() as s:
-                due = s.scalar(select(LtiScoreOutbox.id).where(LtiScoreOutbox.version > LtiScoreOutbox.sent_version,
-                                                               LtiScoreOutbox.next_try_at <= svc.now()).limit(1))
-            if due is not None:
-                sender.kick()
+            try:
+                with reading() as s:
+                    due = s.scalar(select(LtiScoreOutbox.id).where(
+                        LtiScoreOutbox.version > LtiScoreOutbox.sent_version,
+                        LtiScoreOutbox.next_try_at <= svc.now()).limit(1))
+                if due is not None:
+                    sender.kick()  # wakes the thread: no network in this request
+            except Exception:  # noqa: BLE001 - the response goes out whatever; the sweeper retries
+                current_app.logger.exception("lti: could not look for waiting scores")
         return response
 
     @app.context_processor
