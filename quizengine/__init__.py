@@ -17,7 +17,7 @@ def create_app(config: dict[str, Any] | None = None):
     from . import config as settings
     from .db import Database
     from . import web
-    from .web import api, auth, errors, headers, instructor, instructor_banks, student
+    from .web import api, auth, errors, headers, instructor, instructor_banks, lti, student
 
     app = Flask(__name__, template_folder=str(settings.ROOT / "templates"),
                 static_folder=str(settings.ROOT / "static"))
@@ -30,6 +30,7 @@ def create_app(config: dict[str, Any] | None = None):
     for bp in (auth.bp, student.bp, instructor.bp, instructor_banks.bp, api.bp):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
+    lti.init_lti(app, csrf)
     errors.init_errors(app)
     headers.init_headers(app)
     return app

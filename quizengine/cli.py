@@ -355,5 +355,9 @@ def export_grades(quiz_id: str, output: Path | None, fmt: str) -> None:
         output.write_text(text, encoding="utf-8")
 
 
+from .cli_lti import lti  # noqa: E402 - the `lti` group lives in its own module
+
+main.add_command(lti)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -99,4 +99,9 @@ def from_env() -> dict:
         "PASSWORD_METHOD": "pbkdf2:sha256:600000",  # OWASP ASVS: PBKDF2-SHA256, >= 600,000 iterations
         # `quizengine serve` submits attempts whose time is up every N seconds (0: only when read).
         "EXPIRY_SWEEP_SECONDS": _seconds("QUIZENGINE_EXPIRY_SWEEP_SECONDS", 15.0),
+        # LTI (quizengine/lti/): the sweeper rotates the tool's signing key when older than this many days
+        # (0: only `quizengine lti rotate-key`); scores are posted by a thread of each worker ("thread"),
+        # at once in the request ("inline", for tests) or only by the sweeper ("off").
+        "LTI_KEY_DAYS": _count("QUIZENGINE_LTI_KEY_DAYS", 90),
+        "LTI_SEND": "thread",
     }

@@ -189,3 +189,114 @@ class BankFileVersion(Base):
     saved_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     saved_at: Mapped[datetime]
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+# ---------------------------------------------------------------- LTI 1.3 (quizengine/lti/)
+
+class LtiPlatform(Base):
+    """A registered LMS (issuer and client id), with the URLs the tool calls and may be framed by."""
+
+    __tablename__ = "lti_platform"
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(300))
+    client_id: Mapped[str] = mapped_column(String(200))
+    auth_url: Mapped[str] = mapped_column(String(500))  # OIDC authorization endpoint
+    token_url: Mapped[str] = mapped_column(String(500))  # OAuth2 client-credentials endpoint
+    jwks_url: Mapped[str] = mapped_column(String(500))  # the platform's public keys
+    frame_origins: Mapped[Any]  # origins allowed to frame the tool's pages (CSP frame-ancestors)
+    created_at: Mapped[datetime]
+
+    deployments: Mapped[list["LtiDeployment"]] = relationship(order_by="LtiDeployment.id",
+                                                             cascade="all, delete-orphan")
+
+
+class LtiDeployment(Base):
+    __tablename__ = "lti_deployment"
+    __table_args__ = (UniqueConstraint("platform_id", "deployment_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platform.id", ondelete="CASCADE"))
+    deployment_id: Mapped[str] = mapped_column(String(200))
+
+
+class LtiKey(Base):
+    """The tool's RSA signing keys: one current, one previous (still published while platforms catch up)."""
+
+    __tablename__ = "lti_key"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)  # the RFC 7638 thumbprint
+    role: Mapped[str] = mapped_column(String(10))  # current | previous
+    private_pem: Mapped[str] = mapped_column(Text)  # never printed
+    public_jwk: Mapped[Any]
+    created_at: Mapped[datetime]
+
+
+class LtiNonce(Base):
+    """One-time values of the launch flow (OIDC state, nonce, deep-linking launch), each with an expiry."""
+
+    __tablename__ = "lti_nonce"
+
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)  # kind-prefixed: state-..., nonce-...
+    data: Mapped[Any | None]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LtiUser(Base):
+    """An LMS user (issuer, sub) linked to a quizengine account."""
+
+    __tablename__ = "lti_user"
+    __table_args__ = (UniqueConstraint("issuer", "sub"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(300))
+    sub: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+
+
+class LtiContext(Base):
+    """A course of a platform, with its Names and Role Provisioning Services URL (roster sync)."""
+
+    __tablename__ = "lti_context"
+    __table_args__ = (UniqueConstraint("platform_id", "context_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platform.id", ondelete="CASCADE"))
+    context_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(300), default="")
+    memberships_url: Mapped[str | None] = mapped_column(String(1000))
+    synced_at: Mapped[datetime | None]
+
+    platform: Mapped[LtiPlatform] = relationship()
+
+
+class LtiLineItem(Base):
+    """Where a student's score for a quiz goes: an AGS line item of a launch."""
+
+    __tablename__ = "lti_line_item"
+    __table_args__ = (UniqueConstraint("user_id", "quiz_id", "platform_id", "lineitem"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    quiz_id: Mapped[str] = mapped_column(ForeignKey("quiz.id", ondelete="CASCADE"), index=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platform.id", ondelete="CASCADE"))
+    lineitem: Mapped[str] = mapped_column(String(1000))
+    lti_sub: Mapped[str] = mapped_column(String(255))  # the AGS userId
+    scopes: Mapped[Any]
+
+
+class LtiScoreOutbox(Base):
+    """A score to post to a line item; kept until the platform accepted it (retried with backoff)."""
+
+    __tablename__ = "lti_score_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_item_id: Mapped[int] = mapped_column(ForeignKey("lti_line_item.id", ondelete="CASCADE"), unique=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every score change
+    sent_version: Mapped[int] = mapped_column(Integer, default=0)  # the version the platform has
+    tries: Mapped[int] = mapped_column(Integer, default=0)  # failed tries since the last success
+    next_try_at: Mapped[datetime] = mapped_column(index=True)  # also a lease while a post is under way
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_sent_at: Mapped[datetime | None]
+    last_payload: Mapped[Any | None]  # the score last accepted by the platform

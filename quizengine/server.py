@@ -63,10 +63,14 @@ ATTEMPT_BUDGET_S = 2.0  # grading one attempt gives up after this (doubled each 
 
 
 def sweep(app) -> int:  # type: ignore[no-untyped-def]
-    """Submit the attempts whose time is up, each graded outside the write lock in its own transaction."""
+    """Submit the attempts whose time is up, each graded outside the write lock in its own transaction;
+    then post the LMS scores that wait (and rotate the LTI key when due)."""
+    from .lti import tasks
     from .services.attempts import expire_due
 
-    return expire_due(app.extensions["quizengine.db"], budget_s=SWEEP_BUDGET_S, attempt_budget_s=ATTEMPT_BUDGET_S)
+    n = expire_due(app.extensions["quizengine.db"], budget_s=SWEEP_BUDGET_S, attempt_budget_s=ATTEMPT_BUDGET_S)
+    tasks.sweep(app.extensions["quizengine.db"], app.config["LTI_KEY_DAYS"])
+    return n
 
 
 def sweeper(app, every: float) -> threading.Thread:  # type: ignore[no-untyped-def]

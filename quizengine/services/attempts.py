@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..bank.params import plain
 from ..bank.types import ResponseRefused, check_response
 from ..grading import grade
+from ..lti import outbox as lti_outbox
 from ..models import Attempt, AttemptQuestion, CurrentItem, ItemVersion, Quiz, Response, User
 from .banks import bank_item, cached_item, variant_of
 
@@ -585,6 +586,7 @@ def close_attempt(db: Any, attempt_id: int, t: datetime, user: Any = None, due_o
             s.execute(update(AttemptQuestion), rows)
             s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.state == "open")
                       .values(state=state, submitted_at=at, score=total).execution_options(synchronize_session=False))
+            lti_outbox.enqueue(s, [attempt_id])  # the LMS's line items get the new score (after the commit)
             return True
     raise ServiceError(409, f"the answers kept changing while attempt {attempt_id} was graded; submit again")
 
@@ -605,6 +607,7 @@ def expire_if_due(s: Session, a: Attempt, t: datetime) -> bool:
     grade_attempt(a)
     a.state, a.submitted_at = "expired", aware(a.expires_at)
     s.flush()
+    lti_outbox.enqueue(s, [a.id])
     return True
 
 

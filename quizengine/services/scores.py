@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from ..lti import outbox as lti_outbox
 from ..models import Attempt, AttemptQuestion, ItemVersion, ScoreChange, User
 from .attempts import GRADED, GRADE_TRIES, ServiceError, grade_question, now, question_id
 from .banks import bank_item
@@ -43,6 +44,7 @@ def override(s: Session, attempt_id: int, qid: str, new_score: float | None, rea
     s.add(change)
     _retotal(a)
     s.flush()
+    lti_outbox.enqueue(s, [a.id])
     return change
 
 
@@ -131,6 +133,7 @@ def apply(db: Any, item_id: str, version_id: int, reason: str, by: Any) -> list[
                                   new_score=r.new_score, reason=reason, changed_by=by.id, changed_at=t,
                                   details={"from_version": r.old_version, "to_version": to_version}) for r in rows)
             _retotal_ids(s, {r.attempt_id for r in rows})
+            lti_outbox.enqueue(s, {r.attempt_id for r in rows if r.changed})
             return rows
     raise ServiceError(409, "attempts kept changing while the regrade was computed; try again")
 

@@ -1,4 +1,5 @@
-"""Security headers on every response: CSP (with a per-request script nonce), no framing, no caching."""
+"""Security headers on every response: CSP (with a per-request script nonce), no framing (but by an LTI
+session's platform), no caching."""
 
 from __future__ import annotations
 
@@ -17,19 +18,22 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
-def content_security_policy(nonce: str | None) -> str:
+def content_security_policy(nonce: str | None, frame_ancestors: list[str] | None = None) -> str:
+    """The policy; ``frame_ancestors``: the origins that may frame the page (an LTI platform's), else none."""
     scripts = "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
     # Pages carry no inline style (the answer grid's width is a class) and sanitised bank HTML and
     # MathML keep no style attributes, so styles come from static files only. Charts are inline SVG.
     return ("default-src 'self'; "
             f"script-src {scripts}; style-src 'self'; img-src 'self' data:; object-src 'none'; "
-            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+            "base-uri 'none'; form-action 'self'; frame-ancestors " + (" ".join(frame_ancestors or []) or "'none'"))
 
 
 def add_headers(response: Response) -> Response:
     h = response.headers
-    h.setdefault("Content-Security-Policy", content_security_policy(g.get("csp_nonce")))
-    h.setdefault("X-Frame-Options", "DENY")  # frame-ancestors for browsers that predate it
+    framers = g.get("frame_ancestors")  # an LTI-launched session: its platform's origins (web/lti.py)
+    h.setdefault("Content-Security-Policy", content_security_policy(g.get("csp_nonce"), framers))
+    if not framers:
+        h.setdefault("X-Frame-Options", "DENY")  # frame-ancestors for browsers that predate it
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("Referrer-Policy", "same-origin")
     if request.endpoint != "static":

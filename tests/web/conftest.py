@@ -30,7 +30,8 @@ def base_config(tmp: Path, url: str) -> dict:
     return {"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret", "BANKS": str(BANKS),
             "INSTANCE": str(tmp), "PASSWORD_METHOD": FAST_HASH, "WTF_CSRF_ENABLED": False,
             # tests log in far more often than people do; tests/web/test_threats_auth.py sets these
-            "LOGINS_PER_ADDRESS": 0, "LOGINS_PER_SECOND": 0}
+            "LOGINS_PER_ADDRESS": 0, "LOGINS_PER_SECOND": 0,
+            "LTI_SEND": "inline"}  # LMS scores are posted in the request that changed them, not by a thread
 
 
 def _load(url: str, tmp: Path) -> None:
@@ -69,6 +70,7 @@ def _reset_pg(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text('TRUNCATE "response", attempt_question, attempt, login_failure, "user" RESTART IDENTITY CASCADE'))
+        conn.execute(text("TRUNCATE lti_platform, lti_key, lti_nonce RESTART IDENTITY CASCADE"))
         conn.execute(text("UPDATE quiz SET opens_at = NULL, closes_at = NULL, time_limit_s = NULL, max_attempts = 2, "
                           "score_policy = 'best', feedback = 'after_submission', dates_locked = false"))
     engine.dispose()

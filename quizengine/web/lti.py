@@ -1,0 +1,272 @@
+"""LTI 1.3 pages (CONTRACT section 7): OIDC login, launch, JWKS, the deep-linking picker, roster sync.
+
+A launch logs the LMS user in with the app's usual server-side session; such a session may be
+framed by its platform's origins only (CSP frame-ancestors) and, over HTTPS, its cookie is
+SameSite=None; Secure; Partitioned so that it works inside the LMS's iframe.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (Blueprint, Flask, current_app, flash, g, jsonify, redirect, render_template, request, session,
+                   url_for)
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user, login_user
+from pylti1p3.deep_link_resource import DeepLinkResource
+from pylti1p3.lineitem import LineItem
+from sqlalchemy import select
+
+from ..lti import keys, outbox, registry, roster
+from ..models import ItemVersion, LtiLineItem, LtiScoreOutbox, LtiUser, Quiz, User
+from ..services import accounts
+from ..services.banks import bank_item, cached_item
+from ..services import attempts as svc
+from . import db, reading, writing
+from .auth import LoggedIn, instructor_required, student_required
+from .headers import content_security_policy, csp_nonce
+from .lti_flow import DEEP_LINKING, MESSAGE_TYPE, RESOURCE_LINK, Launch, Login
+
+bp = Blueprint("lti", __name__, url_prefix="/lti")
+FRAME = "lti_frame"  # session key: the origins that may frame this LTI-launched session
+CUSTOM = registry.CLAIM + "custom"
+DL_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+
+
+def https() -> bool:
+    return bool(current_app.config.get("HTTPS"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """OIDC login initiation: redirect to the platform with a one-time state and nonce."""
+    target = request.values.get("target_link_uri", "")
+    return Login.of(db(), svc.now(), https()).start(url_for("lti.launch", _external=True), target)
+
+
+@bp.get("/jwks")
+def jwks():
+    with reading() as s:
+        found = keys.jwks(s)
+    if not found["keys"]:
+        with writing() as s:
+            keys.current_key(s, svc.now())
+            found = keys.jwks(s)
+    return jsonify(found)
+
+
+def _quiz_of(claims: dict[str, Any]) -> str | None:
+    """The quiz a resource link names: its custom parameter quiz=ID."""
+    custom = claims.get(CUSTOM)
+    quiz = custom.get("quiz") if isinstance(custom, dict) else None
+    return quiz.strip() if isinstance(quiz, str) and quiz.strip() else None
+
+
+def _quiz_from_line_item(ml: Launch, ags: dict[str, Any] | None) -> str | None:
+    """The quiz of a deep-linked line item (its resourceId), asked of the platform when the link has no custom quiz."""
+    scopes = (ags or {}).get("scope") or []
+    if not ags or not any(s.endswith(("/lineitem", "/lineitem.readonly")) for s in scopes):
+        return None
+    try:
+        from pylti1p3.assignments_grades import AssignmentsGradesService
+
+        item = AssignmentsGradesService(ml.get_service_connector(), ags).get_lineitem(ags["lineitem"])
+    except Exception:  # noqa: BLE001 - the launch goes on; it names no quiz then
+        current_app.logger.warning("lti: line item %s could not be read", ags.get("lineitem"))
+        return None
+    rid = item.get_resource_id()
+    return rid if isinstance(rid, str) and rid else None
+
+
+@bp.post("/launch")
+def launch():
+    """A resource-link launch opens its quiz; a deep-linking launch lets an instructor pick one."""
+    t = svc.now()
+    ml = Launch.of(db(), t, https())
+    claims = ml.launch()
+    kind = claims[MESSAGE_TYPE]
+    member = registry.Member.of_claims(claims)
+    ags = registry.ags_endpoint(claims)
+    quiz_id = None
+    if kind == DEEP_LINKING and member.role != "instructor":
+        raise svc.ServiceError(403, "only an instructor of the course can add a quiz to it")
+    if kind == RESOURCE_LINK:
+        quiz_id = _quiz_of(claims) or _quiz_from_line_item(ml, claims.get(registry.AGS_CLAIM))
+        with reading() as s:
+            if quiz_id is None or s.get(Quiz, quiz_id) is None:
+                raise svc.ServiceError(404, f"this LMS link names no quiz of this tool ({quiz_id or 'no custom quiz='});"
+                                            " ask the instructor to pick the quiz again (deep linking)")
+    with writing() as s:
+        platform = registry.find_platform(s, claims["iss"], ml.get_client_id())
+        user, _ = registry.link_user(s, platform.issuer, member, t)
+        registry.record_context(s, platform, claims)
+        if quiz_id is not None and ags is not None and user.role == "student":
+            item, new = registry.record_line_item(s, user, quiz_id, platform, member.sub, ags)
+            if new and any(a.state in outbox.GRADED for a in svc.user_attempts(s, user, quiz_id)):
+                outbox.enqueue_items(s, [item.id])  # a score earned before this link: the LMS gets it too
+        sid = accounts.open_session(s, user.id, t)
+        who, origins = LoggedIn.of(user, sid), list(platform.frame_origins)
+    session.clear()  # a new session: nothing from before survives (session fixation)
+    session.permanent = True
+    session["login_at"] = time.time()
+    session[FRAME] = origins
+    login_user(who)
+    g.frame_ancestors = origins
+    if kind == DEEP_LINKING:
+        with reading() as s:
+            quizzes = list(s.scalars(select(Quiz).order_by(Quiz.id)))
+        return render_template("lti/deep_link.html", quizzes=quizzes, launch_id=ml.get_launch_id(),
+                               settings=claims.get(DL_SETTINGS) or {})
+    if who.is_instructor:
+        return redirect(url_for("instructor.gradebook", quiz_id=quiz_id))
+    return redirect(url_for("lti.quiz", quiz_id=quiz_id))
+
+
+def quiz_points(s, q: Quiz) -> float:  # type: ignore[no-untyped-def]
+    """The line item's scoreMaximum: a slot's points, or the most its pool's items are worth (the LMS scales
+    each score by its own scoreMaximum, so a percentage is kept whatever the draw)."""
+    current = {c.item_id: c for c in svc.current_items(s)}
+    total = 0.0
+    for slot in q.definition.get("slots", []):
+        points = slot.get("points")
+        if points is None:
+            pool = svc.slot_pool(current, slot)
+            points = max((float((cached_item(c.item_id, c.version) or bank_item(
+                s.get(ItemVersion, c.item_version_id))).model.points) for c in pool), default=1.0)
+        total += float(points) * slot.get("count", 1)
+    return total or 1.0
+
+
+@bp.post("/deep-link")
+@instructor_required
+def deep_link():
+    """Answer the platform's deep-linking request with the chosen quiz as an ltiResourceLink with a line item."""
+    t = svc.now()
+    ml = Launch.resumed(db(), t, https(), request.form.get("launch_id", "")[:100])
+    claims = ml.get_launch_data()
+    with reading() as s:
+        linked = s.scalar(select(LtiUser.user_id).where(LtiUser.issuer == claims.get("iss"),
+                                                        LtiUser.sub == str(claims.get("sub"))))
+        quiz = s.get(Quiz, request.form.get("quiz_id", ""))
+        points = quiz_points(s, quiz) if quiz is not None else 0.0
+    if linked != current_user.id:
+        raise svc.ServiceError(403, "this deep-linking launch belongs to another user")
+    if quiz is None:
+        raise svc.ServiceError(404, f"no quiz {request.form.get('quiz_id', '')!r}")
+    resource = (DeepLinkResource().set_url(url_for("lti.launch", _external=True)).set_title(quiz.title)
+                .set_custom_params({"quiz": quiz.id})
+                .set_lineitem(LineItem().set_score_maximum(points).set_label(quiz.title).set_resource_id(quiz.id)
+                              .set_tag("quizengine")))
+    settings = claims.get(DL_SETTINGS) or {}
+    token = ml.get_deep_link().get_response_jwt([resource])
+    return_url = settings.get("deep_link_return_url", "")
+    if not str(return_url).startswith(("https://", "http://")):
+        raise svc.ServiceError(400, "the deep-linking request has no return URL")
+    page = render_template("lti/deep_link_return.html", return_url=return_url, jwt=token, quiz=quiz)
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(return_url))
+    csp = content_security_policy(csp_nonce(), g.get("frame_ancestors")).replace(
+        "form-action 'self'", f"form-action 'self' {origin}")
+    return page, 200, {"Content-Security-Policy": csp}
+
+
+@bp.get("/quiz/<quiz_id>")
+@student_required
+def quiz(quiz_id: str):
+    """The quiz a resource link opened: its facts, the start (or continue) button, earlier attempts."""
+    with reading() as s:
+        me = s.get(User, current_user.id)
+        row = next((q for q in svc.quiz_rows(s, me, svc.now()) if q["id"] == quiz_id), None)
+        if row is None:
+            raise svc.ServiceError(404, f"no quiz {quiz_id!r}")
+        history = svc.user_attempts(s, me, quiz_id)
+    return render_template("lti/quiz.html", q=row, history=history)
+
+
+@bp.post("/roster/<int:context_id>/sync")
+@instructor_required
+def sync_roster(context_id: int):
+    try:
+        done = roster.sync(db(), context_id, svc.now())
+    except roster.RosterError as e:
+        raise svc.ServiceError(502, str(e)) from e
+    flash(f"Roster synced from the LMS: {done.members} members, {done.created} new accounts, {done.updated} "
+          f"updated, {done.skipped} inactive or without an id skipped.")
+    return redirect(url_for("instructor.roster"))
+
+
+@bp.post("/quizzes/<quiz_id>/retry")
+@instructor_required
+def retry_scores(quiz_id: str):
+    with writing() as s:
+        n = outbox.retry_now(s, quiz_id)
+    outbox.wake(db().engine.url.render_as_string(hide_password=False))
+    flash(f"{n} waiting scores will be posted to the LMS now.")
+    return redirect(url_for("instructor.gradebook", quiz_id=quiz_id))
+
+
+# ---------------------------------------------------------------- wiring
+
+class LtiSessionInterface(SecureCookieSessionInterface):
+    """An LTI-launched session's cookie works inside the LMS's iframe over HTTPS (SameSite=None; Partitioned)."""
+
+    def get_cookie_samesite(self, app: Flask) -> str | None:
+        if app.config.get("HTTPS") and session.get(FRAME):
+            return "None"
+        return super().get_cookie_samesite(app)
+
+    def get_cookie_partitioned(self, app: Flask) -> bool:
+        return bool(app.config.get("HTTPS") and session.get(FRAME)) or super().get_cookie_partitioned(app)
+
+
+KICK_EVERY_S = 30.0
+
+
+def init_lti(app: Flask, csrf: Any) -> None:
+    app.register_blueprint(bp)
+    csrf.exempt(login)  # the platform posts these; state, nonce and the signed id_token stand in for a CSRF token
+    csrf.exempt(launch)
+    app.session_interface = LtiSessionInterface()
+    sender = outbox.register(app.extensions["quizengine.db"], app.config.get("LTI_SEND", "thread"))
+    last_kick = [0.0]
+
+    @app.before_request
+    def frame_origins() -> None:
+        if session.get(FRAME):
+            g.frame_ancestors = session[FRAME]
+
+    @app.after_request
+    def post_waiting_scores(response):  # type: ignore[no-untyped-def]
+        """Now and then a request wakes the sender if scores wait (retries also run in the sweeper)."""
+        if sender.mode == "thread" and time.monotonic() - last_kick[0] > KICK_EVERY_S:
+            last_kick[0] = time.monotonic()
+            try:
+                with reading() as s:
+                    due = s.scalar(select(LtiScoreOutbox.id).where(
+                        LtiScoreOutbox.version > LtiScoreOutbox.sent_version,
+                        LtiScoreOutbox.next_try_at <= svc.now()).limit(1))
+                if due is not None:
+                    sender.kick()  # wakes the thread: no network in this request
+            except Exception:  # noqa: BLE001 - the response goes out whatever; the sweeper retries
+                current_app.logger.exception("lti: could not look for waiting scores")
+        return response
+
+    @app.context_processor
+    def lti_helpers() -> dict[str, Any]:
+        return {"lti_scores": _scores_status, "lti_courses": _courses}
+
+
+def _scores_status(quiz_id: str) -> dict[str, Any] | None:
+    """The gradebook's LMS line: scores waiting or failing for this quiz (None when no student came from an LMS)."""
+    with reading() as s:
+        if s.scalar(select(LtiLineItem.id).where(LtiLineItem.quiz_id == quiz_id).limit(1)) is None:
+            return None
+        return outbox.status(s, quiz_id)
+
+
+def _courses() -> list[dict[str, Any]]:
+    with reading() as s:
+        return [{"id": c.id, "title": c.title or c.context_id, "platform": c.platform.issuer,
+                 "nrps": bool(c.memberships_url), "synced_at": c.synced_at} for c in roster.contexts(s)]
+
