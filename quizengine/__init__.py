@@ -12,15 +12,19 @@ def create_app(config: dict[str, Any] | None = None):
     from flask import Flask
     from flask_wtf.csrf import CSRFProtect
 
+    from pathlib import Path
+
     from . import config as settings
     from .db import Database
     from . import web
-    from .web import api, auth, errors, headers, instructor, instructor_banks, student
+    from .web import api, auth, errors, headers, instructor, instructor_banks, student, templating
 
     app = Flask(__name__, template_folder=str(settings.ROOT / "templates"),
                 static_folder=str(settings.ROOT / "static"))
     app.config.update(settings.from_env())
     app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):  # the first start: a key is made and kept in the instance folder
+        app.config["SECRET_KEY"] = settings.ensure_secret_key(Path(app.config["INSTANCE"]))
     app.extensions["quizengine.db"] = Database(app.config["DATABASE_URL"])
     app.url_map.converters["int"] = web.IdConverter  # ids beyond the INTEGER columns are 404, not 500
     csrf = CSRFProtect(app)
@@ -30,4 +34,5 @@ def create_app(config: dict[str, Any] | None = None):
     csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
     errors.init_errors(app)
     headers.init_headers(app)
+    templating.init_templating(app)
     return app

@@ -16,6 +16,7 @@ from . import __version__
 from .calc import SpecError, load_text, parse, run_task
 from .calc.report import render
 from .config import banks_path
+from .constants import VALIDATION_SEEDS
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -53,8 +54,8 @@ def main() -> None:
 def calc(spec: str, as_json: bool) -> None:
     """Compute a network, optimizer, activation or keras task from SPEC.
 
-    SPEC is a YAML or JSON file, or - for standard input (format: CONTRACT section 1,
-    and the extra `keras` parameter-count task). Without --json, print the worked table:
+    SPEC is a YAML or JSON file, or - for standard input (format: docs/calculator.md,
+    with the extra `keras` parameter-count task). Without --json, print the worked table:
     every intermediate value, to 6 significant digits. Exit 2 on a bad spec.
     """
     try:
@@ -80,7 +81,7 @@ def calc(spec: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--seeds", default=200, show_default=True, type=click.IntRange(1, 10000),
+@click.option("--seeds", default=VALIDATION_SEEDS, show_default=True, type=click.IntRange(1, 10000),
               help="Variants checked per parametrized item.")
 @click.option("--jobs", "-j", default=0, type=click.IntRange(0, 64),
               help="Processes that check items (default: one per core).")
@@ -336,7 +337,8 @@ def users_import(roster: Path, passwords_out: Path | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["plain", "canvas", "moodle"]), default="plain", show_default=True)
 def export_grades(quiz_id: str, output: Path | None, fmt: str) -> None:
     """Export a quiz's grades as CSV, one row per student on the roster."""
-    from .services.attempts import ServiceError, expire_due
+    from .services.closing import expire_due
+    from .services.errors import ServiceError
     from .services.gradebook import grades_csv
 
     app = _app()

@@ -1,4 +1,8 @@
-"""Settings from QUIZENGINE_* environment variables, with defaults."""
+"""Settings from QUIZENGINE_* environment variables, with defaults.
+
+Reading the settings writes nothing: the secret key kept in the instance folder is created by
+``ensure_secret_key``, which create_app calls when no key was given.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import secrets
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+
+from .constants import EXPIRY_SWEEP_S, PASSWORD_METHOD, SESSION_LIFETIME
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,11 +26,17 @@ def instance_path() -> Path:
     return Path(os.environ.get("QUIZENGINE_INSTANCE", str(ROOT / "instance"))).resolve()
 
 
-def secret_key(instance: Path) -> str:
-    """QUIZENGINE_SECRET_KEY, or a random key kept in the instance folder across restarts."""
+def secret_key(instance: Path) -> str | None:
+    """QUIZENGINE_SECRET_KEY, or the key kept in the instance folder; None when there is neither yet."""
     key = os.environ.get("QUIZENGINE_SECRET_KEY")
     if key:
         return key
+    path = instance / "secret_key"
+    return path.read_text().strip() if path.is_file() else None
+
+
+def ensure_secret_key(instance: Path) -> str:
+    """The instance folder's secret key, created at random (0600) on first use; kept across restarts."""
     instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = instance / "secret_key"
     if not path.exists():
@@ -35,7 +47,6 @@ def secret_key(instance: Path) -> str:
     return path.read_text().strip()
 
 
-SESSION_LIFETIME = timedelta(hours=12)
 
 
 def _seconds(name: str, default: float) -> float:
@@ -96,7 +107,7 @@ def from_env() -> dict:
         "LOGINS_PER_ADDRESS": _count("QUIZENGINE_LOGINS_PER_ADDRESS", 60),
         "LOGINS_PER_SECOND": _count("QUIZENGINE_LOGINS_PER_SECOND", 3),
         "LOGIN_BURST": 10,
-        "PASSWORD_METHOD": "pbkdf2:sha256:600000",  # OWASP ASVS: PBKDF2-SHA256, >= 600,000 iterations
+        "PASSWORD_METHOD": PASSWORD_METHOD,  # OWASP ASVS: PBKDF2-SHA256, >= 600,000 iterations
         # `quizengine serve` submits attempts whose time is up every N seconds (0: only when read).
-        "EXPIRY_SWEEP_SECONDS": _seconds("QUIZENGINE_EXPIRY_SWEEP_SECONDS", 15.0),
+        "EXPIRY_SWEEP_SECONDS": _seconds("QUIZENGINE_EXPIRY_SWEEP_SECONDS", EXPIRY_SWEEP_S),
     }

@@ -91,8 +91,3 @@ def private_sqlite_file(url: str) -> None:
                 os.chmod(f, PRIVATE)
         except FileNotFoundError:
             continue
-
-
-def default_sqlite_url(instance_path: str) -> str:
-    Path(instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
-    return f"sqlite:///{Path(instance_path) / 'quizengine.sqlite3'}"

@@ -8,7 +8,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .constants import ATTEMPT_BUDGET_S, SWEEP_BUDGET_S
 from .services import accounts
+from .services.closing import expire_due
 
 DEMO_USERS = [("instructor", "instructor", "Demo Instructor")] + [
     (f"student{i}", "student", f"Demo Student {i}") for i in (1, 2, 3)]
@@ -20,11 +22,7 @@ def ensure_demo_accounts(app) -> list[str]:  # type: ignore[no-untyped-def]
     db = app.extensions["quizengine.db"]
     created = []
     with db.write() as s:
-        from sqlalchemy import select
-
-        from .models import User
-
-        existing = set(s.scalars(select(User.username)))
+        existing = accounts.usernames(s)
         for username, role, name in DEMO_USERS:
             if username in existing:
                 continue
@@ -39,14 +37,12 @@ def ensure_demo_accounts(app) -> list[str]:  # type: ignore[no-untyped-def]
     return path.read_text().splitlines() if path.exists() else []
 
 
-SWEEP_BUDGET_S = 10.0  # a sweep starts no new attempt after this; the rest wait for the next one
-ATTEMPT_BUDGET_S = 2.0  # grading one attempt gives up after this (doubled each time it failed before)
-
-
 def sweep(app) -> int:  # type: ignore[no-untyped-def]
-    """Submit the attempts whose time is up, each graded outside the write lock in its own transaction."""
-    from .services.attempts import expire_due
+    """Submit the attempts whose time is up, each graded outside the write lock in its own transaction.
 
+    A sweep starts no new attempt after SWEEP_BUDGET_S (the rest wait for the next one) and gives up
+    on one attempt after ATTEMPT_BUDGET_S (doubled each time it failed before).
+    """
     return expire_due(app.extensions["quizengine.db"], budget_s=SWEEP_BUDGET_S, attempt_budget_s=ATTEMPT_BUDGET_S)
 
 

@@ -55,7 +55,7 @@ class BankItem:
         return ("items", self.index)
 
     def problem(self, sub: tuple, message: str, severity: str = "error", key: bool = False) -> Problem:
-        return self.doc.problem(self.where + sub, f"{self.id}: {message}", severity, key)
+        return self.doc.problem(self.where + sub, f"{self.id}: {message}", severity, key, item_id=self.id)
 
 
 @dataclass

@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 from ..bank.catalog import Catalog, load_catalog, yaml_files
 from ..bank.loader import Problem
 from ..bank.validate import check_item, check_quiz
+from ..constants import VALIDATION_SEEDS
 from ..db import Database
 from ..models import BankFileVersion
-from .attempts import ServiceError, now
 from .banks import sync_catalog
+from .clock import now
+from .errors import ServiceError
 
 MAX_BANK_BYTES = 1024 * 1024
 
@@ -81,7 +83,7 @@ def _snapshot(banks: Path, skip: str) -> dict[str, str]:
     return {f: hashlib.sha256((root / f).read_bytes()).hexdigest() for f in bank_files(banks) if f != skip}
 
 
-def validate_candidate(banks: Path, rel: str, text: str, seeds: int = 200) -> Candidate:
+def validate_candidate(banks: Path, rel: str, text: str, seeds: int = VALIDATION_SEEDS) -> Candidate:
     """Validate the banks as they would be with ``rel`` replaced by ``text``; problems of every file."""
     target = resolve(banks, rel)
     root = banks.resolve()
@@ -112,7 +114,7 @@ def validate_candidate(banks: Path, rel: str, text: str, seeds: int = 200) -> Ca
     return Candidate(problems, cat, snapshot)
 
 
-def check_candidate(banks: Path, rel: str, text: str, seeds: int = 200) -> list[Problem]:
+def check_candidate(banks: Path, rel: str, text: str, seeds: int = VALIDATION_SEEDS) -> list[Problem]:
     """Validate the banks as they would be with ``rel`` replaced by ``text``; problems of every file."""
     return validate_candidate(banks, rel, text, seeds).problems
 
@@ -164,7 +166,8 @@ def _replace(path: Path, text: str) -> None:
 SAVE_ATTEMPTS = 3
 
 
-def save(db: Database, banks: Path, rel: str, text: str, user_id: int | None, seeds: int = 200) -> BankFileVersion:
+def save(db: Database, banks: Path, rel: str, text: str, user_id: int | None,
+         seeds: int = VALIDATION_SEEDS) -> BankFileVersion:
     """Validate (no lock held), then write the file, its history and the item versions in one short
     transaction; refuse (nothing written) on any error.
 
