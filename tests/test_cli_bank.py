@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from quizengine.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "sample"
 BANKS = ROOT / "banks"
+SHIPPED_ITEMS_AT_LEAST = 40 + 25 + 20 + 30  # the content targets below: an empty folder must not pass
 
 
 def test_validate_exit_codes(runner, tmp_path):
@@ -38,6 +40,10 @@ def test_shipped_banks_validate_cleanly(runner):
     r = runner.invoke(main, ["validate", str(BANKS)])
     assert r.exit_code == 0, r.stdout
     assert " error: " not in r.stdout
+    counted = re.search(r"(\d+) banks, (\d+) items, (\d+) quizzes: 0 errors", r.stderr)
+    assert counted, r.stderr
+    banks, items, quizzes = map(int, counted.groups())
+    assert banks >= 4 and items >= SHIPPED_ITEMS_AT_LEAST and quizzes >= 1
 
 
 def test_shipped_banks_meet_the_content_targets():
@@ -124,6 +130,7 @@ def test_every_shipped_item_previews_deterministically_with_finite_answers():
     import numpy as np
 
     cat = load_catalog([BANKS])
+    assert len(cat.items) >= SHIPPED_ITEMS_AT_LEAST
     for item in cat.items.values():
         for seed in (0, 1, 99, 12345):
             v1, v2 = make_variant(item, seed), make_variant(item, seed)

@@ -14,7 +14,8 @@ from ..constants import VALIDATION_SEEDS
 from ..grading import numbers_match
 from .catalog import BankItem, Catalog, QuizDef, load_catalog
 from .loader import Problem
-from .params import ParamError, compile_expr, references, template_names
+from .expr import ParamError, compile_expr
+from .params import references, template_names
 from .render import math_errors
 from .variant import VariantError, calculate, is_trivial, make_variant, resolve, values_for
 
