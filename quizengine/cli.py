@@ -16,7 +16,7 @@ from . import __version__
 from .calc import SpecError, load_text, parse, run_task
 from .calc.report import render
 from .config import banks_path
-from .constants import VALIDATION_SEEDS
+from .constants import GRADE_FORMATS, VALIDATION_SEEDS
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -334,7 +334,7 @@ def users_import(roster: Path, passwords_out: Path | None) -> None:
 @main.command("export-grades")
 @click.argument("quiz_id")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE (default: stdout).")
-@click.option("--format", "fmt", type=click.Choice(["plain", "canvas", "moodle"]), default="plain", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(GRADE_FORMATS), default="plain", show_default=True)
 def export_grades(quiz_id: str, output: Path | None, fmt: str) -> None:
     """Export a quiz's grades as CSV, one row per student on the roster."""
     from .services.closing import expire_due

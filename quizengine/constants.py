@@ -33,3 +33,7 @@ ID_MAX = 2**31 - 1  # ids live in INTEGER columns: a larger value fails on Postg
 SEQ_MAX = 2**53 - 1  # seq is a BIGINT (older pages sent Date.now() in ms); JSON numbers are exact to 2^53
 DEPTH_MAX = 32  # a response nests lists this deep at most (a matrix answer is 2)
 MAX_RESPONSE_BYTES = 8 * 1024  # one response as JSON
+
+# The grades CSV formats: `export-grades --format`, the gradebook's buttons, the API's ?format=
+# (services/gradebook.py writes each).
+GRADE_FORMATS = ("plain", "canvas", "moodle")

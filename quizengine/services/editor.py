@@ -114,11 +114,6 @@ def validate_candidate(banks: Path, rel: str, text: str, seeds: int = VALIDATION
     return Candidate(problems, cat, snapshot)
 
 
-def check_candidate(banks: Path, rel: str, text: str, seeds: int = VALIDATION_SEEDS) -> list[Problem]:
-    """Validate the banks as they would be with ``rel`` replaced by ``text``; problems of every file."""
-    return validate_candidate(banks, rel, text, seeds).problems
-
-
 def _record(s: Session, rel: str, text: str, user_id: int | None, note: str) -> BankFileVersion:
     v = BankFileVersion(path=rel, content=text, sha256=_sha256(text), saved_by=user_id, saved_at=now(), note=note)
     s.add(v)

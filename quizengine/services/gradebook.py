@@ -11,13 +11,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from ..constants import GRADE_FORMATS
 from ..models import Attempt, AttemptQuestion, Quiz, Role, User
 from .clock import aware, iso
 from .errors import ServiceError
 from .grades import effective_score
 from .quizzes import attempts_by_user, get_quiz, policy_score
 
-FORMATS = ("plain", "canvas", "moodle")
+FORMATS = GRADE_FORMATS
 PLAIN_COLUMNS = ["username", "full_name", "student_id", "attempts", "score", "max_score", "percent", "submitted_at"]
 
 

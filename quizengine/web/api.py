@@ -9,6 +9,7 @@ from typing import Any, Callable
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ..constants import ID_MAX
+from ..models import Role
 from ..services import logins, views
 from ..services.attempts import check_seq, load_attempt
 from ..services.clock import iso, now
@@ -102,7 +103,7 @@ def quizzes():
 
 
 @bp.post("/quizzes/<quiz_id>/attempts")
-@authenticated("student")
+@authenticated(Role.STUDENT)
 def start(quiz_id: str):
     t = now()
     expire_due(db(), t, user_id=me().id)  # grade a finished attempt before taking the write lock
@@ -127,7 +128,7 @@ def attempt(attempt_id: str):
 
 
 @bp.put("/attempts/<attempt_id>/responses/<question_id>")
-@authenticated("student")
+@authenticated(Role.STUDENT)
 def save(attempt_id: str, question_id: str):
     aid = _attempt_id(attempt_id)
     data = body()
@@ -145,7 +146,7 @@ def save(attempt_id: str, question_id: str):
 
 
 @bp.post("/attempts/<attempt_id>/submit")
-@authenticated("student")
+@authenticated(Role.STUDENT)
 def submit(attempt_id: str):
     aid, t = _attempt_id(attempt_id), now()
     submit_attempt(db(), me(), aid, t)
@@ -154,14 +155,14 @@ def submit(attempt_id: str):
 
 
 @bp.get("/attempts/<attempt_id>/key")
-@authenticated("instructor")
+@authenticated(Role.INSTRUCTOR)
 def key(attempt_id: str):
     with reading() as s:
         return jsonify(views.key_view(load_attempt(s, me(), _attempt_id(attempt_id))))
 
 
 @bp.get("/quizzes/<quiz_id>/grades.csv")
-@authenticated("instructor")
+@authenticated(Role.INSTRUCTOR)
 def grades(quiz_id: str):
     fmt = request.args.get("format", "plain")
     expire_due(db())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from ..constants import GRADE_FORMATS
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -150,7 +151,7 @@ def openapi_document() -> dict[str, Any]:
             "/quizzes/{quiz_id}/grades.csv": {"get": {
                 "summary": "Grades as CSV (instructors)", "security": secured,
                 "parameters": [quiz_id, {"name": "format", "in": "query", "required": False,
-                                         "schema": {"type": "string", "enum": ["plain", "canvas", "moodle"]}}],
+                                         "schema": {"type": "string", "enum": list(GRADE_FORMATS)}}],
                 "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
                               **_errors("400", "401", "403", "404")}}},
             "/openapi.json": {"get": {"summary": "This document",

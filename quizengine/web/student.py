@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 
 from ..constants import SEQ_MAX
+from ..models import AttemptState
 from ..services import views
 from ..services.attempts import check_seq
 from ..services.clock import iso, now
@@ -47,7 +48,7 @@ def _view(attempt_id: int) -> dict:
 @student_required
 def attempt(attempt_id: int):
     view = _view(attempt_id)
-    if view["state"] != "open":
+    if view["state"] != AttemptState.OPEN:
         return redirect(url_for("student.result", attempt_id=attempt_id))
     return render_template("student/attempt.html", a=view)
 
@@ -103,7 +104,7 @@ def autosave(attempt_id: int):
 @student_required
 def confirm(attempt_id: int):
     view = _view(attempt_id)
-    if view["state"] != "open":
+    if view["state"] != AttemptState.OPEN:
         return redirect(url_for("student.result", attempt_id=attempt_id))
     unanswered = [i + 1 for i, q in enumerate(view["questions"]) if q["response"] is None]
     return render_template("student/confirm.html", a=view, unanswered=unanswered)
@@ -120,6 +121,6 @@ def submit(attempt_id: int):
 @student_required
 def result(attempt_id: int):
     view = _view(attempt_id)
-    if view["state"] == "open":
+    if view["state"] == AttemptState.OPEN:
         return redirect(url_for("student.attempt", attempt_id=attempt_id))
     return render_template("student/result.html", a=view)

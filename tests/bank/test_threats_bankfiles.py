@@ -178,7 +178,7 @@ def test_threat_symlink_to_the_secret_key_is_skipped_and_never_echoed(runner, tm
     assert secret not in r.output and "skipped: a symbolic link" in r.output
     # the editor copies the banks to validate an edit: the link is neither copied nor listed
     assert editor.bank_files(banks) == ["sample.yaml"]
-    problems = editor.check_candidate(banks, "sample.yaml", "topic: [broken\n", seeds=1)
+    problems = editor.validate_candidate(banks, "sample.yaml", "topic: [broken\n", seeds=1).problems
     assert problems and all(secret not in str(p) for p in problems)
     # read directly (a link planted after the folder was listed), it is refused without being read
     doc = loader.read_yaml(banks / "leak.yaml")
