@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from .constants import VERSION
+
+__version__ = VERSION
 
 
 def create_app(config: dict[str, Any] | None = None):

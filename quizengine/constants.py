@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+VERSION = "0.1.0"  # quizengine.__version__, `quizengine --version`, the OpenAPI document
+
 # Passwords: PBKDF2-SHA256 at 600,000 iterations (OWASP ASVS); config's PASSWORD_METHOD and the
 # account services' defaults.
 PASSWORD_METHOD = "pbkdf2:sha256:600000"

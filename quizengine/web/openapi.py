@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import __version__
-from ..constants import GRADE_FORMATS
+from ..constants import GRADE_FORMATS, VERSION
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -76,7 +75,7 @@ def openapi_document() -> dict[str, Any]:
     secured = [{"bearer": []}]
     return {
         "openapi": "3.1.0",
-        "info": {"title": "quizengine API", "version": __version__,
+        "info": {"title": "quizengine API", "version": VERSION,
                  "description": "Take quizzes and export grades. Errors are JSON {\"error\": message}."},
         "servers": [{"url": "/api/v1"}],
         "components": {
