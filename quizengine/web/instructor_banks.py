@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from ..bank.variant import VariantError, make_variant
 from ..constants import VALIDATION_SEEDS
 from ..services import charts, editor, review
+from ..services.bank_index import STATES, bank_index
 from ..services.errors import ServiceError
 from ..services.preview import preview_data
 from . import db, int_arg, reading
@@ -31,23 +32,11 @@ def banks() -> Path:
 
 @bp.get("/")
 def index():
-    cat = review.validated_catalog(banks())
-    problems = review.problems_by_item(cat)
-    topic, kind, state, query = (request.args.get(k, "") for k in ("topic", "type", "state", "q"))
-    rows = []
-    for item in cat.items.values():
-        errs = problems.get(item.id, [])
-        status = "error" if any(p.severity == "error" for p in errs) else "warning" if errs else "ok"
-        text = f"{item.id} {item.model.prompt} {' '.join(item.model.tags)}".lower()
-        if (topic and item.topic != topic) or (kind and item.model.type != kind) or (state and status != state) \
-                or (query and query.lower() not in text):
-            continue
-        rows.append({"item": item, "status": status, "problems": errs,
-                     "calculated": getattr(item.model, "calc", None) is not None})
-    other = [p for p in cat.problems if p.item_id not in cat.items]
-    return render_template("instructor/banks.html", rows=rows, other=other, topics=sorted(cat.banks),
-                           types=sorted({i.model.type for i in cat.items.values()}), files=editor.bank_files(banks()),
-                           f={"topic": topic, "type": kind, "state": state, "q": query}, total=len(cat.items))
+    filters = (request.args.get(k, "") for k in ("topic", "type", "state", "q"))
+    found = bank_index(review.validated_catalog(banks()), *filters)
+    return render_template("instructor/banks.html", rows=found.rows, other=found.other, topics=found.topics,
+                           types=found.types, files=editor.bank_files(banks()), f=found.filters, total=found.total,
+                           states=STATES)
 
 
 def _lookup(item_id: str):  # type: ignore[no-untyped-def]
