@@ -93,7 +93,7 @@ def from_env() -> dict:
         "API_TOKEN_MAX_AGE": int(SESSION_LIFETIME.total_seconds()),
         "HTTPS": https,  # adds Strict-Transport-Security
         "TRUSTED_PROXIES": _count("QUIZENGINE_TRUSTED_PROXIES", 0),  # proxies whose X-Forwarded-For is believed
-        # Login throttle (services/accounts.py): free failures per (username, address), then the pair
+        # Login throttle (services/logins.py): free failures per (username, address), then the pair
         # waits 2, 4, 8, ... s (capped); failures are forgotten after LOGIN_FORGET without one.
         "LOGIN_FREE_FAILURES": 3,
         "LOGIN_MAX_DELAY": timedelta(minutes=15),
