@@ -394,7 +394,7 @@ class Student:
 
 
 def make_response(q: dict[str, Any], rng: random.Random) -> Any:
-    """A valid response for the question's type (CONTRACT section 4), random but well formed."""
+    """A valid response for the question's type (README, "JSON API"), random but well formed."""
     kind = q["type"]
     if kind == "single_choice":
         return rng.choice(q["choices"])["id"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .version import __version__
+from .constants import VERSION
 
+__version__ = VERSION
 __all__ = ["__version__", "create_app"]
 
 
@@ -14,15 +15,19 @@ def create_app(config: dict[str, Any] | None = None):
     from flask import Flask
     from flask_wtf.csrf import CSRFProtect
 
+    from pathlib import Path
+
     from . import config as settings
     from .db import Database
     from . import web
-    from .web import api, auth, errors, headers, instructor, instructor_banks, lti, student
+    from .web import api, auth, errors, headers, instructor, instructor_banks, lti, student, templating
 
     app = Flask(__name__, template_folder=str(settings.ROOT / "templates"),
                 static_folder=str(settings.ROOT / "static"))
     app.config.update(settings.from_env())
     app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):  # the first start: a key is made and kept in the instance folder
+        app.config["SECRET_KEY"] = settings.ensure_secret_key(Path(app.config["INSTANCE"]))
     app.extensions["quizengine.db"] = Database(app.config["DATABASE_URL"])
     app.url_map.converters["int"] = web.IdConverter  # ids beyond the INTEGER columns are 404, not 500
     csrf = CSRFProtect(app)
@@ -33,4 +38,5 @@ def create_app(config: dict[str, Any] | None = None):
     lti.init_lti(app, csrf)
     errors.init_errors(app)
     headers.init_headers(app)
+    templating.init_templating(app)
     return app

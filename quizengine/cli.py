@@ -12,20 +12,15 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .version import __version__
 from .calc import SpecError, load_text, parse, run_task
 from .calc.report import render
+from .cli_common import fail, load_app
 from .config import banks_path
-
-
-def fail(message: str, code: int = 2) -> None:
-    """Print ``error: message`` on stderr and exit with ``code``."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+from .constants import GRADE_FORMATS, VALIDATION_SEEDS, VERSION
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="quizengine")
+@click.version_option(VERSION, prog_name="quizengine")
 def main() -> None:
     """quizengine: quizzes on neural networks, answers computed by a NumPy calculator.
 
@@ -53,10 +48,9 @@ def main() -> None:
 def calc(spec: str, as_json: bool) -> None:
     """Compute a network, optimizer, activation, keras, schedule, iterations or initializer task.
 
-    SPEC is a YAML or JSON file, or - for standard input (format: CONTRACT section 1 and
-    its extensions in docs/calculator.md, e.g. given values carried forward). Without
-    --json, print the worked table: every intermediate value, to 6 significant digits.
-    Exit 2 on a bad spec.
+    SPEC is a YAML or JSON file, or - for standard input (format: docs/calculator.md,
+    given values carried forward and the extra tasks included). Without --json, print the
+    worked table: every intermediate value, to 6 significant digits. Exit 2 on a bad spec.
     """
     try:
         if spec == "-":
@@ -81,7 +75,7 @@ def calc(spec: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--seeds", default=200, show_default=True, type=click.IntRange(1, 10000),
+@click.option("--seeds", default=VALIDATION_SEEDS, show_default=True, type=click.IntRange(1, 10000),
               help="Variants checked per parametrized item.")
 @click.option("--jobs", "-j", default=0, type=click.IntRange(0, 64),
               help="Processes that check items (default: one per core).")
@@ -178,15 +172,6 @@ def preview(item_id: str, seed: int, as_json: bool, banks: Path | None) -> None:
 
 # ---------------------------------------------------------------- the web app and its data
 
-def _app():
-    from . import create_app
-
-    try:
-        return create_app()
-    except ValueError as e:  # a QUIZENGINE_* setting that is not valid
-        fail(str(e))
-
-
 def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
     from .migrate import upgrade
     from .services.banks import BankLoadError, load_banks
@@ -219,7 +204,7 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
     from .server import ensure_demo_accounts, patch_for_gevent, run_gunicorn
 
     patch_for_gevent()  # before the app exists, so its engine's pool and locks are gevent's
-    app = _app()
+    app = load_app()
     _migrate_and_load(app)
     if demo:
         lines = ensure_demo_accounts(app)
@@ -242,7 +227,7 @@ def db_upgrade(revision: str) -> None:
     """Migrate the database up to REVISION (default: head)."""
     from .migrate import upgrade
 
-    upgrade(_app().config["DATABASE_URL"], revision)
+    upgrade(load_app().config["DATABASE_URL"], revision)
 
 
 @db.command("downgrade")
@@ -251,13 +236,13 @@ def db_downgrade(revision: str) -> None:
     """Migrate the database down to REVISION (default: base, an empty database)."""
     from .migrate import downgrade
 
-    downgrade(_app().config["DATABASE_URL"], revision)
+    downgrade(load_app().config["DATABASE_URL"], revision)
 
 
 @main.command("load-banks")
 def load_banks_command() -> None:
     """Migrate, then load the banks into the database as versioned items."""
-    _migrate_and_load(_app())
+    _migrate_and_load(load_app())
 
 
 @main.group()
@@ -276,7 +261,7 @@ def users_add(username: str, role: str, password_stdin: bool, full_name: str, st
     """Create an account; without --password-stdin a password is generated and printed."""
     from .services.accounts import AccountError, add_user, generate_password
 
-    app = _app()
+    app = load_app()
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else generate_password()
     from .migrate import upgrade
 
@@ -301,7 +286,7 @@ def users_import(roster: Path, passwords_out: Path | None) -> None:
     """
     from .services.accounts import AccountError, import_roster, parse_roster
 
-    app = _app()
+    app = load_app()
     from .migrate import upgrade
 
     upgrade(app.config["DATABASE_URL"])
@@ -335,13 +320,14 @@ def users_import(roster: Path, passwords_out: Path | None) -> None:
 @main.command("export-grades")
 @click.argument("quiz_id")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE (default: stdout).")
-@click.option("--format", "fmt", type=click.Choice(["plain", "canvas", "moodle"]), default="plain", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(GRADE_FORMATS), default="plain", show_default=True)
 def export_grades(quiz_id: str, output: Path | None, fmt: str) -> None:
     """Export a quiz's grades as CSV, one row per student on the roster."""
-    from .services.attempts import ServiceError, expire_due
+    from .services.closing import expire_due
+    from .services.errors import ServiceError
     from .services.gradebook import grades_csv
 
-    app = _app()
+    app = load_app()
     db = app.extensions["quizengine.db"]
     try:
         expire_due(db)

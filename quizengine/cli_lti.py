@@ -6,14 +6,15 @@ import json
 
 import click
 
+from .cli_common import fail, load_app
+
 ENDPOINTS = {"login": "/lti/login", "launch": "/lti/launch", "jwks": "/lti/jwks"}
 
 
 def _db():  # type: ignore[no-untyped-def]
-    from .cli import _app
     from .migrate import upgrade
 
-    app = _app()
+    app = load_app()
     upgrade(app.config["DATABASE_URL"])
     return app.extensions["quizengine.db"]
 
@@ -43,7 +44,6 @@ def lti() -> None:
 def add_platform(issuer: str, client_id: str, deployment_ids: tuple[str, ...], auth_url: str, token_url: str,
                  jwks_url: str, frame_origins: tuple[str, ...]) -> None:
     """Register a platform, or add deployments to (and update the URLs of) a registered one."""
-    from .cli import fail
     from .lti import outbox, registry
 
     try:

@@ -1,4 +1,8 @@
-"""Settings from QUIZENGINE_* environment variables, with defaults."""
+"""Settings from QUIZENGINE_* environment variables, with defaults.
+
+Reading the settings writes nothing: the secret key kept in the instance folder is created by
+``ensure_secret_key``, which create_app calls when no key was given.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import secrets
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+
+from .constants import EXPIRY_SWEEP_S, PASSWORD_METHOD, SESSION_LIFETIME
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,11 +26,17 @@ def instance_path() -> Path:
     return Path(os.environ.get("QUIZENGINE_INSTANCE", str(ROOT / "instance"))).resolve()
 
 
-def secret_key(instance: Path) -> str:
-    """QUIZENGINE_SECRET_KEY, or a random key kept in the instance folder across restarts."""
+def secret_key(instance: Path) -> str | None:
+    """QUIZENGINE_SECRET_KEY, or the key kept in the instance folder; None when there is neither yet."""
     key = os.environ.get("QUIZENGINE_SECRET_KEY")
     if key:
         return key
+    path = instance / "secret_key"
+    return path.read_text().strip() if path.is_file() else None
+
+
+def ensure_secret_key(instance: Path) -> str:
+    """The instance folder's secret key, created at random (0600) on first use; kept across restarts."""
     instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = instance / "secret_key"
     if not path.exists():
@@ -35,7 +47,6 @@ def secret_key(instance: Path) -> str:
     return path.read_text().strip()
 
 
-SESSION_LIFETIME = timedelta(hours=12)
 
 
 def _seconds(name: str, default: float) -> float:
@@ -82,7 +93,7 @@ def from_env() -> dict:
         "API_TOKEN_MAX_AGE": int(SESSION_LIFETIME.total_seconds()),
         "HTTPS": https,  # adds Strict-Transport-Security
         "TRUSTED_PROXIES": _count("QUIZENGINE_TRUSTED_PROXIES", 0),  # proxies whose X-Forwarded-For is believed
-        # Login throttle (services/accounts.py): free failures per (username, address), then the pair
+        # Login throttle (services/logins.py): free failures per (username, address), then the pair
         # waits 2, 4, 8, ... s (capped); failures are forgotten after LOGIN_FORGET without one.
         "LOGIN_FREE_FAILURES": 3,
         "LOGIN_MAX_DELAY": timedelta(minutes=15),
@@ -96,9 +107,9 @@ def from_env() -> dict:
         "LOGINS_PER_ADDRESS": _count("QUIZENGINE_LOGINS_PER_ADDRESS", 60),
         "LOGINS_PER_SECOND": _count("QUIZENGINE_LOGINS_PER_SECOND", 3),
         "LOGIN_BURST": 10,
-        "PASSWORD_METHOD": "pbkdf2:sha256:600000",  # OWASP ASVS: PBKDF2-SHA256, >= 600,000 iterations
+        "PASSWORD_METHOD": PASSWORD_METHOD,  # OWASP ASVS: PBKDF2-SHA256, >= 600,000 iterations
         # `quizengine serve` submits attempts whose time is up every N seconds (0: only when read).
-        "EXPIRY_SWEEP_SECONDS": _seconds("QUIZENGINE_EXPIRY_SWEEP_SECONDS", 15.0),
+        "EXPIRY_SWEEP_SECONDS": _seconds("QUIZENGINE_EXPIRY_SWEEP_SECONDS", EXPIRY_SWEEP_S),
         # LTI (quizengine/lti/): the sweeper rotates the tool's signing key when older than this many days
         # (0: only `quizengine lti rotate-key`); scores are posted by a thread of each worker ("thread"),
         # at once in the request ("inline", for tests) or only by the sweeper ("off").

@@ -29,8 +29,10 @@ class Database:
             private_sqlite_file(url)
             kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
             # A gevent worker runs many requests at once, each holding a connection while it waits
-            # (a password hash in a thread, a slow client): SQLite connections are cheap.
-            kwargs.update(pool_size=10, max_overflow=90)
+            # (a password hash in a thread, a slow client): SQLite connections are cheap. (An
+            # in-memory database has one connection per thread, so no pool to size.)
+            if make_url(url).database not in (None, "", ":memory:"):
+                kwargs.update(pool_size=10, max_overflow=90)
         else:
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
         self.engine: Engine = create_engine(url, **kwargs)
@@ -140,8 +142,3 @@ def _begin_immediate_cooperatively(dbapi_conn: sqlite3.Connection) -> bool:
         dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # for the rest of the transaction
         return True
     return False
-
-
-def default_sqlite_url(instance_path: str) -> str:
-    Path(instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
-    return f"sqlite:///{Path(instance_path) / 'quizengine.sqlite3'}"

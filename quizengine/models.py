@@ -1,11 +1,13 @@
-"""Typed ORM models; nothing else lives here."""
+"""Typed ORM models, the enums of their state and role columns, and the shapes of their JSON columns."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypedDict
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, DateTime, Enum, Float, ForeignKey, Integer, MetaData, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -15,6 +17,82 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+class Role(StrEnum):
+    """A user's role (stored as its value; a StrEnum compares equal to the plain string)."""
+
+    STUDENT = "student"
+    INSTRUCTOR = "instructor"
+
+
+class AttemptState(StrEnum):
+    """An attempt is open until it is submitted, or expired when its time ran out."""
+
+    OPEN = "open"
+    SUBMITTED = "submitted"
+    EXPIRED = "expired"
+
+
+GRADED = (AttemptState.SUBMITTED, AttemptState.EXPIRED)  # the states whose scores count
+
+
+def _as_string(enum: type[StrEnum], length: int) -> Enum:
+    """An enum kept in a plain VARCHAR(length) column, as before enums: no CHECK, no native type."""
+    return Enum(enum, native_enum=False, create_constraint=False, length=length,
+                values_callable=lambda members: [m.value for m in members])
+
+
+# The content of the JSON columns.
+
+class SlotDefinition(TypedDict, total=False):
+    """One slot of a quiz: ``count`` items from named ``items`` or from a ``topic`` (by ``tags``)."""
+
+    items: list[str] | None
+    topic: str | None
+    tags: list[str] | None
+    count: int
+    points: float | None
+
+
+class QuizDefinition(TypedDict, total=False):
+    """Quiz.definition: the quiz YAML as validated (bank/schema.py's Quiz, dumped as JSON)."""
+
+    id: str
+    title: str
+    description: str | None
+    max_attempts: int | None
+    score_policy: str
+    feedback: str
+    repeats: str  # "avoid" | "allow"; set in the app, it is kept over bank reloads
+    time_limit_min: float | None
+    opens_at: str | None
+    closes_at: str | None
+    shuffle_slots: bool
+    slots: list[SlotDefinition]
+
+
+class QuestionResult(TypedDict, total=False):
+    """AttemptQuestion.result: what grading said of a response (services/grades.py writes it)."""
+
+    feedback: str
+    format_error: str | None
+    mistake: str | None  # the buggy calculator the answer matches
+    correct: bool
+    answered: bool
+
+
+class ChangeDetails(TypedDict, total=False):
+    """ScoreChange.details: an override's ``cleared``, a regrade's item versions."""
+
+    cleared: bool
+    from_version: str
+    to_version: str
+
+
+# A response as the API takes it: a choice id or text, a list of ids, a boolean, numbers (or
+# numeric strings) nested in lists, or a {left: right} mapping.
+ResponseValue = str | bool | int | float | list[Any] | dict[str, str]
 
 
 class Base(DeclarativeBase):
@@ -30,7 +108,7 @@ class User(Base):
     full_name: Mapped[str] = mapped_column(String(200), default="")
     student_id: Mapped[str] = mapped_column(String(100), default="")
     email: Mapped[str] = mapped_column(String(200), default="")
-    role: Mapped[str] = mapped_column(String(20))  # student | instructor
+    role: Mapped[Role] = mapped_column(_as_string(Role, 20))
     password_hash: Mapped[str] = mapped_column(String(300))
     session_version: Mapped[int] = mapped_column(Integer, default=1)  # bumped to end every session
     created_at: Mapped[datetime]
@@ -47,7 +125,7 @@ class ItemVersion(Base):
     version: Mapped[str] = mapped_column(String(32))
     topic: Mapped[str] = mapped_column(String(100))
     type: Mapped[str] = mapped_column(String(30))
-    data: Mapped[Any] = mapped_column(deferred=True)  # the item's YAML mapping (loaded when first needed)
+    data: Mapped[dict[str, Any]] = mapped_column(deferred=True)  # the item's YAML mapping (loaded when first needed)
     bank_source: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
 
@@ -60,7 +138,7 @@ class CurrentItem(Base):
     item_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     item_version_id: Mapped[int] = mapped_column(ForeignKey("item_version.id"))
     topic: Mapped[str] = mapped_column(String(100), index=True)
-    tags: Mapped[Any]
+    tags: Mapped[list[str]] = mapped_column(JSON)
 
     item_version: Mapped[ItemVersion] = relationship()
 
@@ -71,7 +149,7 @@ class Quiz(Base):
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
-    definition: Mapped[Any]  # the quiz YAML mapping (slots and rules)
+    definition: Mapped[QuizDefinition] = mapped_column(JSON)  # the quiz YAML mapping (slots and rules)
     opens_at: Mapped[datetime | None]
     closes_at: Mapped[datetime | None]
     time_limit_s: Mapped[int | None]
@@ -90,7 +168,7 @@ class Attempt(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
     quiz_id: Mapped[str] = mapped_column(ForeignKey("quiz.id"), index=True)
     number: Mapped[int]
-    state: Mapped[str] = mapped_column(String(12))  # open | submitted | expired
+    state: Mapped[AttemptState] = mapped_column(_as_string(AttemptState, 12))
     started_at: Mapped[datetime]
     expires_at: Mapped[datetime | None] = mapped_column(index=True)
     submitted_at: Mapped[datetime | None]
@@ -117,7 +195,7 @@ class AttemptQuestion(Base):
     points: Mapped[float] = mapped_column(Float)
     score: Mapped[float | None] = mapped_column(Float)  # as graded (or regraded)
     override_score: Mapped[float | None] = mapped_column(Float)  # an instructor's manual score wins
-    result: Mapped[Any | None]  # feedback, mistake, format error after grading
+    result: Mapped[QuestionResult | None] = mapped_column(JSON)  # feedback, mistake, format error after grading
 
     attempt: Mapped[Attempt] = relationship(back_populates="questions")
     item_version: Mapped[ItemVersion] = relationship()
@@ -131,7 +209,7 @@ class Response(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("attempt_question.id", ondelete="CASCADE"), unique=True)
-    value: Mapped[Any]
+    value: Mapped[ResponseValue] = mapped_column(JSON)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)  # version: stored + 1 per save (old pages sent Date.now())
     saved_at: Mapped[datetime]
     first_saved_at: Mapped[datetime | None]
@@ -174,7 +252,7 @@ class ScoreChange(Base):
     reason: Mapped[str] = mapped_column(Text)
     changed_by: Mapped[int] = mapped_column(ForeignKey("user.id"))
     changed_at: Mapped[datetime]
-    details: Mapped[Any | None]  # e.g. the item versions of a regrade
+    details: Mapped[ChangeDetails | None] = mapped_column(JSON)  # e.g. the item versions of a regrade
 
 
 class BankFileVersion(Base):

@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .constants import ATTEMPT_BUDGET_S, SWEEP_BUDGET_S
 from .services import accounts
 
 HEAD_TIMEOUT = 5  # s: request line and headers (gunicorn's keepalive, a gevent.Timeout around the parser)
@@ -39,11 +40,7 @@ def ensure_demo_accounts(app) -> list[str]:  # type: ignore[no-untyped-def]
     db = app.extensions["quizengine.db"]
     created = []
     with db.write() as s:
-        from sqlalchemy import select
-
-        from .models import User
-
-        existing = set(s.scalars(select(User.username)))
+        existing = accounts.usernames(s)
         for username, role, name in DEMO_USERS:
             if username in existing:
                 continue
@@ -58,15 +55,15 @@ def ensure_demo_accounts(app) -> list[str]:  # type: ignore[no-untyped-def]
     return path.read_text().splitlines() if path.exists() else []
 
 
-SWEEP_BUDGET_S = 10.0  # a sweep starts no new attempt after this; the rest wait for the next one
-ATTEMPT_BUDGET_S = 2.0  # grading one attempt gives up after this (doubled each time it failed before)
-
-
 def sweep(app) -> int:  # type: ignore[no-untyped-def]
     """Submit the attempts whose time is up, each graded outside the write lock in its own transaction;
-    then post the LMS scores that wait (and rotate the LTI key when due)."""
-    from .lti import tasks
-    from .services.attempts import expire_due
+    then post the LMS scores that wait (and rotate the LTI key when due).
+
+    A sweep starts no new attempt after SWEEP_BUDGET_S (the rest wait for the next one) and gives up
+    on one attempt after ATTEMPT_BUDGET_S (doubled each time it failed before).
+    """
+    from .lti import tasks  # (imported here: `serve` patches for gevent before LTI's HTTP stack loads)
+    from .services.closing import expire_due
 
     n = expire_due(app.extensions["quizengine.db"], budget_s=SWEEP_BUDGET_S, attempt_budget_s=ATTEMPT_BUDGET_S)
     tasks.sweep(app.extensions["quizengine.db"], app.config["LTI_KEY_DAYS"])

@@ -31,7 +31,13 @@ class Problem:
     path: str
     mark: Mark
     severity: str  # "error" | "warning"
-    message: str
+    message: str  # an item's problems start with "ITEM_ID: "
+    item_id: str | None = None  # the item it is about, if any
+
+    @property
+    def detail(self) -> str:
+        """The message without its item id (for a page that shows the item already)."""
+        return self.message.removeprefix(f"{self.item_id}: ") if self.item_id else self.message
 
     def __str__(self) -> str:
         return f"{self.path}:{self.mark.line}:{self.mark.col}: {self.severity}: {self.message}"
@@ -59,8 +65,9 @@ class Document:
             p = p[:-1]
         return self.marks.get((), Mark(1, 1))
 
-    def problem(self, path: Path_, message: str, severity: str = "error", key: bool = False) -> Problem:
-        return Problem(self.path, self.mark(path, key), severity, message)
+    def problem(self, path: Path_, message: str, severity: str = "error", key: bool = False,
+                item_id: str | None = None) -> Problem:
+        return Problem(self.path, self.mark(path, key), severity, message, item_id)
 
 
 @dataclass
@@ -89,7 +96,7 @@ class BankItem:
         return ("items", self.index)
 
     def problem(self, sub: tuple, message: str, severity: str = "error", key: bool = False) -> Problem:
-        return self.doc.problem(self.where + sub, f"{self.id}: {message}", severity, key)
+        return self.doc.problem(self.where + sub, f"{self.id}: {message}", severity, key, item_id=self.id)
 
 
 # libyaml's parser when PyYAML was built with it (several times faster); same nodes and marks.

@@ -37,10 +37,6 @@ ATTRIBUTES: dict[str, set[str]] = {
 }
 
 
-class MathError(ValueError):
-    """LaTeX that latex2mathml cannot convert."""
-
-
 @lru_cache(maxsize=4096)
 def _mathml(content: str, display: str) -> str:
     try:

@@ -9,15 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..constants import VALIDATION_SEEDS
 from ..tolerance import numbers_match
 from .catalog import BankItem, Catalog, QuizDef, load_catalog
 from .loader import Problem
-from .params import ParamError, compile_expr, references, template_names
+from .expr import ParamError, compile_expr
+from .params import references, template_names
 from .render import math_errors
 from .types import item_type
 from .variant import VariantError, buggy_answers, calculate, is_trivial, make_variant, values_for
 
-SEEDS = 200
+SEEDS = VALIDATION_SEEDS
 RENDER_SEEDS = 3  # full variants (Markdown, MathML, worked solution) built per item
 LOOSE_SHARE = 0.02  # a buggy answer accepted in more than this share of seeds is an error
 RANK_P = 1e-3  # the key's rank among computed options is non-uniform when a chi-square test gives p below this

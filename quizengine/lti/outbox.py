@@ -24,6 +24,7 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from ..models import Attempt, LtiKey, LtiLineItem, LtiPlatform, LtiScoreOutbox, Quiz
+from ..services.quizzes import policy_score  # the gradebook's rule (best, last or mean attempt)
 from . import keys, registry
 from .connector import Connector, failure
 
@@ -33,7 +34,6 @@ LEASE = timedelta(minutes=2)  # a row being posted is not taken by another sende
 FIRST_RETRY_S = 30.0
 MAX_RETRY_S = 3600.0
 FAILED_AFTER = 5  # tries after which the gradebook calls a pending score "failed" (it is still retried)
-GRADED = ("submitted", "expired")
 
 
 def now() -> datetime:
@@ -80,8 +80,6 @@ def enqueue_items(s: Session, line_item_ids: list[int]) -> int:
 
 def score_payload(s: Session, item: LtiLineItem, t: datetime) -> dict[str, Any] | None:
     """The AGS score of a line item's student now: the quiz's policy score, submitted when it was."""
-    from ..services.attempts import policy_score  # the gradebook's rule (best, last or mean attempt)
-
     quiz = s.get(Quiz, item.quiz_id)
     attempts = list(s.scalars(select(Attempt).where(Attempt.user_id == item.user_id, Attempt.quiz_id == item.quiz_id)))
     score, counted = policy_score(quiz, attempts)
@@ -185,6 +183,19 @@ def status(s: Session, quiz_id: str | None = None) -> dict[str, Any]:
     return {"pending": sum(r.tries < FAILED_AFTER for r in rows), "failed": sum(r.tries >= FAILED_AFTER for r in rows),
             "last_error": errors[-1].last_error if errors else None, "linked": linked,
             "next_try_at": rows[0].next_try_at if rows else None}
+
+
+def quiz_status(s: Session, quiz_id: str) -> dict[str, Any] | None:
+    """``status`` of one quiz's scores, or None when none of its students came from an LMS."""
+    if s.scalar(select(LtiLineItem.id).where(LtiLineItem.quiz_id == quiz_id).limit(1)) is None:
+        return None
+    return status(s, quiz_id)
+
+
+def scores_due(s: Session, t: datetime) -> bool:
+    """Whether a score waits to be posted and is due at ``t``."""
+    return s.scalar(select(LtiScoreOutbox.id).where(LtiScoreOutbox.version > LtiScoreOutbox.sent_version,
+                                                    LtiScoreOutbox.next_try_at <= t).limit(1)) is not None
 
 
 def retry_now(s: Session, quiz_id: str) -> int:

@@ -211,6 +211,11 @@ class Member:
         return cls(str(sub), role_of(roles), _text(name, 200), _text(person.get("email"), 200), _text(sourcedid, 100))
 
 
+def linked_user_id(s: Session, issuer: Any, sub: Any) -> int | None:
+    """The account linked to an LMS user (issuer, sub), if any."""
+    return s.scalar(select(LtiUser.user_id).where(LtiUser.issuer == issuer, LtiUser.sub == str(sub)))
+
+
 def link_user(s: Session, issuer: str, m: Member, t: datetime) -> tuple[User, bool]:
     """The account of an LMS user (made on first sight), its role and details as the LMS says; (user, created)."""
     user = s.scalar(select(User).join(LtiUser, LtiUser.user_id == User.id)

@@ -1,36 +1,37 @@
-"""Accounts: password hashing, users add/import, login throttling, API tokens."""
+"""Accounts: users added one at a time or from a roster, passwords hashed and reset.
+
+Logins and their throttle are in logins.py, browser sessions in sessions.py."""
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 import re
 import secrets
-import threading
 import time
 import unicodedata
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from functools import cache
 from typing import Any, Callable
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import generate_password_hash
 
-from ..models import LoginFailure, User, UserSession
+from ..constants import PASSWORD_METHOD
+from ..db import Database
+from ..models import Role, User
 from ..offload import in_thread
+from .clock import now
+from .errors import ServiceError
+from .sessions import end_sessions
 
 # PBKDF2 costs ~0.3 s of CPU per call (and releases the GIL): under gevent workers it runs in a
 # thread, so that a class logging in at once doesn't stall every other request of the worker.
-check_password_hash = in_thread(check_password_hash)
 generate_password_hash = in_thread(generate_password_hash)
 
-ROLES = ("student", "instructor")
+ROLES = tuple(r.value for r in Role)
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 PASSWORD_MIN = 8
 ROSTER_COLUMNS = ("username", "full_name", "student_id", "email")
@@ -40,18 +41,8 @@ class AccountError(ValueError):
     """Bad account data; the message says what and where."""
 
 
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def hash_password(password: str, method: str = "pbkdf2:sha256:600000") -> str:
+def hash_password(password: str, method: str = PASSWORD_METHOD) -> str:
     return generate_password_hash(password, method=method)
-
-
-@cache
-def _dummy_hash() -> str:
-    """A hash to check when the username does not exist, so both paths take as long."""
-    return hash_password(secrets.token_hex(8))
 
 
 def find_user(s: Session, username: str) -> User | None:
@@ -59,13 +50,8 @@ def find_user(s: Session, username: str) -> User | None:
     return s.scalar(select(User).where(User.username == username)) if USERNAME.match(username or "") else None
 
 
-def check_login(s: Session, username: str, password: str) -> User | None:
-    """Return the user whose password matches, else None (in constant-ish time)."""
-    user = find_user(s, username)
-    if user is None:
-        check_password_hash(_dummy_hash(), password)
-        return None
-    return user if check_password_hash(user.password_hash, password) else None
+def usernames(s: Session) -> set[str]:
+    return set(s.scalars(select(User.username)))
 
 
 def generate_password() -> str:
@@ -85,7 +71,7 @@ def check_password(pw: str) -> str:
 
 
 def add_user(s: Session, username: str, role: str, password: str, full_name: str = "", student_id: str = "",
-             email: str = "", method: str = "pbkdf2:sha256:600000") -> User:
+             email: str = "", method: str = PASSWORD_METHOD) -> User:
     check_username(username)
     if role not in ROLES:
         raise AccountError(f"role {role!r}: use student or instructor")
@@ -104,6 +90,20 @@ def set_password(s: Session, user: User, password_hash: str) -> None:
     user.password_hash = password_hash
     user.session_version += 1  # every API token ends (tokens carry the version)
     end_sessions(s, user.id)  # and every browser session
+
+
+def students(s: Session) -> list[User]:
+    """The roster: every student, by username."""
+    return list(s.scalars(select(User).where(User.role == Role.STUDENT).order_by(User.username)))
+
+
+def reset_password(s: Session, user_id: int, password_hash: str) -> User:
+    """Give a student a new password (hashed by the caller); 404 for anyone else."""
+    user = s.get(User, user_id)
+    if user is None or user.role != Role.STUDENT:
+        raise ServiceError(404, f"no student {user_id}")
+    set_password(s, user, password_hash)
+    return user
 
 
 @dataclass
@@ -227,7 +227,7 @@ class ImportedRoster:
     generated: list[tuple[str, str]]  # (username, password) of the rows that had no password
 
 
-def import_roster(db: Any, text: str, method: str = "pbkdf2:sha256:600000", budget_s: float | None = None,
+def import_roster(db: Database, text: str, method: str = PASSWORD_METHOD, budget_s: float | None = None,
                   progress: Callable[[int, int], Any] | None = None) -> ImportedRoster:
     """Create every student of the roster, or none (AccountError listing every problem).
 
@@ -242,241 +242,6 @@ def import_roster(db: Any, text: str, method: str = "pbkdf2:sha256:600000", budg
     with db.write() as s:
         roster_clashes(s, rows)  # (an account may have been created meanwhile)
         t = now()
-        s.add_all(User(username=r.username, role="student", password_hash=h, full_name=r.full_name,
+        s.add_all(User(username=r.username, role=Role.STUDENT, password_hash=h, full_name=r.full_name,
                        student_id=r.student_id, email=r.email, created_at=t) for r, h in zip(rows, hashes))
     return ImportedRoster(len(rows), [(r.username, pw) for r, pw in zip(rows, passwords) if r.password is None])
-
-
-# ---------------------------------------------------------------- throttling
-#
-# Three counters in login_failure, shared by every worker (and every app instance):
-#   pair:NAME|ADDRESS  failures of one username from one address; after the free ones the pair
-#                      waits 2, 4, 8, ... s (capped) before its next password check
-#   ip:ADDRESS         failures from an address within the window; past the budget, every pair
-#                      of that address that fails waits the longest delay at once
-#   rate:ADDRESS       password checks (right or wrong) from an address in the current minute
-# A pair without failures is never refused for another pair's failures: an attacker can't lock
-# out a classmate or the instructor. A worker also limits the password checks it starts per
-# second, so a flood of logins (valid or not) can't take the CPU that autosaves need.
-
-MINUTE = timedelta(minutes=1)
-
-
-class TokenBucket:
-    """Password checks one worker may start: ``rate`` per second, ``burst`` at once (thread-safe)."""
-
-    def __init__(self, rate: float, burst: int):
-        self.rate, self.burst = rate, burst
-        self.tokens, self.at = float(burst), time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self, t: float | None = None) -> float:
-        """Take one check; return 0, or the seconds until one is free."""
-        with self.lock:
-            t = time.monotonic() if t is None else t
-            self.tokens = min(self.burst, self.tokens + (t - self.at) * self.rate)
-            self.at = t
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return 0.0
-            return (1 - self.tokens) / self.rate
-
-
-@dataclass(frozen=True)
-class Throttle:
-    free_failures: int = 3
-    max_delay: timedelta = timedelta(minutes=15)
-    forget: timedelta = timedelta(hours=1)
-    address_failures: int = 30
-    window: timedelta = timedelta(minutes=15)
-    per_address: int = 60  # password checks per address per minute; 0: no limit
-    bucket: TokenBucket | None = None  # this worker's checks per second; None: no limit
-
-    @classmethod
-    def of(cls, cfg, bucket: TokenBucket | None = None) -> "Throttle":  # type: ignore[no-untyped-def]
-        return cls(cfg["LOGIN_FREE_FAILURES"], cfg["LOGIN_MAX_DELAY"], cfg["LOGIN_FORGET"], cfg["LOGIN_LIMIT_ADDRESS"],
-                   cfg["LOGIN_WINDOW"], cfg["LOGINS_PER_ADDRESS"], bucket)
-
-
-def throttle_keys(username: str, address: str) -> tuple[str, str, str]:
-    """The (pair, address failures, address rate) keys of a login."""
-    name = username.lower() if USERNAME.match(username or "") else "(not a username)"
-    address = address[:150]
-    return f"pair:{name}|{address}", f"ip:{address}", f"rate:{address}"
-
-
-@dataclass(frozen=True)
-class Wait:
-    """A login refused before its password was checked: how long to wait, and which limit it met."""
-
-    delay: timedelta
-    limit: str  # failures | address | server
-
-    @property
-    def seconds(self) -> int:
-        return max(1, math.ceil(self.delay.total_seconds()))
-
-
-def refusal(s: Session, username: str, address: str, t: datetime, th: Throttle) -> Wait | None:
-    """How long this login must wait before its password is checked, or None."""
-    pair_key, _, rate_key = throttle_keys(username, address)
-    pair = s.get(LoginFailure, pair_key)
-    if pair is not None and pair.locked_until is not None and _aware(pair.locked_until) > t:
-        return Wait(_aware(pair.locked_until) - t, "failures")
-    if th.per_address:
-        rate = s.get(LoginFailure, rate_key)
-        if rate is not None and _aware(rate.window_start) + MINUTE > t and rate.count >= th.per_address:
-            return Wait(_aware(rate.window_start) + MINUTE - t, "address")
-    return None
-
-
-def reserve(s: Session, username: str, address: str, t: datetime, th: Throttle) -> Wait | None:
-    """Count one password check against the address (in a write transaction), or say how long to wait."""
-    wait = refusal(s, username, address, t, th)
-    if wait is None and th.per_address:
-        _bump(s, throttle_keys(username, address)[2], t, MINUTE)
-    return wait
-
-
-def _bump(s: Session, key: str, t: datetime, window: timedelta) -> LoginFailure:
-    """Add one to a counter, starting a new window when the last one is over."""
-    row = s.get(LoginFailure, key)
-    if row is None:
-        row = LoginFailure(key=key, count=0, window_start=t)
-        s.add(row)
-    elif _aware(row.window_start) + window <= t:
-        row.count, row.window_start, row.locked_until = 0, t, None
-    row.count += 1
-    return row
-
-
-def record_failure(s: Session, username: str, address: str, t: datetime, th: Throttle) -> timedelta | None:
-    """Count a wrong password; return how long the pair must now wait, or None."""
-    pair_key, ip_key, _ = throttle_keys(username, address)
-    over_budget = _bump(s, ip_key, t, th.window).count > th.address_failures
-    pair = s.get(LoginFailure, pair_key)
-    if pair is None:
-        pair = LoginFailure(key=pair_key, count=0, window_start=t)
-        s.add(pair)
-    elif _aware(pair.window_start) + th.forget <= t:  # window_start: the pair's last failure
-        pair.count = 0
-    pair.count += 1
-    pair.window_start = t
-    extra = pair.count - th.free_failures
-    if over_budget:
-        delay = th.max_delay
-    elif extra > 0:
-        delay = min(th.max_delay, timedelta(seconds=2 ** min(extra, 30)))
-    else:
-        delay = None
-    pair.locked_until = t + delay if delay else None
-    return delay
-
-
-def clear_failures(s: Session, username: str, address: str) -> None:
-    s.execute(delete(LoginFailure).where(LoginFailure.key == throttle_keys(username, address)[0]))
-
-
-def _aware(d: datetime) -> datetime:
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
-
-
-@dataclass
-class LoginResult:
-    user: User | None  # None: wrong name or password, or throttled
-    retry_after: Wait | None = None  # throttled: the password was not checked; try again after this
-    session_id: str | None = None  # the new server-side session (with new_session=True)
-
-
-def login(db, username: str, password: str, address: str, th: Throttle,  # type: ignore[no-untyped-def]
-          t: datetime | None = None, new_session: bool = False) -> LoginResult:
-    """Check a login with the throttle; the slow password hash runs outside any transaction."""
-    t = t or now()
-    with db.read() as s:
-        wait = refusal(s, username, address, t, th)
-        if wait is not None:
-            return LoginResult(None, wait)
-        user = find_user(s, username)
-        had_failures = s.get(LoginFailure, throttle_keys(username, address)[0]) is not None
-    if th.bucket is not None:
-        seconds = th.bucket.take()
-        if seconds:
-            return LoginResult(None, Wait(timedelta(seconds=seconds), "server"))
-    if th.per_address:
-        with db.write() as s:
-            wait = reserve(s, username, address, t, th)
-        if wait is not None:
-            return LoginResult(None, wait)
-    if not check_password_hash(user.password_hash if user else _dummy_hash(), password) or user is None:
-        with db.write() as s:
-            record_failure(s, username, address, t, th)
-        return LoginResult(None)
-    sid = None
-    if had_failures or new_session:
-        with db.write() as s:
-            if had_failures:
-                clear_failures(s, username, address)
-            if new_session:
-                sid = open_session(s, user.id, t)
-    return LoginResult(user, None, sid)
-
-
-# ---------------------------------------------------------------- sessions
-
-SESSION_KEEP = timedelta(hours=12)  # rows older than a session's absolute lifetime are tidied away
-
-
-def open_session(s: Session, user_id: int, t: datetime) -> str:
-    """Record a new browser session of a user; return its id (kept in the signed cookie)."""
-    s.execute(delete(UserSession).where(UserSession.user_id == user_id, UserSession.created_at < t - SESSION_KEEP))
-    sid = secrets.token_urlsafe(32)
-    s.add(UserSession(id=sid, user_id=user_id, created_at=t))
-    return sid
-
-
-def close_session(s: Session, session_id: str) -> None:
-    s.execute(delete(UserSession).where(UserSession.id == session_id))
-
-
-def end_sessions(s: Session, user_id: int) -> None:
-    """End every browser session of a user (a password change or reset)."""
-    s.execute(delete(UserSession).where(UserSession.user_id == user_id))
-
-
-# ---------------------------------------------------------------- API tokens
-
-def _serializer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt="quizengine-api-token")
-
-
-def issue_token(secret: str, user: User) -> str:
-    return _serializer(secret).dumps({"uid": user.id, "sv": user.session_version})
-
-
-class TokenError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class TokenUser:
-    """Who a bearer token speaks for (a plain snapshot, not an ORM object)."""
-
-    id: int
-    username: str
-    role: str
-    session_version: int
-
-
-def user_for_token(s: Session, secret: str, token: str, max_age: int) -> TokenUser:
-    try:
-        data = _serializer(secret).loads(token, max_age=max_age)
-    except SignatureExpired:
-        raise TokenError("the token has expired; ask for a new one at /api/v1/auth/token") from None
-    except BadSignature:
-        raise TokenError("invalid token") from None
-    uid = data.get("uid") if isinstance(data, dict) else None
-    row = s.execute(select(User.id, User.username, User.role, User.session_version).where(User.id == uid)).first() \
-        if isinstance(uid, int) else None
-    if row is None or row.session_version != data.get("sv"):
-        raise TokenError("invalid token")
-    return TokenUser(row.id, row.username, row.role, row.session_version)

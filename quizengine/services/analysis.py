@@ -24,9 +24,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..bank.params import fmt
 from ..calc.mistakes import DESCRIPTIONS
-from ..models import Attempt, AttemptQuestion, Quiz
-from .attempts import GRADED, ServiceError
+from ..models import GRADED, Attempt, AttemptQuestion, Quiz
 from .banks import variant_of
+from .grades import effective_score
+from .quizzes import get_quiz
 
 EASY, HARD, WEAK = 0.95, 0.2, 0.2
 
@@ -92,13 +93,11 @@ class QuizStats:
 
 
 def _effective(aq: AttemptQuestion) -> float:
-    return aq.override_score if aq.override_score is not None else (aq.score or 0.0)
+    return effective_score(aq) or 0.0
 
 
 def analyse(s: Session, quiz_id: str, attempts: str = "first") -> QuizStats:
-    q = s.get(Quiz, quiz_id)
-    if q is None:
-        raise ServiceError(404, f"no quiz {quiz_id!r}")
+    q = get_quiz(s, quiz_id)
     rows = list(s.scalars(select(Attempt).where(Attempt.quiz_id == quiz_id, Attempt.state.in_(GRADED))
                           .order_by(Attempt.user_id, Attempt.number)
                           .options(selectinload(Attempt.questions).selectinload(AttemptQuestion.response),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from ..bank.catalog import ITEM_ADAPTER, BankItem, Catalog, load_catalog
 from ..bank.loader import Document
 from ..bank.variant import Variant, make_variant
 from ..models import CurrentItem, ItemVersion, Quiz
+from .clock import now
 
 
 class BankLoadError(RuntimeError):
@@ -26,10 +26,6 @@ class SyncReport:
     items: int
     new_versions: int
     quizzes: int
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def sync_catalog(s: Session, cat: Catalog) -> SyncReport:
@@ -125,3 +121,9 @@ def variant_of(iv: ItemVersion, seed: int) -> Variant:
         if len(_VARIANTS) > _VARIANT_CACHE_SIZE:
             _VARIANTS.popitem(last=False)
     return v
+
+
+def cached_variant(s: Session, item_version_id: int, item_id: str, version: str, seed: int) -> Variant:
+    """The variant from the process cache, loading the item version only on a miss."""
+    v = cached(item_id, version, seed)
+    return v if v is not None else variant_of(s.get(ItemVersion, item_version_id), seed)

@@ -21,19 +21,21 @@ def _frame(title: str, xlabel: str, ylabel: str) -> list[str]:
 
 
 def histogram(values: list[float], bins: int = 10, lo: float = 0.0, hi: float = 100.0,
-              title: str = "Score distribution") -> str:
-    """Counts of ``values`` in equal bins from lo to hi (hi included in the last bin)."""
+              title: str = "Score distribution", xlabel: str = "score (% of maximum)", ylabel: str = "attempts",
+              unit: str = "%") -> str:
+    """Counts of ``values`` in equal bins from lo to hi (hi included in the last bin); ``unit`` follows
+    each bin's range in its tooltip."""
     counts = [0] * bins
     for v in values:
         k = min(bins - 1, max(0, int((v - lo) / (hi - lo) * bins)))
         counts[k] += 1
     top = max(counts) or 1
-    out = _frame(title, "score (% of maximum)", "attempts")
+    out = _frame(title, xlabel, ylabel)
     bw = (W - 10 - PAD) / bins
     for k, c in enumerate(counts):
         h = (H - PAD - 10) * c / top
         x = PAD + k * bw
-        label = f"{lo + k * (hi - lo) / bins:g}-{lo + (k + 1) * (hi - lo) / bins:g}%: {c}"
+        label = f"{lo + k * (hi - lo) / bins:g}-{lo + (k + 1) * (hi - lo) / bins:g}{unit}: {c}"
         out.append(f'<rect x="{x + 1:.1f}" y="{H - PAD - h:.1f}" width="{bw - 2:.1f}" height="{h:.1f}" fill="#1f5fbf">'
                    f"<title>{escape(label)}</title></rect>")
         out.append(f'<text x="{x + bw / 2:.1f}" y="{H - PAD + 14}" text-anchor="middle" font-size="10">'

@@ -15,11 +15,13 @@ from sqlalchemy.orm import Session
 from ..bank.catalog import Catalog, load_catalog, yaml_files
 from ..bank.loader import Problem
 from ..bank.validate import check_item, check_quiz
+from ..constants import VALIDATION_SEEDS
 from ..db import Database
 from ..models import BankFileVersion
 from ..offload import in_thread
-from .attempts import ServiceError, now
 from .banks import sync_catalog
+from .clock import now
+from .errors import ServiceError
 
 MAX_BANK_BYTES = 1024 * 1024
 
@@ -83,7 +85,7 @@ def _snapshot(banks: Path, skip: str) -> dict[str, str]:
 
 
 @in_thread  # seconds of CPU: off the gevent worker's event loop
-def validate_candidate(banks: Path, rel: str, text: str, seeds: int = 200) -> Candidate:
+def validate_candidate(banks: Path, rel: str, text: str, seeds: int = VALIDATION_SEEDS) -> Candidate:
     """Validate the banks as they would be with ``rel`` replaced by ``text``; problems of every file."""
     target = resolve(banks, rel)
     root = banks.resolve()
@@ -112,11 +114,6 @@ def validate_candidate(banks: Path, rel: str, text: str, seeds: int = 200) -> Ca
         p.path = str(Path(p.path).relative_to(copy)) if p.path.startswith(str(copy)) else p.path
     problems.sort(key=lambda p: (p.path != key, p.path, p.mark.line, p.mark.col))
     return Candidate(problems, cat, snapshot)
-
-
-def check_candidate(banks: Path, rel: str, text: str, seeds: int = 200) -> list[Problem]:
-    """Validate the banks as they would be with ``rel`` replaced by ``text``; problems of every file."""
-    return validate_candidate(banks, rel, text, seeds).problems
 
 
 def _record(s: Session, rel: str, text: str, user_id: int | None, note: str) -> BankFileVersion:
@@ -166,7 +163,8 @@ def _replace(path: Path, text: str) -> None:
 SAVE_ATTEMPTS = 3
 
 
-def save(db: Database, banks: Path, rel: str, text: str, user_id: int | None, seeds: int = 200) -> BankFileVersion:
+def save(db: Database, banks: Path, rel: str, text: str, user_id: int | None,
+         seeds: int = VALIDATION_SEEDS) -> BankFileVersion:
     """Validate (no lock held), then write the file, its history and the item versions in one short
     transaction; refuse (nothing written) on any error.
 

@@ -1,18 +1,24 @@
-"""Grades as CSV (CONTRACT section 5): plain, canvas and moodle formats, formula-safe."""
+"""The gradebook and its CSV exports: grades in plain, canvas and moodle formats (README, "CSV formats"),
+and every response; formula-safe."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from ..models import Attempt, Quiz, User
-from .attempts import ServiceError, iso, policy_score
+from ..constants import GRADE_FORMATS
+from ..models import Attempt, AttemptQuestion, Quiz, Role, User
+from .clock import aware, iso
+from .errors import ServiceError
+from .grades import effective_score
+from .quizzes import attempts_by_user, get_quiz, policy_score
 
-FORMATS = ("plain", "canvas", "moodle")
+FORMATS = GRADE_FORMATS
 PLAIN_COLUMNS = ["username", "full_name", "student_id", "attempts", "score", "max_score", "percent", "submitted_at"]
 
 
@@ -32,22 +38,16 @@ def _num(x: float | None) -> str:
 
 def gradebook_rows(s: Session, quiz_id: str) -> tuple[Quiz, list[dict[str, Any]]]:
     """One row per student on the roster, students without attempts included."""
-    q = s.get(Quiz, quiz_id)
-    if q is None:
-        raise ServiceError(404, f"no quiz {quiz_id!r}")
-    attempts: dict[int, list[Attempt]] = {}
-    for a in s.scalars(select(Attempt).where(Attempt.quiz_id == quiz_id)):
-        attempts.setdefault(a.user_id, []).append(a)
+    q = get_quiz(s, quiz_id)
+    attempts = attempts_by_user(s, quiz_id)
     rows = []
-    for u in s.scalars(select(User).where(User.role == "student").order_by(User.username)):
+    for u in s.scalars(select(User).where(User.role == Role.STUDENT).order_by(User.username)):
         mine = attempts.get(u.id, [])
         score, counted = policy_score(q, mine)
         max_score = counted.max_score if counted else (max((a.max_score for a in mine), default=None))
         percent = None if score is None or not max_score else 100.0 * score / max_score
         duration = None
         if counted is not None and counted.submitted_at is not None:
-            from .attempts import aware
-
             duration = (aware(counted.submitted_at) - aware(counted.started_at)).total_seconds()
         rows.append({"user": u, "username": u.username, "duration_s": duration, "full_name": u.full_name, "student_id": u.student_id,
                      "email": u.email, "attempts": len(mine), "score": score, "max_score": max_score,
@@ -88,14 +88,7 @@ RESPONSE_COLUMNS = ["username", "student_id", "attempt", "state", "question_slot
 
 def responses_csv(s: Session, quiz_id: str) -> str:
     """One row per question of every attempt, for analysis in pandas."""
-    import json
-
-    from sqlalchemy.orm import selectinload
-
-    from ..models import AttemptQuestion
-
-    if s.get(Quiz, quiz_id) is None:
-        raise ServiceError(404, f"no quiz {quiz_id!r}")
+    get_quiz(s, quiz_id)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(RESPONSE_COLUMNS)
@@ -106,7 +99,7 @@ def responses_csv(s: Session, quiz_id: str) -> str:
     for a in attempts:
         for q in a.questions:
             r = q.response
-            score = q.override_score if q.override_score is not None else q.score
+            score = effective_score(q)
             w.writerow([safe(a.user.username), safe(a.user.student_id), a.number, a.state, q.slot + 1,
                         q.item_version.item_id, q.item_version.version, q.seed,
                         safe(json.dumps(r.value) if r is not None else ""), _num(score), _num(q.points),

@@ -41,9 +41,8 @@ def validated_catalog(banks: Path) -> Catalog:
 def problems_by_item(cat: Catalog) -> dict[str, list[Problem]]:
     out: dict[str, list[Problem]] = {}
     for p in cat.problems:
-        item_id = p.message.split(":", 1)[0]
-        if item_id in cat.items:
-            out.setdefault(item_id, []).append(p)
+        if p.item_id in cat.items:
+            out.setdefault(p.item_id, []).append(p)
     return out
 
 

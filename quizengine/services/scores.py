@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from ..lti import outbox as lti_outbox
-from ..models import Attempt, AttemptQuestion, ItemVersion, ScoreChange, User
-from .attempts import GRADED, GRADE_TRIES, ServiceError, grade_question, now, question_id
-from .banks import bank_item
 from ..bank.variant import make_variant
+from ..db import Database
+from ..lti import outbox as lti_outbox
+from ..models import GRADED, Attempt, AttemptQuestion, ItemVersion, QuestionResult, ScoreChange, User
+from .attempts import question_id
+from .banks import bank_item
+from .clock import now
+from .closing import GRADE_TRIES
+from .errors import ServiceError
+from .grades import EFFECTIVE_SCORE, attempt_total, effective_score, grade_question
+from .principal import Principal
 
 
 def _retotal(a: Attempt) -> None:
-    a.score = round(sum(q.override_score if q.override_score is not None else (q.score or 0.0)
-                        for q in a.questions), 10)
+    a.score = attempt_total(effective_score(q) for q in a.questions)
 
 
-def override(s: Session, attempt_id: int, qid: str, new_score: float | None, reason: str, by: User) -> ScoreChange:
+def override(s: Session, attempt_id: int, qid: str, new_score: float | None, reason: str,
+             by: Principal) -> ScoreChange:
     """Set (or with None, clear) an instructor's score for one question; a reason is required."""
     reason = (reason or "").strip()
     if not reason:
@@ -36,7 +41,7 @@ def override(s: Session, attempt_id: int, qid: str, new_score: float | None, rea
         raise ServiceError(404, f"attempt {attempt_id} has no question {qid!r}")
     if new_score is not None and not 0 <= new_score <= q.points:
         raise ServiceError(400, f"the score must be between 0 and {q.points:g}")
-    old = q.override_score if q.override_score is not None else q.score
+    old = effective_score(q)
     q.override_score = new_score
     change = ScoreChange(attempt_question_id=q.id, kind="override", old_score=old,
                          new_score=new_score if new_score is not None else q.score, reason=reason,
@@ -66,7 +71,7 @@ class RegradeRow:
     old_score: float
     new_score: float
     overridden: bool
-    result: dict[str, Any] = field(default_factory=dict)  # feedback etc. under the new version
+    result: QuestionResult = field(default_factory=QuestionResult)  # feedback etc. under the new version
 
     @property
     def changed(self) -> bool:
@@ -108,7 +113,7 @@ def _affected(s: Session, item_id: str, version_id: int) -> dict[int, tuple[int,
     return {r.id: (r.item_version_id, r.score) for r in rows}
 
 
-def apply(db: Any, item_id: str, version_id: int, reason: str, by: Any) -> list[RegradeRow]:
+def apply(db: Database, item_id: str, version_id: int, reason: str, by: Principal) -> list[RegradeRow]:
     """Move every affected question to the chosen version and regrade it (overrides stay).
 
     The new grades are computed in a read transaction; the write is one short transaction, made
@@ -140,7 +145,6 @@ def apply(db: Any, item_id: str, version_id: int, reason: str, by: Any) -> list[
 
 def _retotal_ids(s: Session, attempt_ids: set[int]) -> None:
     """Set each attempt's score to the sum of its questions' scores (an override wins)."""
-    per_question = func.coalesce(AttemptQuestion.override_score, AttemptQuestion.score, 0.0)
-    totals = s.execute(select(AttemptQuestion.attempt_id, func.sum(per_question))
+    totals = s.execute(select(AttemptQuestion.attempt_id, func.sum(EFFECTIVE_SCORE))
                        .where(AttemptQuestion.attempt_id.in_(attempt_ids)).group_by(AttemptQuestion.attempt_id))
     s.execute(update(Attempt), [{"id": aid, "score": round(total, 10)} for aid, total in totals])

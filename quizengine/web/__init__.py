@@ -10,8 +10,9 @@ from flask import current_app, request
 from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter
 
+from ..constants import ID_MAX
 from ..db import Database
-from ..services.attempts import ID_MAX, ServiceError
+from ..services.errors import ServiceError
 
 
 class IdConverter(IntegerConverter):

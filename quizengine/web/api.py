@@ -1,4 +1,5 @@
-"""The JSON API under /api/v1 (CONTRACT section 4), with signed, expiring bearer tokens."""
+"""The JSON API under /api/v1 (README, "JSON API"; OpenAPI at /api/v1/openapi.json), with signed,
+expiring bearer tokens."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from ..services import accounts
-from ..services import attempts as svc
+from ..constants import ID_MAX
+from ..models import Role
+from ..services import logins, views
+from ..services.attempts import check_seq, load_attempt
+from ..services.clock import iso, now
+from ..services.closing import expire_due, submit_attempt
+from ..services.draw import start_attempt
+from ..services.errors import ServiceError
 from ..services.gradebook import grades_csv
+from ..services.quizzes import quiz_rows
+from ..services.saving import save_response
 from . import db, reading, writing
 from .auth import client_address, login_throttle, throttled_message
 from .openapi import openapi_document
@@ -17,11 +26,8 @@ from .openapi import openapi_document
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-class ApiError(svc.ServiceError):
+class ApiError(ServiceError):
     pass
-
-
-ID_MAX = svc.ID_MAX
 
 
 @bp.url_value_preprocessor
@@ -52,9 +58,9 @@ def authenticated(role: str | None = None) -> Callable:
                 raise ApiError(401, "send Authorization: Bearer TOKEN (POST /api/v1/auth/token gives one)")
             with reading() as s:
                 try:
-                    user = accounts.user_for_token(s, current_app.config["SECRET_KEY"], token.strip(),
-                                                   current_app.config["API_TOKEN_MAX_AGE"])
-                except accounts.TokenError as e:
+                    user = logins.user_for_token(s, current_app.config["SECRET_KEY"], token.strip(),
+                                                 current_app.config["API_TOKEN_MAX_AGE"])
+                except logins.TokenError as e:
                     raise ApiError(401, str(e)) from None
             if role is not None and user.role != role:
                 raise ApiError(403, f"this endpoint is for {role}s")
@@ -66,7 +72,7 @@ def authenticated(role: str | None = None) -> Callable:
     return decorate
 
 
-def me() -> accounts.TokenUser:
+def me() -> logins.TokenUser:
     """The user of this request (from the bearer token; no second database read)."""
     return g.api_user
 
@@ -78,33 +84,33 @@ def token():
     if not isinstance(username, str) or not isinstance(password, str):
         raise ApiError(400, "give username and password as strings")
     cfg = current_app.config
-    result = accounts.login(db(), username, password, client_address(), login_throttle())
+    result = logins.login(db(), username, password, client_address(), login_throttle())
     if result.retry_after is not None:
         wait = result.retry_after
         return jsonify({"error": throttled_message(wait), "retry_after": wait.seconds}), 429, \
             {"Retry-After": str(wait.seconds)}
     if result.user is None:
         raise ApiError(401, "wrong username or password")
-    return jsonify({"token": accounts.issue_token(cfg["SECRET_KEY"], result.user), "expires_in": cfg["API_TOKEN_MAX_AGE"]})
+    return jsonify({"token": logins.issue_token(cfg["SECRET_KEY"], result.user),
+                    "expires_in": cfg["API_TOKEN_MAX_AGE"]})
 
 
 @bp.get("/quizzes")
 @authenticated()
 def quizzes():
     with reading() as s:
-        return jsonify(svc.quiz_rows(s, me(), svc.now()))
+        return jsonify(quiz_rows(s, me(), now()))
 
 
 @bp.post("/quizzes/<quiz_id>/attempts")
-@authenticated("student")
+@authenticated(Role.STUDENT)
 def start(quiz_id: str):
-    t = svc.now()
-    svc.expire_due(db(), t, user_id=me().id)  # grade a finished attempt before taking the write lock
+    t = now()
+    expire_due(db(), t, user_id=me().id)  # grade a finished attempt before taking the write lock
     with writing() as s:
-        a = svc.start_attempt(s, me(), quiz_id, current_app.config["SECRET_KEY"], t)
-        attempt_id = a.id
+        attempt_id = start_attempt(s, me(), quiz_id, current_app.config["SECRET_KEY"], t).id
     with reading() as s:
-        view = svc.attempt_view(s, svc.load_attempt(s, me(), attempt_id), t)
+        view = views.attempt_view(s, load_attempt(s, me(), attempt_id), t)
     return jsonify(view), 201
 
 
@@ -117,49 +123,49 @@ def _attempt_id(value: str) -> int:
 @bp.get("/attempts/<attempt_id>")
 @authenticated()
 def attempt(attempt_id: str):
-    aid, t = _attempt_id(attempt_id), svc.now()
-    return jsonify(svc.fresh_view(db(), me(), aid, t))
+    aid, t = _attempt_id(attempt_id), now()
+    return jsonify(views.fresh_view(db(), me(), aid, t))
 
 
 @bp.put("/attempts/<attempt_id>/responses/<question_id>")
-@authenticated("student")
+@authenticated(Role.STUDENT)
 def save(attempt_id: str, question_id: str):
     aid = _attempt_id(attempt_id)
     data = body()
     if "response" not in data:
         raise ApiError(400, "give the answer as {\"response\": ...}")
-    seq = svc.check_seq(data.get("seq"))
+    seq = check_seq(data.get("seq"))
     unknown = set(data) - {"response", "seq"}
     if unknown:
         raise ApiError(400, f"unknown fields: {', '.join(sorted(unknown))}")
-    saved_at, stored_seq, note = svc.save_response(db(), g.api_user, aid, question_id, data["response"], seq)
-    out = {"saved_at": svc.iso(saved_at), "seq": stored_seq}
+    saved_at, stored_seq, note = save_response(db(), me(), aid, question_id, data["response"], seq)
+    out = {"saved_at": iso(saved_at), "seq": stored_seq}
     if note:
         out["format_error"] = note
     return jsonify(out)
 
 
 @bp.post("/attempts/<attempt_id>/submit")
-@authenticated("student")
+@authenticated(Role.STUDENT)
 def submit(attempt_id: str):
-    aid, t = _attempt_id(attempt_id), svc.now()
-    svc.submit_attempt(db(), me(), aid, t)
+    aid, t = _attempt_id(attempt_id), now()
+    submit_attempt(db(), me(), aid, t)
     with reading() as s:
-        return jsonify(svc.result_view(s, svc.load_attempt(s, me(), aid), t))
+        return jsonify(views.result_view(s, load_attempt(s, me(), aid), t))
 
 
 @bp.get("/attempts/<attempt_id>/key")
-@authenticated("instructor")
+@authenticated(Role.INSTRUCTOR)
 def key(attempt_id: str):
     with reading() as s:
-        return jsonify(svc.key_view(svc.load_attempt(s, me(), _attempt_id(attempt_id))))
+        return jsonify(views.key_view(load_attempt(s, me(), _attempt_id(attempt_id))))
 
 
 @bp.get("/quizzes/<quiz_id>/grades.csv")
-@authenticated("instructor")
+@authenticated(Role.INSTRUCTOR)
 def grades(quiz_id: str):
     fmt = request.args.get("format", "plain")
-    svc.expire_due(db())
+    expire_due(db())
     with reading() as s:
         text = grades_csv(s, quiz_id, fmt)
     return Response(text, mimetype="text/csv",

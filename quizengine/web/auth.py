@@ -9,10 +9,11 @@ from typing import Any, Callable
 
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
-from sqlalchemy import bindparam, select
 
-from ..models import User, UserSession
-from ..services import accounts
+from ..models import Role, User
+from ..services import accounts, logins, sessions
+from ..services.clock import now
+from ..services.principal import Principal
 from . import db, reading, writing
 
 bp = Blueprint("auth", __name__)
@@ -38,17 +39,11 @@ class LoggedIn:
 
     @property
     def is_instructor(self) -> bool:
-        return self.role == "instructor"
+        return self.role == Role.INSTRUCTOR
 
     @classmethod
     def of(cls, u: User, sid: str = "") -> "LoggedIn":
         return cls(u.id, u.username, u.full_name, u.role, u.session_version, sid)
-
-
-# Built once: every request of a logged-in browser runs it (autosaves included).
-SESSION_USER = (select(User.id, User.username, User.full_name, User.role, User.session_version)
-                .join(UserSession, UserSession.user_id == User.id)
-                .where(User.id == bindparam("uid"), UserSession.id == bindparam("sid")))
 
 
 def init_login(app: Flask) -> None:
@@ -65,15 +60,15 @@ def init_login(app: Flask) -> None:
         if not (uid.isascii() and uid.isdigit()) or not sid:
             return None
         with reading() as s:  # one indexed lookup: the user joined to the live session row
-            u = s.execute(SESSION_USER, {"uid": int(uid), "sid": sid}).first()
+            u = sessions.session_user(s, int(uid), sid)
         if u is None or str(u.session_version) != version:
             return None
         return LoggedIn(u.id, u.username, u.full_name, u.role, u.session_version, sid)
 
 
-def user_record(s) -> User:
-    """The logged-in user's row in this session."""
-    return s.get(User, current_user.id)
+def principal() -> Principal:
+    """Who this request's session speaks for, as the services take it."""
+    return Principal(current_user.id, current_user.role)
 
 
 def role_required(role: str) -> Callable:
@@ -91,8 +86,8 @@ def role_required(role: str) -> Callable:
     return decorate
 
 
-student_required = role_required("student")
-instructor_required = role_required("instructor")
+student_required = role_required(Role.STUDENT)
+instructor_required = role_required(Role.INSTRUCTOR)
 
 
 def client_address() -> str:
@@ -100,17 +95,17 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def login_throttle() -> accounts.Throttle:
+def login_throttle() -> logins.Throttle:
     """The login throttle of the settings, with this worker's bucket of password checks."""
     cfg = current_app.config
     rate, burst = cfg["LOGINS_PER_SECOND"], cfg["LOGIN_BURST"]
     bucket = current_app.extensions.get("quizengine.login_bucket")
     if rate and (bucket is None or (bucket.rate, bucket.burst) != (rate, burst)):
-        bucket = current_app.extensions["quizengine.login_bucket"] = accounts.TokenBucket(rate, burst)
-    return accounts.Throttle.of(cfg, bucket if rate else None)
+        bucket = current_app.extensions["quizengine.login_bucket"] = logins.TokenBucket(rate, burst)
+    return logins.Throttle.of(cfg, bucket if rate else None)
 
 
-def throttled_message(wait: accounts.Wait) -> str:
+def throttled_message(wait: logins.Wait) -> str:
     """Why a login must wait, with the limit it met and how long."""
     cfg, n = current_app.config, wait.seconds
     why = {"failures": f"after {cfg['LOGIN_FREE_FAILURES']} wrong passwords for this username from this address, "
@@ -126,7 +121,7 @@ def login():
         return render_template("auth/login.html")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    result = accounts.login(db(), username, password, client_address(), login_throttle(), new_session=True)
+    result = logins.login(db(), username, password, client_address(), login_throttle(), new_session=True)
     if result.retry_after is not None:
         return render_template("auth/login.html", username=username, error=throttled_message(result.retry_after)), \
             429, {"Retry-After": str(result.retry_after.seconds)}
@@ -145,7 +140,7 @@ def logout():
     sid = getattr(current_user, "sid", "")
     if sid:  # end the session on the server: the old cookie, replayed, opens nothing
         with writing() as s:
-            accounts.close_session(s, sid)
+            sessions.close_session(s, sid)
     logout_user()
     session.clear()
     flash("You are logged out.")
@@ -175,7 +170,7 @@ def change_password():
         error = "The two new passwords differ."
     if error is not None:
         return render_template("auth/password.html", error=error), 400
-    result = accounts.login(db(), current_user.username, current, client_address(), login_throttle())
+    result = logins.login(db(), current_user.username, current, client_address(), login_throttle())
     if result.retry_after is not None:
         return render_template("auth/password.html", error=throttled_message(result.retry_after)), \
             429, {"Retry-After": str(result.retry_after.seconds)}
@@ -183,9 +178,7 @@ def change_password():
         return render_template("auth/password.html", error="The current password is wrong."), 401
     hashed = accounts.hash_password(new, current_app.config["PASSWORD_METHOD"])  # outside the write lock
     with writing() as s:
-        user = s.get(User, current_user.id)
-        accounts.set_password(s, user, hashed)
-        sid = accounts.open_session(s, user.id, accounts.now())
+        user, sid = logins.change_password(s, current_user.id, hashed, now())
         who = LoggedIn.of(user, sid)
     login_user(who)  # this session goes on with the new version; the others have ended
     flash("Password changed; your other sessions have ended.")

@@ -9,7 +9,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..services.attempts import ServiceError, StaleSave
+from ..services.errors import ServiceError, StaleSave
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,6 @@ def add_headers(response: Response) -> Response:
 
 def init_headers(app: Flask) -> None:
     app.after_request(add_headers)
-    app.jinja_env.globals["csp_nonce"] = csp_nonce
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:
         # X-Forwarded-For/-Proto as set by that many proxies in front: real client addresses for the

@@ -9,12 +9,14 @@ from pathlib import Path
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from ..bank.variant import VariantError, make_variant
+from ..constants import VALIDATION_SEEDS
 from ..offload import in_thread
 from ..services import charts, editor, review
-from ..services import attempts as svc
+from ..services.bank_index import STATES, bank_index
+from ..services.errors import ServiceError
 from ..services.preview import preview_data
 from . import db, int_arg, reading
-from .auth import instructor_required, user_record
+from .auth import instructor_required, principal
 
 bp = Blueprint("banks", __name__, url_prefix="/instructor/banks")
 
@@ -31,29 +33,17 @@ def banks() -> Path:
 
 @bp.get("/")
 def index():
-    cat = review.validated_catalog(banks())
-    problems = review.problems_by_item(cat)
-    topic, kind, state, query = (request.args.get(k, "") for k in ("topic", "type", "state", "q"))
-    rows = []
-    for item in cat.items.values():
-        errs = problems.get(item.id, [])
-        status = "error" if any(p.severity == "error" for p in errs) else "warning" if errs else "ok"
-        text = f"{item.id} {item.model.prompt} {' '.join(item.model.tags)}".lower()
-        if (topic and item.topic != topic) or (kind and item.model.type != kind) or (state and status != state) \
-                or (query and query.lower() not in text):
-            continue
-        rows.append({"item": item, "status": status, "problems": errs,
-                     "calculated": getattr(item.model, "calc", None) is not None})
-    other = [p for p in cat.problems if p.message.split(":", 1)[0] not in cat.items]
-    return render_template("instructor/banks.html", rows=rows, other=other, topics=sorted(cat.banks),
-                           types=sorted({i.model.type for i in cat.items.values()}), files=editor.bank_files(banks()),
-                           f={"topic": topic, "type": kind, "state": state, "q": query}, total=len(cat.items))
+    filters = (request.args.get(k, "") for k in ("topic", "type", "state", "q"))
+    found = bank_index(review.validated_catalog(banks()), *filters)
+    return render_template("instructor/banks.html", rows=found.rows, other=found.other, topics=found.topics,
+                           types=found.types, files=editor.bank_files(banks()), f=found.filters, total=found.total,
+                           states=STATES)
 
 
 def _lookup(item_id: str):  # type: ignore[no-untyped-def]
     cat = review.validated_catalog(banks())
     if item_id not in cat.items:
-        raise svc.ServiceError(404, f"no item {item_id!r} in the banks")
+        raise ServiceError(404, f"no item {item_id!r} in the banks")
     return cat, cat.items[item_id]
 
 
@@ -76,14 +66,14 @@ def item(item_id: str):
 @bp.get("/items/<item_id>/stress")
 def stress(item_id: str):
     _, bank_item = _lookup(item_id)
-    report = in_thread(review.stress)(bank_item, 200)  # 200 variants: off the gevent worker's event loop
+    report = in_thread(review.stress)(bank_item, VALIDATION_SEEDS)  # off the gevent worker's event loop
     chart = None
     if report.numeric:
         lo, hi = min(report.numeric), max(report.numeric)
         hi = hi if hi > lo else lo + 1
         chart = charts.histogram(report.numeric, bins=12, lo=lo, hi=hi + 1e-12 * abs(hi),
-                                 title=f"Answers of {item_id} over {report.seeds} seeds").replace(
-            "score (% of maximum)", "answer").replace(">attempts<", ">seeds<")
+                                 title=f"Answers of {item_id} over {report.seeds} seeds", xlabel="answer",
+                                 ylabel="seeds", unit="")
     return render_template("instructor/stress.html", item=bank_item, report=report, chart=chart)
 
 
@@ -97,10 +87,8 @@ def edit(rel: str):
     # only, percent-encoded (up to 3 bytes a byte); the editor then states its own limit.
     request.max_content_length = request.max_form_memory_size = 3 * editor.MAX_BANK_BYTES + 64 * 1024
     text = request.form.get("text", "")
-    with reading() as s:
-        user_id = user_record(s).id
     try:  # validation runs before the write lock is taken; the save itself is one short transaction
-        version_id = editor.save(db(), root, rel, text, user_id).id
+        version_id = editor.save(db(), root, rel, text, principal().id).id
     except editor.EditRefused as e:
         lines = {}
         for p in e.problems:
@@ -126,5 +114,5 @@ def history(rel: str):
         elif a:
             diff = editor.diff(editor.version(s, a), editor.read(banks(), rel), rel)
     if shown is not None and shown.path != key:
-        raise svc.ServiceError(404, f"version {show} is not a version of {rel}")
+        raise ServiceError(404, f"version {show} is not a version of {rel}")
     return render_template("instructor/history.html", rel=rel, versions=versions, shown=shown, diff=diff)

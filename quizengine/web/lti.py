@@ -17,15 +17,17 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user, login_user
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.lineitem import LineItem
-from sqlalchemy import select
 
 from ..lti import keys, outbox, registry, roster
-from ..models import ItemVersion, LtiLineItem, LtiScoreOutbox, LtiUser, Quiz, User
-from ..services import accounts
-from ..services.banks import bank_item, cached_item
-from ..services import attempts as svc
+from ..models import GRADED, Role
+from ..services import sessions
+from ..services.clock import now
+from ..services.draw import quiz_points
+from ..services.errors import ServiceError
+from ..services.principal import Principal
+from ..services.quizzes import all_quizzes, dashboard_rows, find_quiz, user_attempts
 from . import db, reading, writing
-from .auth import LoggedIn, instructor_required, student_required
+from .auth import LoggedIn, instructor_required, principal, student_required
 from .headers import content_security_policy, csp_nonce
 from .lti_flow import DEEP_LINKING, MESSAGE_TYPE, RESOURCE_LINK, Launch, Login
 
@@ -43,7 +45,7 @@ def https() -> bool:
 def login():
     """OIDC login initiation: redirect to the platform with a one-time state and nonce."""
     target = request.values.get("target_link_uri", "")
-    return Login.of(db(), svc.now(), https()).start(url_for("lti.launch", _external=True), target)
+    return Login.of(db(), now(), https()).start(url_for("lti.launch", _external=True), target)
 
 
 @bp.get("/jwks")
@@ -52,7 +54,7 @@ def jwks():
         found = keys.jwks(s)
     if not found["keys"]:
         with writing() as s:
-            keys.current_key(s, svc.now())
+            keys.current_key(s, now())
             found = keys.jwks(s)
     return jsonify(found)
 
@@ -83,30 +85,31 @@ def _quiz_from_line_item(ml: Launch, ags: dict[str, Any] | None) -> str | None:
 @bp.post("/launch")
 def launch():
     """A resource-link launch opens its quiz; a deep-linking launch lets an instructor pick one."""
-    t = svc.now()
+    t = now()
     ml = Launch.of(db(), t, https())
     claims = ml.launch()
     kind = claims[MESSAGE_TYPE]
     member = registry.Member.of_claims(claims)
     ags = registry.ags_endpoint(claims)
     quiz_id = None
-    if kind == DEEP_LINKING and member.role != "instructor":
-        raise svc.ServiceError(403, "only an instructor of the course can add a quiz to it")
+    if kind == DEEP_LINKING and member.role != Role.INSTRUCTOR:
+        raise ServiceError(403, "only an instructor of the course can add a quiz to it")
     if kind == RESOURCE_LINK:
         quiz_id = _quiz_of(claims) or _quiz_from_line_item(ml, claims.get(registry.AGS_CLAIM))
         with reading() as s:
-            if quiz_id is None or s.get(Quiz, quiz_id) is None:
-                raise svc.ServiceError(404, f"this LMS link names no quiz of this tool ({quiz_id or 'no custom quiz='});"
+            if quiz_id is None or find_quiz(s, quiz_id) is None:
+                raise ServiceError(404, f"this LMS link names no quiz of this tool ({quiz_id or 'no custom quiz='});"
                                             " ask the instructor to pick the quiz again (deep linking)")
     with writing() as s:
         platform = registry.find_platform(s, claims["iss"], ml.get_client_id())
         user, _ = registry.link_user(s, platform.issuer, member, t)
         registry.record_context(s, platform, claims)
-        if quiz_id is not None and ags is not None and user.role == "student":
+        if quiz_id is not None and ags is not None and user.role == Role.STUDENT:
             item, new = registry.record_line_item(s, user, quiz_id, platform, member.sub, ags)
-            if new and any(a.state in outbox.GRADED for a in svc.user_attempts(s, user, quiz_id)):
+            earlier = user_attempts(s, Principal(user.id, user.role), quiz_id)
+            if new and any(a.state in GRADED for a in earlier):
                 outbox.enqueue_items(s, [item.id])  # a score earned before this link: the LMS gets it too
-        sid = accounts.open_session(s, user.id, t)
+        sid = sessions.open_session(s, user.id, t)
         who, origins = LoggedIn.of(user, sid), list(platform.frame_origins)
     session.clear()  # a new session: nothing from before survives (session fixation)
     session.permanent = True
@@ -116,7 +119,7 @@ def launch():
     g.frame_ancestors = origins
     if kind == DEEP_LINKING:
         with reading() as s:
-            quizzes = list(s.scalars(select(Quiz).order_by(Quiz.id)))
+            quizzes = all_quizzes(s)
         return render_template("lti/deep_link.html", quizzes=quizzes, launch_id=ml.get_launch_id(),
                                settings=claims.get(DL_SETTINGS) or {})
     if who.is_instructor:
@@ -124,37 +127,21 @@ def launch():
     return redirect(url_for("lti.quiz", quiz_id=quiz_id))
 
 
-def quiz_points(s, q: Quiz) -> float:  # type: ignore[no-untyped-def]
-    """The line item's scoreMaximum: a slot's points, or the most its pool's items are worth (the LMS scales
-    each score by its own scoreMaximum, so a percentage is kept whatever the draw)."""
-    current = {c.item_id: c for c in svc.current_items(s)}
-    total = 0.0
-    for slot in q.definition.get("slots", []):
-        points = slot.get("points")
-        if points is None:
-            pool = svc.slot_pool(current, slot)
-            points = max((float((cached_item(c.item_id, c.version) or bank_item(
-                s.get(ItemVersion, c.item_version_id))).model.points) for c in pool), default=1.0)
-        total += float(points) * slot.get("count", 1)
-    return total or 1.0
-
-
 @bp.post("/deep-link")
 @instructor_required
 def deep_link():
     """Answer the platform's deep-linking request with the chosen quiz as an ltiResourceLink with a line item."""
-    t = svc.now()
+    t = now()
     ml = Launch.resumed(db(), t, https(), request.form.get("launch_id", "")[:100])
     claims = ml.get_launch_data()
     with reading() as s:
-        linked = s.scalar(select(LtiUser.user_id).where(LtiUser.issuer == claims.get("iss"),
-                                                        LtiUser.sub == str(claims.get("sub"))))
-        quiz = s.get(Quiz, request.form.get("quiz_id", ""))
+        linked = registry.linked_user_id(s, claims.get("iss"), claims.get("sub"))
+        quiz = find_quiz(s, request.form.get("quiz_id", ""))
         points = quiz_points(s, quiz) if quiz is not None else 0.0
     if linked != current_user.id:
-        raise svc.ServiceError(403, "this deep-linking launch belongs to another user")
+        raise ServiceError(403, "this deep-linking launch belongs to another user")
     if quiz is None:
-        raise svc.ServiceError(404, f"no quiz {request.form.get('quiz_id', '')!r}")
+        raise ServiceError(404, f"no quiz {request.form.get('quiz_id', '')!r}")
     resource = (DeepLinkResource().set_url(url_for("lti.launch", _external=True)).set_title(quiz.title)
                 .set_custom_params({"quiz": quiz.id})
                 .set_lineitem(LineItem().set_score_maximum(points).set_label(quiz.title).set_resource_id(quiz.id)
@@ -163,7 +150,7 @@ def deep_link():
     token = ml.get_deep_link().get_response_jwt([resource])
     return_url = settings.get("deep_link_return_url", "")
     if not str(return_url).startswith(("https://", "http://")):
-        raise svc.ServiceError(400, "the deep-linking request has no return URL")
+        raise ServiceError(400, "the deep-linking request has no return URL")
     page = render_template("lti/deep_link_return.html", return_url=return_url, jwt=token, quiz=quiz)
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(return_url))
     csp = content_security_policy(csp_nonce(), g.get("frame_ancestors")).replace(
@@ -176,11 +163,10 @@ def deep_link():
 def quiz(quiz_id: str):
     """The quiz a resource link opened: its facts, the start (or continue) button, earlier attempts."""
     with reading() as s:
-        me = s.get(User, current_user.id)
-        row = next((q for q in svc.quiz_rows(s, me, svc.now()) if q["id"] == quiz_id), None)
+        row = next((q for q in dashboard_rows(s, principal(), now()) if q["id"] == quiz_id), None)
         if row is None:
-            raise svc.ServiceError(404, f"no quiz {quiz_id!r}")
-        history = svc.user_attempts(s, me, quiz_id)
+            raise ServiceError(404, f"no quiz {quiz_id!r}")
+        history = user_attempts(s, principal(), quiz_id)
     return render_template("lti/quiz.html", q=row, history=history)
 
 
@@ -188,9 +174,9 @@ def quiz(quiz_id: str):
 @instructor_required
 def sync_roster(context_id: int):
     try:
-        done = roster.sync(db(), context_id, svc.now())
+        done = roster.sync(db(), context_id, now())
     except roster.RosterError as e:
-        raise svc.ServiceError(502, str(e)) from e
+        raise ServiceError(502, str(e)) from e
     flash(f"Roster synced from the LMS: {done.members} members, {done.created} new accounts, {done.updated} "
           f"updated, {done.skipped} inactive or without an id skipped.")
     return redirect(url_for("instructor.roster"))
@@ -243,10 +229,8 @@ def init_lti(app: Flask, csrf: Any) -> None:
             last_kick[0] = time.monotonic()
             try:
                 with reading() as s:
-                    due = s.scalar(select(LtiScoreOutbox.id).where(
-                        LtiScoreOutbox.version > LtiScoreOutbox.sent_version,
-                        LtiScoreOutbox.next_try_at <= svc.now()).limit(1))
-                if due is not None:
+                    due = outbox.scores_due(s, now())
+                if due:
                     sender.kick()  # wakes the thread: no network in this request
             except Exception:  # noqa: BLE001 - the response goes out whatever; the sweeper retries
                 current_app.logger.exception("lti: could not look for waiting scores")
@@ -260,9 +244,7 @@ def init_lti(app: Flask, csrf: Any) -> None:
 def _scores_status(quiz_id: str) -> dict[str, Any] | None:
     """The gradebook's LMS line: scores waiting or failing for this quiz (None when no student came from an LMS)."""
     with reading() as s:
-        if s.scalar(select(LtiLineItem.id).where(LtiLineItem.quiz_id == quiz_id).limit(1)) is None:
-            return None
-        return outbox.status(s, quiz_id)
+        return outbox.quiz_status(s, quiz_id)
 
 
 def _courses() -> list[dict[str, Any]]:

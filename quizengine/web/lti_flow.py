@@ -20,7 +20,7 @@ from pylti1p3.session import SessionService
 
 from ..lti import registry, store
 from ..lti.connector import Connector, TimeoutSession
-from ..services.attempts import ServiceError
+from ..services.errors import ServiceError
 
 LEEWAY_S = 60  # clock skew allowed between the platform and this server
 MAX_AGE = timedelta(hours=1)  # an id_token issued longer ago is refused, whatever its exp says

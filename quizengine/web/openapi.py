@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..version import __version__
 from ..bank.types import ITEM_TYPES, RESPONSE_FORMATS
+from ..constants import GRADE_FORMATS, VERSION
 
 # The response format of each item type, from the registry (bank/types/).
 FORMATS = "The response, by the question's type: " + "; ".join(f"{t}: {f}" for t, f in RESPONSE_FORMATS.items()) + "."
@@ -78,7 +78,7 @@ def openapi_document() -> dict[str, Any]:
     secured = [{"bearer": []}]
     return {
         "openapi": "3.1.0",
-        "info": {"title": "quizengine API", "version": __version__,
+        "info": {"title": "quizengine API", "version": VERSION,
                  "description": "Take quizzes and export grades. Errors are JSON {\"error\": message}."},
         "servers": [{"url": "/api/v1"}],
         "components": {
@@ -153,7 +153,7 @@ def openapi_document() -> dict[str, Any]:
             "/quizzes/{quiz_id}/grades.csv": {"get": {
                 "summary": "Grades as CSV (instructors)", "security": secured,
                 "parameters": [quiz_id, {"name": "format", "in": "query", "required": False,
-                                         "schema": {"type": "string", "enum": ["plain", "canvas", "moodle"]}}],
+                                         "schema": {"type": "string", "enum": list(GRADE_FORMATS)}}],
                 "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
                               **_errors("400", "401", "403", "404")}}},
             "/openapi.json": {"get": {"summary": "This document",

@@ -2,73 +2,53 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user
 
-from ..services import attempts as svc
+from ..constants import SEQ_MAX
+from ..models import AttemptState
+from ..services import views
+from ..services.attempts import check_seq
+from ..services.clock import iso, now
+from ..services.closing import expire_due, submit_attempt
+from ..services.draw import start_attempt
+from ..services.errors import ServiceError
+from ..services.quizzes import dashboard_rows
+from ..services.saving import save_page, save_response
 from . import db, reading, writing
-from .auth import student_required, user_record
-from ..bank.params import fmt
-from .forms import describe, fitted, response_from_form, widget
+from .auth import principal, student_required
+from .forms import response_from_form
 
 bp = Blueprint("student", __name__)
-
-
-def local(iso_time: str | None) -> str:
-    """An ISO time shown in the course's time zone."""
-    if not iso_time:
-        return ""
-    from datetime import datetime
-
-    tz = ZoneInfo(current_app.config["TIMEZONE"])
-    return datetime.fromisoformat(iso_time).astimezone(tz).strftime("%a %d %b %Y, %H:%M %Z")
-
-
-@bp.app_context_processor
-def helpers() -> dict:
-    return {"local_time": local, "describe": describe, "fitted": fitted, "widget": widget}
-
-
-@bp.app_template_filter("num")
-def num(x: float | None) -> str:
-    """A score or point count without noise: 1, 0.5, 2.25."""
-    return "" if x is None else fmt(round(float(x), 4))
 
 
 @bp.get("/dashboard")
 @student_required
 def dashboard():
     with reading() as s:
-        me = user_record(s)
-        quizzes = svc.quiz_rows(s, me, svc.now())
-        history = [{"id": a.id, "quiz_id": a.quiz_id, "number": a.number, "state": a.state, "score": a.score,
-                    "max_score": a.max_score, "started_at": svc.iso(a.started_at),
-                    "submitted_at": svc.iso(a.submitted_at)} for a in svc.user_attempts(s, me)]
+        quizzes = dashboard_rows(s, principal(), now())
+        history = views.history(s, principal())
     return render_template("student/dashboard.html", quizzes=quizzes, history=history)
 
 
 @bp.post("/quizzes/<quiz_id>/start")
 @student_required
 def start(quiz_id: str):
-    t = svc.now()
-    svc.expire_due(db(), t, user_id=current_user.id)  # grade a finished attempt before taking the write lock
+    t = now()
+    expire_due(db(), t, user_id=principal().id)  # grade a finished attempt before taking the write lock
     with writing() as s:
-        a = svc.start_attempt(s, user_record(s), quiz_id, current_app.config["SECRET_KEY"], t)
-        attempt_id = a.id
+        attempt_id = start_attempt(s, principal(), quiz_id, current_app.config["SECRET_KEY"], t).id
     return redirect(url_for("student.attempt", attempt_id=attempt_id))
 
 
 def _view(attempt_id: int) -> dict:
-    return svc.fresh_view(db(), current_user, attempt_id)
+    return views.fresh_view(db(), principal(), attempt_id)
 
 
 @bp.get("/attempts/<int:attempt_id>")
 @student_required
 def attempt(attempt_id: int):
     view = _view(attempt_id)
-    if view["state"] != "open":
+    if view["state"] != AttemptState.OPEN:
         return redirect(url_for("student.result", attempt_id=attempt_id))
     return render_template("student/attempt.html", a=view)
 
@@ -83,7 +63,7 @@ def save(attempt_id: int):
     """
     view = _view(attempt_id)
     answers = {q["id"]: (response_from_form(request.form, q), _rendered_seq(q["id"])) for q in view["questions"]}
-    saved, kept = svc.save_page(db(), current_user, view, answers)
+    saved, kept = save_page(db(), principal(), view, answers)
     flash(f"Saved ({len(saved)} answers).")
     if kept:
         numbers = ("question " if len(kept) == 1 else "questions ") + ", ".join(q[1:] for q in kept)
@@ -101,8 +81,8 @@ def _rendered_seq(qid: str) -> int | None:
     if not raw:
         return None
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 16:
-        raise svc.ServiceError(400, f"seq-{qid} must be an integer from 0 to {svc.SEQ_MAX}; reload the page")
-    return svc.check_seq(int(raw))
+        raise ServiceError(400, f"seq-{qid} must be an integer from 0 to {SEQ_MAX}; reload the page")
+    return check_seq(int(raw))
 
 
 @bp.post("/attempts/<int:attempt_id>/autosave")
@@ -111,11 +91,10 @@ def autosave(attempt_id: int):
     """One question's answer from the page's script (JSON, CSRF token in X-CSRFToken)."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("question"), str) or "response" not in data:
-        raise svc.ServiceError(400, "send {\"question\": id, \"response\": value, \"seq\": n}")
-    seq = svc.check_seq(data.get("seq"))
-    saved_at, stored_seq, note = svc.save_response(db(), current_user, attempt_id, data["question"], data["response"],
-                                                   seq)
-    out = {"saved_at": svc.iso(saved_at), "seq": stored_seq}
+        raise ServiceError(400, "send {\"question\": id, \"response\": value, \"seq\": n}")
+    seq = check_seq(data.get("seq"))
+    saved_at, stored_seq, note = save_response(db(), principal(), attempt_id, data["question"], data["response"], seq)
+    out = {"saved_at": iso(saved_at), "seq": stored_seq}
     if note:
         out["format_error"] = note
     return jsonify(out)
@@ -125,7 +104,7 @@ def autosave(attempt_id: int):
 @student_required
 def confirm(attempt_id: int):
     view = _view(attempt_id)
-    if view["state"] != "open":
+    if view["state"] != AttemptState.OPEN:
         return redirect(url_for("student.result", attempt_id=attempt_id))
     unanswered = [i + 1 for i, q in enumerate(view["questions"]) if q["response"] is None]
     return render_template("student/confirm.html", a=view, unanswered=unanswered)
@@ -134,7 +113,7 @@ def confirm(attempt_id: int):
 @bp.post("/attempts/<int:attempt_id>/submit")
 @student_required
 def submit(attempt_id: int):
-    svc.submit_attempt(db(), current_user, attempt_id)
+    submit_attempt(db(), principal(), attempt_id)
     return redirect(url_for("student.result", attempt_id=attempt_id))
 
 
@@ -142,6 +121,6 @@ def submit(attempt_id: int):
 @student_required
 def result(attempt_id: int):
     view = _view(attempt_id)
-    if view["state"] == "open":
+    if view["state"] == AttemptState.OPEN:
         return redirect(url_for("student.attempt", attempt_id=attempt_id))
     return render_template("student/result.html", a=view)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from quizengine.bank import loader, params
+from quizengine.bank import expr as expressions
+from quizengine.bank import loader
 from quizengine.bank.params import ParamError, evaluate
 from quizengine.cli import main
 from quizengine.services import editor
@@ -177,7 +178,7 @@ def test_threat_symlink_to_the_secret_key_is_skipped_and_never_echoed(runner, tm
     assert secret not in r.output and "skipped: a symbolic link" in r.output
     # the editor copies the banks to validate an edit: the link is neither copied nor listed
     assert editor.bank_files(banks) == ["sample.yaml"]
-    problems = editor.check_candidate(banks, "sample.yaml", "topic: [broken\n", seeds=1)
+    problems = editor.validate_candidate(banks, "sample.yaml", "topic: [broken\n", seeds=1).problems
     assert problems and all(secret not in str(p) for p in problems)
     # read directly (a link planted after the folder was listed), it is refused without being read
     doc = loader.read_yaml(banks / "leak.yaml")
@@ -206,6 +207,6 @@ def test_threat_oversized_bank_file_is_refused_without_parsing(runner, tmp_path)
 
 def test_every_budget_is_documented_in_the_banks_readme():
     readme = (ROOT / "banks" / "README.md").read_text()
-    for figure in (f"{loader.MAX_NODES:,}", f"{loader.MAX_DEPTH}", "1 MiB", f"10^{params.MAX_INT_DIGITS}",
-                   f"{params.MAX_ELEMENTS:,}", f"{params.MAX_EXPR_CHARS:,}", f"{params.MAX_EXPR_DEPTH}"):
+    for figure in (f"{loader.MAX_NODES:,}", f"{loader.MAX_DEPTH}", "1 MiB", f"10^{expressions.MAX_INT_DIGITS}",
+                   f"{expressions.MAX_ELEMENTS:,}", f"{expressions.MAX_EXPR_CHARS:,}", f"{expressions.MAX_EXPR_DEPTH}"):
         assert figure in readme, figure

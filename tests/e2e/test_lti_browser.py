@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from quizengine.db import Database
 from quizengine.models import Attempt, AttemptQuestion, ItemVersion
-from quizengine.services.attempts import aware
+from quizengine.services.clock import aware
 from tests.e2e.test_browser import ARGS, CHROMIUM, answer_everything
 from tests.lti.mockplatform import MockPlatform
 from tests.live import LiveServer

@@ -10,7 +10,8 @@ import pytest
 
 from quizengine.bank.params import plain
 from quizengine.models import Attempt
-from quizengine.services import attempts as svc
+from quizengine.services.attempts import question_id
+from quizengine.services.closing import expire_due
 
 from .conftest import set_quiz
 
@@ -82,7 +83,7 @@ def test_wrong_answers_score_zero_and_buggy_ones_are_named(client, users, app):
         for aq in attempt.questions:
             v = variant_of(aq.item_version, aq.seed)
             if v.type == "numeric" and v.buggy:
-                named = (svc.question_id(aq), next(iter(v.buggy.items())))
+                named = (question_id(aq), next(iter(v.buggy.items())))
                 break
     assert named, "module-04-prep draws at least one numeric item with a buggy-calculator mistake"
     qid, (mistake, value) = named
@@ -147,7 +148,7 @@ def test_time_limit_expiry_submits_what_was_saved(client, users, db, app):
     client.put(f"/api/v1/attempts/{a['attempt_id']}/responses/{first}", headers=h, json={"response": key[first]})
     # time passes: the sweeper submits it without the student coming back
     later = datetime.now(timezone.utc) + timedelta(seconds=601)
-    assert svc.expire_due(db, later) == 1
+    assert expire_due(db, later) == 1
     with db.read() as s:
         att = s.get(Attempt, a["attempt_id"])
         assert att.state == "expired" and att.score == pytest.approx(att.questions[0].points)

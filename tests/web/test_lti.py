@@ -14,8 +14,11 @@ from sqlalchemy import func, select
 
 from quizengine.lti import keys, outbox, registry
 from quizengine.models import Attempt, LtiScoreOutbox, LtiUser, User, UserSession
-from quizengine.services import attempts as svc
 from quizengine.services import scores
+from quizengine.services.attempts import question_id
+from quizengine.services.clock import aware, now
+from quizengine.services.closing import expire_due
+from quizengine.services.views import key_view
 from tests.lti.mockplatform import CLAIM, MockPlatform, rsa_key
 
 QUIZ = "module-04-prep"
@@ -72,7 +75,7 @@ def sessions(db) -> int:
 def answer_key_and_submit(client, db, attempt_id: int, right: int) -> Attempt:
     """Answer the first ``right`` questions from the key (the rest blank), then submit through the page."""
     with db.read() as s:
-        key = svc.key_view(s.get(Attempt, attempt_id))["questions"]
+        key = key_view(s.get(Attempt, attempt_id))["questions"]
     for q in key[:right]:
         r = client.post(f"/attempts/{attempt_id}/autosave", json={"question": q["id"], "response": q["answer"]})
         assert r.status_code == 200, r.text
@@ -111,13 +114,13 @@ def test_deep_link_launch_submit_posts_the_score_with_its_submission_time(client
     assert body["userId"] == "stud-1"
     assert body["scoreGiven"] == pytest.approx(a.score) and body["scoreMaximum"] == pytest.approx(a.max_score)
     assert body["activityProgress"] == "Completed" and body["gradingProgress"] == "FullyGraded"
-    assert body["submission"]["submittedAt"] == svc.aware(a.submitted_at).isoformat(timespec="milliseconds")
+    assert body["submission"]["submittedAt"] == aware(a.submitted_at).isoformat(timespec="milliseconds")
     assert body["timestamp"] >= body["submission"]["submittedAt"]
     assert platform.recorded.token_requests, "scores go with an access token from the client-credentials grant"
     # an override posts the new score, with the same submission time and a later timestamp
     with db.write() as s:
         teacher = s.scalar(select(User).where(User.role == "instructor"))
-        q = svc.question_id(s.get(Attempt, attempt_id).questions[-1])
+        q = question_id(s.get(Attempt, attempt_id).questions[-1])
         scores.override(s, attempt_id, q, 1.0, "accepted by hand", teacher)
     second = platform.recorded.scores[-1][1]
     assert len(platform.recorded.scores) == 2
@@ -187,12 +190,12 @@ def test_expiry_by_the_sweeper_posts_the_score_submitted_at_the_deadline(client,
     student = client.application.test_client()
     launch(student, platform, "link:" + link, "stud-1")
     attempt_id = start(student, db)
-    assert svc.expire_due(db, svc.now() + timedelta(minutes=2)) == 1
+    assert expire_due(db, now() + timedelta(minutes=2)) == 1
     with db.read() as s:
         a = s.get(Attempt, attempt_id)
     [(_, body, _)] = platform.recorded.scores
     assert a.state == "expired"
-    assert body["submission"]["submittedAt"] == svc.aware(a.expires_at).isoformat(timespec="milliseconds")
+    assert body["submission"]["submittedAt"] == aware(a.expires_at).isoformat(timespec="milliseconds")
 
 
 def test_roster_sync_from_the_lms_creates_and_links_members(client, db, platform):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 
-from quizengine.services import attempts as svc
+from quizengine.services import views
+from quizengine.services.attempts import load_attempt
+from quizengine.services.clock import now
 
 QUIZ = "module-04-prep"
 
@@ -52,8 +54,8 @@ def test_whole_flow_without_javascript(client, users, app):
     assert page.count('class="card question"') == 20 and 'class="qnav"' in page and "<math" in page
     with app.extensions["quizengine.db"].read() as s:
         teacher = s.query(__import__("quizengine.models", fromlist=["User"]).User).filter_by(username="teacher").one()
-        view = svc.attempt_view(s, svc.load_attempt(s, teacher, aid), svc.now())
-        key = svc.key_view(svc.load_attempt(s, teacher, aid))
+        view = views.attempt_view(s, load_attempt(s, teacher, aid), now())
+        key = views.key_view(load_attempt(s, teacher, aid))
     answers = {q["id"]: q["answer"] for q in key["questions"]}
     form = {}
     for q in view["questions"]:

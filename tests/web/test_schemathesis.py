@@ -8,7 +8,7 @@ operations. Real attempts exist (one submitted with some answers, one open) and 
 question ids and the quiz id are mixed into the generated path parameters, so that attempt paths
 are sometimes valid and reach the real views.
 
-Each response must pass these checks (CONTRACT section 4): no 5xx, a status code documented for the
+Each response must pass these checks (README, "JSON API"): no 5xx, a status code documented for the
 operation, a documented content type and headers, and a body that validates against the documented
 schema. A failure names the check and prints a curl command that reproduces the request.
 """

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from quizengine import create_app
 from quizengine.models import Attempt, User, UserSession
-from quizengine.services import accounts
+from quizengine.services import logins
 from tests.web.conftest import base_config
 
 QUIZ = "module-04-prep"
@@ -44,13 +44,13 @@ def proxied(app, tmp_path):
 def hashes(monkeypatch) -> list[str]:
     """Every password check the login service runs (the slow PBKDF2 work)."""
     seen: list[str] = []
-    real = accounts.check_password_hash
+    real = logins.check_password_hash
 
     def counting(pwhash: str, password: str) -> bool:
         seen.append(password)
         return real(pwhash, password)
 
-    monkeypatch.setattr(accounts, "check_password_hash", counting)
+    monkeypatch.setattr(logins, "check_password_hash", counting)
     return seen
 
 
@@ -72,19 +72,19 @@ def test_threat_lockout_of_a_classmate_or_the_instructor(app, users):
 
 
 def test_threat_password_guessing_slowed_by_doubling_delays(db):
-    th = accounts.Throttle(free_failures=3, max_delay=timedelta(seconds=60), per_address=0)
-    t = accounts.now()
+    th = logins.Throttle(free_failures=3, max_delay=timedelta(seconds=60), per_address=0)
+    t = logins.now()
     delays = []
     for _ in range(10):
-        r = accounts.login(db, "bob", "guess", ATTACKER, th, t=t)
+        r = logins.login(db, "bob", "guess", ATTACKER, th, t=t)
         assert r.user is None and r.retry_after is None  # checked: the previous wait is over
         with db.read() as s:
-            wait = accounts.refusal(s, "bob", ATTACKER, t, th)  # what the next login would meet
+            wait = logins.refusal(s, "bob", ATTACKER, t, th)  # what the next login would meet
         delays.append(wait.seconds if wait else 0)
         t += wait.delay if wait else timedelta(0)
     assert delays == [0, 0, 0, 2, 4, 8, 16, 32, 60, 60]
     # an hour without failures and the pair starts afresh
-    assert accounts.login(db, "bob", "guess", ATTACKER, th, t=t + timedelta(hours=1, seconds=61)).retry_after is None
+    assert logins.login(db, "bob", "guess", ATTACKER, th, t=t + timedelta(hours=1, seconds=61)).retry_after is None
 
 
 def _spray_then_class(served, names: list[str]) -> list[int]:

@@ -65,7 +65,7 @@ def test_threat_attempt_2_repeats_least_recently_seen_when_the_pool_runs_out(cli
     users.add("ann")
     h = users.token(client, "ann")
     drawn = []
-    with caplog.at_level(logging.WARNING, logger="quizengine.services.attempts"):
+    with caplog.at_level(logging.WARNING, logger="quizengine.services.draw"):
         for _ in range(3):
             drawn.append(items_of(client, teacher, take(client, h)))
     first, second, third = drawn

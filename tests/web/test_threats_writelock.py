@@ -13,11 +13,11 @@ from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.security import check_password_hash
 
 from quizengine import server
 from quizengine.models import Attempt, ItemVersion, User
-from quizengine.services import accounts, scores
-from quizengine.services import attempts as svc
+from quizengine.services import accounts, closing, grades, scores
 
 QUIZ = "module-04-prep"
 WAIT_S = 30  # an upper bound for a thread to reach a point; never a stand-in for synchronisation
@@ -108,8 +108,8 @@ def students(users):
 
 def test_threat_slow_grading_at_submit_does_not_hold_the_write_lock(app, client, students, db, monkeypatch):
     ann, bob = begin(client, students, "ann"), begin(client, students, "bob")
-    gate = Gate(svc.grade)
-    monkeypatch.setattr(svc, "grade", gate)
+    gate = Gate(grades.grade)
+    monkeypatch.setattr(grades, "grade", gate)
     t, out = in_thread(lambda: app.test_client().post(f"/api/v1/attempts/{ann.id}/submit", headers=ann.h))
     try:
         assert gate.inside.wait(WAIT_S)
@@ -123,8 +123,8 @@ def test_threat_slow_grading_at_submit_does_not_hold_the_write_lock(app, client,
 
 def test_threat_answer_saved_while_grading_is_graded_not_lost(app, client, students, monkeypatch):
     ann = begin(client, students, "ann", skip_first=True)  # q2 and q3 answered, q1 not yet
-    gate = Gate(svc.grade)
-    monkeypatch.setattr(svc, "grade", gate)
+    gate = Gate(grades.grade)
+    monkeypatch.setattr(grades, "grade", gate)
     t, out = in_thread(lambda: app.test_client().post(f"/api/v1/attempts/{ann.id}/submit", headers=ann.h))
     try:
         assert gate.inside.wait(WAIT_S)
@@ -140,9 +140,9 @@ def test_threat_answer_saved_while_grading_is_graded_not_lost(app, client, stude
 def test_threat_slow_grading_at_expiry_does_not_hold_the_write_lock(app, client, students, db, monkeypatch, how):
     ann, bob = begin(client, students, "ann"), begin(client, students, "bob")
     make_due(db, ann.id)
-    gate = Gate(svc.grade)
-    monkeypatch.setattr(svc, "grade", gate)
-    monkeypatch.setattr(svc, "_TROUBLE", {})
+    gate = Gate(grades.grade)
+    monkeypatch.setattr(grades, "grade", gate)
+    monkeypatch.setattr(closing, "_TROUBLE", {})
     expire = (lambda: server.sweep(app)) if how == "sweep" else \
         (lambda: app.test_client().get(f"/api/v1/attempts/{ann.id}", headers=ann.h).json["state"])
     t, out = in_thread(expire)
@@ -161,13 +161,13 @@ def test_threat_slow_grading_at_expiry_does_not_hold_the_write_lock(app, client,
 def test_threat_submit_and_sweep_at_once_grade_the_attempt_once(app, client, students, db, monkeypatch):
     ann = begin(client, students, "ann")
     make_due(db, ann.id)
-    gate = Gate(svc.grade, callers=2)  # both have read the attempt and are grading it
-    monkeypatch.setattr(svc, "grade", gate)
-    monkeypatch.setattr(svc, "_TROUBLE", {})
+    gate = Gate(grades.grade, callers=2)  # both have read the attempt and are grading it
+    monkeypatch.setattr(grades, "grade", gate)
+    monkeypatch.setattr(closing, "_TROUBLE", {})
     with db.read() as s:
         user = s.scalar(select(User).where(User.username == "ann"))
-    t1, out1 = in_thread(lambda: svc.submit_attempt(db, user, ann.id))
-    t2, out2 = in_thread(lambda: svc.expire_due(db))
+    t1, out1 = in_thread(lambda: closing.submit_attempt(db, user, ann.id))
+    t2, out2 = in_thread(lambda: closing.expire_due(db))
     assert gate.inside.wait(WAIT_S)
     closed = [finish(t1, out1, gate), finish(t2, out2, gate)]
     assert int(closed[0]) + closed[1] == 1  # exactly one of them wrote the grades
@@ -183,20 +183,20 @@ def test_threat_sweep_with_one_attempt_whose_grading_raises_still_expires_the_ot
     sts = [begin(client, students, name) for name in ("ann", "bob", "cy")]
     bad = sts[0]
     make_due(db, *(st.id for st in sts))  # the bad one is due first, so it is graded first
-    original = svc._grade_work
+    original = closing._grade_work
 
     def grade_work(work, deadline):
         if work.attempt_id == bad.id:
             raise RuntimeError("this item's grader is broken")
         return original(work, deadline)
 
-    monkeypatch.setattr(svc, "_grade_work", grade_work)
-    monkeypatch.setattr(svc, "_TROUBLE", {})
+    monkeypatch.setattr(closing, "_grade_work", grade_work)
+    monkeypatch.setattr(closing, "_TROUBLE", {})
     assert server.sweep(app) == 2
     assert f"attempt {bad.id} left open" in caplog.text and "grader is broken" in caplog.text
     with db.read() as s:
         assert [s.get(Attempt, st.id).state for st in sts] == ["open", "expired", "expired"]
-    monkeypatch.setattr(svc, "_grade_work", original)  # the item is fixed: the next sweep submits it
+    monkeypatch.setattr(closing, "_grade_work", original)  # the item is fixed: the next sweep submits it
     assert server.sweep(app) == 1
     with db.read() as s:
         a = s.get(Attempt, bad.id)
@@ -209,16 +209,16 @@ def test_threat_slow_attempt_runs_over_its_budget_and_goes_last_so_the_others_ex
     slow = sts[0]
     make_due(db, *(st.id for st in sts))  # the slow one is due first
     clock = [1000.0]
-    monkeypatch.setattr(svc, "time", SimpleNamespace(monotonic=lambda: clock[0]))
-    original = svc._grade_work
+    monkeypatch.setattr(closing, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    original = closing._grade_work
 
     def grade_work(work, deadline):
         if work.attempt_id == slow.id:
             clock[0] += 100.0  # grading this one takes 100 s (of the test's clock)
         return original(work, deadline)
 
-    monkeypatch.setattr(svc, "_grade_work", grade_work)
-    monkeypatch.setattr(svc, "_TROUBLE", {})
+    monkeypatch.setattr(closing, "_grade_work", grade_work)
+    monkeypatch.setattr(closing, "_TROUBLE", {})
     # First sweep: the slow attempt runs over its budget and uses up the sweep's; the rest wait.
     assert server.sweep(app) == 0
     assert f"attempt {slow.id} left open" in caplog.text and "time budget" in caplog.text
@@ -226,7 +226,7 @@ def test_threat_slow_attempt_runs_over_its_budget_and_goes_last_so_the_others_ex
     assert server.sweep(app) == 2
     with db.read() as s:
         assert [s.get(Attempt, st.id).state for st in sts] == ["open", "expired", "expired"]
-    assert svc._TROUBLE == {slow.id: 2}
+    assert closing._TROUBLE == {slow.id: 2}
 
 
 def test_threat_sweep_interval_is_configured_not_hard_coded(monkeypatch, tmp_path):
@@ -303,7 +303,7 @@ def test_threat_roster_import_hashes_passwords_outside_the_write_lock(app, clien
     assert student_count(db) == 6
     with db.read() as s:
         u = s.scalar(select(User).where(User.username == "s3"))
-        assert accounts.check_password_hash(u.password_hash, "password-0003")
+        assert check_password_hash(u.password_hash, "password-0003")
 
 
 @pytest.mark.parametrize("line,field,problem", [

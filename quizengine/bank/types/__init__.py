@@ -13,6 +13,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
+from ...constants import MAX_RESPONSE_BYTES
 from ..core import Variant
 from . import matching, multiple_select, numeric, ordering, short_text, single_choice, true_false
 from .base import ItemType, ResponseRefused
@@ -27,8 +28,6 @@ RESPONSE_FORMATS: dict[str, str] = {t.name: t.response_format for t in TYPES}
 
 # The discriminated union a bank item is validated against (pydantic picks the model by `type`).
 Item = Annotated[Union[tuple(t.model for t in TYPES)], Field(discriminator="type")]  # type: ignore[valid-type]
-
-MAX_RESPONSE_BYTES = 8 * 1024
 
 
 def item_type(name: str) -> ItemType:

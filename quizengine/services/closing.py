@@ -1,0 +1,193 @@
+"""Closing attempts: grading at submit and at expiry, and the sweep of attempts whose time is up.
+
+Grading may be slow (a costly response, a large item), so it never runs under the write lock:
+the attempt and its responses are read in a read transaction, graded with no transaction open,
+and the scores written in one short write transaction, only if the attempt is still open and
+its responses are the ones graded (else it is graded again, at most GRADE_TRIES times).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..db import Database
+from ..lti import outbox as lti_outbox
+from ..models import Attempt, AttemptQuestion, AttemptState, Response
+from .attempts import load_attempt, read_attempt
+from .banks import variant_of
+from .clock import aware, now
+from .errors import ServiceError
+from .grades import attempt_total, counted, effective_score, grade_question
+from .principal import Principal
+
+log = logging.getLogger(__name__)
+
+GRADE_TRIES = 3
+
+
+class GradingOverBudget(Exception):
+    """Grading an attempt took longer than its time budget (checked between questions)."""
+
+
+def grade_attempt(a: Attempt) -> None:
+    """Grade a loaded attempt in place (for callers already inside a write transaction)."""
+    for q in a.questions:
+        q.score, q.result = grade_question(variant_of(q.item_version, q.seed), q.points,
+                                           q.response.value if q.response is not None else None)
+    a.score = attempt_total(effective_score(q) for q in a.questions)
+
+
+Fingerprint = tuple[tuple[Any, ...], ...]
+
+
+def _fingerprint_row(question_id: int, item_version_id: int, override: float | None, seq: int | None,
+                     saved_at: datetime | None, value: Any) -> tuple[Any, ...]:
+    return (question_id, item_version_id, override, seq, aware(saved_at), json.dumps(value, sort_keys=True))
+
+
+def _fingerprint(s: Session, attempt_id: int) -> Fingerprint:
+    """What grading depends on, as stored now: each question's version, override and response."""
+    rows = s.execute(select(AttemptQuestion.id, AttemptQuestion.item_version_id, AttemptQuestion.override_score,
+                            Response.seq, Response.saved_at, Response.value)
+                     .outerjoin(Response, Response.question_id == AttemptQuestion.id)
+                     .where(AttemptQuestion.attempt_id == attempt_id).order_by(AttemptQuestion.slot))
+    return tuple(_fingerprint_row(*r) for r in rows)
+
+
+@dataclass(frozen=True)
+class GradingWork:
+    """An open attempt as read for grading: its variants and responses, and their fingerprint."""
+
+    attempt_id: int
+    expires_at: datetime | None
+    questions: tuple[tuple[int, Any, float, float | None, Any], ...]  # (id, variant, points, override, value)
+    fingerprint: Fingerprint
+
+
+def _read_work(s: Session, a: Attempt) -> GradingWork:
+    questions, rows = [], []
+    for q in a.questions:
+        r = q.response
+        value = r.value if r is not None else None
+        questions.append((q.id, variant_of(q.item_version, q.seed), q.points, q.override_score, value))
+        rows.append(_fingerprint_row(q.id, q.item_version_id, q.override_score, r.seq if r else None,
+                                     r.saved_at if r else None, value))
+    return GradingWork(a.id, aware(a.expires_at), tuple(questions), tuple(rows))
+
+
+def _grade_work(work: GradingWork, deadline: float | None) -> tuple[list[dict[str, Any]], float]:
+    """Grade with no transaction open: the rows to write and the attempt's total."""
+    rows, scores = [], []
+    for qid, v, points, override, value in work.questions:
+        if deadline is not None and time.monotonic() > deadline:
+            raise GradingOverBudget(f"attempt {work.attempt_id}: grading ran over its time budget")
+        score, result = grade_question(v, points, value)
+        rows.append({"id": qid, "score": score, "result": result})
+        scores.append(counted(override, score))
+    return rows, attempt_total(scores)
+
+
+def close_attempt(db: Database, attempt_id: int, t: datetime, user: Principal | None = None,
+                  due_only: bool = False, deadline: float | None = None) -> bool:
+    """Grade and close an open attempt (expired if its time is up at ``t``); True if this call closed it.
+
+    With ``user``, only that student may submit (403; 404 for an attempt they may not see).
+    With ``due_only``, an attempt whose time is not up stays open. ``deadline`` (time.monotonic)
+    bounds the grading, checked between questions.
+    """
+    for _ in range(GRADE_TRIES):
+        with db.read() as s:
+            a = load_attempt(s, user, attempt_id) if user is not None else read_attempt(s, attempt_id)
+            if a is None:
+                return False
+            if user is not None and a.user_id != user.id:
+                raise ServiceError(403, "only the student taking the attempt can submit it")
+            due = a.expires_at is not None and aware(a.expires_at) <= t
+            if a.state != AttemptState.OPEN or (due_only and not due):
+                return False
+            work = _read_work(s, a)
+        rows, total = _grade_work(work, deadline)
+        state, at = (AttemptState.EXPIRED, work.expires_at) if due else (AttemptState.SUBMITTED, t)
+        with db.write() as s:
+            now_open = s.execute(select(Attempt.state, Attempt.expires_at).where(Attempt.id == attempt_id)
+                                 .with_for_update()).first()
+            if now_open is None or now_open.state != AttemptState.OPEN:
+                return False  # closed meanwhile by another submit or the sweeper: graded once
+            if aware(now_open.expires_at) != work.expires_at or _fingerprint(s, attempt_id) != work.fingerprint:
+                continue  # a save landed while grading: grade what is stored now
+            s.execute(update(AttemptQuestion), rows)
+            s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.state == AttemptState.OPEN)
+                      .values(state=state, submitted_at=at, score=total).execution_options(synchronize_session=False))
+            lti_outbox.enqueue(s, [attempt_id])  # the LMS's line items get the new score (after the commit)
+            return True
+    raise ServiceError(409, f"the answers kept changing while attempt {attempt_id} was graded; submit again")
+
+
+def submit_attempt(db: Database, user: Principal, attempt_id: int, t: datetime | None = None) -> bool:
+    """Grade and close an open attempt; a second submit changes nothing. True if this call closed it."""
+    return close_attempt(db, attempt_id, t or now(), user=user)
+
+
+def expire_if_due(s: Session, a: Attempt, t: datetime) -> bool:
+    """Inside a caller's write transaction, submit an open attempt whose time is up; True if it did.
+
+    This grades under the caller's lock: callers run ``expire_due(db, user_id=...)`` first, so it
+    only catches an attempt whose time ran out in between.
+    """
+    if a.state != AttemptState.OPEN or a.expires_at is None or aware(a.expires_at) > t:
+        return False
+    grade_attempt(a)
+    a.state, a.submitted_at = AttemptState.EXPIRED, aware(a.expires_at)
+    s.flush()
+    lti_outbox.enqueue(s, [a.id])
+    return True
+
+
+# Attempts whose grading failed or ran over budget in this process, with how often: a sweep
+# tries them last, with a budget doubled per failure, so they never hold up the others.
+_TROUBLE: dict[int, int] = {}
+
+
+def expire_due(db: Database, t: datetime | None = None, budget_s: float | None = None,
+               attempt_budget_s: float | None = None, user_id: int | None = None) -> int:
+    """Submit open attempts whose time is up, each graded alone and written in its own short transaction.
+
+    ``budget_s``: start no new attempt after this many seconds (the rest wait for the next call).
+    ``attempt_budget_s``: give up on one attempt after this long (doubled per earlier failure).
+    An attempt whose grading raises or runs over is logged and left open; the others go on.
+    ``user_id`` limits it to one student's attempts. Returns how many were submitted.
+    """
+    t = t or now()
+    began = time.monotonic()
+    stmt = select(Attempt.id).where(Attempt.state == AttemptState.OPEN, Attempt.expires_at.is_not(None),
+                                    Attempt.expires_at <= t)
+    if user_id is not None:
+        stmt = stmt.where(Attempt.user_id == user_id)
+    with db.read() as s:
+        ids = sorted(s.scalars(stmt.order_by(Attempt.expires_at, Attempt.id)), key=lambda i: _TROUBLE.get(i, 0))
+    n = 0
+    for k, attempt_id in enumerate(ids):
+        if budget_s is not None and time.monotonic() - began > budget_s:
+            log.warning("expiry: sweep budget of %.1f s used; %d attempts left for the next sweep", budget_s,
+                        len(ids) - k)
+            break
+        failures = _TROUBLE.get(attempt_id, 0)
+        deadline = None if attempt_budget_s is None else time.monotonic() + attempt_budget_s * 2 ** min(failures, 8)
+        try:
+            n += close_attempt(db, attempt_id, t, due_only=True, deadline=deadline)
+        except Exception as e:  # noqa: BLE001 - one bad attempt must not stop the others
+            _TROUBLE[attempt_id] = failures + 1
+            log.log(logging.ERROR if failures == 0 else logging.WARNING,
+                    "expiry: attempt %d left open (failure %d): %s", attempt_id, failures + 1, e,
+                    exc_info=failures == 0)
+        else:
+            _TROUBLE.pop(attempt_id, None)
+    return n

@@ -1,0 +1,170 @@
+"""Starting an attempt: the start rules, the items each slot draws, and each question's seed; and
+the most a quiz's draw can be worth (``quiz_points``).
+
+Draws are unpredictable without the server secret: an HMAC of (student, quiz, attempt, slot, item)
+orders each pool, and seeds each question's variant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..models import Attempt, AttemptQuestion, AttemptState, CurrentItem, ItemVersion, Quiz, SlotDefinition, User
+from .banks import bank_item, cached_item
+from .clock import aware, now
+from .closing import expire_if_due
+from .errors import ServiceError
+from .principal import Principal
+from .quizzes import get_quiz, quiz_window, start_refusal, user_attempts
+
+log = logging.getLogger(__name__)
+
+
+def _hmac_int(secret: str, *parts: object) -> int:
+    msg = "\x1f".join(map(str, parts)).encode()
+    return int.from_bytes(hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:8], "big")
+
+
+@dataclass(frozen=True)
+class PoolItem:
+    item_id: str
+    topic: str
+    tags: frozenset[str]
+    item_version_id: int
+    version: str
+
+
+_POOLS: dict[tuple[str, int, int], list[PoolItem]] = {}
+
+
+def current_items(s: Session) -> list[PoolItem]:
+    """The items the banks hold now; cached per process until a bank load changes them."""
+    stamp = s.execute(select(func.count(CurrentItem.item_id), func.coalesce(func.sum(CurrentItem.item_version_id), 0))).one()
+    key = (str(s.get_bind().url), int(stamp[0]), int(stamp[1]))
+    pool = _POOLS.get(key)
+    if pool is None:
+        rows = s.execute(select(CurrentItem.item_id, CurrentItem.topic, CurrentItem.tags, CurrentItem.item_version_id,
+                                ItemVersion.version)
+                         .join(ItemVersion, CurrentItem.item_version_id == ItemVersion.id).order_by(CurrentItem.item_id))
+        pool = [PoolItem(r.item_id, r.topic, frozenset(r.tags or []), r.item_version_id, r.version) for r in rows]
+        _POOLS.clear()
+        _POOLS[key] = pool
+    return pool
+
+
+def draw_items(s: Session, q: Quiz, secret: str, user_id: int, number: int) -> list[tuple[PoolItem, float | None]]:
+    """Draw each slot's items for one attempt; no item twice; unpredictable without the secret.
+
+    With ``repeats: avoid`` (the default) items the student met in an earlier attempt come last,
+    the least recently met first: they are drawn again only when a pool has no unseen items left.
+    """
+    current = {c.item_id: c for c in current_items(s)}
+    avoid = number > 1 and q.definition.get("repeats", "avoid") == "avoid"
+    seen = seen_items(s, q.id, user_id, number) if avoid else {}
+    chosen: list[tuple[PoolItem, float | None]] = []
+    used: set[str] = set()
+    for k, slot in enumerate(q.definition["slots"]):
+        pool = [c for c in slot_pool(current, slot) if c.item_id not in used]
+        pool.sort(key=lambda c: (seen.get(c.item_id, 0), _hmac_int(secret, "draw", user_id, q.id, number, k, c.item_id)))
+        count = slot.get("count", 1)
+        if len(pool) < count:
+            raise ServiceError(409, f"quiz {q.id}: slot {k + 1} needs {count} items but its pool has {len(pool)} "
+                                    "left; ask your instructor to fix the quiz")
+        for c in pool[:count]:
+            chosen.append((c, slot.get("points")))
+            used.add(c.item_id)
+    repeated = [c.item_id for c, _ in chosen if c.item_id in seen]
+    if repeated:
+        log.warning("quiz %s: attempt %d of user %d repeats %d items of earlier attempts (the pools ran out of "
+                    "unseen items): %s", q.id, number, user_id, len(repeated), ", ".join(repeated))
+    if q.definition.get("shuffle_slots"):
+        chosen.sort(key=lambda pair: _hmac_int(secret, "order", user_id, q.id, number, pair[0].item_id))
+    return chosen
+
+
+def slot_pool(current: dict[str, PoolItem], slot: SlotDefinition) -> list[PoolItem]:
+    """The items a slot of a quiz definition draws from."""
+    if slot.get("items"):
+        return [current[i] for i in slot["items"] if i in current]
+    tags = set(slot.get("tags") or [])
+    return [c for c in current.values() if c.topic == slot["topic"] and tags <= c.tags]
+
+
+def quiz_points(s: Session, q: Quiz) -> float:
+    """The most a quiz is worth (an LTI line item's scoreMaximum): each slot's points, or the most its
+    pool's items are worth (the LMS scales each score by its own scoreMaximum, so a percentage is kept
+    whatever the draw)."""
+    current = {c.item_id: c for c in current_items(s)}
+    total = 0.0
+    for slot in q.definition.get("slots", []):
+        points = slot.get("points")
+        if points is None:
+            pool = slot_pool(current, slot)
+            points = max((float((cached_item(c.item_id, c.version) or bank_item(
+                s.get(ItemVersion, c.item_version_id))).model.points) for c in pool), default=1.0)
+        total += float(points) * slot.get("count", 1)
+    return total or 1.0
+
+
+def seen_items(s: Session, quiz_id: str, user_id: int, number: int) -> dict[str, int]:
+    """Item id -> the latest of the student's attempts before ``number`` that drew it."""
+    rows = s.execute(select(ItemVersion.item_id, func.max(Attempt.number))
+                     .join(AttemptQuestion, AttemptQuestion.item_version_id == ItemVersion.id)
+                     .join(Attempt, Attempt.id == AttemptQuestion.attempt_id)
+                     .where(Attempt.user_id == user_id, Attempt.quiz_id == quiz_id, Attempt.number < number)
+                     .group_by(ItemVersion.item_id))
+    return {item_id: int(n) for item_id, n in rows}
+
+
+def repeat_free_attempts(s: Session, q: Quiz) -> int:
+    """How many attempts the quiz's pools fill without an item met before (an upper bound)."""
+    current = {c.item_id: c for c in current_items(s)}
+    slots = q.definition["slots"]
+    pools = [slot_pool(current, slot) for slot in slots]
+    union = {c.item_id for pool in pools for c in pool}
+    bounds = [len(pool) // slot.get("count", 1) for pool, slot in zip(pools, slots)]
+    return min(bounds + [len(union) // max(1, sum(slot.get("count", 1) for slot in slots))])
+
+
+def start_attempt(s: Session, user: Principal, quiz_id: str, secret: str, t: datetime | None = None) -> Attempt:
+    """Start a new attempt, or refuse (403) when the quiz is closed or attempts are used up."""
+    t = t or now()
+    q = get_quiz(s, quiz_id)
+    # Serialise starts per user (PostgreSQL; SQLite's BEGIN IMMEDIATE already does).
+    s.execute(select(User.id).where(User.id == user.id).with_for_update())
+    window = quiz_window(q, t)
+    attempts = user_attempts(s, user, quiz_id) if window == "open" else []
+    for a in attempts:
+        expire_if_due(s, a, t)  # an attempt whose time is up no longer counts as in progress
+    refusal = start_refusal(q, window, attempts)
+    if refusal is not None:
+        raise refusal
+    number = len(attempts) + 1
+    ends = [x for x in (t + timedelta(seconds=q.time_limit_s) if q.time_limit_s else None, aware(q.closes_at)) if x]
+    attempt = Attempt(user_id=user.id, quiz_id=q.id, number=number, state=AttemptState.OPEN, started_at=t,
+                      expires_at=min(ends) if ends else None, max_score=0.0)
+    s.add(attempt)
+    try:
+        s.flush()
+    except IntegrityError:
+        raise ServiceError(409, "another attempt was started at the same moment; reload the page") from None
+    total = 0.0
+    for slot, (cur, points) in enumerate(draw_items(s, q, secret, user.id, number)):
+        seed = _hmac_int(secret, "seed", user.id, q.id, number, cur.item_id) % 2**31
+        if points is None:
+            item = cached_item(cur.item_id, cur.version) or bank_item(s.get(ItemVersion, cur.item_version_id))
+            points = item.model.points
+        s.add(AttemptQuestion(attempt_id=attempt.id, slot=slot, item_version_id=cur.item_version_id, seed=seed,
+                              points=float(points)))
+        total += float(points)
+    attempt.max_score = total
+    s.flush()
+    return attempt

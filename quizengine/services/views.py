@@ -1,0 +1,116 @@
+"""What a student or an instructor sees of attempts: the attempt page, the submit result, the key,
+the dashboard's history and the instructor's review. The key shows only once feedback is allowed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..bank.params import plain
+from ..db import Database
+from ..models import GRADED, Attempt, AttemptQuestion, AttemptState, Quiz, ScoreChange, User
+from .attempts import load_attempt, question_id
+from .banks import variant_of
+from .clock import aware, iso, now
+from .closing import close_attempt
+from .grades import effective_score
+from .principal import Principal
+from .quizzes import feedback_allowed, user_attempts
+from .scores import audit
+
+
+def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False) -> dict[str, Any]:
+    """The attempt with its questions and saved responses; the key only once feedback is allowed."""
+    q = s.get(Quiz, a.quiz_id)
+    show = a.state in GRADED and (instructor or feedback_allowed(q, t))
+    questions = []
+    for aq in a.questions:
+        v = variant_of(aq.item_version, aq.seed)
+        d = v.public()
+        d["id"] = question_id(aq)
+        d["points"] = aq.points
+        d["response"] = aq.response.value if aq.response else None
+        d["saved_at"] = iso(aq.response.saved_at) if aq.response else None
+        d["seq"] = aq.response.seq if aq.response else None
+        if a.state in GRADED:
+            d["score"] = effective_score(aq)
+            d["max_score"] = aq.points
+        if show:
+            d.update(_feedback(v, aq))
+        questions.append(d)
+    out = {"attempt_id": a.id, "quiz_id": a.quiz_id, "quiz_title": q.title, "number": a.number, "state": a.state,
+           "started_at": iso(a.started_at), "expires_at": iso(a.expires_at), "submitted_at": iso(a.submitted_at),
+           "questions": questions}
+    if a.state in GRADED:
+        out["score"], out["max_score"] = a.score, a.max_score
+    return out
+
+
+def _feedback(v: Any, aq: AttemptQuestion) -> dict[str, Any]:
+    res = aq.result or {}
+    return {"feedback": res.get("feedback", ""), "format_error": res.get("format_error"),
+            "mistake": res.get("mistake"), "correct": res.get("correct", False),
+            "correct_answer": plain(v.answer), "explanation_html": v.explanation_html}
+
+
+def result_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:
+    """The submit result (README, "JSON API"): score, and per question as the policy allows."""
+    q = s.get(Quiz, a.quiz_id)
+    show = feedback_allowed(q, t)
+    questions = []
+    for aq in a.questions:
+        d: dict[str, Any] = {"id": question_id(aq), "score": effective_score(aq), "max_score": aq.points,
+                             "feedback": (aq.result or {}).get("feedback", "") if show else ""}
+        if show:
+            d.update(_feedback(variant_of(aq.item_version, aq.seed), aq))
+        questions.append(d)
+    return {"attempt_id": a.id, "state": a.state, "score": a.score, "max_score": a.max_score,
+            "submitted_at": iso(a.submitted_at), "questions": questions}
+
+
+def key_view(a: Attempt) -> dict[str, Any]:
+    return {"attempt_id": a.id, "questions": [
+        {"id": question_id(aq), "answer": plain(variant_of(aq.item_version, aq.seed).answer),
+         "item_id": aq.item_version.item_id, "seed": aq.seed, "version": aq.item_version.version}
+        for aq in a.questions]}
+
+
+def fresh_view(db: Database, user: Principal, attempt_id: int, t: datetime | None = None) -> dict[str, Any]:
+    """The attempt's view; an open attempt whose time is up is submitted first (a write only then)."""
+    t = t or now()
+    with db.read() as s:
+        a = load_attempt(s, user, attempt_id)
+        if not (a.state == AttemptState.OPEN and a.expires_at is not None and aware(a.expires_at) <= t):
+            return attempt_view(s, a, t)
+    close_attempt(db, attempt_id, t, due_only=True)
+    with db.read() as s:
+        return attempt_view(s, load_attempt(s, user, attempt_id), t)
+
+
+def history(s: Session, user: Principal) -> list[dict[str, Any]]:
+    """Every attempt of a student, for the dashboard."""
+    return [{"id": a.id, "quiz_id": a.quiz_id, "number": a.number, "state": a.state, "score": a.score,
+             "max_score": a.max_score, "started_at": iso(a.started_at), "submitted_at": iso(a.submitted_at)}
+            for a in user_attempts(s, user)]
+
+
+@dataclass
+class Review:
+    """An attempt as an instructor reviews it: the full view, the key per question, the audit trail."""
+
+    view: dict[str, Any]
+    key: dict[str, dict[str, Any]]  # question id -> item id, seed, version, answer
+    student: User
+    trail: list[tuple[ScoreChange, str, str]]  # (change, changed by, question id)
+    overrides: dict[str, float | None]  # question id -> the instructor's score, if any
+
+
+def review(s: Session, user: Principal, attempt_id: int, t: datetime) -> Review:
+    """An attempt with everything an instructor's review page shows."""
+    a = load_attempt(s, user, attempt_id)
+    key = {q["id"]: q for q in key_view(a)["questions"]}
+    return Review(attempt_view(s, a, t, instructor=True), key, a.user, audit(s, attempt_id),
+                  {question_id(q): q.override_score for q in a.questions})
