@@ -42,6 +42,20 @@ def _load(url: str, tmp: Path) -> None:
     app.extensions["quizengine.db"].dispose()
 
 
+# PostgreSQL keeps one database for the whole run: the quizzes as loaded from the banks are kept
+# here and put back before every test (a test may change a quiz's settings or its definition).
+_PG_QUIZZES: list[dict] = []
+
+
+def _snapshot_quizzes(url: str) -> None:
+    from quizengine.models import Quiz
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        _PG_QUIZZES[:] = [dict(r._mapping) for r in conn.execute(Quiz.__table__.select())]
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def pg_url():
     """The URL of a throwaway PostgreSQL cluster, or None on the SQLite pass."""
@@ -60,6 +74,7 @@ def template_db(tmp_path_factory, pg_url) -> str:
     tmp = tmp_path_factory.mktemp("template")
     if pg_url:
         _load(pg_url, tmp)
+        _snapshot_quizzes(pg_url)
         return pg_url
     url = f"sqlite:///{tmp / 'template.sqlite3'}"
     _load(url, tmp)
@@ -67,12 +82,14 @@ def template_db(tmp_path_factory, pg_url) -> str:
 
 
 def _reset_pg(url: str) -> None:
+    from quizengine.models import Quiz
+
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text('TRUNCATE "response", attempt_question, attempt, login_failure, "user" RESTART IDENTITY CASCADE'))
         conn.execute(text("TRUNCATE lti_platform, lti_key, lti_nonce RESTART IDENTITY CASCADE"))
-        conn.execute(text("UPDATE quiz SET opens_at = NULL, closes_at = NULL, time_limit_s = NULL, max_attempts = 2, "
-                          "score_policy = 'best', feedback = 'after_submission', dates_locked = false"))
+        conn.execute(text("TRUNCATE quiz CASCADE"))
+        conn.execute(Quiz.__table__.insert(), _PG_QUIZZES)
     engine.dispose()
 
 
