@@ -11,7 +11,7 @@ from ..calc.mistakes import DESCRIPTIONS
 
 
 def preview_data(v: Variant) -> dict[str, Any]:
-    """Return the CONTRACT section 3 preview object (and more)."""
+    """Return the preview object of `quizengine preview --json` (README, "Question banks"), and more."""
     m = v.model
     data: dict[str, Any] = {
         "id": v.item.id, "type": v.type, "topic": v.item.topic, "seed": v.seed, "version": v.item.version,

@@ -1,4 +1,4 @@
-"""LTI 1.3 pages (CONTRACT section 7): OIDC login, launch, JWKS, the deep-linking picker, roster sync.
+"""LTI 1.3 pages (README, "LTI 1.3"): OIDC login, launch, JWKS, the deep-linking picker, roster sync.
 
 A launch logs the LMS user in with the app's usual server-side session; such a session may be
 framed by its platform's origins only (CSP frame-ancestors) and, over HTTPS, its cookie is
