@@ -176,6 +176,52 @@ def preview(item_id: str, seed: int, as_json: bool, banks: Path | None) -> None:
     click.echo(json.dumps(preview_data(variant), indent=2) if as_json else preview_text(variant))
 
 
+@main.command()
+@click.argument("item_id")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Variant seed.")
+@click.option("--response", "response", required=True, metavar="JSON",
+              help='The response as JSON, in the API\'s format: \'"c2"\', \'0.25\', \'"1/4"\', \'[[1, 2], [3, 4]]\'.')
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@BANKS_OPTION
+def grade(item_id: str, seed: int, response: str, as_json: bool, banks: Path | None) -> None:
+    """Grade one response against an item's variant, exactly as a submitted attempt would.
+
+    \b
+    Examples:
+      quizengine grade act-calc-tanh-unit --seed 3 --response 0.462
+      quizengine grade vocab-st-convergence --response '"Convergence."' --json
+    Exit 0 whatever the score; 2 for an unknown item, a response that is not JSON, or one
+    that the attempt page would refuse to save.
+    """
+    from .bank.variant import VariantError, make_variant
+    from .services.trial import Refused, grade_response
+
+    try:
+        value = json.loads(response)
+    except ValueError as e:
+        fail(f"--response is not JSON ({e}); quote text as JSON, e.g. --response '\"convergence\"'")
+    cat = _catalog(banks)
+    if item_id not in cat.items:
+        close = difflib.get_close_matches(item_id, list(cat.items), n=1)
+        fail(f"no item {item_id!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+    try:
+        variant = make_variant(cat.items[item_id], seed)
+        out = grade_response(variant, value)
+    except VariantError as e:
+        fail(f"{item_id} seed {seed}: {e}")
+    except Refused as e:
+        fail(f"the response would be refused: {e}")
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    verdict = "correct" if out["correct"] else ("format error" if out["format_error"] else "not correct")
+    click.echo(f"{item_id} seed {seed}: {out['score']:g} / {out['max_score']:g} ({verdict})")
+    if out["feedback"]:
+        click.echo(out["feedback"])
+    if out["mistake"]:
+        click.echo(f"mistake: {out['mistake']}")
+
+
 # ---------------------------------------------------------------- the web app and its data
 
 def _app():
