@@ -85,7 +85,10 @@ def calc(spec: str, as_json: bool) -> None:
               help="Variants checked per parametrized item.")
 @click.option("--jobs", "-j", default=0, type=click.IntRange(0, 64),
               help="Processes that check items (default: one per core).")
-def validate(paths: tuple[Path, ...], seeds: int, jobs: int) -> None:
+@click.option("--report", is_flag=True,
+              help="Also print, for every calculated item and slip (each buggy calculator that applies, each "
+                   "parameter transposed or off by 10%), how often the tolerance accepts its answer.")
+def validate(paths: tuple[Path, ...], seeds: int, jobs: int, report: bool) -> None:
     """Check bank files and quiz definitions; print every problem as PATH:LINE:COL.
 
     PATHS are bank files or folders (default: $QUIZENGINE_BANKS or banks/); files under a
@@ -102,11 +105,22 @@ def validate(paths: tuple[Path, ...], seeds: int, jobs: int) -> None:
     cat = validate_paths(targets, seeds, jobs or min(os.cpu_count() or 1, 8))
     for problem in cat.problems:
         click.echo(str(problem))
+    if report:
+        _print_report(cat.report)
     errors = len(cat.errors)
     warnings = len(cat.problems) - errors
     click.echo(f"{len(cat.files)} files, {len(cat.banks)} banks, {len(cat.items)} items, {len(cat.quizzes)} quizzes: "
                f"{errors} errors, {warnings} warnings ({time.perf_counter() - start:.1f} s)", err=True)
     sys.exit(1 if errors else 0)
+
+
+def _print_report(rows: list[tuple]) -> None:
+    """The slip table: how often each slip changes an item's answer and how often the tolerance accepts it."""
+    width = max((len(r[0]) for r in rows), default=4)
+    slip = max((len(r[1]) for r in rows), default=4)
+    click.echo(f"{'item':<{width}}  {'slip':<{slip}}  {'changes':>7}  {'accepted':>8}  rate")
+    for item, what, changed, accepted, seeds in rows:
+        click.echo(f"{item:<{width}}  {what:<{slip}}  {changed:>7}  {accepted:>8}  {accepted / seeds:6.1%}")
 
 
 def _catalog(banks: Path | None):

@@ -14,7 +14,7 @@ from ..tolerance import DEFAULT_TOLERANCE, Tolerance  # noqa: F401 - part of the
 
 MISTAKES = (
     "derivative_as_value", "no_activation_derivative", "loss_factor", "transposed_weights",
-    "gradient_ascent", "momentum_sign", "no_bias_correction", "transposed_gradient",
+    "gradient_ascent", "momentum_sign", "no_bias_correction", "transposed_gradient", "derivative_at_output",
 )
 
 Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100)]
