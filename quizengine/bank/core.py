@@ -58,7 +58,7 @@ class Variant:
     prompt: str = ""
     answer: Any = None  # the correct response, in the API's response format
     payload: Any = None
-    scale: float = 0.0  # the largest value of the variant: shown numbers below 1e-12 of it are residue, shown as 0
+    scale: float = 0.0  # its largest drawn value: shown numbers below 1e-12 of it (and of the result's) are residue, shown as 0
     spec: dict | None = None  # a calculated item's spec with this seed's numbers,
     task: Task | None = None  # as the calculator parsed it,
     result: dict | None = None  # and its result
@@ -217,7 +217,10 @@ def calculate(item: BankItem, seed: int, env: dict[str, Any]) -> tuple[dict, Tas
     if not finite(answer):
         raise VariantError(("answer",), f"the answer is not a finite number for seed {seed}: {answer!r}")
     # Floating-point residue (0.1 + 0.2 - 0.3) is 0: a key of -5.55e-17 would refuse the exact answer 0.
-    return spec, task, result, denoise(answer, largest(spec, result))
+    tiny = np.abs(np.asarray(answer, dtype=np.float64))
+    if np.any((tiny > 0) & (tiny < 1e-9)):
+        answer = denoise(answer, largest(spec, result))
+    return spec, task, result, answer
 
 
 def buggy_answers(task: Task, path: str, answer: Any, mistakes: list[str]) -> Iterator[tuple[str, Any]]:
@@ -242,7 +245,7 @@ def mistake_values(item: BankItem, task: Task, answer: Any, tol: Tolerance) -> d
 
 
 def _explanation(v: Variant) -> str | None:
-    with noise_floor(v.scale):
+    with noise_floor(max(v.scale, largest(v.result))):
         return _explained(v)
 
 

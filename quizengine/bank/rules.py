@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..calc.mistakes import MISTAKES
-from ..calc.spec import ActivationTask, NetworkTask, Task
-from ..tolerance import Mode, Tolerance, mode_of, numbers_match, scalar_close
-from .core import VariantError, buggy_answers, calculate, finite
+from ..calc.spec import ActivationTask, NetworkTask, OptimizerTask, Task
+from ..tolerance import Mode, Tolerance, entries_close, mode_of, numbers_match, scalar_close
+from .core import VariantError, buggy_answers, calculate, finite, parse_path
 from .loader import BankItem, Problem
 from .params import ParamError, evaluate, fmt, references
 
@@ -143,8 +143,41 @@ def _relevant_params(m: Any) -> list[str]:
     return [p for p in m.params if p in used]
 
 
+NO_UPDATE = "no_update"  # not updating at all: an entry of the key is (within tolerance) its value before the update
+
+
+def _before_update(task: Task, path: str) -> Any:
+    """For an answer that is a parameter after an update, the same entries before it; else None."""
+    steps = parse_path(path)
+    try:
+        if isinstance(task, OptimizerTask) and len(steps) >= 3 and steps[0] == "steps" and steps[2] == "params":
+            value = np.asarray(task.params, dtype=np.float64)
+            rest = steps[3:]
+        elif isinstance(task, NetworkTask) and len(steps) >= 3 and steps[0] == "layers" and steps[2] in ("W_new", "b_new"):
+            layer = task.network.layers[steps[1]]
+            value = np.asarray(layer.weights if steps[2] == "W_new" else layer.bias, dtype=np.float64)
+            rest = steps[3:]
+        else:
+            return None
+        for i in rest:
+            value = value[i]
+    except (IndexError, TypeError):
+        return None
+    return value.tolist()
+
+
+def _downstream(m: Any, param: str) -> list[str]:
+    """The derived values that depend on ``param``, in evaluation order."""
+    changed, out = {param}, []
+    for name, expr in m.derived.items():
+        if set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr)) & changed:
+            changed.add(name)
+            out.append(name)
+    return out
+
+
 def _slips(value: Any) -> list[tuple[str, Any]]:
-    """The typical slips in reading one parameter: a square matrix transposed, a sign dropped or added.
+    """The typical slips in reading one parameter: a square matrix transposed, minus signs dropped.
 
     (A 10% misreading was tried too: through a sigmoid or two, nearly every parameter of every
     network item then "goes unnoticed" at 3 significant figures, which says more about squashing
@@ -156,8 +189,8 @@ def _slips(value: Any) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     if a.ndim == 2 and a.shape[0] == a.shape[1] and not np.array_equal(a, a.T):
         out.append(("transposed", a.T.copy()))
-    if np.any(a != 0):
-        out.append(("with its sign flipped", -a if a.ndim else -float(a)))
+    if np.any(a < 0):
+        out.append(("with its minus signs dropped", np.abs(a) if a.ndim else abs(float(a))))
     return out
 
 
@@ -180,6 +213,7 @@ class SeedChecks:
     def __post_init__(self) -> None:
         m = self.item.model
         self.relevant = _relevant_params(m)
+        self.downstream = {p: _downstream(m, p) for p in self.relevant}
         self.slip_cap = math.floor(LEAK_SHARE * self.total) + 1  # stop trying a slip once it is surely an error
 
     def add(self, seed: int, env: dict[str, Any], task: Task, result: dict, answer: Any) -> None:
@@ -194,6 +228,12 @@ class SeedChecks:
                 self.differs[k] = self.differs.get(k, 0) + 1
                 if numbers_match(value, answer, m.tolerance):
                     self.leaks.setdefault(k, []).append(seed)
+        start = _before_update(task, m.answer)
+        if start is not None and np.shape(start) == np.shape(answer) and np.any(entries_close(start, answer, m.tolerance)):
+            self.leaks.setdefault(NO_UPDATE, []).append(seed)
+        if start is not None:
+            self.applies[NO_UPDATE] = self.applies.get(NO_UPDATE, 0) + 1
+            self.differs[NO_UPDATE] = self.differs.get(NO_UPDATE, 0) + (not _same(start, answer))
         self._branches(task, result)
         self._try_slips(seed, env, answer)
 
@@ -220,8 +260,8 @@ class SeedChecks:
                 slipped = dict(env)
                 slipped[name] = value
                 try:
-                    for d, expr in m.derived.items():
-                        slipped[d] = evaluate(expr, slipped)
+                    for d in self.downstream[name]:
+                        slipped[d] = evaluate(m.derived[d], slipped)
                     with np.errstate(all="ignore"):
                         _, _, _, other = calculate(self.item, seed, slipped)
                 except (VariantError, ParamError, ValueError, FloatingPointError):
@@ -237,7 +277,7 @@ class SeedChecks:
         item, m, n = self.item, self.item.model, self.seeds
         out: list[Problem] = []
         where = ("tolerance",) if "tolerance" in item.raw else ("answer",)
-        for k in MISTAKES:
+        for k in (*MISTAKES, NO_UPDATE):
             seeds = self.leaks.get(k, [])
             if not seeds or k in m.mistakes:
                 continue  # a listed mistake is checked with the item's list (validate._listed_mistakes)
@@ -284,7 +324,7 @@ class SeedChecks:
     def report(self) -> list[tuple[str, str, int, int, int]]:
         """(item, slip, seeds where it changes the answer, seeds the tolerance accepts it, seeds) rows."""
         rows = [(self.item.id, k, self.differs.get(k, 0), len(self.leaks.get(k, [])), self.seeds)
-                for k in MISTAKES if self.applies.get(k)]
+                for k in (*MISTAKES, NO_UPDATE) if self.applies.get(k)]
         rows += [(self.item.id, f"{name} {how}", tried, len(self.slip_leaks.get((name, how), [])), self.seeds)
                  for (name, how), tried in sorted(self.slip_tried.items())]
         return rows

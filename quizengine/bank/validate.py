@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .catalog import BankItem, Catalog, QuizDef, load_catalog
+from .families import give_away_pairs
 from .loader import Problem
 from .params import ParamError, compile_expr, references, template_names
 from .render import math_errors
@@ -309,10 +310,20 @@ def check_quiz(quiz: QuizDef, cat: Catalog) -> list[Problem]:
                 pools.append(set())
                 continue
             pool = {i for i in cat.banks[slot.topic].item_ids
-                    if not slot.tags or set(slot.tags) <= set(cat.items[i].model.tags)}
+                    if (not slot.tags or set(slot.tags) <= set(cat.items[i].model.tags))
+                    and not set(slot.exclude_tags or ()) & set(cat.items[i].model.tags)}
+        at = ("slots", s, "count") if "count" in doc.data["slots"][s] else ("slots", s)
+        families = {cat.items[i].model.family or f"item {i}" for i in pool}
         if slot.count > len(pool):
-            out.append(doc.problem(("slots", s, "count") if "count" in doc.data["slots"][s] else ("slots", s),
-                                   f"quiz {q.id}: slot {s + 1} draws {slot.count} items from a pool of {len(pool)}"))
+            out.append(doc.problem(at, f"quiz {q.id}: slot {s + 1} draws {slot.count} items from a pool of {len(pool)}"))
+        elif slot.count > len(families):
+            out.append(doc.problem(at, f"quiz {q.id}: slot {s + 1} draws {slot.count} items from a pool of {len(pool)} "
+                                   f"in only {len(families)} families (a draw takes at most one item of a family)"))
+        calculated = sum(getattr(cat.items[i].model, "calc", None) is not None for i in pool)
+        if 0 < calculated < len(pool):
+            out.append(doc.problem(("slots", s), f"quiz {q.id}: slot {s + 1}'s pool mixes {calculated} calculated items "
+                                   f"with {len(pool) - calculated} others, so students get different numbers of "
+                                   "calculated items: filter it (tags: [numeric] or exclude_tags: [numeric])", "warning"))
         pools.append(pool)
     total = sum(sl.count for sl in q.slots)
     union = set().union(*pools) if pools else set()
@@ -321,6 +332,11 @@ def check_quiz(quiz: QuizDef, cat: Catalog) -> list[Problem]:
                                f"hold only {len(union)} together"))
     if not out and q.repeats == "avoid" and (q.max_attempts or 1) > 1:
         out += _repeat_problems(quiz, pools, total, len(union))
+    ordered = sorted((cat.items[i] for i in union), key=lambda it: (it.path, it.index))
+    by_model = {id(it.model): it for it in ordered}
+    for a, b, why in give_away_pairs([it.model for it in ordered]):
+        out.append(by_model[id(b)].problem(("id",), f"{why} with {a.id}, and quiz {q.id} can draw both in one "
+                                           "attempt: give both the same family (family: NAME)", "warning"))
     return out
 
 

@@ -22,7 +22,7 @@ def make_variant(item: BankItem, seed: int) -> Variant:
     calculated = None
     if getattr(m, "calc", None) is not None:
         v.spec, v.task, v.result, calculated = calculate(item, seed, v.values)
-    v.scale = largest(v.values, v.result)
+    v.scale = largest(v.values)
     try:
         with noise_floor(v.scale):
             v.prompt = render_text(m.prompt, v.values)
