@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from ..bank.families import distinct
 from ..bank.params import plain
 from ..bank.types import ResponseRefused, check_response
 from ..grading import grade
@@ -121,6 +122,7 @@ class PoolItem:
     tags: frozenset[str]
     item_version_id: int
     version: str
+    family: str | None = None  # at most one item of a family per attempt
 
 
 _POOLS: dict[tuple[str, int, int], list[PoolItem]] = {}
@@ -133,9 +135,10 @@ def current_items(s: Session) -> list[PoolItem]:
     pool = _POOLS.get(key)
     if pool is None:
         rows = s.execute(select(CurrentItem.item_id, CurrentItem.topic, CurrentItem.tags, CurrentItem.item_version_id,
-                                ItemVersion.version)
+                                ItemVersion.version, ItemVersion.data["family"].as_string().label("family"))
                          .join(ItemVersion, CurrentItem.item_version_id == ItemVersion.id).order_by(CurrentItem.item_id))
-        pool = [PoolItem(r.item_id, r.topic, frozenset(r.tags or []), r.item_version_id, r.version) for r in rows]
+        pool = [PoolItem(r.item_id, r.topic, frozenset(r.tags or []), r.item_version_id, r.version, r.family or None)
+                for r in rows]
         _POOLS.clear()
         _POOLS[key] = pool
     return pool
@@ -152,14 +155,16 @@ def draw_items(s: Session, q: Quiz, secret: str, user_id: int, number: int) -> l
     seen = seen_items(s, q.id, user_id, number) if avoid else {}
     chosen: list[tuple[PoolItem, float | None]] = []
     used: set[str] = set()
+    families: set[str] = set()
     for k, slot in enumerate(q.definition["slots"]):
         pool = [c for c in slot_pool(current, slot) if c.item_id not in used]
         pool.sort(key=lambda c: (seen.get(c.item_id, 0), _hmac_int(secret, "draw", user_id, q.id, number, k, c.item_id)))
         count = slot.get("count", 1)
+        pool = distinct(pool, count, lambda c: c.family, families)  # never two items of one family
         if len(pool) < count:
             raise ServiceError(409, f"quiz {q.id}: slot {k + 1} needs {count} items but its pool has {len(pool)} "
                                     "left; ask your instructor to fix the quiz")
-        for c in pool[:count]:
+        for c in pool:
             chosen.append((c, slot.get("points")))
             used.add(c.item_id)
     repeated = [c.item_id for c, _ in chosen if c.item_id in seen]
@@ -175,8 +180,8 @@ def slot_pool(current: dict[str, PoolItem], slot: dict[str, Any]) -> list[PoolIt
     """The items a slot of a quiz definition draws from."""
     if slot.get("items"):
         return [current[i] for i in slot["items"] if i in current]
-    tags = set(slot.get("tags") or [])
-    return [c for c in current.values() if c.topic == slot["topic"] and tags <= c.tags]
+    tags, leave_out = set(slot.get("tags") or []), set(slot.get("exclude_tags") or [])
+    return [c for c in current.values() if c.topic == slot["topic"] and tags <= c.tags and not leave_out & c.tags]
 
 
 def seen_items(s: Session, quiz_id: str, user_id: int, number: int) -> dict[str, int]:
