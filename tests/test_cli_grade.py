@@ -34,7 +34,7 @@ def test_grade_a_calculated_answer_and_its_named_mistake(runner, seed):
     p = preview(runner, "s-num-delta", seed)["params"]
     a = sigmoid(p["w"] * p["x"] + p["b"])
     delta = (a - p["y"]) * a * (1 - a)  # the textbook rule, computed here rather than read back
-    r, out = grade(runner, "s-num-delta", json.dumps(f"{delta:.3g}"), seed)
+    r, out = grade(runner, "s-num-delta", json.dumps(f"{delta:.4g}"), seed)
     assert r.exit_code == 0
     assert {k: out[k] for k in ("score", "max_score", "correct", "mistake", "format_error")} == {
         "score": 1.0, "max_score": 1.0, "correct": True, "mistake": None, "format_error": None}

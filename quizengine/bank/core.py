@@ -245,7 +245,7 @@ def mistake_values(item: BankItem, task: Task, answer: Any, tol: Tolerance) -> d
 
 
 def _explanation(v: Variant) -> str | None:
-    with noise_floor(max(v.scale, largest(v.result))):
+    with noise_floor(max(v.scale, largest(v.spec, v.result))):
         return _explained(v)
 
 

@@ -71,7 +71,7 @@ def give_away_pairs(items: list[Any]) -> list[tuple[Any, Any, str]]:
             if (a.family is not None and a.family == b.family) or (vary_a and vary_b):
                 continue  # two parametrized items give each student other numbers: a shared preamble gives nothing away
             union = len(wa | wb)
-            share = len(wa & wb) / union if union else 1.0
+            share = len(wa & wb) / union if union else 0.0  # no content words: no stem to share
             if share < STEM_SHARE:
                 continue
             if ka is not None and ka == kb:

@@ -31,7 +31,7 @@ _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
 _N = r"(\d+|one|two|three|four|five|six|seven|eight)"
 # (pattern, mode, how to read n): the statements a prompt may make, documented in banks/README.md.
 STATEMENTS: tuple[tuple[re.Pattern[str], Mode], ...] = (
-    (re.compile(_N + r"[\s-]+(?:significant[\s-]+(?:figures?|digits?)|sig\.?\s*figs?\.?|s\.\s?f\.)", re.I), Mode.SIGFIGS),
+    (re.compile(_N + r"[\s-]+(?:significant[\s-]+(?:figures?|digits?)|sig\.?\s*figs?|s\.\s?f\.)", re.I), Mode.SIGFIGS),
     (re.compile(_N + r"[\s-]+(?:decimal[\s-]+(?:places?|digits?)|d\.\s?p\.|digits? after the (?:decimal )?point)", re.I),
      Mode.DECIMALS),
     (re.compile(r"(?:nearest|to an?) (?:whole number|integer)", re.I), Mode.DECIMALS),
