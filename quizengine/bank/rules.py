@@ -131,7 +131,8 @@ def residue(text: str) -> str | None:
 def _same(a: Any, b: Any) -> bool:
     """a and b are equal up to floating-point residue."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return x.shape == y.shape and bool(np.max(np.abs(x - y), initial=0.0) <= 1e-12 * max(np.max(np.abs(y), initial=0.0), 1e-300))
+    scale = max(float(np.max(np.abs(y), initial=0.0)), float(np.max(np.abs(x), initial=0.0)), 1.0)
+    return x.shape == y.shape and bool(np.max(np.abs(x - y), initial=0.0) <= 1e-12 * scale)
 
 
 def _relevant_params(m: Any) -> list[str]:
@@ -164,6 +165,18 @@ def _before_update(task: Task, path: str) -> Any:
     except (IndexError, TypeError):
         return None
     return value.tolist()
+
+
+def _relu_zero(task: Task, path: str) -> bool:
+    """The answer is a ReLU's output, whose 0 is its zero branch: computed, not a coincidence."""
+    steps = parse_path(path)
+    if isinstance(task, ActivationTask):
+        return task.name == "relu" and steps[0] == "value"
+    if isinstance(task, NetworkTask):
+        k = len(task.network.layers) - 1 if steps[0] == "output" else (
+            steps[1] if steps[0] == "layers" and len(steps) > 2 and steps[2] == "a" else None)
+        return k is not None and task.network.layers[k].activation.name == "relu"
+    return False
 
 
 def _downstream(m: Any, param: str) -> list[str]:
@@ -220,7 +233,7 @@ class SeedChecks:
         m = self.item.model
         self.seeds += 1
         self.keys.append(answer)
-        if np.ndim(answer) == 0 and float(answer) == 0.0:
+        if np.ndim(answer) == 0 and float(answer) == 0.0 and not _relu_zero(task, m.answer):
             self.zeros.append(seed)
         for k, value in buggy_answers(task, m.answer, answer, list(MISTAKES)):
             self.applies[k] = self.applies.get(k, 0) + 1
