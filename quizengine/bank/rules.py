@@ -19,7 +19,7 @@ from ..calc.spec import ActivationTask, NetworkTask, OptimizerTask, Task
 from ..tolerance import Mode, Tolerance, entries_close, mode_of, numbers_match, scalar_close
 from .core import VariantError, buggy_answers, calculate, finite, parse_path
 from .loader import BankItem, Problem
-from .params import ParamError, evaluate, fmt, references
+from .params import ParamError, evaluate, fmt, references, template_names
 
 LEAK_SHARE = 0.01  # a slip the tolerance accepts in more than this share of seeds is an error (any share: a warning)
 PLAIN_DIGITS = 3  # keys with at most this many significant digits need no stated precision
@@ -135,13 +135,14 @@ def _same(a: Any, b: Any) -> bool:
     return x.shape == y.shape and bool(np.max(np.abs(x - y), initial=0.0) <= 1e-12 * scale)
 
 
-def _relevant_params(m: Any) -> list[str]:
-    """The params the calculator sees, directly or through derived values."""
+def _shown_values(m: Any) -> list[str]:
+    """The params and derived values the prompt shows and the calculator sees (directly or not)."""
     used = references(m.calc)
     for name in reversed(list(m.derived)):
         if name in used:
             used |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.derived[name]))
-    return [p for p in m.params if p in used]
+    shown = template_names(m.prompt)
+    return [n for n in (*m.params, *m.derived) if n in used and n in shown]
 
 
 NO_UPDATE = "no_update"  # not updating at all: an entry of the key is (within tolerance) its value before the update
@@ -180,10 +181,10 @@ def _relu_zero(task: Task, path: str) -> bool:
 
 
 def _downstream(m: Any, param: str) -> list[str]:
-    """The derived values that depend on ``param``, in evaluation order."""
+    """The derived values that depend on ``param``, in evaluation order (not ``param`` itself)."""
     changed, out = {param}, []
     for name, expr in m.derived.items():
-        if set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr)) & changed:
+        if name != param and set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr)) & changed:
             changed.add(name)
             out.append(name)
     return out
@@ -225,7 +226,7 @@ class SeedChecks:
 
     def __post_init__(self) -> None:
         m = self.item.model
-        self.relevant = _relevant_params(m)
+        self.relevant = _shown_values(m)
         self.downstream = {p: _downstream(m, p) for p in self.relevant}
         self.slip_cap = math.floor(LEAK_SHARE * self.total) + 1  # stop trying a slip once it is surely an error
 
@@ -288,6 +289,7 @@ class SeedChecks:
     # ------------------------------------------------------------ findings
     def problems(self) -> list[Problem]:
         item, m, n = self.item, self.item.model, self.seeds
+        where_value = {name: ("params", name) if name in m.params else ("derived", name) for name in self.relevant}
         out: list[Problem] = []
         where = ("tolerance",) if "tolerance" in item.raw else ("answer",)
         for k in (*MISTAKES, NO_UPDATE):
@@ -299,7 +301,7 @@ class SeedChecks:
                                     "params so that the slip shows", _severity(len(seeds), n)))
         for (name, how), seeds in self.slip_leaks.items():
             if len(seeds) > LEAK_SHARE * n:
-                out.append(item.problem(("params", name), f"the answer barely depends on {name!r}: with {name} {how} it "
+                out.append(item.problem(where_value[name], f"the answer barely depends on {name!r}: with {name} {how} it "
                                         f"is still accepted in {len(seeds)}{'+' if len(seeds) >= self.slip_cap else ''} "
                                         f"of {n} seeds (first: seed {seeds[0]}), so a slip in {name} goes unnoticed; "
                                         "change the params or ask for a quantity that depends on it"))
