@@ -130,9 +130,18 @@ def residue(text: str) -> str | None:
 
 def _same(a: Any, b: Any) -> bool:
     """a and b are equal up to floating-point residue."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-12 * max(abs(a), abs(b), 1.0)
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     scale = max(float(np.max(np.abs(y), initial=0.0)), float(np.max(np.abs(x), initial=0.0)), 1.0)
     return x.shape == y.shape and bool(np.max(np.abs(x - y), initial=0.0) <= 1e-12 * scale)
+
+
+def _match(x: Any, a: Any, tol: Tolerance) -> bool:
+    """numbers_match, without arrays for two numbers (the common case, checked thousands of times)."""
+    if isinstance(x, float) and isinstance(a, float):
+        return scalar_close(x, a, tol)
+    return numbers_match(x, a, tol)
 
 
 def _shown_values(m: Any) -> list[str]:
@@ -240,7 +249,7 @@ class SeedChecks:
             self.applies[k] = self.applies.get(k, 0) + 1
             if not _same(value, answer):
                 self.differs[k] = self.differs.get(k, 0) + 1
-                if numbers_match(value, answer, m.tolerance):
+                if _match(value, answer, m.tolerance):
                     self.leaks.setdefault(k, []).append(seed)
         start = _before_update(task, m.answer)
         if start is not None and np.shape(start) == np.shape(answer) and np.any(entries_close(start, answer, m.tolerance)):
@@ -283,7 +292,7 @@ class SeedChecks:
                 if not finite(other) or _same(other, answer):
                     continue  # the answer does not depend on it here
                 self.slip_tried[key] = self.slip_tried.get(key, 0) + 1
-                if numbers_match(other, answer, m.tolerance):
+                if _match(other, answer, m.tolerance):
                     self.slip_leaks.setdefault(key, []).append(seed)
 
     # ------------------------------------------------------------ findings
