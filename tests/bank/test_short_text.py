@@ -1,4 +1,4 @@
-"""Short-text answers: normalising (case, punctuation and space around, hyphen vs space, Unicode
+"""Short-text answers: normalizing (case, punctuation and space around, hyphen vs space, Unicode
 quotes and dashes), synonyms, and a table of accepted and refused answers for every shipped item."""
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def test_shipped_short_text_accepts_and_refuses(shipped, item_id):
     ("\uff21dam", "adam"),
     ("mini   batch", "mini batch"),
 ])
-def test_canonical_normalises_what_a_reader_would_not_count(raw, expected):
+def test_canonical_normalizes_what_a_reader_would_not_count(raw, expected):
     assert canonical(raw) == expected
 
 

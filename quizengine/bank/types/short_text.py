@@ -1,6 +1,6 @@
-"""``short_text``: a word or phrase, compared after normalising, with synonyms and a pattern.
+"""``short_text``: a word or phrase, compared after normalizing, with synonyms and a pattern.
 
-Normalising (``canonical``) is what a reader would not count as a different answer: Unicode
+Normalizing (``canonical``) is what a reader would not count as a different answer: Unicode
 compatibility forms (NFKC), typographic quotes and dashes (``’`` ``“`` ``–`` ``−``) as their ASCII
 forms, punctuation and white space around the answer ("Convergence." is "convergence"), runs of
 inner white space, hyphen vs space ("one-hot" is "one hot"), and case unless ``case_sensitive``.
@@ -31,7 +31,7 @@ def _edge(ch: str) -> bool:
 
 
 def canonical(s: str, case_sensitive: bool = False, hyphens: bool = False) -> str:
-    """``s`` normalised for comparison; with ``hyphens`` the hyphens are kept (for patterns)."""
+    """``s`` normalized for comparison; with ``hyphens`` the hyphens are kept (for patterns)."""
     s = unicodedata.normalize("NFKC", s).translate(QUOTES)
     s = DASHES.sub("-", s)
     start, end = 0, len(s)
@@ -49,10 +49,10 @@ def canonical(s: str, case_sensitive: bool = False, hyphens: bool = False) -> st
 class ShortText(ItemBase):
     type: Literal["short_text"]
     # The first is the key shown after submission; every entry is accepted (synonyms, plurals,
-    # spellings), compared after normalising.
+    # spellings), compared after normalizing.
     answers: list[Text] = Field(min_length=1)
     case_sensitive: StrictBool = False
-    pattern: str | None = None  # also accepted: a full match of the normalised answer (hyphens kept or as spaces)
+    pattern: str | None = None  # also accepted: a full match of the normalized answer (hyphens kept or as spaces)
 
     @field_validator("pattern")
     @classmethod
@@ -66,7 +66,7 @@ class ShortText(ItemBase):
 
 
 def accepts(m: ShortText, response: str) -> bool:
-    """True when ``response`` is one of the item's answers, or matches its pattern, after normalising."""
+    """True when ``response`` is one of the item's answers, or matches its pattern, after normalizing."""
     given = canonical(response, m.case_sensitive)
     if any(given == canonical(a, m.case_sensitive) for a in m.answers):
         return True
@@ -90,10 +90,10 @@ class ShortTextType(ItemType):
         for i, a in enumerate(m.answers):
             norm = canonical(a, m.case_sensitive)
             if not norm:
-                out.append(item.problem(("answers", i), f"answer {a!r} is empty once normalised "
+                out.append(item.problem(("answers", i), f"answer {a!r} is empty once normalized "
                                         "(punctuation and space around an answer are ignored)"))
             elif norm in seen:
-                out.append(item.problem(("answers", i), f"answer {a!r} is the same as {seen[norm]!r} once normalised "
+                out.append(item.problem(("answers", i), f"answer {a!r} is the same as {seen[norm]!r} once normalized "
                                         "(case, hyphens, punctuation around it); drop it", "warning"))
             else:
                 seen[norm] = a
@@ -103,7 +103,7 @@ class ShortTextType(ItemType):
                 if not any(re.fullmatch(m.pattern, f, flags) for f in (canonical(a, m.case_sensitive, True),
                                                                         canonical(a, m.case_sensitive))):
                     out.append(item.problem(("pattern",), f"the pattern does not match the answer {a!r}; "
-                                            "patterns see the normalised answer (see banks/README.md)", "warning"))
+                                            "patterns see the normalized answer (see banks/README.md)", "warning"))
                     break
         return out
 
