@@ -79,7 +79,10 @@ def calc(spec: str, as_json: bool) -> None:
               help="Variants checked per parametrized item.")
 @click.option("--jobs", "-j", default=0, type=click.IntRange(0, 64),
               help="Processes that check items (default: one per core).")
-def validate(paths: tuple[Path, ...], seeds: int, jobs: int) -> None:
+@click.option("--report", is_flag=True,
+              help="Also print, for every calculated item and slip (each buggy calculator that applies, each "
+                   "parameter transposed or off by 10%), how often the tolerance accepts its answer.")
+def validate(paths: tuple[Path, ...], seeds: int, jobs: int, report: bool) -> None:
     """Check bank files and quiz definitions; print every problem as PATH:LINE:COL.
 
     PATHS are bank files or folders (default: $QUIZENGINE_BANKS or banks/); files under a
@@ -96,11 +99,22 @@ def validate(paths: tuple[Path, ...], seeds: int, jobs: int) -> None:
     cat = validate_paths(targets, seeds, jobs or min(os.cpu_count() or 1, 8))
     for problem in cat.problems:
         click.echo(str(problem))
+    if report:
+        _print_report(cat.report)
     errors = len(cat.errors)
     warnings = len(cat.problems) - errors
     click.echo(f"{len(cat.files)} files, {len(cat.banks)} banks, {len(cat.items)} items, {len(cat.quizzes)} quizzes: "
                f"{errors} errors, {warnings} warnings ({time.perf_counter() - start:.1f} s)", err=True)
     sys.exit(1 if errors else 0)
+
+
+def _print_report(rows: list[tuple]) -> None:
+    """The slip table: how often each slip changes an item's answer and how often the tolerance accepts it."""
+    width = max((len(r[0]) for r in rows), default=4)
+    slip = max((len(r[1]) for r in rows), default=4)
+    click.echo(f"{'item':<{width}}  {'slip':<{slip}}  {'changes':>7}  {'accepted':>8}  rate")
+    for item, what, changed, accepted, seeds in rows:
+        click.echo(f"{item:<{width}}  {what:<{slip}}  {changed:>7}  {accepted:>8}  {accepted / seeds:6.1%}")
 
 
 def _catalog(banks: Path | None):
@@ -168,6 +182,52 @@ def preview(item_id: str, seed: int, as_json: bool, banks: Path | None) -> None:
     except VariantError as e:
         fail(f"{item_id} seed {seed}: {e}")
     click.echo(json.dumps(preview_data(variant), indent=2) if as_json else preview_text(variant))
+
+
+@main.command()
+@click.argument("item_id")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Variant seed.")
+@click.option("--response", "response", required=True, metavar="JSON",
+              help='The response as JSON, in the API\'s format: \'"c2"\', \'0.25\', \'"1/4"\', \'[[1, 2], [3, 4]]\'.')
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@BANKS_OPTION
+def grade(item_id: str, seed: int, response: str, as_json: bool, banks: Path | None) -> None:
+    """Grade one response against an item's variant, exactly as a submitted attempt would.
+
+    \b
+    Examples:
+      quizengine grade act-calc-tanh-unit --seed 3 --response 0.462
+      quizengine grade vocab-st-convergence --response '"Convergence."' --json
+    Exit 0 whatever the score; 2 for an unknown item, a response that is not JSON, or one
+    that the attempt page would refuse to save.
+    """
+    from .bank.variant import VariantError, make_variant
+    from .services.trial import Refused, grade_response
+
+    try:
+        value = json.loads(response)
+    except ValueError as e:
+        fail(f"--response is not JSON ({e}); quote text as JSON, e.g. --response '\"convergence\"'")
+    cat = _catalog(banks)
+    if item_id not in cat.items:
+        close = difflib.get_close_matches(item_id, list(cat.items), n=1)
+        fail(f"no item {item_id!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+    try:
+        variant = make_variant(cat.items[item_id], seed)
+        out = grade_response(variant, value)
+    except VariantError as e:
+        fail(f"{item_id} seed {seed}: {e}")
+    except Refused as e:
+        fail(f"the response would be refused: {e}")
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    verdict = "correct" if out["correct"] else ("format error" if out["format_error"] else "not correct")
+    click.echo(f"{item_id} seed {seed}: {out['score']:g} / {out['max_score']:g} ({verdict})")
+    if out["feedback"]:
+        click.echo(out["feedback"])
+    if out["mistake"]:
+        click.echo(f"mistake: {out['mistake']}")
 
 
 # ---------------------------------------------------------------- the web app and its data

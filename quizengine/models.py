@@ -51,6 +51,7 @@ class SlotDefinition(TypedDict, total=False):
     items: list[str] | None
     topic: str | None
     tags: list[str] | None
+    exclude_tags: list[str] | None
     count: int
     points: float | None
 

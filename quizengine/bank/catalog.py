@@ -53,6 +53,7 @@ class Catalog:
     quizzes: dict[str, QuizDef] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    report: list[tuple] = field(default_factory=list)  # validate's slip rates (bank.validate.validate_paths)
 
     @property
     def errors(self) -> list[Problem]:

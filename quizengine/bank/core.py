@@ -21,7 +21,7 @@ from ..calc.losses import InfiniteLossError
 from ..calc.spec import ActivationTask, NetworkTask, SpecError, Task, parse
 from ..tolerance import Tolerance, numbers_match
 from .loader import BankItem
-from .params import ParamError, draw, evaluate, fmt, render_text, substitute
+from .params import ParamError, denoise, draw, evaluate, fmt, largest, noise_floor, render_text, substitute
 from .render import markdown_to_html
 from .solution import worked_solution
 
@@ -58,6 +58,7 @@ class Variant:
     prompt: str = ""
     answer: Any = None  # the correct response, in the API's response format
     payload: Any = None
+    scale: float = 0.0  # its largest drawn value: shown numbers below 1e-12 of it (and of the result's) are residue, shown as 0
     spec: dict | None = None  # a calculated item's spec with this seed's numbers,
     task: Task | None = None  # as the calculator parsed it,
     result: dict | None = None  # and its result
@@ -215,6 +216,10 @@ def calculate(item: BankItem, seed: int, env: dict[str, Any]) -> tuple[dict, Tas
         raise VariantError(("answer",), str(e).strip('"')) from None
     if not finite(answer):
         raise VariantError(("answer",), f"the answer is not a finite number for seed {seed}: {answer!r}")
+    # Floating-point residue (0.1 + 0.2 - 0.3) is 0: a key of -5.55e-17 would refuse the exact answer 0.
+    tiny = np.abs(np.asarray(answer, dtype=np.float64))
+    if np.any((tiny > 0) & (tiny < 1e-9)):
+        answer = denoise(answer, largest(spec, result))
     return spec, task, result, answer
 
 
@@ -240,6 +245,11 @@ def mistake_values(item: BankItem, task: Task, answer: Any, tol: Tolerance) -> d
 
 
 def _explanation(v: Variant) -> str | None:
+    with noise_floor(max(v.scale, largest(v.spec, v.result))):
+        return _explained(v)
+
+
+def _explained(v: Variant) -> str | None:
     m = v.model
     parts = []
     if m.explanation:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -16,6 +18,46 @@ import numpy as np
 
 from .expr import ParamError, Value, compile_expr, eval_tree
 from .schema import ParamSpec
+
+
+NOISE = 1e-12  # a value below this share of the variant's largest value is floating-point residue: shown as 0
+_FLOOR: ContextVar[float] = ContextVar("noise_floor", default=0.0)
+
+
+@contextmanager
+def noise_floor(scale: float):  # type: ignore[no-untyped-def]
+    """Within the block, ``fmt`` prints numbers below NOISE * ``scale`` in absolute value as 0."""
+    token = _FLOOR.set(NOISE * scale)
+    try:
+        yield
+    finally:
+        _FLOOR.reset(token)
+
+
+def largest(*values: Any) -> float:
+    """The largest absolute finite number in nested values (lists, dicts, arrays); 0 when none."""
+    out, stack = 0.0, list(values)
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, np.ndarray) and v.dtype.kind in "fiu":
+            finite = np.abs(v[np.isfinite(v)]) if v.size else v
+            out = max(out, float(finite.max(initial=0.0)))
+        elif isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and math.isfinite(v):
+            out = max(out, abs(float(v)))
+    return out
+
+
+def denoise(v: Any, scale: float) -> Any:
+    """``v`` (a number or nested lists) with every entry below NOISE * ``scale`` in absolute value set to 0."""
+    if isinstance(v, list):
+        return [denoise(x, scale) for x in v]
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < abs(v) < NOISE * scale:
+        return 0.0
+    return v
 
 
 def rand_u64(*parts: object) -> int:
@@ -159,7 +201,7 @@ def references(obj: Any) -> set[str]:
 def fmt(x: Any, digits: int = 6) -> str:
     """Format a number for a person: up to ``digits`` significant digits, no trailing zeros."""
     x = float(x)
-    if x == 0:
+    if x == 0 or abs(x) < _FLOOR.get():
         return "0"
     s = f"{x:.{digits}g}"
     if "e" in s:

@@ -14,7 +14,7 @@ from ..tolerance import DEFAULT_TOLERANCE, Tolerance  # noqa: F401 - part of the
 
 MISTAKES = (
     "derivative_as_value", "no_activation_derivative", "loss_factor", "transposed_weights",
-    "gradient_ascent", "momentum_sign", "no_bias_correction", "transposed_gradient",
+    "gradient_ascent", "momentum_sign", "no_bias_correction", "transposed_gradient", "derivative_at_output",
 )
 
 Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100)]
@@ -62,6 +62,7 @@ class ItemBase(Strict):
     tags: list[str] = []
     difficulty: Literal["easy", "medium", "hard"] | None = None
     source: str | None = None
+    family: Slug | None = None  # items that give each other away: a quiz draw takes at most one of a family
 
 
 class Calculated(Strict):
@@ -104,6 +105,7 @@ class Slot(Strict):
     items: list[Id] | None = Field(default=None, min_length=1)
     topic: Slug | None = None
     tags: list[str] | None = None
+    exclude_tags: list[str] | None = None  # leave out the topic's items with any of these tags
     count: int = Field(default=1, ge=1)
     points: float | None = Field(default=None, gt=0)
 
@@ -111,8 +113,8 @@ class Slot(Strict):
     def _pool(self) -> "Slot":
         if (self.items is None) == (self.topic is None):
             raise ValueError("a slot names its pool with exactly one of 'items' or 'topic'")
-        if self.tags is not None and self.topic is None:
-            raise ValueError("'tags' filters a 'topic' pool")
+        if (self.tags is not None or self.exclude_tags is not None) and self.topic is None:
+            raise ValueError("'tags' and 'exclude_tags' filter a 'topic' pool")
         return self
 
 

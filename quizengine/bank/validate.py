@@ -10,18 +10,18 @@ from pathlib import Path
 import numpy as np
 
 from ..constants import VALIDATION_SEEDS
-from ..tolerance import numbers_match
 from .catalog import BankItem, Catalog, QuizDef, load_catalog
+from .families import give_away_pairs
 from .loader import Problem
 from .expr import ParamError, compile_expr
 from .params import references, template_names
 from .render import math_errors
+from .rules import LEAK_SHARE, SeedChecks, precision_problems, residue
 from .types import item_type
-from .variant import VariantError, buggy_answers, calculate, is_trivial, make_variant, values_for
+from .variant import VariantError, calculate, is_trivial, make_variant, values_for
 
 SEEDS = VALIDATION_SEEDS
 RENDER_SEEDS = 3  # full variants (Markdown, MathML, worked solution) built per item
-LOOSE_SHARE = 0.02  # a buggy answer accepted in more than this share of seeds is an error
 RANK_P = 1e-3  # the key's rank among computed options is non-uniform when a chi-square test gives p below this
 FIXED_SHARE = 0.9  # a distractor within FIXED_SPREAD of one ratio (or offset) to the key in this share of seeds
 FIXED_SPREAD = 0.01
@@ -33,38 +33,52 @@ PAIR_MARGIN = 0.1  # a pairing heuristic that beats chance by more than this (or
 _FORKED: Catalog | None = None  # the catalog a forked worker inherits
 
 
-def _check_ids(ids: list[str], seeds: int) -> list[Problem]:
-    return [p for i in ids for p in check_item(_FORKED.items[i], seeds)]
+def _check_ids(ids: list[str], seeds: int) -> tuple[list[Problem], list[tuple]]:
+    problems: list[Problem] = []
+    report: list[tuple] = []
+    for i in ids:
+        problems += check_item(_FORKED.items[i], seeds, report)
+    return problems, report
 
 
 def validate_paths(paths: list[Path], seeds: int = SEEDS, jobs: int = 1) -> Catalog:
     """Load and lint; the catalog's problems hold everything found, sorted by place.
 
-    ``jobs`` > 1 checks the items in that many forked processes. Only the single-threaded CLI
-    asks for it: forking a process that runs other threads (a web worker) is not safe.
+    ``cat.report`` gets a row per calculated item and slip (a buggy calculator, or a parameter
+    transposed or misread): (item, slip, seeds where it changes the answer, seeds the tolerance
+    accepts it, seeds checked). ``jobs`` > 1 checks the items in that many forked processes. Only
+    the single-threaded CLI asks for it: forking a process that runs other threads (a web worker)
+    is not safe.
     """
     global _FORKED
     cat = load_catalog(paths)
     if jobs > 1 and len(cat.items) > 1:
         _FORKED = cat
-        ids = list(cat.items)
+        ids = _balanced(cat)
         chunks = [ids[k::jobs] for k in range(jobs)]
         try:
             with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-                for found in pool.map(_check_ids, chunks, [seeds] * jobs):
+                for found, rows in pool.map(_check_ids, chunks, [seeds] * jobs):
                     cat.problems += found
+                    cat.report += rows
         finally:
             _FORKED = None
     else:
         for item in cat.items.values():
-            cat.problems += check_item(item, seeds)
+            cat.problems += check_item(item, seeds, cat.report)
     for quiz in cat.quizzes.values():
         cat.problems += check_quiz(quiz, cat)
     cat.problems.sort(key=lambda p: (p.path, p.mark.line, p.mark.col, p.message))
+    cat.report.sort()
     return cat
 
 
-def check_item(item: BankItem, seeds: int = SEEDS) -> list[Problem]:
+def _balanced(cat: Catalog) -> list[str]:
+    """Item ids, the costly ones (calculated) first, so that dealing them round-robin splits the work evenly."""
+    return sorted(cat.items, key=lambda i: getattr(cat.items[i].model, "calc", None) is None)
+
+
+def check_item(item: BankItem, seeds: int = SEEDS, report: list | None = None) -> list[Problem]:
     m = item.model
     out: list[Problem] = []
     out += item_type(m.type).rules(item)
@@ -79,14 +93,22 @@ def check_item(item: BankItem, seeds: int = SEEDS) -> list[Problem]:
             out.append(item.problem((text_key,), f"math that cannot be rendered: {bad}"))
     for seed in range(min(RENDER_SEEDS, seeds)):
         try:
-            make_variant(item, seed).explanation  # noqa: B018 - built lazily; its errors count too
+            v = make_variant(item, seed)
+            shown = {"prompt": v.prompt, "explanation": v.explanation or ""}
         except VariantError as e:
             out.append(item.problem(e.key, f"seed {seed}: {e}"))
             return out
+        for key, text in shown.items():
+            tiny = residue(text)
+            if tiny:
+                out.append(item.problem((key,), f"seed {seed}: the {key} prints {tiny}, floating-point residue "
+                                        "below 1e-12 of its largest value; print it as 0"))
     if getattr(m, "calc", None) is not None:
-        out += _calculated_rules(item, seeds)
+        out += _calculated_rules(item, seeds, report)
         if m.type == "single_choice" and not any(p.severity == "error" for p in out):
             out += _computed_choice_rules(item, seeds)
+    elif m.type == "numeric":
+        out += precision_problems(item, [m.answer])
     return out
 
 
@@ -117,12 +139,10 @@ def _reference_rules(item: BankItem) -> list[Problem]:
     return out
 
 
-def _calculated_rules(item: BankItem, seeds: int) -> list[Problem]:
+def _calculated_rules(item: BankItem, seeds: int, report: list | None = None) -> list[Problem]:
     m, out = item.model, []
     trivial: list[tuple[int, str]] = []
-    applies = {k: 0 for k in m.mistakes}
-    differs = {k: 0 for k in m.mistakes}
-    loose: dict[str, list[int]] = {k: [] for k in m.mistakes}
+    checks = SeedChecks(item, seeds)
     for seed in range(seeds):
         try:
             env = values_for(item, seed)
@@ -133,30 +153,36 @@ def _calculated_rules(item: BankItem, seeds: int) -> list[Problem]:
             why = is_trivial(task, result, m.answer)
             if why:
                 trivial.append((seed, why))
-        for k, value in buggy_answers(task, m.answer, answer, m.mistakes):
-            applies[k] += 1
-            a = np.asarray(answer, dtype=np.float64)
-            if np.max(np.abs(np.asarray(value, dtype=np.float64) - a), initial=0.0) > 1e-12 * np.max(np.abs(a), initial=0.0):
-                differs[k] += 1
-                if numbers_match(value, answer, m.tolerance):
-                    loose[k].append(seed)
+        checks.add(seed, env, task, result, answer)
     if trivial:
         seed, why = trivial[0]
         out.append(item.problem(("params",), f"{len(trivial)} of {seeds} seeds make the question trivial "
                                 f"(first: seed {seed}, {why}); narrow the ranges, or set allow_trivial: true"))
+    out += _listed_mistakes(checks)
+    out += checks.problems()
+    if m.type == "numeric":
+        out += precision_problems(item, checks.keys)
+    if report is not None:
+        report += checks.report()
+    return out
+
+
+def _listed_mistakes(checks: SeedChecks) -> list[Problem]:
+    """The mistakes an item lists apply, change its answer, and are told apart by its tolerance."""
+    item, m, out = checks.item, checks.item.model, []
     for i, k in enumerate(m.mistakes):
-        if applies[k] == 0:
+        loose = checks.leaks.get(k, [])
+        if not checks.applies.get(k):
             out.append(item.problem(("mistakes", i), f"mistake {k!r} does not apply to this calculation "
                                     f"or answer path ({m.answer})"))
-        elif differs[k] == 0:
+        elif not checks.differs.get(k):
             out.append(item.problem(("mistakes", i), f"mistake {k!r} gives the right answer in every variant, "
                                     "so it can never be recognised"))
-        elif loose[k]:
-            share = len(loose[k]) / seeds
-            sev = "error" if share > LOOSE_SHARE else "warning"
+        elif loose:
+            sev = "error" if len(loose) > LEAK_SHARE * checks.seeds else "warning"
             out.append(item.problem(("tolerance",) if "tolerance" in item.raw else ("mistakes", i),
-                                    f"the tolerance accepts the {k!r} answer in {len(loose[k])} of {seeds} seeds "
-                                    f"(first: seed {loose[k][0]}); tighten it", sev))
+                                    f"the tolerance accepts the {k!r} answer in {len(loose)} of {checks.seeds} seeds "
+                                    f"(first: seed {loose[0]}); tighten it", sev))
     return out
 
 
@@ -286,10 +312,20 @@ def check_quiz(quiz: QuizDef, cat: Catalog) -> list[Problem]:
                 pools.append(set())
                 continue
             pool = {i for i in cat.banks[slot.topic].item_ids
-                    if not slot.tags or set(slot.tags) <= set(cat.items[i].model.tags)}
+                    if (not slot.tags or set(slot.tags) <= set(cat.items[i].model.tags))
+                    and not set(slot.exclude_tags or ()) & set(cat.items[i].model.tags)}
+        at = ("slots", s, "count") if "count" in doc.data["slots"][s] else ("slots", s)
+        families = {cat.items[i].model.family or f"item {i}" for i in pool}
         if slot.count > len(pool):
-            out.append(doc.problem(("slots", s, "count") if "count" in doc.data["slots"][s] else ("slots", s),
-                                   f"quiz {q.id}: slot {s + 1} draws {slot.count} items from a pool of {len(pool)}"))
+            out.append(doc.problem(at, f"quiz {q.id}: slot {s + 1} draws {slot.count} items from a pool of {len(pool)}"))
+        elif slot.count > len(families):
+            out.append(doc.problem(at, f"quiz {q.id}: slot {s + 1} draws {slot.count} items from a pool of {len(pool)} "
+                                   f"in only {len(families)} families (a draw takes at most one item of a family)"))
+        calculated = sum(getattr(cat.items[i].model, "calc", None) is not None for i in pool)
+        if 0 < calculated < len(pool):
+            out.append(doc.problem(("slots", s), f"quiz {q.id}: slot {s + 1}'s pool mixes {calculated} calculated items "
+                                   f"with {len(pool) - calculated} others, so students get different numbers of "
+                                   "calculated items: filter it (tags: [numeric] or exclude_tags: [numeric])", "warning"))
         pools.append(pool)
     total = sum(sl.count for sl in q.slots)
     union = set().union(*pools) if pools else set()
@@ -298,6 +334,11 @@ def check_quiz(quiz: QuizDef, cat: Catalog) -> list[Problem]:
                                f"hold only {len(union)} together"))
     if not out and q.repeats == "avoid" and (q.max_attempts or 1) > 1:
         out += _repeat_problems(quiz, pools, total, len(union))
+    ordered = sorted((cat.items[i] for i in union), key=lambda it: (it.path, it.index))
+    by_model = {id(it.model): it for it in ordered}
+    for a, b, why in give_away_pairs([it.model for it in ordered]):
+        out.append(by_model[id(b)].problem(("id",), f"{why} with {a.id}, and quiz {q.id} can draw both in one "
+                                           "attempt: give both the same family (family: NAME)", "warning"))
     return out
 
 

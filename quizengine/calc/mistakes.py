@@ -30,6 +30,7 @@ DESCRIPTIONS: dict[str, str] = {
     "momentum_sign": "gave the momentum term the wrong sign (v <- -momentum*v - lr*g instead of momentum*v - lr*g)",
     "no_bias_correction": "left out Adam's bias correction (used m and v instead of m_hat and v_hat)",
     "transposed_gradient": "wrote dW transposed (delta^T a_prev instead of a_prev^T delta)",
+    "derivative_at_output": "took the derivative at the activation a instead of at z (f'(a), e.g. 1 - tanh^2(a) for 1 - a^2)",
 }
 
 
@@ -77,6 +78,20 @@ def no_activation_derivative(task: Task) -> dict[str, Any] | None:
     if not isinstance(task, NetworkTask):
         return None
     return _net(_with_activations(task, _unit_derivative))
+
+
+def _derivative_at_output(act: Activation) -> Activation:
+    if not act.elementwise:  # softmax's Jacobian is written in a; there is no z to confuse it with
+        return act
+    return _swap_derivative(act, lambda z, a, alpha: act.derivative(a, act.value(a, alpha), alpha))
+
+
+def derivative_at_output(task: Task) -> dict[str, Any] | None:
+    if isinstance(task, ActivationTask):
+        return _activation_with(task, _derivative_at_output)
+    if not isinstance(task, NetworkTask):
+        return None
+    return _net(_with_activations(task, _derivative_at_output))
 
 
 def loss_factor(task: Task) -> dict[str, Any] | None:
@@ -134,7 +149,8 @@ def no_bias_correction(task: Task) -> dict[str, Any] | None:
 
 MISTAKES: dict[str, Callable[[Task], dict[str, Any] | None]] = {
     f.__name__: f for f in (derivative_as_value, no_activation_derivative, loss_factor, transposed_weights,
-                            gradient_ascent, momentum_sign, no_bias_correction, transposed_gradient)
+                            gradient_ascent, momentum_sign, no_bias_correction, transposed_gradient,
+                            derivative_at_output)
 }
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..bank.families import distinct
 from ..models import Attempt, AttemptQuestion, AttemptState, CurrentItem, ItemVersion, Quiz, SlotDefinition, User
 from .banks import bank_item, cached_item
 from .clock import aware, now
@@ -40,6 +41,7 @@ class PoolItem:
     tags: frozenset[str]
     item_version_id: int
     version: str
+    family: str | None = None  # at most one item of a family per attempt
 
 
 _POOLS: dict[tuple[str, int, int], list[PoolItem]] = {}
@@ -52,9 +54,10 @@ def current_items(s: Session) -> list[PoolItem]:
     pool = _POOLS.get(key)
     if pool is None:
         rows = s.execute(select(CurrentItem.item_id, CurrentItem.topic, CurrentItem.tags, CurrentItem.item_version_id,
-                                ItemVersion.version)
+                                ItemVersion.version, ItemVersion.data["family"].as_string().label("family"))
                          .join(ItemVersion, CurrentItem.item_version_id == ItemVersion.id).order_by(CurrentItem.item_id))
-        pool = [PoolItem(r.item_id, r.topic, frozenset(r.tags or []), r.item_version_id, r.version) for r in rows]
+        pool = [PoolItem(r.item_id, r.topic, frozenset(r.tags or []), r.item_version_id, r.version, r.family or None)
+                for r in rows]
         _POOLS.clear()
         _POOLS[key] = pool
     return pool
@@ -71,14 +74,16 @@ def draw_items(s: Session, q: Quiz, secret: str, user_id: int, number: int) -> l
     seen = seen_items(s, q.id, user_id, number) if avoid else {}
     chosen: list[tuple[PoolItem, float | None]] = []
     used: set[str] = set()
+    families: set[str] = set()
     for k, slot in enumerate(q.definition["slots"]):
         pool = [c for c in slot_pool(current, slot) if c.item_id not in used]
         pool.sort(key=lambda c: (seen.get(c.item_id, 0), _hmac_int(secret, "draw", user_id, q.id, number, k, c.item_id)))
         count = slot.get("count", 1)
+        pool = distinct(pool, count, lambda c: c.family, families)  # never two items of one family
         if len(pool) < count:
             raise ServiceError(409, f"quiz {q.id}: slot {k + 1} needs {count} items but its pool has {len(pool)} "
                                     "left; ask your instructor to fix the quiz")
-        for c in pool[:count]:
+        for c in pool:
             chosen.append((c, slot.get("points")))
             used.add(c.item_id)
     repeated = [c.item_id for c, _ in chosen if c.item_id in seen]
@@ -94,8 +99,8 @@ def slot_pool(current: dict[str, PoolItem], slot: SlotDefinition) -> list[PoolIt
     """The items a slot of a quiz definition draws from."""
     if slot.get("items"):
         return [current[i] for i in slot["items"] if i in current]
-    tags = set(slot.get("tags") or [])
-    return [c for c in current.values() if c.topic == slot["topic"] and tags <= c.tags]
+    tags, leave_out = set(slot.get("tags") or []), set(slot.get("exclude_tags") or [])
+    return [c for c in current.values() if c.topic == slot["topic"] and tags <= c.tags and not leave_out & c.tags]
 
 
 def quiz_points(s: Session, q: Quiz) -> float:

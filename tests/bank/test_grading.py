@@ -197,7 +197,8 @@ def test_calculated_numeric_within_and_outside_tolerance(variant):
     v = variant("s-num-delta", 11)
     a = v.answer
     assert grade(v, a).correct
-    assert grade(v, f"{a:.3g}").correct  # the 3 significant figures the item asks for
+    assert grade(v, f"{a:.4g}").correct  # the 4 significant figures the item asks for
+    assert not grade(v, f"{a:.3g}").correct  # -0.122 for -0.12180: 3 are not enough
     assert grade(v, str(a * 1.02)).score == 0.0
     assert grade(v, "1,5").format_error and grade(v, "1,5").score == 0.0
 

@@ -117,7 +117,7 @@ def test_multiple_select_with_every_choice_correct(tmp_path):
 CALC_ITEM = """\
   - id: calc
     type: numeric
-    prompt: "Compute with {{w}}."
+    prompt: "Compute with {{w}}, to 3 significant figures."
     params:
       w: {range: [RANGE], step: 0.5}
     calc:
@@ -140,22 +140,26 @@ def test_calculated_item_is_valid(tmp_path):
 
 def test_saturated_sigmoid_makes_the_question_trivial(tmp_path):
     saturated = calc_item(rng="-9.0, 9.0").replace("[derivative_as_value]", "[]")
-    out = lint(tmp_path, saturated)
+    out = [o for o in lint(tmp_path, saturated) if "unlisted slip" not in o]
     assert len(out) == 1
     assert out[0].startswith("t.yaml:8:7: error: calc: ") and "make the question trivial" in out[0]
     assert "allow_trivial" in out[0]
     allowed = saturated.replace("    explanation: x\n", "    explanation: x\n    allow_trivial: true\n")
-    assert lint(tmp_path, allowed) == []
+    assert [o for o in lint(tmp_path, allowed) if "unlisted slip" not in o] == []
 
 
 def test_dead_relu_makes_a_gradient_question_trivial(tmp_path):
     body = calc_item(rng="-2.0, -0.5").replace("sigmoid", "relu").replace("mistakes: [derivative_as_value]", "mistakes: []")
     out = lint(tmp_path, body)
-    assert len(out) == 1 and out[0].startswith("t.yaml:8:7: error: calc: ") and "every z <= 0" in out[0]
+    assert out[0].startswith("t.yaml:8:7: error: calc: ") and "every z <= 0" in out[0]
+    # ...and issue 10's degeneracy rules see the same: a key of 0, a branch never reached
+    rest = " ".join(out[1:])
+    assert len(out) == 4 and "exactly 0 in 40 of 40" in rest and "relu only ever sees z <= 0" in rest
+    assert "0 in every one of 40" in rest
 
 
 def test_tolerance_loose_enough_to_accept_a_buggy_answer(tmp_path):
-    out = lint(tmp_path, calc_item(tol="{rel: 0.9, abs: 0.0}"))
+    out = [o for o in lint(tmp_path, calc_item(tol="{rel: 0.9, abs: 0.0}")) if "unlisted" not in o and "says" not in o]
     assert len(out) == 1
     assert out[0].startswith("t.yaml:13:16: error: calc: the tolerance accepts the 'derivative_as_value' answer in ")
 
@@ -198,7 +202,7 @@ def test_answer_path_that_does_not_exist(tmp_path):
 
 
 def test_undefined_parameter_references(tmp_path):
-    body = calc_item().replace("Compute with {{w}}.", "Compute with {{v}}.").replace('["$w"]', '["$u"]')
+    body = calc_item().replace("Compute with {{w}},", "Compute with {{v}},").replace('["$w"]', '["$u"]')
     out = lint(tmp_path, body)
     assert out == [
         "t.yaml:6:13: error: calc: {{v}} refers to an undefined parameter (defined: w)",

@@ -28,7 +28,7 @@ def bug(spec: dict, mistake: str):
 def test_every_mistake_is_described_and_tested_here():
     assert set(MISTAKES) == set(DESCRIPTIONS)
     tested = {"derivative_as_value", "no_activation_derivative", "loss_factor", "transposed_weights",
-              "transposed_gradient", "gradient_ascent", "momentum_sign", "no_bias_correction"}
+              "transposed_gradient", "gradient_ascent", "momentum_sign", "no_bias_correction", "derivative_at_output"}
     assert set(MISTAKES) == tested
 
 
@@ -162,3 +162,16 @@ def test_rmsprop_gradient_ascent():
     spec = {"optimizer": {"name": "rmsprop", "learning_rate": 0.1, "epsilon": 0.0}, "params": 1.0, "gradients": [2.0]}
     s = bug(spec, "gradient_ascent")["steps"][0]
     assert s["params"] == pytest.approx(1 + math.sqrt(0.1), abs=1e-15) and s["velocity"] == pytest.approx(0.4)
+
+
+def test_derivative_at_output_takes_f_prime_at_a_instead_of_z():
+    # tanh at z = 0.5: a = tanh(0.5) = 0.4621172; the slip evaluates 1 - tanh^2 at a:
+    # tanh(0.4621172) = 0.4318082, so 1 - 0.4318082^2 = 0.8135417 (the right value is 1 - a^2 = 0.7864477)
+    out = bug({"activation": {"name": "tanh"}, "z": [0.5]}, "derivative_at_output")
+    assert out["derivative"][0] == pytest.approx(0.8135417, abs=1e-7)
+    # one sigmoid unit at z = 0 (a = 0.5): sigma'(0.5) = 0.6224593 * 0.3775407 = 0.2350037, so
+    # delta = (a - y) * 0.2350037 = -0.1175019 (the right delta is -0.5 * 0.25 = -0.125)
+    assert bug(UNIT, "derivative_at_output")["layers"][0]["delta"][0] == pytest.approx(-0.1175019, abs=1e-7)
+    # ReLU's derivative is the same at a as at z (a = z for z > 0, relu'(0) = 0 for z <= 0): never a slip
+    same = bug({"activation": {"name": "relu"}, "z": [-1.0, 2.0]}, "derivative_at_output")
+    assert same["derivative"] == [0.0, 1.0]

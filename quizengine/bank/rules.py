@@ -1,0 +1,358 @@
+"""Lint rules over a calculated item's seeds: stated precision, slips the tolerance lets through
+(every buggy calculator, perturbed or transposed parameters), degenerate variants and residue.
+
+``validate`` runs each item's seeds once and hands every seed to a ``SeedChecks``; its
+``problems`` then say what was found, and ``report`` gives the rates ``validate --report`` prints.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..calc.mistakes import MISTAKES
+from ..calc.spec import ActivationTask, NetworkTask, OptimizerTask, Task
+from ..tolerance import Mode, Tolerance, entries_close, mode_of, numbers_match, scalar_close
+from .core import VariantError, buggy_answers, calculate, finite, parse_path
+from .loader import BankItem, Problem
+from .params import ParamError, evaluate, fmt, references, template_names
+
+LEAK_SHARE = 0.01  # a slip the tolerance accepts in more than this share of seeds is an error (any share: a warning)
+PLAIN_DIGITS = 3  # keys with at most this many significant digits need no stated precision
+BRANCHED = ("relu", "leaky_relu", "elu")  # activations with a branch at z = 0
+
+# ---------------------------------------------------------------- (a) stated precision
+
+_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
+_N = r"(\d+|one|two|three|four|five|six|seven|eight)"
+# (pattern, mode, how to read n): the statements a prompt may make, documented in banks/README.md.
+STATEMENTS: tuple[tuple[re.Pattern[str], Mode], ...] = (
+    (re.compile(_N + r"[\s-]+(?:significant[\s-]+(?:figures?|digits?)|sig\.?\s*figs?|s\.\s?f\.)", re.I), Mode.SIGFIGS),
+    (re.compile(_N + r"[\s-]+(?:decimal[\s-]+(?:places?|digits?)|d\.\s?p\.|digits? after the (?:decimal )?point)", re.I),
+     Mode.DECIMALS),
+    (re.compile(r"(?:nearest|to an?) (?:whole number|integer)", re.I), Mode.DECIMALS),
+)
+
+
+def stated_precision(prompt: str) -> list[tuple[Mode, int, str]]:
+    """Every precision statement of a prompt: (mode, digits, the words that state it)."""
+    out = []
+    for pattern, mode in STATEMENTS:
+        for m in pattern.finditer(prompt):
+            if m.groups():
+                word = m.group(1).lower()
+                n = _WORD_NUMBERS.get(word) or int(word)
+            else:
+                n = 0
+            out.append((mode, n, " ".join(m.group(0).split())))
+    return out
+
+
+def significant_digits(x: float) -> int:
+    """How many significant digits ``x`` has, written out to 12 (0.25 -> 2, 0.00390625 -> 6, 120 -> 2)."""
+    if x == 0 or not math.isfinite(x):
+        return 1
+    mant = f"{abs(x):.12e}".split("e")[0].replace(".", "").rstrip("0")
+    return max(1, len(mant))
+
+
+def rounded(x: float, mode: Mode, n: int) -> float:
+    """``x`` rounded as a student stating that precision would write it."""
+    if mode is Mode.DECIMALS:
+        return round(x, n)
+    if x == 0:
+        return 0.0
+    return float(f"{x:.{n - 1}e}")
+
+
+def precision_problems(item: BankItem, keys: list[Any]) -> list[Problem]:
+    """A numeric item states the precision it grades to, its tolerance agrees, and rounding is accepted."""
+    m = item.model
+    entries = [float(x) for k in keys for x in np.asarray(k, dtype=np.float64).reshape(-1)]
+    if not entries:
+        return []
+    statements = stated_precision(m.prompt)
+    if len({(mode, n) for mode, n, _ in statements}) > 1:
+        said = "; ".join(f"'{words}'" for _, _, words in statements)
+        return [item.problem(("prompt",), f"the prompt states more than one precision ({said}); state one")]
+    where = ("tolerance",) if "tolerance" in item.raw else ("prompt",)
+    tol: Tolerance = m.tolerance
+    if not statements:
+        if all(x == round(x) or significant_digits(x) <= PLAIN_DIGITS for x in entries):
+            return []
+        example = max(entries, key=significant_digits)
+        refused = sum(not all(scalar_close(rounded(x, Mode.SIGFIGS, 3), x, tol)
+                              for x in np.asarray(k, dtype=np.float64).reshape(-1)) for k in keys)
+        share = f"; a correct answer to 3 significant figures is refused in {refused} of {len(keys)} variants" \
+            if refused else ""
+        return [item.problem(("prompt",), f"the prompt does not say what precision it grades to, and keys such as "
+                             f"{fmt(example, 12)} have more than {PLAIN_DIGITS} significant digits{share}: state it "
+                             "(e.g. 'to 3 significant figures') and grade with the same tolerance ({sigfigs: 3})")]
+    mode, n, words = statements[0]
+    mine = mode_of(tol)
+    want = f"{{{mode.value}: {n}}}"
+    if mine is not mode or (mode is Mode.SIGFIGS and tol.sigfigs != n) or (mode is Mode.DECIMALS and tol.decimals != n):
+        return [item.problem(where, f"the prompt says '{words}' but the tolerance is "
+                             f"{tol.model_dump(exclude_none=True)}; grade with tolerance {want}")]
+    bad = [i for i, k in enumerate(keys)
+           if not all(scalar_close(rounded(x, mode, n), x, tol) for x in np.asarray(k, dtype=np.float64).reshape(-1))]
+    if bad:
+        return [item.problem(where, f"the key rounded to {words} is refused in {len(bad)} of {len(keys)} variants "
+                             f"(first: seed {bad[0]})")]
+    return []
+
+
+# ---------------------------------------------------------------- (f) residue in printed text
+
+_PRINTED = re.compile(r"(?<![\w.])-?(?:\d+\.?\d*|\.\d+)(?:e-?\d+| \\times 10\^\{-?\d+\})?")
+
+
+def residue(text: str) -> str | None:
+    """The first number ``text`` prints that is below 1e-12 of its largest one (e.g. -5.55112e-17), or None."""
+    found = []
+    for m in _PRINTED.finditer(text):
+        token = m.group(0)
+        try:
+            x = float(re.sub(r" \\times 10\^\{(-?\d+)\}", r"e\1", token))
+        except ValueError:
+            continue
+        if math.isfinite(x):
+            found.append((abs(x), token))
+    top = max((x for x, _ in found), default=0.0)
+    return next((token for x, token in found if 0 < x < 1e-12 * top), None)
+
+
+# ---------------------------------------------------------------- per-seed checks
+
+def _same(a: Any, b: Any) -> bool:
+    """a and b are equal up to floating-point residue."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-12 * max(abs(a), abs(b), 1.0)
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(float(np.max(np.abs(y), initial=0.0)), float(np.max(np.abs(x), initial=0.0)), 1.0)
+    return x.shape == y.shape and bool(np.max(np.abs(x - y), initial=0.0) <= 1e-12 * scale)
+
+
+def _match(x: Any, a: Any, tol: Tolerance) -> bool:
+    """numbers_match, without arrays for two numbers (the common case, checked thousands of times)."""
+    if isinstance(x, float) and isinstance(a, float):
+        return scalar_close(x, a, tol)
+    return numbers_match(x, a, tol)
+
+
+def _shown_values(m: Any) -> list[str]:
+    """The params and derived values the prompt shows and the calculator sees (directly or not)."""
+    used = references(m.calc)
+    for name in reversed(list(m.derived)):
+        if name in used:
+            used |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.derived[name]))
+    shown = template_names(m.prompt)
+    return [n for n in (*m.params, *m.derived) if n in used and n in shown]
+
+
+NO_UPDATE = "no_update"  # not updating at all: an entry of the key is (within tolerance) its value before the update
+
+
+def _before_update(task: Task, path: str) -> Any:
+    """For an answer that is a parameter after an update, the same entries before it; else None."""
+    steps = parse_path(path)
+    try:
+        if isinstance(task, OptimizerTask) and len(steps) >= 3 and steps[0] == "steps" and steps[2] == "params":
+            value = np.asarray(task.params, dtype=np.float64)
+            rest = steps[3:]
+        elif isinstance(task, NetworkTask) and len(steps) >= 3 and steps[0] == "layers" and steps[2] in ("W_new", "b_new"):
+            layer = task.network.layers[steps[1]]
+            value = np.asarray(layer.weights if steps[2] == "W_new" else layer.bias, dtype=np.float64)
+            rest = steps[3:]
+        else:
+            return None
+        for i in rest:
+            value = value[i]
+    except (IndexError, TypeError):
+        return None
+    return value.tolist()
+
+
+def _relu_zero(task: Task, path: str) -> bool:
+    """The answer is a ReLU's output, whose 0 is its zero branch: computed, not a coincidence."""
+    steps = parse_path(path)
+    if isinstance(task, ActivationTask):
+        return task.name == "relu" and steps[0] == "value"
+    if isinstance(task, NetworkTask):
+        k = len(task.network.layers) - 1 if steps[0] == "output" else (
+            steps[1] if steps[0] == "layers" and len(steps) > 2 and steps[2] == "a" else None)
+        return k is not None and task.network.layers[k].activation.name == "relu"
+    return False
+
+
+def _downstream(m: Any, param: str) -> list[str]:
+    """The derived values that depend on ``param``, in evaluation order (not ``param`` itself)."""
+    changed, out = {param}, []
+    for name, expr in m.derived.items():
+        if name != param and set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr)) & changed:
+            changed.add(name)
+            out.append(name)
+    return out
+
+
+def _slips(value: Any) -> list[tuple[str, Any]]:
+    """The typical slips in reading one parameter: a square matrix transposed, minus signs dropped.
+
+    (A 10% misreading was tried too: through a sigmoid or two, nearly every parameter of every
+    network item then "goes unnoticed" at 3 significant figures, which says more about squashing
+    functions than about the items.)
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.ndarray, np.floating, np.integer)):
+        return []
+    a = np.asarray(value, dtype=np.float64)
+    out: list[tuple[str, Any]] = []
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and not np.array_equal(a, a.T):
+        out.append(("transposed", a.T.copy()))
+    if np.any(a < 0):
+        out.append(("with its minus signs dropped", np.abs(a) if a.ndim else abs(float(a))))
+    return out
+
+
+@dataclass
+class SeedChecks:
+    """What the seeds of one calculated item showed, gathered one seed at a time."""
+
+    item: BankItem
+    total: int  # the seeds that will be checked
+    seeds: int = 0
+    keys: list[Any] = field(default_factory=list)
+    applies: dict[str, int] = field(default_factory=dict)  # mistake -> seeds where it runs
+    differs: dict[str, int] = field(default_factory=dict)  # ...and gives another answer
+    leaks: dict[str, list[int]] = field(default_factory=dict)  # ...which the tolerance accepts
+    slip_tried: dict[tuple[str, str], int] = field(default_factory=dict)  # (param, slip) -> seeds it changed the answer
+    slip_leaks: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    zeros: list[int] = field(default_factory=list)  # seeds whose scalar key is exactly 0
+    branches: dict[str, list[float]] = field(default_factory=dict)  # "layer 1 (relu)" -> [min z, max z]
+
+    def __post_init__(self) -> None:
+        m = self.item.model
+        self.relevant = _shown_values(m)
+        self.downstream = {p: _downstream(m, p) for p in self.relevant}
+        self.slip_cap = math.floor(LEAK_SHARE * self.total) + 1  # stop trying a slip once it is surely an error
+
+    def add(self, seed: int, env: dict[str, Any], task: Task, result: dict, answer: Any) -> None:
+        m = self.item.model
+        self.seeds += 1
+        self.keys.append(answer)
+        if np.ndim(answer) == 0 and float(answer) == 0.0 and not _relu_zero(task, m.answer):
+            self.zeros.append(seed)
+        for k, value in buggy_answers(task, m.answer, answer, list(MISTAKES)):
+            self.applies[k] = self.applies.get(k, 0) + 1
+            if not _same(value, answer):
+                self.differs[k] = self.differs.get(k, 0) + 1
+                if _match(value, answer, m.tolerance):
+                    self.leaks.setdefault(k, []).append(seed)
+        start = _before_update(task, m.answer)
+        if start is not None and np.shape(start) == np.shape(answer) and np.any(entries_close(start, answer, m.tolerance)):
+            self.leaks.setdefault(NO_UPDATE, []).append(seed)
+        if start is not None:
+            self.applies[NO_UPDATE] = self.applies.get(NO_UPDATE, 0) + 1
+            self.differs[NO_UPDATE] = self.differs.get(NO_UPDATE, 0) + (not _same(start, answer))
+        self._branches(task, result)
+        self._try_slips(seed, env, answer)
+
+    def _branches(self, task: Task, result: dict) -> None:
+        zs: list[tuple[str, Any]] = []
+        if isinstance(task, NetworkTask):
+            zs = [(f"layer {k + 1}'s {layer.activation.name}", lr["z"])
+                  for k, (layer, lr) in enumerate(zip(task.network.layers, result["layers"]))
+                  if layer.activation.name in BRANCHED]
+        elif isinstance(task, ActivationTask) and task.name in BRANCHED:
+            zs = [(task.name, task.z)]
+        for name, z in zs:
+            z = np.asarray(z, dtype=np.float64)
+            lo, hi = self.branches.setdefault(name, [math.inf, -math.inf])
+            self.branches[name] = [min(lo, float(z.min())), max(hi, float(z.max()))]
+
+    def _try_slips(self, seed: int, env: dict[str, Any], answer: Any) -> None:
+        m = self.item.model
+        for name in self.relevant:
+            for how, value in _slips(env[name]):
+                key = (name, how)
+                if len(self.slip_leaks.get(key, ())) >= self.slip_cap:
+                    continue
+                slipped = dict(env)
+                slipped[name] = value
+                try:
+                    for d in self.downstream[name]:
+                        slipped[d] = evaluate(m.derived[d], slipped)
+                    with np.errstate(all="ignore"):
+                        _, _, _, other = calculate(self.item, seed, slipped)
+                except (VariantError, ParamError, ValueError, FloatingPointError):
+                    continue
+                if not finite(other) or _same(other, answer):
+                    continue  # the answer does not depend on it here
+                self.slip_tried[key] = self.slip_tried.get(key, 0) + 1
+                if _match(other, answer, m.tolerance):
+                    self.slip_leaks.setdefault(key, []).append(seed)
+
+    # ------------------------------------------------------------ findings
+    def problems(self) -> list[Problem]:
+        item, m, n = self.item, self.item.model, self.seeds
+        where_value = {name: ("params", name) if name in m.params else ("derived", name) for name in self.relevant}
+        out: list[Problem] = []
+        where = ("tolerance",) if "tolerance" in item.raw else ("answer",)
+        for k in (*MISTAKES, NO_UPDATE):
+            seeds = self.leaks.get(k, [])
+            if not seeds or k in m.mistakes:
+                continue  # a listed mistake is checked with the item's list (validate._listed_mistakes)
+            out.append(item.problem(where, f"the tolerance accepts the answer of the unlisted slip {k!r} in {len(seeds)} "
+                                    f"of {n} seeds (first: seed {seeds[0]}): tighten the tolerance or change the "
+                                    "params so that the slip shows", _severity(len(seeds), n)))
+        for (name, how), seeds in self.slip_leaks.items():
+            if len(seeds) > LEAK_SHARE * n:
+                out.append(item.problem(where_value[name], f"the answer barely depends on {name!r}: with {name} {how} it "
+                                        f"is still accepted in {len(seeds)}{'+' if len(seeds) >= self.slip_cap else ''} "
+                                        f"of {n} seeds (first: seed {seeds[0]}), so a slip in {name} goes unnoticed; "
+                                        "change the params or ask for a quantity that depends on it"))
+        if self.zeros:
+            out.append(item.problem(("params",) if m.params else ("answer",),
+                                    f"the key is exactly 0 in {len(self.zeros)} of {n} seeds (first: seed {self.zeros[0]}): "
+                                    "a student who does nothing is right; exclude the params that give it",
+                                    _severity(len(self.zeros), n)))
+        if m.params and n > 1:
+            out += self._constant_entries()
+        if not m.allow_trivial:
+            for name, (lo, hi) in self.branches.items():
+                if hi <= 0 or lo > 0:
+                    side = "z <= 0 (the zero or negative branch)" if hi <= 0 else "z > 0 (the identity branch)"
+                    out.append(item.problem(("params",) if m.params else ("calc",),
+                                            f"{name} only ever sees {side} over {n} seeds (z from {fmt(lo, 3)} to "
+                                            f"{fmt(hi, 3)}): widen the params so that both branches occur"))
+        return out
+
+    def _constant_entries(self) -> list[Problem]:
+        keys = [np.asarray(k, dtype=np.float64) for k in self.keys]
+        if len({k.shape for k in keys}) != 1:
+            return []
+        stack = np.stack(keys)  # (seeds, *shape of the key)
+        const = np.all(np.abs(stack - stack[0]) <= 1e-12 * np.maximum(np.abs(stack[0]), 1e-300), axis=0)
+        where = ([()] if const else []) if stack.ndim == 1 else [tuple(i) for i in np.argwhere(const)]
+        out = []
+        for idx in where:
+            at = "".join(f"[{i}]" for i in idx)
+            out.append(self.item.problem(("answer",), f"the key{' entry ' + at if at else ''} is {fmt(stack[(0, *idx)])} "
+                                         f"in every one of {len(keys)} seeds: it can be learnt, not computed; make it "
+                                         "depend on the params"))
+        return out
+
+    def report(self) -> list[tuple[str, str, int, int, int]]:
+        """(item, slip, seeds where it changes the answer, seeds the tolerance accepts it, seeds) rows."""
+        rows = [(self.item.id, k, self.differs.get(k, 0), len(self.leaks.get(k, [])), self.seeds)
+                for k in (*MISTAKES, NO_UPDATE) if self.applies.get(k)]
+        rows += [(self.item.id, f"{name} {how}", tried, len(self.slip_leaks.get((name, how), [])), self.seeds)
+                 for (name, how), tried in sorted(self.slip_tried.items())]
+        return rows
+
+
+def _severity(count: int, seeds: int) -> str:
+    return "error" if count > LEAK_SHARE * seeds else "warning"
