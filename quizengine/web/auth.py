@@ -117,7 +117,7 @@ def throttled_message(wait: logins.Wait) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return render_template("auth/login.html")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
@@ -158,7 +158,7 @@ def index():
 @login_required
 def change_password():
     """Change one's own password; every other session and every API token ends."""
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return render_template("auth/password.html")
     current, new, again = (request.form.get(k, "") for k in ("current", "new", "again"))
     error = None

@@ -81,7 +81,7 @@ def stress(item_id: str):
 def edit(rel: str):
     root = banks()
     editor.resolve(root, rel)  # 400 before anything else for paths outside the folder
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return render_template("instructor/edit.html", rel=rel, text=editor.read(root, rel), problems=[])
     # A bank file may be up to 1 MiB, more than the app's request limit: allow it for this form
     # only, percent-encoded (up to 3 bytes a byte); the editor then states its own limit.

@@ -136,3 +136,14 @@ def test_page_autosave_accepts_millisecond_seq_and_refuses_older(client, users):
     assert r.status_code == 200 and r.json["seq"] == now_ms
     r = client.post(f"/attempts/{aid}/autosave", json={"question": "q1", "response": None, "seq": now_ms - 5})
     assert r.status_code == 409
+
+
+def test_head_requests_answer_like_get_not_like_a_failed_form(client, users):
+    """A HEAD (link checkers, load balancers' health checks) is a GET without a body, not a login attempt."""
+    for path in ("/login",):
+        r = client.head(path)
+        assert r.status_code == 200, path
+        assert r.data == b""
+    users.add("ann")
+    users.login(client, "ann")
+    assert client.head("/account/password").status_code == 200
