@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Accommodation, AccommodationChange, AccommodationMember, Role, User
+from ..models import Role, User
+from ..models_accommodation import Accommodation, AccommodationChange, AccommodationMember
 from .clock import aware, now
 from .errors import ServiceError
 from .principal import Principal

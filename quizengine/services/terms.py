@@ -18,7 +18,8 @@ from typing import Any, Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import Accommodation, AccommodationMember, Attempt, AttemptState, Quiz
+from ..models import Attempt, AttemptState, Quiz
+from ..models_accommodation import Accommodation, AccommodationMember
 from .clock import aware, iso
 
 

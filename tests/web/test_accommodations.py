@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from quizengine.models import Accommodation, AccommodationChange, Attempt
+from quizengine.models import Attempt
+from quizengine.models_accommodation import Accommodation, AccommodationChange
 from quizengine.services.closing import expire_due
 from quizengine.services.gradebook import PLAIN_COLUMNS
 from quizengine.services.principal import Principal
