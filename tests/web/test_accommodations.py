@@ -11,12 +11,17 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from quizengine.models import Attempt
+from quizengine.lti import keys
+from quizengine.models import Attempt, LtiUser, User
 from quizengine.models_accommodation import Accommodation, AccommodationChange
+from quizengine.services.accommodations import set_student
 from quizengine.services.closing import expire_due
 from quizengine.services.gradebook import PLAIN_COLUMNS
 from quizengine.services.principal import Principal
 from quizengine.services.saving import save_response
+from quizengine.services.terms import Settings
+from tests.lti.mockplatform import MockPlatform
+from tests.web import test_lti
 
 from .conftest import set_quiz
 
@@ -367,3 +372,34 @@ def test_the_gradebook_and_the_plain_csv_show_accommodations_after_the_contract_
         assert "accommodation" not in client.get(f"{API}/grades.csv?format={fmt}", headers=teacher).get_data(as_text=True)
     users.login(client, "teacher")
     assert "group g1: time x1.5; 1 extra attempt" in client.get(f"/instructor/quizzes/{QUIZ}/gradebook").get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- LTI: scores of accommodated attempts
+
+def test_an_lms_student_with_an_extended_close_date_gets_their_score_posted(client, db, app):
+    with MockPlatform(tool_url="http://localhost", tool_jwks=lambda: _jwks(db)) as platform:
+        with db.write() as s:
+            test_lti.registry.add_platform(s, platform.issuer, platform.client_id, [platform.deployment_id],
+                                           platform.url + "/auth", platform.url + "/token", platform.url + "/jwks",
+                                           [], test_lti.outbox.now())
+        link = test_lti.deep_link(client, platform)
+        student = app.test_client()
+        test_lti.launch(student, platform, "link:" + link, "stud-1")
+        t = now().replace(microsecond=0)
+        set_quiz(db, closes_at=t - timedelta(hours=1))
+        with db.write() as s:
+            user = s.scalar(select(User).join(LtiUser, LtiUser.user_id == User.id).where(LtiUser.sub == "stud-1"))
+            prof = s.scalar(select(User).where(User.role == "instructor"))
+            set_student(s, QUIZ, user.username, Settings(closes_at=t + timedelta(hours=1)),
+                        Principal(prof.id, prof.role), "page")
+        attempt_id = test_lti.start(student, db)
+        a = test_lti.answer_key_and_submit(student, db, attempt_id, right=3)
+        [(_, body, _)] = platform.recorded.scores
+        assert a.state == "submitted" and aware(a.submitted_at) > t - timedelta(hours=1)
+        assert body["scoreGiven"] == pytest.approx(a.score)
+        assert body["submission"]["submittedAt"] == aware(a.submitted_at).isoformat(timespec="milliseconds")
+
+
+def _jwks(db):
+    with db.read() as s:
+        return keys.jwks(s)
