@@ -38,8 +38,7 @@ def _page(quiz_id: str, error: str | None = None, form: dict[str, str] | None = 
             form = {"username": name, "group": entry.group or "",
                     **accommodations.settings_form(entry.settings, _timezone())}
     return render_template("instructor/accommodations.html", quiz=quiz, rows=rows, trail=trail, error=error,
-                           form=form or {}, columns=accommodation_csv.CSV_COLUMNS,
-                           settings_form=accommodations.settings_form), status
+                           form=form or {}, columns=accommodation_csv.CSV_COLUMNS), status
 
 
 @bp.get("/<quiz_id>/accommodations")
