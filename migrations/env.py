@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from quizengine.models import Base
+from quizengine import models_accommodation  # noqa: F401 - its tables are in Base.metadata
 
 config = context.config
 target_metadata = Base.metadata

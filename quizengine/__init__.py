@@ -20,7 +20,9 @@ def create_app(config: dict[str, Any] | None = None):
     from . import config as settings
     from .db import Database
     from . import web
-    from .web import api, auth, errors, headers, instructor, instructor_banks, lti, student, templating
+    from .web import (api, auth, errors, headers, instructor, instructor_accommodations, instructor_banks, lti, student,
+                      templating)
+    from .web import api_accommodations  # noqa: F401 - adds its routes to api.bp
 
     app = Flask(__name__, template_folder=str(settings.ROOT / "templates"),
                 static_folder=str(settings.ROOT / "static"))
@@ -32,7 +34,7 @@ def create_app(config: dict[str, Any] | None = None):
     app.url_map.converters["int"] = web.IdConverter  # ids beyond the INTEGER columns are 404, not 500
     csrf = CSRFProtect(app)
     auth.init_login(app)
-    for bp in (auth.bp, student.bp, instructor.bp, instructor_banks.bp, api.bp):
+    for bp in (auth.bp, student.bp, instructor.bp, instructor_banks.bp, instructor_accommodations.bp, api.bp):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
     lti.init_lti(app, csrf)

@@ -65,7 +65,9 @@ def test_export_grades_cli(runner, env, monkeypatch):
     r = runner.invoke(main, ["export-grades", "module-04-prep"])
     assert r.exit_code == 0
     rows = list(csv.reader(io.StringIO(r.stdout)))
-    assert rows[0] == ["username", "full_name", "student_id", "attempts", "score", "max_score", "percent", "submitted_at"]
+    # the contract's columns in their order (CONTRACT section 5), then the accommodation column
+    assert rows[0] == ["username", "full_name", "student_id", "attempts", "score", "max_score", "percent", "submitted_at",
+                       "accommodation"]
     assert rows[1][:2] == ["bob", "'+Bob"] and rows[1][3] == "0" and rows[1][4] == ""
     out = env / "g.csv"
     assert runner.invoke(main, ["export-grades", "module-04-prep", "-o", str(out), "--format", "canvas"]).exit_code == 0

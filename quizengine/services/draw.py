@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 from ..bank.families import distinct
 from ..models import Attempt, AttemptQuestion, AttemptState, CurrentItem, ItemVersion, Quiz, SlotDefinition, User
 from .banks import bank_item, cached_item
-from .clock import aware, now
+from .clock import now
 from .closing import expire_if_due
 from .errors import ServiceError
 from .principal import Principal
-from .quizzes import get_quiz, quiz_window, start_refusal, user_attempts
+from .quizzes import get_quiz, start_refusal, user_attempts
+from .terms import terms_for
 
 log = logging.getLogger(__name__)
 
@@ -145,17 +146,17 @@ def start_attempt(s: Session, user: Principal, quiz_id: str, secret: str, t: dat
     q = get_quiz(s, quiz_id)
     # Serialise starts per user (PostgreSQL; SQLite's BEGIN IMMEDIATE already does).
     s.execute(select(User.id).where(User.id == user.id).with_for_update())
-    window = quiz_window(q, t)
+    terms = terms_for(s, q, user.id)  # the class's window, time limit and attempts, or the student's accommodation
+    window = terms.window(t)
     attempts = user_attempts(s, user, quiz_id) if window == "open" else []
     for a in attempts:
         expire_if_due(s, a, t)  # an attempt whose time is up no longer counts as in progress
-    refusal = start_refusal(q, window, attempts)
+    refusal = start_refusal(terms, window, attempts)
     if refusal is not None:
         raise refusal
     number = len(attempts) + 1
-    ends = [x for x in (t + timedelta(seconds=q.time_limit_s) if q.time_limit_s else None, aware(q.closes_at)) if x]
     attempt = Attempt(user_id=user.id, quiz_id=q.id, number=number, state=AttemptState.OPEN, started_at=t,
-                      expires_at=min(ends) if ends else None, max_score=0.0)
+                      expires_at=terms.deadline(t), max_score=0.0)
     s.add(attempt)
     try:
         s.flush()

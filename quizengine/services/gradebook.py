@@ -17,9 +17,14 @@ from .clock import aware, iso
 from .errors import ServiceError
 from .grades import effective_score
 from .quizzes import attempts_by_user, get_quiz, policy_score
+from .terms import Terms, terms_by_user
 
 FORMATS = GRADE_FORMATS
 PLAIN_COLUMNS = ["username", "full_name", "student_id", "attempts", "score", "max_score", "percent", "submitted_at"]
+# After the contract's columns (CONTRACT section 5): the student's accommodation at this quiz, e.g.
+# "group extra-time: time x1.5; 1 extra attempt" (empty when none). Canvas and Moodle files leave it
+# out: their grade imports would read any further column as a grade.
+PLAIN_EXTRA = ["accommodation"]
 
 
 def safe(value: Any) -> str:
@@ -40,8 +45,10 @@ def gradebook_rows(s: Session, quiz_id: str) -> tuple[Quiz, list[dict[str, Any]]
     """One row per student on the roster, students without attempts included."""
     q = get_quiz(s, quiz_id)
     attempts = attempts_by_user(s, quiz_id)
+    students = list(s.scalars(select(User).where(User.role == Role.STUDENT).order_by(User.username)))
+    terms = terms_by_user(s, q, [u.id for u in students])
     rows = []
-    for u in s.scalars(select(User).where(User.role == Role.STUDENT).order_by(User.username)):
+    for u in students:
         mine = attempts.get(u.id, [])
         score, counted = policy_score(q, mine)
         max_score = counted.max_score if counted else (max((a.max_score for a in mine), default=None))
@@ -51,8 +58,17 @@ def gradebook_rows(s: Session, quiz_id: str) -> tuple[Quiz, list[dict[str, Any]]
             duration = (aware(counted.submitted_at) - aware(counted.started_at)).total_seconds()
         rows.append({"user": u, "username": u.username, "duration_s": duration, "full_name": u.full_name, "student_id": u.student_id,
                      "email": u.email, "attempts": len(mine), "score": score, "max_score": max_score,
-                     "percent": percent, "submitted_at": iso(counted.submitted_at) if counted else None})
+                     "percent": percent, "submitted_at": iso(counted.submitted_at) if counted else None,
+                     "accommodation": accommodation_text(terms[u.id])})
     return q, rows
+
+
+def accommodation_text(terms: Terms) -> str:
+    """A student's accommodation in one line (empty when none applies)."""
+    text = terms.settings.describe()
+    if terms.group is not None and text:
+        return f"group {terms.group}: {text}"
+    return text
 
 
 def grades_csv(s: Session, quiz_id: str, fmt: str = "plain") -> str:
@@ -62,11 +78,12 @@ def grades_csv(s: Session, quiz_id: str, fmt: str = "plain") -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     if fmt == "plain":
-        w.writerow(PLAIN_COLUMNS)
+        w.writerow(PLAIN_COLUMNS + PLAIN_EXTRA)
         for r in rows:
             w.writerow([safe(r["username"]), safe(r["full_name"]), safe(r["student_id"]), r["attempts"],
                         _num(r["score"]), _num(r["max_score"]),
-                        "" if r["percent"] is None else f"{r['percent']:.2f}", r["submitted_at"] or ""])
+                        "" if r["percent"] is None else f"{r['percent']:.2f}", r["submitted_at"] or "",
+                        safe(r["accommodation"])])
     elif fmt == "canvas":
         column = f"{q.title} ({q.id})"
         w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])

@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import GRADED, Attempt, AttemptState, Quiz
-from .clock import aware, iso
+from ..models import GRADED, Attempt, AttemptState, Quiz, Role
+from .clock import iso
 from .errors import ServiceError
 from .principal import Principal
+from .terms import Terms, apply, last_close, terms_for
 
 
 def all_quizzes(s: Session) -> list[Quiz]:
@@ -33,20 +34,17 @@ def get_quiz(s: Session, quiz_id: str) -> Quiz:
     return q
 
 
-def quiz_window(q: Quiz, t: datetime) -> str:
-    """``open``, ``not_open`` (before opens_at) or ``closed``."""
-    if q.opens_at and t < aware(q.opens_at):
-        return "not_open"
-    if q.closes_at and t >= aware(q.closes_at):
-        return "closed"
-    return "open"
+def quiz_window(q: Quiz, t: datetime, terms: Terms | None = None) -> str:
+    """``open``, ``not_open`` (before opens_at) or ``closed``: for the class, or under a student's ``terms``."""
+    return (terms or apply(q)).window(t)
 
 
-def feedback_allowed(q: Quiz, t: datetime) -> bool:
+def feedback_allowed(s: Session, q: Quiz, t: datetime) -> bool:
     if q.feedback == "after_submission":
         return True
-    if q.feedback == "after_close":
-        return q.closes_at is not None and t >= aware(q.closes_at)
+    if q.feedback == "after_close":  # once every student's window has closed, extended ones included
+        closes = last_close(s, q)
+        return closes is not None and t >= closes
     return False
 
 
@@ -79,14 +77,15 @@ def policy_score(q: Quiz, attempts: list[Attempt]) -> tuple[float | None, Attemp
     return a.score, a
 
 
-def start_refusal(q: Quiz, window: str, attempts: list[Attempt]) -> ServiceError | None:
-    """Why a student may not start a new attempt now, or None: the one statement of the start rules."""
+def start_refusal(terms: Terms, window: str, attempts: list[Attempt]) -> ServiceError | None:
+    """Why a student may not start a new attempt now, or None: the one statement of the start rules
+    (``terms``: the quiz's for this student, accommodation included)."""
     if window != "open":
         return ServiceError(403, "the quiz is not open yet" if window == "not_open" else "the quiz is closed")
     if any(a.state == AttemptState.OPEN for a in attempts):
         return ServiceError(409, "you have an attempt in progress; continue it first")
-    if q.max_attempts is not None and len(attempts) >= q.max_attempts:
-        return ServiceError(403, f"all {q.max_attempts} attempts are used")
+    if terms.max_attempts is not None and len(attempts) >= terms.max_attempts:
+        return ServiceError(403, f"all {terms.max_attempts} attempts are used")
     return None
 
 
@@ -97,23 +96,36 @@ def quiz_rows(s: Session, user: Principal, t: datetime) -> list[dict[str, Any]]:
 
 def dashboard_rows(s: Session, user: Principal, t: datetime) -> list[dict[str, Any]]:
     """The API's quiz rows and ``can_start``: whether the start rules let the student start one now."""
-    return [{**row, "can_start": start_refusal(q, row["state"], attempts) is None}
-            for row, q, attempts in _rows(s, user, t)]
+    return [{**row, "can_start": start_refusal(terms, row["state"], attempts) is None}
+            for row, terms, attempts in _rows(s, user, t)]
 
 
-def _rows(s: Session, user: Principal, t: datetime) -> list[tuple[dict[str, Any], Quiz, list[Attempt]]]:
+def _rows(s: Session, user: Principal, t: datetime) -> list[tuple[dict[str, Any], Terms, list[Attempt]]]:
+    """Each quiz as it applies to the user: a student's accommodation changes the close date, the
+    time limit and the attempts, and ``accommodation`` says how (None when it changes nothing)."""
     rows = []
     for q in all_quizzes(s):
         attempts = user_attempts(s, user, q.id)
+        terms = terms_for(s, q, user.id) if user.role == Role.STUDENT else apply(q)
         best, _ = policy_score(q, attempts)
         rows.append(({
-            "id": q.id, "title": q.title, "opens_at": iso(q.opens_at), "closes_at": iso(q.closes_at),
-            "time_limit_s": q.time_limit_s, "max_attempts": q.max_attempts, "attempts_used": len(attempts),
-            "state": quiz_window(q, t), "score_policy": q.score_policy, "score": best,
+            "id": q.id, "title": q.title, "opens_at": iso(q.opens_at), "closes_at": iso(terms.closes_at),
+            "time_limit_s": terms.time_limit_s, "max_attempts": terms.max_attempts, "attempts_used": len(attempts),
+            "state": terms.window(t), "score_policy": q.score_policy, "score": best,
             "max_score": _quiz_max_score(q),
             "open_attempt_id": next((a.id for a in attempts if a.state == AttemptState.OPEN), None),
-        }, q, attempts))
+            "accommodation": _accommodation(q, terms),
+        }, terms, attempts))
     return rows
+
+
+def _accommodation(q: Quiz, terms: Terms) -> dict[str, Any] | None:
+    """How an accommodation changes a quiz for a student: the class's values beside the student's."""
+    extra = (terms.max_attempts or 0) - (q.max_attempts or 0)
+    if terms.time_note is None and not terms.close_extended and not extra:
+        return None
+    return {"time": terms.time_note, "class_time_limit_s": q.time_limit_s,
+            "class_closes_at": iso(q.closes_at) if terms.close_extended else None, "extra_attempts": extra}
 
 
 def _quiz_max_score(q: Quiz) -> float | None:

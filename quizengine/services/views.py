@@ -20,12 +20,13 @@ from .grades import effective_score
 from .principal import Principal
 from .quizzes import feedback_allowed, user_attempts
 from .scores import audit
+from .terms import terms_for
 
 
 def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False) -> dict[str, Any]:
     """The attempt with its questions and saved responses; the key only once feedback is allowed."""
     q = s.get(Quiz, a.quiz_id)
-    show = a.state in GRADED and (instructor or feedback_allowed(q, t))
+    show = a.state in GRADED and (instructor or feedback_allowed(s, q, t))
     questions = []
     for aq in a.questions:
         v = variant_of(aq.item_version, aq.seed)
@@ -44,6 +45,9 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False) 
     out = {"attempt_id": a.id, "quiz_id": a.quiz_id, "quiz_title": q.title, "number": a.number, "state": a.state,
            "started_at": iso(a.started_at), "expires_at": iso(a.expires_at), "submitted_at": iso(a.submitted_at),
            "questions": questions}
+    if a.state == AttemptState.OPEN:  # the timer says "your time limit: 45 min (extended)"
+        terms = terms_for(s, q, a.user_id)
+        out["time_limit_s"], out["time_note"] = terms.time_limit_s, terms.time_note
     if a.state in GRADED:
         out["score"], out["max_score"] = a.score, a.max_score
     return out
@@ -59,7 +63,7 @@ def _feedback(v: Any, aq: AttemptQuestion) -> dict[str, Any]:
 def result_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:
     """The submit result (README, "JSON API"): score, and per question as the policy allows."""
     q = s.get(Quiz, a.quiz_id)
-    show = feedback_allowed(q, t)
+    show = feedback_allowed(s, q, t)
     questions = []
     for aq in a.questions:
         d: dict[str, Any] = {"id": question_id(aq), "score": effective_score(aq), "max_score": aq.points,

@@ -68,8 +68,33 @@ def openapi_document() -> dict[str, Any]:
             "id": {"type": "string"}, "title": {"type": "string"}, "opens_at": nullable_time, "closes_at": nullable_time,
             "time_limit_s": {"type": ["integer", "null"]}, "max_attempts": {"type": ["integer", "null"]},
             "attempts_used": {"type": "integer"},
+            "accommodation": {"type": ["object", "null"], "description": "for a student with an accommodation: "
+                              "closes_at, time_limit_s and max_attempts above are theirs; this says how they differ"},
         },
     }
+    settings = {
+        "time_multiplier": {"type": ["number", "null"], "minimum": 1, "maximum": 10,
+                            "description": "the class's time limit x this (null: x1)"},
+        "extra_minutes": {"type": ["number", "null"], "minimum": 0, "maximum": 10080, "description": "added minutes"},
+        "extra_attempts": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
+        "closes_at": {"type": ["string", "null"], "description": "an extended close date (the later of it and "
+                      "the class's applies); without an offset, in the course's time zone"},
+        "untimed": {"type": "boolean", "description": "no time limit (the close date still ends an attempt)"},
+    }
+    accommodation = {
+        "type": "object", "required": ["username", "group", *settings],
+        "properties": {
+            "username": {"type": ["string", "null"], "description": "the student (null for a group's settings)"},
+            "group": {"type": ["string", "null"], "description": "the student's accommodation group, or the group"},
+            **{k: ({**v, "format": "date-time"} if k == "closes_at" else v) for k, v in settings.items()},
+            "effective": {"type": "object", "description": "what applies to the student (own over group settings)",
+                          "properties": {"time_limit_s": {"type": ["integer", "null"]},
+                                         "max_attempts": {"type": ["integer", "null"]},
+                                         "closes_at": nullable_time}},
+        },
+    }
+    for field in ("time_multiplier", "extra_minutes", "extra_attempts"):  # bounds are for the request
+        accommodation["properties"][field] = {"type": settings[field]["type"]}
     id_max = 2**31 - 1  # attempt ids are 32-bit database integers
     seq_max = 2**53 - 1  # seq is a 64-bit integer; JSON numbers are exact up to 2^53
     attempt_id = {"name": "attempt_id", "in": "path", "required": True,
@@ -88,6 +113,7 @@ def openapi_document() -> dict[str, Any]:
                 "Option": {"type": "object", "required": ["id", "html"],
                            "properties": {"id": {"type": "string"}, "html": {"type": "string"}}},
                 "Question": question, "Attempt": attempt, "Result": result, "Quiz": quiz,
+                "Accommodation": accommodation,
             },
             "responses": {f"E{c}": _json(_ref("Error"), d) for c, d in [
                 ("400", "bad input"), ("401", "missing, invalid or expired credentials"),
@@ -156,7 +182,46 @@ def openapi_document() -> dict[str, Any]:
                                          "schema": {"type": "string", "enum": list(GRADE_FORMATS)}}],
                 "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
                               **_errors("400", "401", "403", "404")}}},
+            **_accommodation_paths(secured, quiz_id, settings),
             "/openapi.json": {"get": {"summary": "This document",
                                       "responses": {"200": _json({"type": "object"}, "OpenAPI 3")}}},
         },
+    }
+
+
+def _accommodation_paths(secured: list[dict[str, Any]], quiz_id: dict[str, Any],
+                         settings: dict[str, Any]) -> dict[str, Any]:
+    """GET a quiz's accommodations; GET, PUT, DELETE one student's or one group's (instructors only)."""
+    one = _json(_ref("Accommodation"), "the accommodation (all settings null or false: none)")
+    username = {"name": "username", "in": "path", "required": True, "schema": {"type": "string"}}
+    group = {"name": "group", "in": "path", "required": True, "schema": {"type": "string"}}
+
+    def put(what: str, props: dict[str, Any]) -> dict[str, Any]:
+        return {"summary": f"Set {what} (instructors); fields left out are none; every change is audited and "
+                           "moves the deadline of the open attempts it touches", "security": secured,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": False, "properties": props}}}},
+                "responses": {"200": one, **_errors("400", "401", "403", "404", "413")}}
+
+    def get_delete(what: str) -> dict[str, Any]:
+        return {"get": {"summary": f"{what} (instructors)", "security": secured,
+                        "responses": {"200": one, **_errors("400", "401", "403", "404")}},
+                "delete": {"summary": f"Remove {what.lower()} (instructors; audited)", "security": secured,
+                           "responses": {"200": one, **_errors("400", "401", "403", "404")}}}
+
+    student_props = {**settings, "group": {"type": ["string", "null"], "description":
+                                           "the student's accommodation group for every quiz (null: none; "
+                                           "left out: unchanged)"}}
+    return {
+        "/quizzes/{quiz_id}/accommodations": {"get": {
+            "summary": "A quiz's accommodations: groups' settings, then every student with settings or a group "
+                       "(instructors)", "security": secured, "parameters": [quiz_id],
+            "responses": {"200": _json({"type": "array", "items": _ref("Accommodation")}, "accommodations"),
+                          **_errors("401", "403", "404")}}},
+        "/quizzes/{quiz_id}/accommodations/{username}": {
+            "parameters": [quiz_id, username], **get_delete("A student's accommodation"),
+            "put": put("a student's accommodation (and group)", student_props)},
+        "/quizzes/{quiz_id}/accommodation-groups/{group}": {
+            "parameters": [quiz_id, group], **get_delete("An accommodation group's settings"),
+            "put": put("an accommodation group's settings", settings)},
     }

@@ -28,7 +28,8 @@ from quizengine.web.openapi import openapi_document
 QUIZ = "module-04-prep"
 SEED = 20240604  # fixed: the same cases on every run and every machine
 MAX_EXAMPLES = 30  # Hypothesis examples per operation, after the coverage phase's fixed cases
-INSTRUCTOR_PATHS = ("/attempts/{attempt_id}/key", "/quizzes/{quiz_id}/grades.csv")
+INSTRUCTOR_PATHS = ("/attempts/{attempt_id}/key", "/quizzes/{quiz_id}/grades.csv", "/quizzes/{quiz_id}/accommodations",
+                    "/quizzes/{quiz_id}/accommodations/{username}", "/quizzes/{quiz_id}/accommodation-groups/{group}")
 CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_code_conformance,
           schemathesis.checks.content_type_conformance, schemathesis.checks.response_headers_conformance,
           schemathesis.checks.response_schema_conformance]
