@@ -11,7 +11,7 @@ from sqlalchemy import select
 from quizengine.bank.catalog import load_catalog
 from quizengine.bank.families import distinct
 from quizengine.models import Quiz
-from quizengine.services.attempts import draw_items
+from quizengine.services.draw import draw_items
 
 from .conftest import BANKS
 
