@@ -69,8 +69,9 @@ def _loc_path(loc: tuple, raw: Any) -> tuple:
     out: list[Any] = []
     node = raw
     for part in loc:
-        if isinstance(node, dict) and part not in node and part in types.ITEM_TYPES and node.get("type") == part:
-            continue
+        if isinstance(node, dict) and part not in node and (
+                (part in types.ITEM_TYPES and node.get("type") == part) or node.get("kind") == part):
+            continue  # an item's type or a figure's kind
         out.append(part)
         node = node.get(part) if isinstance(node, dict) else (
             node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..constants import VALIDATION_SEEDS
+from . import figures
 from ..tolerance import numbers_match
 from .catalog import BankItem, Catalog, QuizDef, load_catalog
 from .loader import Problem
@@ -83,6 +84,7 @@ def check_item(item: BankItem, seeds: int = SEEDS) -> list[Problem]:
         except VariantError as e:
             out.append(item.problem(e.key, f"seed {seed}: {e}"))
             return out
+    out += figures.check(item, seeds)
     if getattr(m, "calc", None) is not None:
         out += _calculated_rules(item, seeds)
         if m.type == "single_choice" and not any(p.severity == "error" for p in out):
