@@ -104,6 +104,12 @@ def schema_problems(doc: Document, base: tuple, raw: Any, err: ValidationError, 
             parent = _dotted(path[:-1])
             out.append(doc.problem(base + path[:-1], f"{label}: " + (f"{parent}: " if parent else "") +
                                    f"missing key {path[-1]!r}"))
+        elif kind in ("union_tag_invalid", "union_tag_not_found") and path[:1] == ("figures",):
+            tag, kinds = e["ctx"].get("tag"), schema.FIGURE_KINDS
+            close = difflib.get_close_matches(str(tag), kinds, n=1) if tag else []
+            what = f"unknown figure kind {tag!r}" if tag else "missing key 'kind'"
+            out.append(doc.problem(base + path + (("kind",) if tag else ()), f"{label}: {what}"
+                                   + (f"; did you mean {close[0]!r}?" if close else "") + f" (valid: {', '.join(kinds)})"))
         elif kind == "union_tag_invalid":
             tag = e["ctx"]["tag"]
             close = difflib.get_close_matches(str(tag), types.ITEM_TYPES, n=1)

@@ -95,6 +95,7 @@ class TrajectoryFigure(FigureBase):
     steps: int | None = Field(default=None, ge=0, le=50)  # steps drawn; default: every step of calc
 
 
+FIGURE_KINDS = ("network", "activation", "trajectory")
 Figure = Annotated[NetworkFigure | ActivationFigure | TrajectoryFigure, Field(discriminator="kind")]
 
 

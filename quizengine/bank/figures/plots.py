@@ -149,7 +149,8 @@ def trajectory_svg(d: TrajectoryDrawing, salt: str) -> str:
         ax.plot(d.path[:, 0], d.path[:, 1], "-o", color=PATH, linewidth=1.6, markersize=5)
         for k in labelled:
             x, y = d.path[k]
-            ax.annotate(f"w{k}", (x, y), xytext=(7, -4), textcoords="offset points", color="#1a1a1a")
+            text = f"w0 = {_vec(d.path[0])}" if k == 0 else f"w{k}"  # the start as the prompt gives it
+            ax.annotate(text, (x, y), xytext=(7, -4), textcoords="offset points", color="#1a1a1a")
         if m is not None:
             ax.plot([m[0]], [m[1]], "*", color=INK, markersize=11)
             ax.annotate("w*", (m[0], m[1]), xytext=(5, -12), textcoords="offset points", color=INK)

@@ -26,6 +26,7 @@ GEOMETRY = {"id", "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "rx", "ry",
             "transform", "viewBox", "clipPathUnits", "dx", "dy", "class", "role", "aria-hidden", "aria-label",
             "focusable", "preserveAspectRatio"}
 URL = re.compile(r"^url\(#[A-Za-z0-9_.:-]+\)$")
+REF = re.compile(r"url\(#([A-Za-z0-9_.:-]+)\)")
 FONT = re.compile(r"^(?:(italic|oblique|normal)\s+)?(?:(bold|normal|\d{3})\s+)?([\d.]+px)\s+(.+)$")
 # what matplotlib's <style> says of every element: given to the root instead, so elements inherit it
 ROOT_DEFAULTS = {"stroke-linejoin": "round", "stroke-linecap": "butt"}
@@ -55,9 +56,22 @@ def _safe_value(name: str, value: str) -> bool:
     return not any(bad in value.lower() for bad in ("javascript:", "expression(", "<", "&"))
 
 
-def _attributes(el: ET.Element) -> dict[str, str]:
+def _referenced(root: ET.Element) -> set[str]:
+    """The ids something in the SVG points at (clip paths, markers reused by <use>)."""
+    out = set()
+    for el in root.iter():
+        for name, value in el.attrib.items():
+            if name in (XLINK_HREF, "href") and value.startswith("#"):
+                out.add(value[1:])
+            out.update(REF.findall(value) if name in ("clip-path", "style") else [])
+    return out
+
+
+def _attributes(el: ET.Element, keep_ids: set[str]) -> dict[str, str]:
     attrs: dict[str, str] = {}
     for name, value in el.attrib.items():
+        if name == "id" and value not in keep_ids:
+            continue  # matplotlib's "figure_1", "axes_1"...: the same in every figure, so never unique on a page
         if name == XLINK_HREF or name == "href":
             if value.startswith("#"):
                 attrs["href"] = value
@@ -70,11 +84,11 @@ def _attributes(el: ET.Element) -> dict[str, str]:
     return attrs
 
 
-def _write(el: ET.Element, out: list[str], root: bool = False) -> None:
+def _write(el: ET.Element, out: list[str], keep_ids: set[str], root: bool = False) -> None:
     tag = el.tag.removeprefix(SVG_NS)
     if tag not in ELEMENTS:
         return  # metadata, style, script, foreignObject, anything unknown: dropped with what it holds
-    attrs = _attributes(el)
+    attrs = _attributes(el, keep_ids)
     if root:
         attrs = {k: v for k, v in attrs.items() if k not in ("width", "height")}  # the page's CSS sizes it
         attrs = {"xmlns": "http://www.w3.org/2000/svg", **ROOT_DEFAULTS, **attrs}
@@ -82,7 +96,7 @@ def _write(el: ET.Element, out: list[str], root: bool = False) -> None:
     if el.text and el.text.strip() and tag in ("text", "tspan", "title", "desc"):
         out.append(escape(el.text))
     for child in el:
-        _write(child, out)
+        _write(child, out, keep_ids)
         if child.tail and child.tail.strip() and tag in ("text", "tspan"):
             out.append(escape(child.tail))
     out.append(f"</{tag}>")
@@ -94,5 +108,5 @@ def clean(svg: str) -> str:
     if root.tag.removeprefix(SVG_NS) != "svg":
         raise ValueError("not an SVG document")
     out: list[str] = []
-    _write(root, out, root=True)
+    _write(root, out, _referenced(root), root=True)
     return "".join(out)
