@@ -72,7 +72,7 @@ def figure_bench(cat) -> None:  # type: ignore[no-untyped-def]
     code = ("import time; t = time.perf_counter(); import matplotlib.figure, matplotlib.backends.backend_svg; "
             "print((time.perf_counter() - t) * 1e3)")
     ms = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
-    print(f"figures: importing matplotlib, once per process (on the first plot, never for a page without one): "
+    print(f"figures: importing matplotlib, once per process (on the first plot; never for a page without one): "
           f"{ms:.0f} ms")
     by_kind: dict[str, list] = {}
     for item in cat.items.values():

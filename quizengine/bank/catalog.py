@@ -108,8 +108,9 @@ def schema_problems(doc: Document, base: tuple, raw: Any, err: ValidationError, 
             tag, kinds = e["ctx"].get("tag"), schema.FIGURE_KINDS
             close = difflib.get_close_matches(str(tag), kinds, n=1) if tag else []
             what = f"unknown figure kind {tag!r}" if tag else "missing key 'kind'"
-            out.append(doc.problem(base + path + (("kind",) if tag else ()), f"{label}: {what}"
-                                   + (f"; did you mean {close[0]!r}?" if close else "") + f" (valid: {', '.join(kinds)})"))
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            out.append(doc.problem(base + path + (("kind",) if tag else ()),
+                                   f"{label}: {what}{hint} (valid: {', '.join(kinds)})"))
         elif kind == "union_tag_invalid":
             tag = e["ctx"]["tag"]
             close = difflib.get_close_matches(str(tag), types.ITEM_TYPES, n=1)

@@ -94,7 +94,8 @@ def test_figures_render_under_the_csp_on_the_preview_and_the_attempt_page(server
     page.context.clear_cookies()
 
     login(page, server, "ann", PASSWORD)
-    page.locator("section.card", has_text="Figures quiz").get_by_role("button", name=re.compile("Start attempt")).click()
+    card = page.locator("section.card", has_text="Figures quiz")
+    card.get_by_role("button", name=re.compile("Start attempt")).click()
     expect(page.locator("section.question figure.figure")).to_have_count(2)
     net = page.locator("section.question figure.figure svg").first
     circles = net.locator("circle")

@@ -136,7 +136,8 @@ c.post("/login", data={{"username": "ann", "password": "password-123"}})
 aid = c.post("/quizzes/module-04-prep/start").headers["Location"].rsplit("/", 1)[1]
 page = c.get(f"/attempts/{{aid}}")
 assert page.status_code == 200 and 'class="card question"' in page.get_data(as_text=True)
-print(json.dumps({{"matplotlib": "matplotlib" in sys.modules, "figures": 'class="figure"' in page.get_data(as_text=True)}}))
+drawn = 'class="figure"' in page.get_data(as_text=True)
+print(json.dumps({{"matplotlib": "matplotlib" in sys.modules, "figures": drawn}}))
 """
 
 

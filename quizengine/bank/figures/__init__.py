@@ -120,7 +120,8 @@ def _trajectory(k: int, spec: TrajectoryFigure, task: Task | None, result: dict 
     c = task.config
     name = c.name if c.name != "sgd" or not c.momentum else (
         f"sgd, {'Nesterov ' if c.nesterov else ''}momentum {network.num(c.momentum)}")
-    return plots.TrajectoryDrawing(task.A, task.b, np.vstack(path), f"{name}, learning rate {network.num(c.learning_rate)}")
+    label = f"{name}, learning rate {network.num(c.learning_rate)}"
+    return plots.TrajectoryDrawing(task.A, task.b, np.vstack(path), label)
 
 
 def _step_asked(path: str) -> int | None:

@@ -62,8 +62,9 @@ class TrajectoryDrawing:
         return w if np.all(np.isfinite(w)) and np.all(np.linalg.eigvalsh((self.A + self.A.T) / 2) > 0) else None
 
     def alt(self) -> str:
-        return (f"Contour plot of f(w) = \u00bd w\u1d40Aw \u2212 b\u1d40w with A = {_vec(self.A)} and b = {_vec(self.b)}, "
-                f"and the path of {self.optimizer} from w0 = {_vec(self.path[0])} over {len(self.path) - 1} steps.")
+        return (f"Contour plot of f(w) = \u00bd w\u1d40Aw \u2212 b\u1d40w with A = {_vec(self.A)} and "
+                f"b = {_vec(self.b)}, and the path of {self.optimizer} from w0 = {_vec(self.path[0])} "
+                f"over {len(self.path) - 1} steps.")
 
     def details(self) -> list[str]:
         lines = [f"w{k} = {_vec(w)}" for k, w in enumerate(self.path)]
