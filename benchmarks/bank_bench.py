@@ -3,7 +3,8 @@
 Run: .venv/bin/python benchmarks/bank_bench.py [BANKS]
 Targets: validating every bank with 200 seeds per parametrized item, every rule included
 (every buggy calculator and the parameter slips on every seed of every calculated item), under
-10 s on 2 cores; generating + grading one variant with a p50 under 1 ms. As a baseline in the same
+10 s on 2 cores; generating + grading one variant with a p50 under 1 ms; building an item's figures
+(issue 13) under 50 ms the first time and under 1 ms from the cache. As a baseline in the same
 process it also times loading the YAML alone, so the ratio shows what the checks cost.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from quizengine.bank import figures  # noqa: E402
 from quizengine.bank.catalog import load_catalog  # noqa: E402
 from quizengine.bank.validate import validate_paths  # noqa: E402
 from quizengine.bank.variant import make_variant  # noqa: E402
@@ -61,6 +63,39 @@ def main() -> None:
           f"max {max(times) * 1e3:.3f} ms")
     for kind, ts in sorted(per_type.items()):
         print(f"  {kind:<10} p50 {statistics.median(ts) * 1e3:.3f} ms over {len(ts)} runs")
+    figure_bench(cat)
+
+
+def figure_bench(cat) -> None:  # type: ignore[no-untyped-def]
+    """Build each kind of figure for fresh seeds (first time: drawn) and again (cached)."""
+    import subprocess
+
+    code = ("import time; t = time.perf_counter(); import matplotlib.figure, matplotlib.backends.backend_svg; "
+            "print((time.perf_counter() - t) * 1e3)")
+    ms = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
+    print(f"figures: importing matplotlib, once per process (on the first plot; never for a page without one): "
+          f"{ms:.0f} ms")
+    by_kind: dict[str, list] = {}
+    for item in cat.items.values():
+        if len(item.model.figures) == 1:
+            by_kind.setdefault(item.model.figures[0].kind, []).append(item)
+    t0 = time.perf_counter()
+    for items in by_kind.values():  # the first plot of a process also loads matplotlib's fonts
+        figures.figures_for(make_variant(items[0], 999))
+    print(f"  the first figure of each kind in this process: {(time.perf_counter() - t0) * 1e3:.0f} ms together")
+    for kind, items in sorted(by_kind.items()):
+        first, cached = [], []
+        for n in range(30):
+            v = make_variant(items[n % len(items)], 1000 + n)  # seeds no page has drawn
+            t0 = time.perf_counter()
+            figures.figures_for(v)
+            first.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            figures.figures_for(v)
+            cached.append(time.perf_counter() - t0)
+        print(f"  {kind:<10} first time p50 {statistics.median(first) * 1e3:6.2f} ms, max {max(first) * 1e3:6.2f} ms; "
+              f"cached p50 {statistics.median(cached) * 1e3:.4f} ms, max {max(cached) * 1e3:.4f} ms "
+              f"({len(items)} items, 30 seeds)")
 
 
 if __name__ == "__main__":

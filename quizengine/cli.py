@@ -169,7 +169,7 @@ def items(topic: str | None, as_json: bool, banks: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @BANKS_OPTION
 def preview(item_id: str, seed: int, as_json: bool, banks: Path | None) -> None:
-    """Show one item's variant for a seed, with its answer and worked solution."""
+    """Show one item's variant for a seed, with its answer, worked solution and figures (SVG and text in --json)."""
     from .bank.variant import VariantError, make_variant
     from .services.preview import preview_data, preview_text
 
@@ -179,9 +179,10 @@ def preview(item_id: str, seed: int, as_json: bool, banks: Path | None) -> None:
         fail(f"no item {item_id!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
     try:
         variant = make_variant(cat.items[item_id], seed)
-    except VariantError as e:
+        shown = json.dumps(preview_data(variant), indent=2) if as_json else preview_text(variant)
+    except VariantError as e:  # the variant, or one of its figures
         fail(f"{item_id} seed {seed}: {e}")
-    click.echo(json.dumps(preview_data(variant), indent=2) if as_json else preview_text(variant))
+    click.echo(shown)
 
 
 @main.command()

@@ -70,8 +70,9 @@ def _loc_path(loc: tuple, raw: Any) -> tuple:
     out: list[Any] = []
     node = raw
     for part in loc:
-        if isinstance(node, dict) and part not in node and part in types.ITEM_TYPES and node.get("type") == part:
-            continue
+        if isinstance(node, dict) and part not in node and (
+                (part in types.ITEM_TYPES and node.get("type") == part) or node.get("kind") == part):
+            continue  # an item's type or a figure's kind
         out.append(part)
         node = node.get(part) if isinstance(node, dict) else (
             node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None)
@@ -104,6 +105,13 @@ def schema_problems(doc: Document, base: tuple, raw: Any, err: ValidationError, 
             parent = _dotted(path[:-1])
             out.append(doc.problem(base + path[:-1], f"{label}: " + (f"{parent}: " if parent else "") +
                                    f"missing key {path[-1]!r}"))
+        elif kind in ("union_tag_invalid", "union_tag_not_found") and path[:1] == ("figures",):
+            tag, kinds = e["ctx"].get("tag"), schema.FIGURE_KINDS
+            close = difflib.get_close_matches(str(tag), kinds, n=1) if tag else []
+            what = f"unknown figure kind {tag!r}" if tag else "missing key 'kind'"
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            out.append(doc.problem(base + path + (("kind",) if tag else ()),
+                                   f"{label}: {what}{hint} (valid: {', '.join(kinds)})"))
         elif kind == "union_tag_invalid":
             tag = e["ctx"]["tag"]
             close = difflib.get_close_matches(str(tag), types.ITEM_TYPES, n=1)

@@ -54,6 +54,51 @@ class ParamSpec(Strict):
         return self
 
 
+# ---------------------------------------------------------------- figures (bank/figures/ draws them)
+
+FIGURE_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus")
+Ref = Annotated[str, Field(pattern=r"^\$[A-Za-z_][A-Za-z0-9_]*$")]  # "$name": a param or derived value
+
+
+class FigureBase(Strict):
+    caption: Annotated[str, Field(max_length=300)] | None = None
+    # after_submission: only on the results page (and previews), for a figure that would give the key away
+    when: Literal["always", "after_submission"] = "always"
+
+
+class NetworkFigure(FigureBase):
+    """Neurons by layer, edges labelled with this variant's weights; the numbers come from ``calc``."""
+
+    kind: Literal["network"]
+
+
+class ActivationFigure(FigureBase):
+    """An activation's curve with this variant's z marked; name, alpha and z default to ``calc``'s."""
+
+    kind: Literal["activation"]
+    name: Literal[FIGURE_ACTIVATIONS] | None = None  # type: ignore[valid-type]
+    alpha: float | Ref | None = None
+    z: float | Ref | list[float | Ref] | None = None
+    z_range: tuple[float, float] | None = None  # the plotted z axis; default: -5..5, widened to the points
+
+    @model_validator(mode="after")
+    def _range(self) -> "ActivationFigure":
+        if self.z_range is not None and not self.z_range[0] < self.z_range[1]:
+            raise ValueError("'z_range' [lo, hi] needs lo < hi")
+        return self
+
+
+class TrajectoryFigure(FigureBase):
+    """An optimizer's path over the contours of ``calc``'s quadratic objective (2 parameters)."""
+
+    kind: Literal["trajectory"]
+    steps: int | None = Field(default=None, ge=0, le=50)  # steps drawn; default: every step of calc
+
+
+FIGURE_KINDS = ("network", "activation", "trajectory")
+Figure = Annotated[NetworkFigure | ActivationFigure | TrajectoryFigure, Field(discriminator="kind")]
+
+
 class ItemBase(Strict):
     id: Id
     prompt: Text
@@ -63,6 +108,7 @@ class ItemBase(Strict):
     difficulty: Literal["easy", "medium", "hard"] | None = None
     source: str | None = None
     family: Slug | None = None  # items that give each other away: a quiz draw takes at most one of a family
+    figures: list[Figure] = Field(default=[], max_length=4)
 
 
 class Calculated(Strict):

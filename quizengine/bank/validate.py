@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..constants import VALIDATION_SEEDS
+from . import figures
 from .catalog import BankItem, Catalog, QuizDef, load_catalog
 from .families import give_away_pairs
 from .loader import Problem
@@ -103,6 +104,7 @@ def check_item(item: BankItem, seeds: int = SEEDS, report: list | None = None) -
             if tiny:
                 out.append(item.problem((key,), f"seed {seed}: the {key} prints {tiny}, floating-point residue "
                                         "below 1e-12 of its largest value; print it as 0"))
+    out += figures.check(item, seeds)
     if getattr(m, "calc", None) is not None:
         out += _calculated_rules(item, seeds, report)
         if m.type == "single_choice" and not any(p.severity == "error" for p in out):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..bank.figures import figures_for
 from ..bank.params import plain
 from ..bank.types.base import numbers_text
 from ..bank.variant import Variant
@@ -25,6 +26,7 @@ def preview_data(v: Variant) -> dict[str, Any]:
     if v.spec is not None:
         data["spec"] = v.spec
     data.update(v.kind.preview_marking(v))
+    data["figures"] = [f.data() for f in figures_for(v)]
     if v.buggy:
         data["mistakes"] = {k: {"answer": plain(val), "description": DESCRIPTIONS[k]} for k, val in v.buggy.items()}
     return data
@@ -36,6 +38,9 @@ def preview_text(v: Variant) -> str:
     for key, opts in v.kind.preview(v).items():
         if isinstance(opts, list) and opts:
             lines += ["", f"{key}:"] + [f"  {o['id']}: {o['text']}" for o in opts]
+    for k, f in enumerate(figures_for(v), start=1):
+        shown = "" if f.when == "always" else " (shown after submission)"
+        lines += ["", f"figure {k} ({f.kind}){shown}: {f.alt}"] + [f"  {line}" for line in f.details]
     lines += ["", f"answer: {v.kind.answer_text(v)}"]
     for k, val in v.buggy.items():
         shown = val if isinstance(val, str) else numbers_text(plain(val))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import statistics
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..bank import figures
 from ..bank.catalog import BankItem, Catalog
 from ..bank.loader import Problem
 from ..bank.params import plain
@@ -53,6 +54,7 @@ class StressReport:
     distribution: list[tuple[str, int]]  # answer (formatted) -> count, most common first
     numeric: list[float]  # scalar answers, for a histogram
     summary: dict[str, Any]
+    figures: list[dict[str, Any]] = field(default_factory=list)  # seed 0's, drawn (Figure.data())
 
 
 def stress(item: BankItem, seeds: int = 200) -> StressReport:
@@ -60,6 +62,7 @@ def stress(item: BankItem, seeds: int = 200) -> StressReport:
     failures: list[tuple[int, str]] = []
     counts: Counter = Counter()
     numeric: list[float] = []
+    shown: list[dict[str, Any]] = []
     for seed in range(seeds):
         try:
             v = make_variant(item, seed)
@@ -70,6 +73,12 @@ def stress(item: BankItem, seeds: int = 200) -> StressReport:
             why = is_trivial(v.task, v.result, item.model.answer)
             if why:
                 failures.append((seed, why))
+        try:  # every seed's figures read their numbers; seed 0's are drawn for the page
+            drawings = figures.prepare(item, v.values, v.task, v.result)
+            if seed == 0 and drawings:
+                shown = [f.data() for f in figures.figures_for(v)]
+        except VariantError as e:
+            failures.append((seed, str(e)))
         answer = plain(v.answer)
         number = v.kind.stress_number(v, answer)
         if number is not None:
@@ -80,5 +89,5 @@ def stress(item: BankItem, seeds: int = 200) -> StressReport:
     if numeric:
         summary = {"min": min(numeric), "median": statistics.median(numeric), "max": max(numeric),
                    "distinct": len(set(numeric))}
-    return StressReport(seeds, failures, counts.most_common(15), numeric, summary)
+    return StressReport(seeds, failures, counts.most_common(15), numeric, summary, shown)
 

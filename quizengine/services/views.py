@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ..bank.figures import figures_for
 from ..bank.params import plain
 from ..db import Database
 from ..models import GRADED, Attempt, AttemptQuestion, AttemptState, Quiz, ScoreChange, User
@@ -41,6 +42,8 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False) 
             d["max_score"] = aq.points
         if show:
             d.update(_feedback(v, aq))
+        if v.model.figures:  # drawn from this student's variant; one that gives the key away waits for the results
+            d["figures"] = [f.data() for f in figures_for(v) if show or f.when == "always"]
         questions.append(d)
     out = {"attempt_id": a.id, "quiz_id": a.quiz_id, "quiz_title": q.title, "number": a.number, "state": a.state,
            "started_at": iso(a.started_at), "expires_at": iso(a.expires_at), "submitted_at": iso(a.submitted_at),

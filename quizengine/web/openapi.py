@@ -36,6 +36,14 @@ def openapi_document() -> dict[str, Any]:
             "choices": {"type": "array", "items": _ref("Option")}, "lefts": {"type": "array", "items": _ref("Option")},
             "rights": {"type": "array", "items": _ref("Option")}, "options": {"type": "array", "items": _ref("Option")},
             "shape": {"type": "array", "items": {"type": "integer"}},
+            "figures": {"type": "array", "description": "figures drawn from this variant (items that declare them; "
+                        "one with when=after_submission only once feedback shows)", "items": {
+                "type": "object", "required": ["kind", "svg", "alt", "details"], "properties": {
+                    "id": {"type": "string"}, "kind": {"type": "string", "enum": ["network", "activation", "trajectory"]},
+                    "when": {"type": "string", "enum": ["always", "after_submission"]},
+                    "caption": {"type": ["string", "null"]}, "alt": {"type": "string"},
+                    "details": {"type": "array", "items": {"type": "string"}},
+                    "svg": {"type": "string", "description": "sanitised SVG, safe to inline"}}}},
             "response": {"description": FORMATS}, "saved_at": nullable_time, "seq": {"type": ["integer", "null"]},
             "score": {"type": ["number", "null"]}, "max_score": {"type": "number"},
         },
