@@ -84,7 +84,8 @@ def check_item(item: BankItem, seeds: int = SEEDS) -> list[Problem]:
             out.append(item.problem(e.key, f"seed {seed}: {e}"))
             return out
     if getattr(m, "calc", None) is not None:
-        out += _calculated_rules(item, seeds)
+        own = item_type(m.type).seed_rules(item, seeds)
+        out += own if own is not None else _calculated_rules(item, seeds)
         if m.type == "single_choice" and not any(p.severity == "error" for p in out):
             out += _computed_choice_rules(item, seeds)
     return out

@@ -25,7 +25,7 @@ def make_variant(item: BankItem, seed: int) -> Variant:
         raise VariantError(("prompt",), str(e)) from None
     calculated = None
     if getattr(m, "calc", None) is not None:
-        v.spec, v.task, v.result, calculated = calculate(item, seed, v.values)
+        v.spec, v.task, v.result, calculated = calculate(item, seed, v.values, v.kind.single_answer_path)
     v.kind.build(v, calculated)
     return v
 
