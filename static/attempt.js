@@ -33,16 +33,11 @@
       const v = section.querySelector('input[name="' + name + '"]').value.trim();
       return v || null;
     }
-    if (type === "numeric") {
-      const single = section.querySelector('input[name="' + name + '"]');
-      if (single) return single.value.trim() || null;
-      const cells = Array.from(q("input.num"));
-      if (cells.every((c) => !c.value.trim())) return null;
-      const shape = section.querySelector(".grid").dataset.shape.split(",").map(Number);
-      if (shape.length === 1) return cells.map((c) => c.value.trim());
-      const rows = Array.from({ length: shape[0] }, () => []);
-      cells.forEach((c) => { rows[Number(c.dataset.i)][Number(c.dataset.j)] = c.value.trim(); });
-      return rows;
+    if (type === "numeric") return numeric(section, name);
+    if (type === "multipart") { // {part_id: value} of the answered parts; the whole object is saved
+      const out = {};
+      q(".part").forEach((p) => { const v = numeric(p, name + "-" + p.dataset.part); if (v !== null) out[p.dataset.part] = v; });
+      return Object.keys(out).length ? out : null;
     }
     if (type === "matching") {
       const out = {};
@@ -53,6 +48,26 @@
       return Array.from(q("li")).map((li) => li.dataset.id);
     }
     return null;
+  }
+
+  // A numeric widget's value (a question, or one part of a multi-part question).
+  function numeric(el, name) {
+    const single = el.querySelector('input[name="' + name + '"]');
+    if (single) return single.value.trim() || null;
+    const cells = Array.from(el.querySelectorAll("input.num"));
+    if (cells.every((c) => !c.value.trim())) return null;
+    const shape = el.querySelector(".grid").dataset.shape.split(",").map(Number);
+    if (shape.length === 1) return cells.map((c) => c.value.trim());
+    const rows = Array.from({ length: shape[0] }, () => []);
+    cells.forEach((c) => { rows[Number(c.dataset.i)][Number(c.dataset.j)] = c.value.trim(); });
+    return rows;
+  }
+  function fillNumeric(el, name, response) {
+    const text = (x) => (x === null || x === undefined ? "" : String(x));
+    const single = el.querySelector('input[name="' + name + '"]');
+    if (single) { single.value = text(response); return; }
+    const flat = response === null || response === undefined ? [] : [].concat(response).flat();
+    el.querySelectorAll("input.num").forEach((c, k) => { c.value = text(flat[k]); });
   }
 
   // Put a stored response into the question's widget (the inverse of value()).
@@ -66,10 +81,9 @@
     } else if (type === "short_text") {
       section.querySelector('input[name="' + name + '"]').value = text(response);
     } else if (type === "numeric") {
-      const single = section.querySelector('input[name="' + name + '"]');
-      if (single) { single.value = text(response); return; }
-      const flat = response === null ? [] : [].concat(response).flat();
-      all("input.num").forEach((c, k) => { c.value = text(flat[k]); });
+      fillNumeric(section, name, response);
+    } else if (type === "multipart") {
+      all(".part").forEach((p) => { fillNumeric(p, name + "-" + p.dataset.part, (response || {})[p.dataset.part]); });
     } else if (type === "matching") {
       all("select").forEach((s) => { s.value = text(response && response[s.name.slice(name.length + 1)]); });
     } else if (type === "ordering" && Array.isArray(response)) {
@@ -93,9 +107,12 @@
   }
 
   function setStatus(section, text, cls) {
-    const s = section.querySelector(".status");
+    const s = section.querySelector(".status:not(.part-status)");
     s.textContent = text;
     s.className = "status " + (cls || "");
+    // A multi-part question: the part last changed shows the status of the save that carries it.
+    const part = section.dataset.part && section.querySelector('.part[data-part="' + section.dataset.part + '"] .part-status');
+    if (part) { part.textContent = text; part.className = "status part-status " + (cls || ""); }
   }
 
   function mark(section, answered) {
@@ -157,6 +174,11 @@
       });
   }
 
+  function notePart(section, target) { // the part of a multi-part question being answered
+    const part = target.closest(".part");
+    if (part) section.dataset.part = part.dataset.part;
+  }
+
   const timers = new Map();
   // The Save buttons post the whole form with each question's known seq: first let the saves in
   // flight come back (their seq is adopted), so the form doesn't race this tab's own autosave.
@@ -169,11 +191,12 @@
   });
   form.addEventListener("change", (e) => {
     const section = e.target.closest(".question");
-    if (section) send(section);
+    if (section) { notePart(section, e.target); send(section); }
   });
   form.addEventListener("input", (e) => {
     const section = e.target.closest(".question");
     if (!section || e.target.type === "radio" || e.target.type === "checkbox") return;
+    notePart(section, e.target);
     clearTimeout(timers.get(section));
     timers.set(section, setTimeout(() => send(section), 700));
   });

@@ -69,23 +69,32 @@ def _network_parents(node: Node, n_layers: int) -> list[Node]:
     return []
 
 
+def _optimizer_parents(node: Node, objective: bool, coupled: bool) -> list[Node]:
+    """Within update k+1: the gradient (at the previous parameters with an objective), then the
+    moments (from the gradient, and the parameters when a penalty is added to it), then the parameters."""
+    name, k = node
+    prev = [("params", k - 1)] if k > 0 else []
+    if name == "gradient":
+        return prev if objective else []
+    if name in ("velocity", "second_moment"):
+        return ([(name, k - 1)] if k > 0 else []) + [("gradient", k)] + (prev if coupled else [])
+    if name == "params":
+        return prev + [("velocity", k), ("second_moment", k), ("gradient", k)]
+    return []
+
+
 @lru_cache(maxsize=4096)
-def upstream(task_kind: str, n_layers: int, node: Node) -> frozenset:
+def upstream(task_kind: str, n_layers: int, node: Node, objective: bool = False, coupled: bool = False) -> frozenset:
     """Every quantity ``node`` depends on (itself excluded)."""
-    if task_kind == "optimizer":
-        # Over the steps, each state is computed from everything before it (an over-approximation
-        # is safe: a given value that does not feed the part leaves its key unchanged, and the
-        # constant guard refuses ECF that rests on such a value alone).
-        name, k = node
-        return frozenset((f, j) for j in range(k + 1) for f in STEP_ORDER
-                         if (j, STEP_ORDER[f]) < (k, STEP_ORDER.get(name, 9)))
     seen: set = set()
-    todo = list(_network_parents(node, n_layers))
+    parents = ((lambda n: _optimizer_parents(n, objective, coupled)) if task_kind == "optimizer"
+               else (lambda n: _network_parents(n, n_layers)))
+    todo = list(parents(node))
     while todo:
         n = todo.pop()
         if n not in seen:
             seen.add(n)
-            todo += _network_parents(n, n_layers)
+            todo += parents(n)
     return frozenset(seen)
 
 
@@ -108,6 +117,10 @@ def depends(task: Task, later: str, earlier: str) -> bool:
     a, b = node_of(later, n), node_of(earlier, n)
     if kind is None or a is None or b is None or a == b:
         return False
+    if isinstance(task, OptimizerTask):  # a penalty on w enters the gradient the moments see
+        c = task.config
+        coupled = c.name != "adamw" and bool(getattr(c, "weight_decay", 0) or getattr(c, "l1", 0))
+        return b in upstream(kind, n, a, task.gradients is None, coupled)
     return b in upstream(kind, n, a)
 
 

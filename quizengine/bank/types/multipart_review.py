@@ -9,7 +9,8 @@ import numpy as np
 
 from ...calc.engine import run_task
 from ..core import Variant, VariantError, calculate, values_for
-from ..ecf import ecf_key, recompute, task_kind, with_given
+from ...tolerance import numbers_match
+from ..ecf import CONSTANT, ecf_key, moves, recompute, task_kind, with_given
 from ..loader import BankItem, Problem
 from ..params import fmt, render_text, ParamError
 from ..render import markdown_to_html
@@ -134,10 +135,15 @@ def seed_rules(item: BankItem, seeds: int, kind: Any) -> list[Problem]:
 
 
 def _slip_refused(v: Variant, k: Any) -> str | None:
-    """Why a slip in the part's first dependency would earn no ECF on this part, or None."""
+    """Why a slip in the part's first dependency would earn no ECF on this part when it matters (the
+    chain from the slip gives another key), or None."""
     if not k.part.ecf or not k.deps or task_kind(v.task) is None:
         return None
     dep = v.payload.parts[k.deps[0]]
-    slipped = np.asarray(dep.answer, dtype=np.float64) * SLIP + 0.01
-    _, why = ecf_key(v.task, k.part.answer, k.answer, {dep.part.answer: slipped}, k.part.tolerance)
-    return why or None
+    given = {dep.part.answer: np.asarray(dep.answer, dtype=np.float64) * SLIP + 0.01}
+    key, why = ecf_key(v.task, k.part.answer, k.answer, given, k.part.tolerance, check_constant=False)
+    if key is None:
+        return why
+    if numbers_match(key, k.answer, k.part.tolerance):
+        return None  # the slip does not reach this part's precision: the true key marks it right
+    return None if moves(v.task, k.part.answer, key, given, k.part.tolerance) else CONSTANT
