@@ -25,7 +25,7 @@ from .core import Variant, parse_path, resolve
 from .params import fmt
 
 Node = tuple  # ("a", 1), ("loss",), ("velocity", 0): one quantity of the calculator, indices dropped
-SPREAD = 0.25  # the constant guard moves each given value by SPREAD * (|value| + 1) both ways
+SPREAD = 0.25  # the constant guard moves each given value by about SPREAD * (|value| + 1) both ways
 BACKWARD = ("delta", "dW", "db", "W_new", "b_new")
 STEP_ORDER = {"gradient": 0, "velocity": 1, "second_moment": 2, "params": 3}
 
@@ -209,7 +209,10 @@ def moves(task: Task, path: str, key: np.ndarray, given: dict[str, np.ndarray], 
           cache: dict | None = None) -> bool:
     """The key at ``path`` changes (beyond the tolerance) when the given values move by SPREAD."""
     for sign in (1.0, -1.0):
-        shifted = {p: v + sign * SPREAD * (np.abs(v) + 1.0) for p, v in given.items()}
+        # Each entry moves by its own amount (1, 1.37, 1.74, ... times the spread), so that
+        # symmetric weights cannot cancel a shift that is the same for every entry.
+        shifted = {p: v + sign * SPREAD * (np.abs(v) + 1.0) * (1.0 + 0.37 * np.arange(np.size(v)).reshape(np.shape(v)))
+                   for p, v in given.items()}
         other = recompute(task, shifted, path, cache)
         if other is None or not all(scalar_close(float(a), float(b), tol)
                                     for a, b in zip(other.reshape(-1), key.reshape(-1))):
