@@ -11,6 +11,7 @@
   const url = form.dataset.autosave;
   const token = document.querySelector('meta[name="csrf-token"]').content;
   const state = new Map(); // question id -> {busy, pending, sent: the last seq sent}
+  const changed = new Map(); // question id -> the ids of the parts changed since its last save was sent
   let inflight = 0; // saves sent and not yet answered
   let submitter = null; // the Save button pressed while saves were in flight
 
@@ -106,13 +107,15 @@
     return v === "" ? -1 : Number(v);
   }
 
-  function setStatus(section, text, cls) {
+  function setStatus(section, text, cls, parts) {
     const s = section.querySelector(".status:not(.part-status)");
     s.textContent = text;
     s.className = "status " + (cls || "");
-    // A multi-part question: the part last changed shows the status of the save that carries it.
-    const part = section.dataset.part && section.querySelector('.part[data-part="' + section.dataset.part + '"] .part-status');
-    if (part) { part.textContent = text; part.className = "status part-status " + (cls || ""); }
+    // A multi-part question: each part changed since the last save shows the status of the save carrying it.
+    (parts || []).forEach((pid) => {
+      const p = section.querySelector('.part[data-part="' + CSS.escape(pid) + '"] .part-status');
+      if (p) { p.textContent = text; p.className = "status part-status " + (cls || ""); }
+    });
   }
 
   function mark(section, answered) {
@@ -132,10 +135,12 @@
     st.pending = false;
     inflight += 1;
     const response = value(section);
+    const parts = Array.from(changed.get(id) || []); // the parts of a multi-part question this save carries
+    changed.delete(id);
     // Above the last seq sent too: a retry after a lost reply must not repeat a seq with a newer value.
     const seq = Math.max(knownSeq(section), st.sent) + 1;
     st.sent = seq;
-    setStatus(section, "Saving…", "saving");
+    setStatus(section, "Saving…", "saving", parts);
     fetch(url, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRFToken": token },
@@ -147,7 +152,7 @@
           seqField(section).value = res.data.seq;
           const t = new Date(res.data.saved_at).toLocaleTimeString();
           setStatus(section, res.data.format_error ? "Saved " + t + ", but: " + res.data.format_error : "Saved " + t,
-                    res.data.format_error ? "warn" : "ok");
+                    res.data.format_error ? "warn" : "ok", parts);
           mark(section, response !== null);
         } else if (res.status === 409 && typeof res.data.seq === "number") {
           // A newer answer was saved in another tab or device: show it, and build on it from now on.
@@ -155,14 +160,15 @@
           fill(section, res.data.response);
           st.pending = false;
           if (submitter) { submitter = null; section.scrollIntoView(); } // let the student see it before finishing
-          setStatus(section, "This answer was changed in another tab or device; the newer answer is shown.", "warn");
+          setStatus(section, "This answer was changed in another tab or device; the newer answer is shown.", "warn", parts);
           mark(section, res.data.response !== null);
         } else {
-          setStatus(section, "Not saved: " + (res.data.error || res.status), "error");
+          setStatus(section, "Not saved: " + (res.data.error || res.status), "error", parts);
         }
       })
       .catch(() => {
-        setStatus(section, "Not saved (offline?). Retrying…", "error");
+        setStatus(section, "Not saved (offline?). Retrying…", "error", parts);
+        parts.forEach((pid) => notePart(section, null, pid)); // the retry carries them again
         setTimeout(() => send(section), 3000);
       })
       .finally(() => {
@@ -174,9 +180,12 @@
       });
   }
 
-  function notePart(section, target) { // the part of a multi-part question being answered
-    const part = target.closest(".part");
-    if (part) section.dataset.part = part.dataset.part;
+  function notePart(section, target, pid) { // a part of a multi-part question was changed
+    const part = target ? target.closest(".part") : null;
+    pid = pid || (part && part.dataset.part);
+    if (!pid) return;
+    if (!changed.has(section.dataset.id)) changed.set(section.dataset.id, new Set());
+    changed.get(section.dataset.id).add(pid);
   }
 
   const timers = new Map();

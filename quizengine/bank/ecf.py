@@ -223,14 +223,14 @@ def moves(task: Task, path: str, key: np.ndarray, given: dict[str, np.ndarray], 
 # ---------------------------------------------------------------- names of quantities
 
 SUPER = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-SYMBOLS = {"z": "z", "a": "a", "delta": "δ", "dW": "∂L/∂W", "db": "∂L/∂b", "W_new": "the updated W",
-           "b_new": "the updated b"}
+SYMBOLS = {"z": "z", "a": "a", "delta": "δ", "dW": "∂L/∂W", "db": "∂L/∂b", "W_new": "updated W",
+           "b_new": "updated b"}
 STEP_NAMES = {"gradient": "gradient", "velocity": "velocity", "second_moment": "second moment", "params": "parameters"}
 
 
 def quantity_name(path: str) -> str:
-    """A short readable name of a result path: ``layers[0].a`` -> a⁽¹⁾, ``steps[1].velocity`` ->
-    the velocity after step 2; entries are numbered from 1."""
+    """A short readable name of a result path, to follow "your": ``layers[0].a`` -> a⁽¹⁾,
+    ``steps[1].velocity`` -> velocity after step 2; entries are numbered from 1."""
     try:
         steps = parse_path(path)
     except KeyError:
@@ -239,12 +239,12 @@ def quantity_name(path: str) -> str:
     if head == "output":
         name = "ŷ"
     elif head == "loss":
-        name = "the loss L"
+        name = "loss L"
     elif head == "layers" and len(rest) >= 2:
         name = SYMBOLS.get(str(rest[1]), str(rest[1])) + f"({rest[0] + 1})".translate(SUPER).replace("(", "⁽").replace(")", "⁾")
         rest = rest[2:]
     elif head == "steps" and len(rest) >= 2:
-        name = f"the {STEP_NAMES.get(str(rest[1]), str(rest[1]))} after step {rest[0] + 1}"
+        name = f"{STEP_NAMES.get(str(rest[1]), str(rest[1]))} after step {rest[0] + 1}"
         rest = rest[2:]
     else:
         return path

@@ -127,7 +127,7 @@ def test_ecf_a_wrong_velocity_carried_to_the_next_parameters(opt):
     g, p = parts(opt, {"v1": -0.5, "w1": 0.5, "v2": -0.49, "w2": 0.01})
     assert p["v1"]["score"] == 0
     assert all(p[k]["score"] == 1.0 and p[k]["ecf"] for k in ("w1", "v2", "w2"))
-    assert g.score == 3.0 and "the velocity after step 1 = -0.5 from part 1" in p["w1"]["feedback"]
+    assert g.score == 3.0 and "your velocity after step 1 = -0.5 from part 1" in p["w1"]["feedback"]
 
 
 def test_ecf_credit_is_scaled_by_the_item(net):
@@ -195,8 +195,8 @@ def test_dependencies_follow_the_graph(net, opt):
 
 
 @pytest.mark.parametrize("path,name", [("layers[0].a", "a⁽¹⁾"), ("layers[1].delta[0]", "δ⁽²⁾[1]"),
-                                       ("layers[0].dW", "∂L/∂W⁽¹⁾"), ("output", "ŷ"), ("loss", "the loss L"),
-                                       ("steps[1].velocity", "the velocity after step 2")])
+                                       ("layers[0].dW", "∂L/∂W⁽¹⁾"), ("output", "ŷ"), ("loss", "loss L"),
+                                       ("steps[1].velocity", "velocity after step 2")])
 def test_quantity_names(path, name):
     assert quantity_name(path) == name
 

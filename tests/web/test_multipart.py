@@ -107,3 +107,20 @@ def test_a_slip_in_the_first_part_earns_ecf_on_the_rest(client, users, catalog):
     assert res["score"] == pytest.approx(total) and res["max_score"] == pytest.approx(sum(p["max_score"] for p in rows))
     assert f"from part {first['number']}" in res["feedback"] or "from part 2" in res["feedback"]
     assert "Your chain" in res["ecf_chain_html"]
+
+
+def test_the_attempt_page_shows_each_parts_saved_answer(client, users):
+    h, a, q, key = start_chain(client, users)
+    answer = {p: [str(x) for x in v] if isinstance(v, list) and not isinstance(v[0], list) else v
+              for p, v in key["answer"].items()}
+    url = f"/api/v1/attempts/{a['attempt_id']}/responses/{q['id']}"
+    assert client.put(url, headers=h, json={"response": answer}).status_code == 200
+    users.login(client, "ann")
+    page = client.get(f"/attempts/{a['attempt_id']}").get_data(as_text=True)
+    last = q["parts"][-1]
+    value = key["answer"][last["id"]]
+    first = value if not isinstance(value, list) else (value[0] if not isinstance(value[0], list) else value[0][0])
+    field = f'name="q-{q["id"]}-{last["id"]}' + ("" if not last["shape"] else "-0" * len(last["shape"])) + '"'
+    assert field in page
+    tail = page.split(field, 1)[1][:400]
+    assert f'value="{first}"' in tail, tail
