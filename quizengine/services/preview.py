@@ -35,7 +35,7 @@ def preview_text(v: Variant) -> str:
     lines = [f"{v.item.id} ({v.type}, topic {v.item.topic}, seed {v.seed}, version {v.item.version})", "", v.prompt.rstrip()]
     for key, opts in v.kind.preview(v).items():
         if isinstance(opts, list) and opts:
-            lines += ["", f"{key}:"] + [f"  {o['id']}: {o['text']}" for o in opts]
+            lines += ["", f"{key}:"] + [f"  {o['id']}: {o.get('text') or o.get('prompt', '')}" for o in opts]
     lines += ["", f"answer: {v.kind.answer_text(v)}"]
     for k, val in v.buggy.items():
         shown = val if isinstance(val, str) else numbers_text(plain(val))

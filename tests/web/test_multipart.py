@@ -124,3 +124,10 @@ def test_the_attempt_page_shows_each_parts_saved_answer(client, users):
     assert field in page
     tail = page.split(field, 1)[1][:400]
     assert f'value="{first}"' in tail, tail
+
+
+def test_the_instructor_preview_lists_the_parts(client, users):
+    users.add("teacher", "instructor")
+    users.login(client, "teacher")
+    page = client.get("/instructor/banks/items/chain-opt-momentum?seed=2").get_data(as_text=True)
+    assert "steps[1].params" in page and "marked to 4 significant figures" in page and "from v1, w1, v2" in page
