@@ -25,6 +25,7 @@ class GradeResult:
     feedback: str = ""
     format_error: str | None = None
     mistake: str | None = None  # the buggy calculator the response matches
+    parts: list[dict[str, Any]] | None = None  # a multi-part item's per-part results (bank/ecf.PartResult)
 
     @property
     def fraction(self) -> float:
@@ -39,8 +40,8 @@ def grade(v: Variant, response: Any) -> GradeResult:
     """Grade one response to one variant."""
     points = float(v.model.points)
     try:
-        fraction, feedback, mistake = v.kind.grade(v, response)
+        (fraction, feedback, mistake), parts = v.kind.grade_full(v, response)
     except FormatError as e:
         return GradeResult(0.0, points, feedback=str(e), format_error=str(e))
     feedback = feedback or ("Correct." if fraction == 1 else "")
-    return GradeResult(round(points * fraction, 10), points, feedback, None, mistake)
+    return GradeResult(round(points * fraction, 10), points, feedback, None, mistake, parts)

@@ -81,6 +81,7 @@ class QuestionResult(TypedDict, total=False):
     mistake: str | None  # the buggy calculator the answer matches
     correct: bool
     answered: bool
+    parts: list[dict[str, Any]]  # a multi-part item's per-part results (bank/ecf.PartResult.to_json)
 
 
 class ChangeDetails(TypedDict, total=False):

@@ -11,6 +11,7 @@
   const url = form.dataset.autosave;
   const token = document.querySelector('meta[name="csrf-token"]').content;
   const state = new Map(); // question id -> {busy, pending, sent: the last seq sent}
+  const changed = new Map(); // question id -> the ids of the parts changed since its last save was sent
   let inflight = 0; // saves sent and not yet answered
   let submitter = null; // the Save button pressed while saves were in flight
 
@@ -33,16 +34,11 @@
       const v = section.querySelector('input[name="' + name + '"]').value.trim();
       return v || null;
     }
-    if (type === "numeric") {
-      const single = section.querySelector('input[name="' + name + '"]');
-      if (single) return single.value.trim() || null;
-      const cells = Array.from(q("input.num"));
-      if (cells.every((c) => !c.value.trim())) return null;
-      const shape = section.querySelector(".grid").dataset.shape.split(",").map(Number);
-      if (shape.length === 1) return cells.map((c) => c.value.trim());
-      const rows = Array.from({ length: shape[0] }, () => []);
-      cells.forEach((c) => { rows[Number(c.dataset.i)][Number(c.dataset.j)] = c.value.trim(); });
-      return rows;
+    if (type === "numeric") return numeric(section, name);
+    if (type === "multipart") { // {part_id: value} of the answered parts; the whole object is saved
+      const out = {};
+      q(".part").forEach((p) => { const v = numeric(p, name + "-" + p.dataset.part); if (v !== null) out[p.dataset.part] = v; });
+      return Object.keys(out).length ? out : null;
     }
     if (type === "matching") {
       const out = {};
@@ -53,6 +49,26 @@
       return Array.from(q("li")).map((li) => li.dataset.id);
     }
     return null;
+  }
+
+  // A numeric widget's value (a question, or one part of a multi-part question).
+  function numeric(el, name) {
+    const single = el.querySelector('input[name="' + name + '"]');
+    if (single) return single.value.trim() || null;
+    const cells = Array.from(el.querySelectorAll("input.num"));
+    if (cells.every((c) => !c.value.trim())) return null;
+    const shape = el.querySelector(".grid").dataset.shape.split(",").map(Number);
+    if (shape.length === 1) return cells.map((c) => c.value.trim());
+    const rows = Array.from({ length: shape[0] }, () => []);
+    cells.forEach((c) => { rows[Number(c.dataset.i)][Number(c.dataset.j)] = c.value.trim(); });
+    return rows;
+  }
+  function fillNumeric(el, name, response) {
+    const text = (x) => (x === null || x === undefined ? "" : String(x));
+    const single = el.querySelector('input[name="' + name + '"]');
+    if (single) { single.value = text(response); return; }
+    const flat = response === null || response === undefined ? [] : [].concat(response).flat();
+    el.querySelectorAll("input.num").forEach((c, k) => { c.value = text(flat[k]); });
   }
 
   // Put a stored response into the question's widget (the inverse of value()).
@@ -66,10 +82,9 @@
     } else if (type === "short_text") {
       section.querySelector('input[name="' + name + '"]').value = text(response);
     } else if (type === "numeric") {
-      const single = section.querySelector('input[name="' + name + '"]');
-      if (single) { single.value = text(response); return; }
-      const flat = response === null ? [] : [].concat(response).flat();
-      all("input.num").forEach((c, k) => { c.value = text(flat[k]); });
+      fillNumeric(section, name, response);
+    } else if (type === "multipart") {
+      all(".part").forEach((p) => { fillNumeric(p, name + "-" + p.dataset.part, (response || {})[p.dataset.part]); });
     } else if (type === "matching") {
       all("select").forEach((s) => { s.value = text(response && response[s.name.slice(name.length + 1)]); });
     } else if (type === "ordering" && Array.isArray(response)) {
@@ -92,10 +107,15 @@
     return v === "" ? -1 : Number(v);
   }
 
-  function setStatus(section, text, cls) {
-    const s = section.querySelector(".status");
+  function setStatus(section, text, cls, parts) {
+    const s = section.querySelector(".status:not(.part-status)");
     s.textContent = text;
     s.className = "status " + (cls || "");
+    // A multi-part question: each part changed since the last save shows the status of the save carrying it.
+    (parts || []).forEach((pid) => {
+      const p = section.querySelector('.part[data-part="' + CSS.escape(pid) + '"] .part-status');
+      if (p) { p.textContent = text; p.className = "status part-status " + (cls || ""); }
+    });
   }
 
   function mark(section, answered) {
@@ -115,10 +135,12 @@
     st.pending = false;
     inflight += 1;
     const response = value(section);
+    const parts = Array.from(changed.get(id) || []); // the parts of a multi-part question this save carries
+    changed.delete(id);
     // Above the last seq sent too: a retry after a lost reply must not repeat a seq with a newer value.
     const seq = Math.max(knownSeq(section), st.sent) + 1;
     st.sent = seq;
-    setStatus(section, "Saving…", "saving");
+    setStatus(section, "Saving…", "saving", parts);
     fetch(url, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRFToken": token },
@@ -130,7 +152,7 @@
           seqField(section).value = res.data.seq;
           const t = new Date(res.data.saved_at).toLocaleTimeString();
           setStatus(section, res.data.format_error ? "Saved " + t + ", but: " + res.data.format_error : "Saved " + t,
-                    res.data.format_error ? "warn" : "ok");
+                    res.data.format_error ? "warn" : "ok", parts);
           mark(section, response !== null);
         } else if (res.status === 409 && typeof res.data.seq === "number") {
           // A newer answer was saved in another tab or device: show it, and build on it from now on.
@@ -138,14 +160,15 @@
           fill(section, res.data.response);
           st.pending = false;
           if (submitter) { submitter = null; section.scrollIntoView(); } // let the student see it before finishing
-          setStatus(section, "This answer was changed in another tab or device; the newer answer is shown.", "warn");
+          setStatus(section, "This answer was changed in another tab or device; the newer answer is shown.", "warn", parts);
           mark(section, res.data.response !== null);
         } else {
-          setStatus(section, "Not saved: " + (res.data.error || res.status), "error");
+          setStatus(section, "Not saved: " + (res.data.error || res.status), "error", parts);
         }
       })
       .catch(() => {
-        setStatus(section, "Not saved (offline?). Retrying…", "error");
+        setStatus(section, "Not saved (offline?). Retrying…", "error", parts);
+        parts.forEach((pid) => notePart(section, null, pid)); // the retry carries them again
         setTimeout(() => send(section), 3000);
       })
       .finally(() => {
@@ -155,6 +178,14 @@
           if (inflight === 0) { const button = submitter; submitter = null; form.requestSubmit(button); }
         } else if (st.pending) send(section);
       });
+  }
+
+  function notePart(section, target, pid) { // a part of a multi-part question was changed
+    const part = target ? target.closest(".part") : null;
+    pid = pid || (part && part.dataset.part);
+    if (!pid) return;
+    if (!changed.has(section.dataset.id)) changed.set(section.dataset.id, new Set());
+    changed.get(section.dataset.id).add(pid);
   }
 
   const timers = new Map();
@@ -169,11 +200,12 @@
   });
   form.addEventListener("change", (e) => {
     const section = e.target.closest(".question");
-    if (section) send(section);
+    if (section) { notePart(section, e.target); send(section); }
   });
   form.addEventListener("input", (e) => {
     const section = e.target.closest(".question");
     if (!section || e.target.type === "radio" || e.target.type === "checkbox") return;
+    notePart(section, e.target);
     clearTimeout(timers.get(section));
     timers.set(section, setTimeout(() => send(section), 700));
   });

@@ -23,7 +23,6 @@ from ..tolerance import Tolerance, numbers_match
 from .loader import BankItem
 from .params import ParamError, denoise, draw, evaluate, fmt, largest, noise_floor, render_text, substitute
 from .render import markdown_to_html
-from .solution import worked_solution
 
 
 class VariantError(ValueError):
@@ -197,8 +196,9 @@ def finite(v: Any) -> bool:
         return False
 
 
-def calculate(item: BankItem, seed: int, env: dict[str, Any]) -> tuple[dict, Task, dict, Any]:
-    """Substitute the values into the item's spec, run it, and read the answer path."""
+def calculate(item: BankItem, seed: int, env: dict[str, Any], read_answer: bool = True) -> tuple[dict, Task, dict, Any]:
+    """Substitute the values into the item's spec, run it, and read the answer path (unless
+    ``read_answer`` is false: a multi-part item reads one path per part)."""
     m = item.model
     try:
         spec = substitute(m.calc, env)
@@ -210,6 +210,8 @@ def calculate(item: BankItem, seed: int, env: dict[str, Any]) -> tuple[dict, Tas
             result = run_task(task)
     except (SpecError, InfiniteLossError, FloatingPointError) as e:
         raise VariantError(("calc",), f"the calculator refuses seed {seed}'s spec: {e}") from None
+    if not read_answer:
+        return spec, task, result, None
     try:
         answer = resolve(result, m.answer)
     except KeyError as e:
@@ -261,7 +263,7 @@ def _explained(v: Variant) -> str | None:
         except ParamError as e:
             raise VariantError(("explanation",), str(e)) from None
     if v.task is not None:
-        parts.append(worked_solution(v.task, v.result, m.answer, resolve(v.result, m.answer)))
+        parts.append(v.kind.worked(v))
     return "\n\n".join(parts) if parts else None
 
 

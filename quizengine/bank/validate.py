@@ -106,7 +106,8 @@ def check_item(item: BankItem, seeds: int = SEEDS, report: list | None = None) -
                                         "below 1e-12 of its largest value; print it as 0"))
     out += figures.check(item, seeds)
     if getattr(m, "calc", None) is not None:
-        out += _calculated_rules(item, seeds, report)
+        own = item_type(m.type).seed_rules(item, seeds)
+        out += own if own is not None else _calculated_rules(item, seeds, report)
         if m.type == "single_choice" and not any(p.severity == "error" for p in out):
             out += _computed_choice_rules(item, seeds)
     elif m.type == "numeric":

@@ -21,7 +21,7 @@ def make_variant(item: BankItem, seed: int) -> Variant:
         v.values = values_for(item, seed)
     calculated = None
     if getattr(m, "calc", None) is not None:
-        v.spec, v.task, v.result, calculated = calculate(item, seed, v.values)
+        v.spec, v.task, v.result, calculated = calculate(item, seed, v.values, v.kind.single_answer_path)
     v.scale = largest(v.values)
     try:
         with noise_floor(v.scale):

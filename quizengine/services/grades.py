@@ -44,5 +44,8 @@ def grade_question(v: Any, points: float, value: Any) -> tuple[float, QuestionRe
         return 0.0, {"feedback": "Not answered.", "answered": False}
     g = grade(v, value)
     scale = points / g.max_score if g.max_score else 0.0
-    return round(g.score * scale, 10), {"feedback": g.feedback, "format_error": g.format_error,
-                                        "mistake": g.mistake, "correct": g.correct, "answered": True}
+    result: QuestionResult = {"feedback": g.feedback, "format_error": g.format_error, "mistake": g.mistake,
+                              "correct": g.correct, "answered": True}
+    if g.parts is not None:
+        result["parts"] = g.parts  # scores in the item's points (a view scales them to the slot's)
+    return round(g.score * scale, 10), result

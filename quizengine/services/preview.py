@@ -37,7 +37,7 @@ def preview_text(v: Variant) -> str:
     lines = [f"{v.item.id} ({v.type}, topic {v.item.topic}, seed {v.seed}, version {v.item.version})", "", v.prompt.rstrip()]
     for key, opts in v.kind.preview(v).items():
         if isinstance(opts, list) and opts:
-            lines += ["", f"{key}:"] + [f"  {o['id']}: {o['text']}" for o in opts]
+            lines += ["", f"{key}:"] + [f"  {o['id']}: {o.get('text') or o.get('prompt', '')}" for o in opts]
     for k, f in enumerate(figures_for(v), start=1):
         shown = "" if f.when == "always" else " (shown after submission)"
         lines += ["", f"figure {k} ({f.kind}){shown}: {f.alt}"] + [f"  {line}" for line in f.details]

@@ -14,7 +14,7 @@ from ..bank.catalog import BankItem, Catalog
 from ..bank.loader import Problem
 from ..bank.params import plain
 from ..bank.validate import validate_paths
-from ..bank.variant import VariantError, is_trivial, make_variant
+from ..bank.variant import VariantError, make_variant
 from ..offload import in_thread
 
 _CACHE: dict[str, tuple[tuple, Catalog]] = {}
@@ -70,7 +70,7 @@ def stress(item: BankItem, seeds: int = 200) -> StressReport:
             failures.append((seed, str(e)))
             continue
         if v.task is not None and not getattr(item.model, "allow_trivial", False):
-            why = is_trivial(v.task, v.result, item.model.answer)
+            why = v.kind.trivial(v)
             if why:
                 failures.append((seed, why))
         try:  # every seed's figures read their numbers; seed 0's are drawn for the page

@@ -58,9 +58,11 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False) 
 
 def _feedback(v: Any, aq: AttemptQuestion) -> dict[str, Any]:
     res = aq.result or {}
-    return {"feedback": res.get("feedback", ""), "format_error": res.get("format_error"),
-            "mistake": res.get("mistake"), "correct": res.get("correct", False),
-            "correct_answer": plain(v.answer), "explanation_html": v.explanation_html}
+    out = {"feedback": res.get("feedback", ""), "format_error": res.get("format_error"),
+           "mistake": res.get("mistake"), "correct": res.get("correct", False),
+           "correct_answer": plain(v.answer), "explanation_html": v.explanation_html}
+    out.update(v.kind.review(v, aq.response.value if aq.response else None, res, aq.points))
+    return out
 
 
 def result_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from ..bank.types import item_type
 from ..bank.types.base import field, numbers_text
 from ..services.attempts import NOT_TEXT
 
-__all__ = ["describe", "field", "fitted", "response_from_form", "text", "widget"]
+__all__ = ["describe", "field", "fitted", "response_from_form", "review_template", "text", "widget"]
 
 
 def response_from_form(form: MultiDict, q: dict[str, Any]) -> Any:
@@ -25,6 +25,11 @@ def response_from_form(form: MultiDict, q: dict[str, Any]) -> Any:
 def widget(q: dict[str, Any]) -> str:
     """The template of a question's input widget."""
     return item_type(q["type"]).template
+
+
+def review_template(q: dict[str, Any]) -> str | None:
+    """The template of a graded question's results for its item type, or None for the common one."""
+    return item_type(q["type"]).review_template
 
 
 def text(s: str) -> str:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, current_app
 
 from ..bank.params import fmt
-from .forms import describe, fitted, widget
+from .forms import describe, fitted, review_template, widget
 from .headers import csp_nonce
 
 
@@ -28,5 +28,5 @@ def num(x: float | None) -> str:
 
 def init_templating(app: Flask) -> None:
     app.jinja_env.globals.update(local_time=local_time, describe=describe, fitted=fitted, widget=widget,
-                                  csp_nonce=csp_nonce)
+                                  review_template=review_template, csp_nonce=csp_nonce)
     app.jinja_env.filters["num"] = num

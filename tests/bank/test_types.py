@@ -13,7 +13,8 @@ from quizengine.bank.types.single_choice import ChoicePayload
 from quizengine.web.openapi import openapi_document
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTRACT_TYPES = ("single_choice", "multiple_select", "true_false", "numeric", "short_text", "matching", "ordering")
+CONTRACT_TYPES = ("single_choice", "multiple_select", "true_false", "numeric", "short_text", "matching", "ordering",
+                  "multipart")  # multipart: CONTRACT section 3a
 
 
 def test_the_registry_holds_the_contract_types_in_order():
@@ -31,7 +32,7 @@ def test_every_type_has_its_widget_template_and_no_template_is_orphaned():
 
 def test_bank_docs_have_one_section_per_type():
     text = (ROOT / "banks" / "README.md").read_text()
-    section = text.split("## The seven types", 1)[1].split("\n## ", 1)[0]
+    section = text.split("## The eight types", 1)[1].split("\n## ", 1)[0]
     assert re.findall(r"^### `([a-z_]+)`", section, re.M) == list(ITEM_TYPES)
 
 

@@ -31,6 +31,11 @@ def form_value(q: dict, answer):
         return {f"{name}-{k}": v for k, v in answer.items()}
     if t == "ordering":
         return {f"{name}-{oid}": str(pos + 1) for pos, oid in enumerate(answer)}
+    if t == "multipart":  # each part is a numeric widget named q-ID-PART
+        out = {}
+        for p in q["parts"]:
+            out.update(form_value({"id": f"{q['id']}-{p['id']}", "type": "numeric", "shape": p["shape"]}, answer[p["id"]]))
+        return out
     raise AssertionError(t)
 
 

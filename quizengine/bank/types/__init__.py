@@ -15,12 +15,12 @@ from pydantic import Field
 
 from ...constants import MAX_RESPONSE_BYTES
 from ..core import Variant
-from . import matching, multiple_select, numeric, ordering, short_text, single_choice, true_false
+from . import matching, multipart, multiple_select, numeric, ordering, short_text, single_choice, true_false
 from .base import ItemType, ResponseRefused
 
 TYPES: tuple[ItemType, ...] = (
     single_choice.TYPE, multiple_select.TYPE, true_false.TYPE, numeric.TYPE, short_text.TYPE, matching.TYPE,
-    ordering.TYPE,
+    ordering.TYPE, multipart.TYPE,
 )
 REGISTRY: dict[str, ItemType] = {t.name: t for t in TYPES}
 ITEM_TYPES: tuple[str, ...] = tuple(REGISTRY)

@@ -11,7 +11,8 @@ from typing import Any, Callable, ClassVar
 from ..loader import BankItem, Problem
 from ..params import fmt
 from ..schema import ItemBase
-from ..core import Variant
+from ..core import Variant, is_trivial, resolve
+from ..solution import worked_solution
 
 Outcome = tuple[float, str, str | None]  # (fraction of the points, feedback, the mistake it shows)
 Namer = Callable[[Any], str]  # an id shown as its option's text
@@ -58,11 +59,17 @@ class ItemType:
     model: ClassVar[type[ItemBase]]
     response_format: ClassVar[str]  # the API's response format, for the docs and error messages
     answer_in_explanation: ClassVar[bool] = False  # the explanation may use {{answer}}
+    single_answer_path: ClassVar[bool] = True  # with ``calc``, the model's ``answer`` is one result path
 
     @property
     def template(self) -> str:
         """The student widget's template."""
         return f"student/items/{self.name}.html"
+
+    @property
+    def review_template(self) -> str | None:
+        """The results page's template for a graded response, or None for the common one."""
+        return None
 
     # ------------------------------------------------------------ variants
     def build(self, v: Variant, calculated: Any) -> None:
@@ -76,6 +83,18 @@ class ItemType:
     def rules(self, item: BankItem) -> list[Problem]:
         """Lint rules of this type that need no variant."""
         return []
+
+    def seed_rules(self, item: BankItem, seeds: int) -> list[Problem] | None:
+        """Lint rules of a calculated item over ``seeds`` variants; None for the common ones (validate.py)."""
+        return None
+
+    def worked(self, v: Variant) -> str:
+        """The worked solution of a calculated variant."""
+        return worked_solution(v.task, v.result, v.model.answer, resolve(v.result, v.model.answer))
+
+    def trivial(self, v: Variant) -> str | None:
+        """Why a calculated variant makes the question trivial, or None."""
+        return is_trivial(v.task, v.result, v.model.answer)
 
     # ------------------------------------------------------------ responses
     def json_ok(self, value: Any) -> bool:
@@ -94,6 +113,10 @@ class ItemType:
         """Compare a response with the key; raise FormatError when it can't be read."""
         raise NotImplementedError
 
+    def grade_full(self, v: Variant, response: Any) -> tuple[Outcome, list[dict[str, Any]] | None]:
+        """The outcome and, for a multi-part type, one result per part (None for one-part types)."""
+        return self.grade(v, response), None
+
     # ------------------------------------------------------------ pages
     def from_form(self, form: Any, q: dict[str, Any]) -> Any:
         """The response from the plain form's fields (``form.get``/``getlist``); None when left blank."""
@@ -106,6 +129,10 @@ class ItemType:
     def describe(self, q: dict[str, Any], value: Any, name: Namer) -> str:
         """A response (never None) as plain text for a results page."""
         return numbers_text(value)
+
+    def review(self, v: Variant, response: Any, result: dict[str, Any], points: float) -> dict[str, Any]:
+        """Extra fields of a graded question for the results page (``review_template`` shows them)."""
+        return {}
 
     # ------------------------------------------------------------ previews
     def preview(self, v: Variant) -> dict[str, Any]:

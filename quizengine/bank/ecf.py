@@ -1,0 +1,382 @@
+"""Error carried forward: which parts of a chain feed which, and the key of a later part recomputed
+from a student's own earlier answers (the calculator's ``given`` values), with the guards that keep
+an earlier answer from making a later part trivial (Numbas issue #368).
+
+Below the item types: the ``multipart`` type (bank/types/multipart.py) grades with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field as dc_field, replace
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ..calc import mistakes as buggy
+from ..calc.engine import run_task
+from ..calc.given import network_slots, optimizer_slots, parse_given
+from ..calc.losses import InfiniteLossError
+from ..calc.optimizers import OPTIMIZERS
+from ..calc.spec import NetworkTask, OptimizerTask, SpecError, Task
+from ..parsing import FormatError, parse_numeric
+from ..tolerance import Tolerance, entries_close, numbers_match, scalar_close
+from .core import Variant, parse_path, resolve
+from .params import fmt
+
+Node = tuple  # ("a", 1), ("loss",), ("velocity", 0): one quantity of the calculator, indices dropped
+SPREAD = 0.25  # the constant guard moves each given value by about SPREAD * (|value| + 1) both ways
+BACKWARD = ("delta", "dW", "db", "W_new", "b_new")
+STEP_ORDER = {"gradient": 0, "velocity": 1, "second_moment": 2, "params": 3}
+
+
+# ---------------------------------------------------------------- the graph
+
+def node_of(path: str, n_layers: int) -> Node | None:
+    """The quantity a result path names (``layers[1].a[0]`` -> ("a", 1)); None outside the graph."""
+    try:
+        steps = parse_path(path)
+    except KeyError:
+        return None
+    if steps[0] == "output":
+        return ("a", n_layers - 1)
+    if steps[0] == "loss":
+        return ("loss",)
+    if steps[0] in ("layers", "steps") and len(steps) >= 3 and isinstance(steps[1], int) and isinstance(steps[2], str):
+        return (steps[2], steps[1])
+    return None
+
+
+def _network_parents(node: Node, n_layers: int) -> list[Node]:
+    """The quantities ``node`` is computed from, as the calculator's given values propagate."""
+    if node == ("loss",):
+        return [("a", n_layers - 1)]
+    name, k = node
+    if name == "z":
+        return [("a", k - 1)] if k > 0 else []
+    if name == "a":
+        return [("z", k)]
+    if name == "delta":  # dL/da (from the next delta, or the loss at the output) times f'(z)
+        return [("z", k), ("a", k)] if k == n_layers - 1 else [("z", k), ("delta", k + 1)]
+    if name == "dW":
+        return [("delta", k)] + ([("a", k - 1)] if k > 0 else [])
+    if name == "db":
+        return [("delta", k)]
+    if name == "W_new":
+        return [("dW", k)]
+    if name == "b_new":
+        return [("db", k)]
+    return []
+
+
+def _optimizer_parents(node: Node, objective: bool, coupled: bool) -> list[Node]:
+    """Within update k+1: the gradient (at the previous parameters with an objective), then the
+    moments (from the gradient, and the parameters when a penalty is added to it), then the parameters."""
+    name, k = node
+    prev = [("params", k - 1)] if k > 0 else []
+    if name == "gradient":
+        return prev if objective else []
+    if name in ("velocity", "second_moment"):
+        return ([(name, k - 1)] if k > 0 else []) + [("gradient", k)] + (prev if coupled else [])
+    if name == "params":
+        return prev + [("velocity", k), ("second_moment", k), ("gradient", k)]
+    return []
+
+
+@lru_cache(maxsize=4096)
+def upstream(task_kind: str, n_layers: int, node: Node, objective: bool = False, coupled: bool = False) -> frozenset:
+    """Every quantity ``node`` depends on (itself excluded)."""
+    seen: set = set()
+    parents = ((lambda n: _optimizer_parents(n, objective, coupled)) if task_kind == "optimizer"
+               else (lambda n: _network_parents(n, n_layers)))
+    todo = list(parents(node))
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo += parents(n)
+    return frozenset(seen)
+
+
+def task_kind(task: Task | None) -> str | None:
+    if isinstance(task, NetworkTask):
+        return "network"
+    if isinstance(task, OptimizerTask):
+        return "optimizer"
+    return None
+
+
+def layer_count(task: Task) -> int:
+    return len(task.network.layers) if isinstance(task, NetworkTask) else 0
+
+
+def depends(task: Task, later: str, earlier: str) -> bool:
+    """Is the quantity at path ``earlier`` upstream of the one at ``later`` in the calculator's graph?"""
+    kind = task_kind(task)
+    n = layer_count(task)
+    a, b = node_of(later, n), node_of(earlier, n)
+    if kind is None or a is None or b is None or a == b:
+        return False
+    if isinstance(task, OptimizerTask):  # a penalty on w enters the gradient the moments see
+        c = task.config
+        coupled = c.name != "adamw" and bool(getattr(c, "weight_decay", 0) or getattr(c, "l1", 0))
+        return b in upstream(kind, n, a, task.gradients is None, coupled)
+    return b in upstream(kind, n, a)
+
+
+# ---------------------------------------------------------------- recomputing with given values
+
+def with_given(task: Task, given: dict[str, Any]) -> Task:
+    """The task with ``given`` values (path -> value) put in; SpecError for a path it has not."""
+    given = {p: np.asarray(x, dtype=np.float64).tolist() for p, x in given.items()}
+    if isinstance(task, NetworkTask):
+        sizes = tuple(tuple(l.weights.shape) for l in task.network.layers)
+        batch = None if task.x.ndim == 1 else task.x.shape[0]
+        slots, absent = _slots("network", sizes, batch, task.learning_rate is not None)
+    elif isinstance(task, OptimizerTask):
+        second = OPTIMIZERS[task.config.name].second_moment
+        slots, absent = _slots("optimizer", task.steps, tuple(task.params.shape), second)
+    else:
+        raise SpecError("only network and optimizer tasks take given values")
+    return replace(task, given=parse_given(given, slots, absent, "the paths of this task's result"))
+
+
+@lru_cache(maxsize=256)
+def _slots(kind: str, *shape: Any) -> tuple[dict, dict]:
+    """The given paths of a task of this shape (the calculator's own tables, built once; read only)."""
+    return network_slots(list(shape[0]), shape[1], shape[2]) if kind == "network" else optimizer_slots(*shape)
+
+
+def recompute(task: Task, given: dict[str, Any], path: str, cache: dict | None = None) -> np.ndarray | None:
+    """The value at ``path`` with ``given`` put in; None when it cannot be computed or is not finite.
+
+    ``cache`` (one per graded response) keeps each run's result by its given values: later parts
+    often rest on the same earlier answers."""
+    sig = tuple(sorted((p, np.asarray(x, dtype=np.float64).tobytes()) for p, x in given.items()))
+    result = cache.get(sig) if cache is not None else None
+    try:
+        if result is None:
+            with np.errstate(over="raise", invalid="raise", divide="raise"):
+                result = run_task(with_given(task, given))
+            if cache is not None:
+                cache[sig] = result
+        value = np.asarray(resolve(result, path), dtype=np.float64)
+    except (SpecError, InfiniteLossError, FloatingPointError, KeyError, ValueError):
+        return None
+    return value if np.all(np.isfinite(value)) else None
+
+
+def zero_like(x: float, tol: Tolerance) -> bool:
+    """0 would be marked right against ``x``."""
+    return abs(x) < 1e-12 or scalar_close(0.0, x, tol)
+
+
+def zeroes(value: Any, truth: Any, tol: Tolerance) -> bool:
+    """Some entry of a student's ``value`` is (nearly) 0 where the true one is not: 0 itself, or
+    1000 times smaller. Such a value is no source of ECF (it would make what follows trivial)."""
+    return any((zero_like(float(x), tol) or abs(x) < 1e-3 * abs(t)) and not zero_like(float(t), tol)
+               for x, t in zip(np.ravel(value), np.ravel(truth)))
+
+
+def ecf_key(task: Task, path: str, true_key: Any, given: dict[str, np.ndarray], tol: Tolerance,
+            cache: dict | None = None, check_constant: bool = True) -> tuple[np.ndarray | None, str]:
+    """The key of the part at ``path`` recomputed from ``given``, or (None, why no ECF is allowed).
+
+    Guards: the chain must compute (finite); no entry may become 0 where the true one is not (an
+    earlier answer that zeroes a later part, such as a dead ReLU or a zero activation); and the key
+    must move when the given values move by ``SPREAD`` (else any answer upstream gives the same key:
+    a saturated sigmoid, a ReLU pushed below 0); ``check_constant=False`` leaves that guard to the
+    caller (``moves``), to run it only when the ECF key would earn credit.
+    """
+    key = recompute(task, given, path, cache)
+    if key is None:
+        return None, "the chain cannot be computed from your earlier answers"
+    truth = np.asarray(true_key, dtype=np.float64)
+    if key.shape != truth.shape:
+        return None, "the chain from your earlier answers does not have this part's shape"
+    for k, t in zip(key.reshape(-1), truth.reshape(-1)):
+        if zero_like(float(k), tol) and not zero_like(float(t), tol):
+            return None, "your earlier answer makes this part 0"
+    if check_constant and not moves(task, path, key, given, tol, cache):
+        return None, CONSTANT
+    return key, ""
+
+
+CONSTANT = "this part comes out the same whatever your earlier answer is"
+
+
+def moves(task: Task, path: str, key: np.ndarray, given: dict[str, np.ndarray], tol: Tolerance,
+          cache: dict | None = None) -> bool:
+    """The key at ``path`` changes (beyond the tolerance) when the given values move by SPREAD."""
+    for sign in (1.0, -1.0):
+        # Each entry moves by its own amount (1, 1.37, 1.74, ... times the spread), so that
+        # symmetric weights cannot cancel a shift that is the same for every entry.
+        shifted = {p: v + sign * SPREAD * (np.abs(v) + 1.0) * (1.0 + 0.37 * np.arange(np.size(v)).reshape(np.shape(v)))
+                   for p, v in given.items()}
+        other = recompute(task, shifted, path, cache)
+        if other is None or not all(scalar_close(float(a), float(b), tol)
+                                    for a, b in zip(other.reshape(-1), key.reshape(-1))):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- names of quantities
+
+SUPER = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+SYMBOLS = {"z": "z", "a": "a", "delta": "δ", "dW": "∂L/∂W", "db": "∂L/∂b", "W_new": "updated W",
+           "b_new": "updated b"}
+STEP_NAMES = {"gradient": "gradient", "velocity": "velocity", "second_moment": "second moment", "params": "parameters"}
+
+
+def quantity_name(path: str) -> str:
+    """A short readable name of a result path, to follow "your": ``layers[0].a`` -> a⁽¹⁾,
+    ``steps[1].velocity`` -> velocity after step 2; entries are numbered from 1."""
+    try:
+        steps = parse_path(path)
+    except KeyError:
+        return path
+    head, rest = steps[0], list(steps[1:])
+    if head == "output":
+        name = "ŷ"
+    elif head == "loss":
+        name = "loss L"
+    elif head == "layers" and len(rest) >= 2:
+        name = SYMBOLS.get(str(rest[1]), str(rest[1])) + f"({rest[0] + 1})".translate(SUPER).replace("(", "⁽").replace(")", "⁾")
+        rest = rest[2:]
+    elif head == "steps" and len(rest) >= 2:
+        name = f"{STEP_NAMES.get(str(rest[1]), str(rest[1]))} after step {rest[0] + 1}"
+        rest = rest[2:]
+    else:
+        return path
+    if rest:
+        name += "[" + ", ".join(str(i + 1) if isinstance(i, int) else str(i) for i in rest) + "]"
+    return name
+
+
+# ---------------------------------------------------------------- grading a chain
+
+@dataclass
+class PartKey:
+    """One part of a variant: its key, shape, the earlier parts it depends on, its buggy answers."""
+
+    part: Any  # bank.types.multipart.Part
+    number: int  # 1-based, as students see it
+    answer: Any
+    shape: tuple[int, ...]
+    deps: tuple[int, ...]  # indices of earlier parts
+    name: str
+    mistakes: dict[str, Any] = dc_field(default_factory=dict)
+
+
+@dataclass
+class PartResult:
+    id: str
+    number: int
+    score: float  # points earned
+    max_score: float
+    feedback: str = ""
+    format_error: str | None = None
+    mistake: str | None = None
+    ecf: bool = False
+    ecf_from: list[dict[str, Any]] = dc_field(default_factory=list)  # [{part, name, value}]
+    ecf_key: Any = None  # the key on the student's chain, when it earned the credit
+    answered: bool = True
+
+    @property
+    def correct(self) -> bool:
+        return self.format_error is None and self.max_score > 0 and abs(self.score - self.max_score) < 1e-9
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "number": self.number, "score": round(self.score, 10), "max_score": self.max_score,
+                "correct": self.correct, "feedback": self.feedback, "mistake": self.mistake,
+                "format_error": self.format_error, "ecf": self.ecf, "ecf_from": self.ecf_from,
+                "ecf_key": self.ecf_key, "answered": self.answered}
+
+
+def shown_value(x: Any) -> str:
+    """A student's value in feedback: 4 significant figures."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 0:
+        return fmt(float(a), 4)
+    return "[" + ", ".join(shown_value(e) for e in a) + "]"
+
+
+def grade_parts(v: Variant, response: Any) -> list[PartResult]:
+    """Grade every part: against the true chain and, for an ECF part, against the chain from the
+    student's own valid answers to the parts it depends on; the better score counts."""
+    resp = response if isinstance(response, dict) else {}
+    credit = float(v.model.ecf_credit)
+    read: dict[int, np.ndarray] = {}  # part index -> the student's value, readable and finite
+    cache: dict = {}
+    out: list[PartResult] = []
+    for i, k in enumerate(v.payload.parts):
+        p = k.part
+        r = PartResult(p.id, k.number, 0.0, float(p.points))
+        raw = resp.get(p.id)
+        if raw is None:
+            r.feedback, r.answered = "Not answered.", False
+            out.append(r)
+            continue
+        try:
+            x = parse_numeric(raw, k.shape)
+        except FormatError as e:
+            r.feedback = r.format_error = str(e)
+            out.append(r)
+            continue
+        read[i] = x
+        ok = entries_close(x, k.answer, p.tolerance)
+        fraction = float(np.mean(ok))
+        if fraction == 1.0:
+            r.score, r.feedback = r.max_score, "Correct."
+            out.append(r)
+            continue
+        why = ""
+        parts = v.payload.parts
+        sources = [j for j in k.deps if j in read and not zeroes(read[j], parts[j].answer, parts[j].part.tolerance)]
+        if p.ecf and credit > 0 and sources:
+            given = {parts[j].part.answer: read[j] for j in sources}
+            key, why = ecf_key(v.task, p.answer, k.answer, given, p.tolerance, cache, check_constant=False)
+            if key is not None:
+                ecf_fraction = credit * float(np.mean(entries_close(x, key, p.tolerance)))
+                if ecf_fraction > fraction and not moves(v.task, p.answer, key, given, p.tolerance, cache):
+                    why = CONSTANT
+                elif ecf_fraction > fraction:
+                    fraction = ecf_fraction
+                    r.ecf, r.ecf_key = True, key.tolist()
+                    r.ecf_from = [{"part": parts[j].number, "id": parts[j].part.id, "name": parts[j].name,
+                                   "value": read[j].tolist(),
+                                   "wrong": not numbers_match(read[j], parts[j].answer, parts[j].part.tolerance)}
+                                  for j in sources]
+        elif p.ecf and credit > 0 and any(j in read for j in k.deps):
+            why = "your earlier answers it depends on are 0 where the true values are not"
+        elif p.ecf and credit > 0 and k.deps:
+            why = "none of the earlier answers it depends on could be read"
+        r.score = round(r.max_score * fraction, 10)
+        r.feedback = _part_feedback(k, x, ok, r, why, credit)
+        for mistake, value in k.mistakes.items():
+            if not r.ecf and numbers_match(x, value, p.tolerance):
+                r.mistake = mistake
+                r.feedback = f"Your answer is what you get if you {buggy.DESCRIPTIONS[mistake]}."
+                break
+        out.append(r)
+    return out
+
+
+def _part_feedback(k: PartKey, x: np.ndarray, ok: np.ndarray, r: PartResult, why: str, credit: float) -> str:
+    if r.ecf:
+        src = " and ".join(f"your {s['name']} = {shown_value(s['value'])} from part {s['part']}" for s in named(r.ecf_from))
+        scaled = "" if credit == 1 else f" ({fmt(credit * 100)}% of the points for error carried forward)"
+        full = r.score >= r.max_score * credit - 1e-9
+        return (f"Part {k.number} is marked on {src}: {'right' if full else 'partly right'} for your values{scaled} "
+                f"(the true chain gives {shown_value(k.answer)}).")
+    text = f"{int(ok.sum())} of {ok.size} entries are right." if x.ndim else "Not right."
+    if why and k.part.ecf:
+        text += f" No credit carried forward: {why}."
+    return text
+
+
+def named(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sources feedback names: the wrong ones nearest to the part (the latest wrong earlier answer
+    stands for those before it), or the latest one if none is wrong (a rounded value carried on)."""
+    wrong = [s for s in sources if s.get("wrong")]
+    return wrong[-1:] if wrong else sources[-1:]

@@ -1,0 +1,103 @@
+"""A student answers a chain in Chromium with a slip in its first part, carries it on, and sees the
+error-carried-forward credit and its explanation on the results page (issue 13)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from quizengine.bank.catalog import load_catalog
+from quizengine.bank.ecf import with_given
+from quizengine.bank.params import fmt
+from quizengine.bank.variant import make_variant, resolve
+from quizengine.calc.engine import run_task
+from tests.e2e.test_browser import ARGS, CHROMIUM, PASSWORD, TEACHER_PASSWORD, login
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.slow
+
+BANKS = Path(__file__).resolve().parents[2] / "banks"
+ITEM = "chain-opt-momentum"
+QUIZ = f"""id: chain-quiz
+title: One chain
+slots:
+  - {{items: [{ITEM}]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e-chain")
+    banks = tmp / "banks"
+    (banks / "quizzes").mkdir(parents=True)
+    shutil.copy(BANKS / "chains.yaml", banks / "chains.yaml")
+    (banks / "quizzes" / "chain-quiz.yaml").write_text(QUIZ)
+    srv = LiveServer(tmp, banks)
+    roster = tmp / "roster.csv"
+    roster.write_text(f"username,full_name,student_id,email,password\nann,Ann Student,S-1,ann@example.org,{PASSWORD}\n")
+    srv.cli("users", "import", str(roster))
+    srv.cli("users", "add", "teacher", "--role", "instructor", "--password-stdin", stdin=TEACHER_PASSWORD + "\n")
+    srv.start()
+    srv.banks = banks
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def test_student_slips_in_part_one_and_sees_ecf_credit_on_the_results_page(server, browser):
+    page = browser.new_page()
+    login(page, server, "ann", PASSWORD)
+    page.locator("section.card", has_text="One chain").get_by_role("button", name=re.compile("Start attempt")).click()
+    section = page.locator("section.question")
+    expect(section).to_have_count(1)
+    expect(section.locator(".part")).to_have_count(4)
+    attempt_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    status, key = server.api("GET", f"/api/v1/attempts/{attempt_id}/key", token=server.token("teacher", TEACHER_PASSWORD))
+    assert status == 200
+    (q,) = key["questions"]
+    v = make_variant(load_catalog([server.banks]).items[q["item_id"]], q["seed"])
+    # The slip: v1 with the gradient's sign flipped (+lr g1); every later part is right for it.
+    v1 = -np.asarray(v.answer["v1"], dtype=np.float64)
+    chain = run_task(with_given(v.task, {"steps[0].velocity": v1}))
+    mine = {"v1": v1.tolist(), **{k: resolve(chain, p) for k, p in
+                                  (("w1", "steps[0].params"), ("v2", "steps[1].velocity"), ("w2", "steps[1].params"))}}
+    for pid in ("v1", "w1", "v2", "w2"):
+        part = section.locator(f'.part[data-part="{pid}"]')
+        cells = part.locator("input.num")
+        for k, x in enumerate(mine[pid]):
+            cells.nth(k).fill(fmt(x, 8))
+        # each part autosaves, and its own status says so (a save of a half-filled part says "Saved ..., but")
+        expect(part.locator(".part-status")).to_have_text(re.compile(r"^Saved [^,]*$"), timeout=15000)
+    expect(page.locator(".qnav a.answered")).to_have_count(1)
+    page.reload()
+    for k, x in enumerate(mine["w2"]):  # the whole object was saved: the last part is back after a reload
+        assert float(section.locator('.part[data-part="w2"] input.num').nth(k).input_value()) == pytest.approx(x, rel=1e-6)
+    page.get_by_role("button", name="Save and finish…").click()
+    page.get_by_role("button", name="Submit now").click()
+    expect(page.locator("h1")).to_contain_text("3 / 4")
+    rows = page.locator("table.parts tbody tr")
+    expect(rows).to_have_count(4)
+    expect(rows.nth(0)).to_have_class(re.compile("wrong"))
+    for k in (1, 2, 3):
+        expect(rows.nth(k)).to_have_class(re.compile("ecf"))
+        expect(rows.nth(k)).to_contain_text("error carried forward")
+    shown = "[" + ", ".join(fmt(x, 4) for x in v1) + "]"
+    expect(rows.nth(1)).to_contain_text(f"Part 2 is marked on your velocity after step 1 = {shown} from part 1")
+    # the explanation: the true chain's worked solution, and the student's own chain beside it
+    expect(page.locator(".ecf-chain")).to_contain_text("Your chain")
+    expect(page.get_by_text("Worked solution with your numbers")).to_be_visible()
+    page.close()
