@@ -167,13 +167,14 @@ def test_clean_keeps_drawing_and_drops_what_runs_or_styles(dirty, gone, kept):
 def write_bank(tmp_path: Path, figures_yaml: str, calc: str = "activation") -> Path:
     calcs = {
         "activation": "calc: {activation: {name: tanh}, z: [\"$z\"]}\n    answer: value[0]",
-        "optimizer": ("calc:\n      optimizer: {name: sgd, learning_rate: 0.1}\n      params: [1.0, -1.0]\n"
+        "optimizer": ("calc:\n      optimizer: {name: sgd, learning_rate: 0.1}\n      params: [\"$z\", \"$z\"]\n"
                       "      objective: {quadratic: {A: [[2.0, 0.0], [0.0, 0.5]], b: [0.0, 0.0]}}\n      steps: 2\n"
                       "    answer: steps[1].params"),
     }
     (tmp_path / "b.yaml").write_text(
-        "topic: t\ntitle: T\nitems:\n  - id: t-fig\n    type: numeric\n    prompt: z = {{z}}\n"
-        "    explanation: e\n    params:\n      z: {range: [-2.0, 2.0], step: 0.5}\n"
+        "topic: t\ntitle: T\nitems:\n  - id: t-fig\n    type: numeric\n"
+        "    prompt: z = {{z}}; give the answer to 4 significant figures.\n    tolerance: {sigfigs: 4}\n"
+        "    explanation: e\n    params:\n      z: {range: [0.5, 2.0], step: 0.25}\n"
         f"    {calcs[calc]}\n    figures: {figures_yaml}\n")
     return tmp_path
 
