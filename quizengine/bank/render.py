@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -21,7 +22,7 @@ MATHML_ATTRS = {
     "columnalign", "rowalign", "columnspacing", "rowspacing", "columnlines", "rowlines", "frame",
     "linethickness", "width", "height", "depth", "minsize", "maxsize", "symmetric", "largeop",
     "movablelimits", "accent", "accentunder", "notation", "scriptlevel", "displaystyle", "open", "close",
-    "separators", "encoding",
+    "separators", "encoding", "alttext",
 }
 HTML_TAGS = {
     "p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a", "span", "div",
@@ -40,9 +41,11 @@ ATTRIBUTES: dict[str, set[str]] = {
 @lru_cache(maxsize=4096)
 def _mathml(content: str, display: str) -> str:
     try:
-        return latex_to_mathml(content, display=display)
+        mathml = latex_to_mathml(content, display=display)
     except Exception:  # latex2mathml raises many types on bad input; show the source instead
         return f'<code class="math-error">{html.escape(content)}</code>'
+    # The LaTeX source is the formula's plain-text name (screen readers, table headers, copying).
+    return mathml.replace("<math", f'<math alttext="{html.escape(content.strip(), quote=True)}"', 1)
 
 
 def _math(content: str, opts: dict[str, Any]) -> str:
@@ -63,8 +66,16 @@ def markdown_to_html(text: str) -> str:
     Cached: the same text (a static prompt, a choice, a formula) renders once per process.
     """
     raw = _markdown().render(text)
-    return nh3.clean(raw, tags=HTML_TAGS | MATHML_TAGS, attributes=ATTRIBUTES,
-                     url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer")
+    clean = nh3.clean(raw, tags=HTML_TAGS | MATHML_TAGS, attributes=ATTRIBUTES,
+                      url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer")
+    # A wide table scrolls inside its own box, never the page (static/style.css, static/scroll.js).
+    return clean.replace("<table>", '<div class="scroll"><table>').replace("</table>", "</table></div>")
+
+
+def markdown_to_text(text: str) -> str:
+    """Markdown with math as one line of plain text: each formula as its LaTeX source (for labels)."""
+    rendered = re.sub(r'<math[^>]*\balttext="([^"]*)"[^>]*>.*?</math>', r"\1", markdown_to_html(text), flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", rendered)).split())
 
 
 def math_errors(text: str) -> list[str]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, ClassVar
 
+from markupsafe import escape
+
 from ..loader import BankItem, Problem
 from ..params import fmt
 from ..schema import ItemBase
@@ -106,6 +108,17 @@ class ItemType:
     def describe(self, q: dict[str, Any], value: Any, name: Namer) -> str:
         """A response (never None) as plain text for a results page."""
         return numbers_text(value)
+
+    def describe_html(self, q: dict[str, Any], value: Any, name: Namer, name_html: Namer) -> str:
+        """A response (never None) as HTML for a results page: option texts with their math.
+
+        ``name_html`` gives an option's rendered HTML (safe) from its id, ``name`` its plain text.
+        """
+        return str(escape(self.describe(q, value, name)))
+
+    def accepted(self, v: Variant) -> str | None:
+        """What the key accepts, in words, for a results page once feedback is shown (a range); or None."""
+        return None
 
     # ------------------------------------------------------------ previews
     def preview(self, v: Variant) -> dict[str, Any]:
