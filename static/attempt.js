@@ -282,6 +282,7 @@
       if (inflight > 0) { setTimeout(finish, 200); return; } // let the last saves land first
       window.location.assign(timer.dataset.result);
     };
+    const timeUp = () => setTimeout(finish, 2000); // time for the notice to be read and announced
     const tick = () => {
       const left = Math.max(0, Math.ceil((end - (Date.now() + skew)) / 1000));
       const m = Math.floor(left / 60), s = left % 60;
@@ -299,7 +300,7 @@
         timers.clear();
         say("Time is up: submitting your saved answers…");
         form.querySelectorAll("input, button").forEach((x) => { if (x.type !== "hidden") x.disabled = true; });
-        finish();
+        timeUp();
         return;
       }
       setTimeout(tick, 1000);

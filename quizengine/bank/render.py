@@ -22,7 +22,7 @@ MATHML_ATTRS = {
     "columnalign", "rowalign", "columnspacing", "rowspacing", "columnlines", "rowlines", "frame",
     "linethickness", "width", "height", "depth", "minsize", "maxsize", "symmetric", "largeop",
     "movablelimits", "accent", "accentunder", "notation", "scriptlevel", "displaystyle", "open", "close",
-    "separators", "encoding", "alttext",
+    "separators", "encoding", "alttext", "aria-label",
 }
 HTML_TAGS = {
     "p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a", "span", "div",
@@ -37,6 +37,8 @@ ATTRIBUTES: dict[str, set[str]] = {
     **{t: set(MATHML_ATTRS) for t in MATHML_TAGS},
 }
 
+ACCENTS = {"&#x0005E;": "&#x002C6;", "&#x0007E;": "&#x002DC;"}  # \hat and \tilde: ^ -> U+02C6, ~ -> U+02DC
+
 
 @lru_cache(maxsize=4096)
 def _mathml(content: str, display: str) -> str:
@@ -45,7 +47,15 @@ def _mathml(content: str, display: str) -> str:
     except Exception:  # latex2mathml raises many types on bad input; show the source instead
         return f'<code class="math-error">{html.escape(content)}</code>'
     # The LaTeX source is the formula's plain-text name (screen readers, table headers, copying).
-    return mathml.replace("<math", f'<math alttext="{html.escape(content.strip(), quote=True)}"', 1)
+    # ^ and ~ as accents stretch upwards in Chromium (a tall hat beside the y): the accent characters don't.
+    for ascii_, accent in ACCENTS.items():
+        mathml = mathml.replace(f"<mo>{ascii_}</mo></mover>", f"<mo>{accent}</mo></mover>").replace(
+            f'<mo stretchy="false">{ascii_}</mo></mover>', f'<mo stretchy="false">{accent}</mo></mover>')
+    # \infty is an ordinary symbol, not an operator with space around it ("[0, ∞ )")
+    mathml = mathml.replace("<mo>&#x0221E;</mo>", "<mi>&#x0221E;</mi>")
+    # alttext is MathML's; aria-label is what name computations (a label, a table header) read.
+    name = html.escape(content.strip(), quote=True)
+    return mathml.replace("<math", f'<math alttext="{name}" aria-label="{name}"', 1)
 
 
 def _math(content: str, opts: dict[str, Any]) -> str:
