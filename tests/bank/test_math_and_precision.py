@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 import pytest
 
+from quizengine.grading import grade
 from quizengine.bank.render import markdown_to_html, markdown_to_text
 from quizengine.tolerance import Tolerance, accepted_range, close_at_lower_precision, scalar_close
 
@@ -62,3 +65,27 @@ def test_accepted_range_is_what_the_comparison_accepts(key, tol, lo, hi):
 ])
 def test_close_at_lower_precision(x, key, tol, near):
     assert close_at_lower_precision(x, key, tol) is near
+
+
+@pytest.mark.parametrize("response, feedback", [
+    ("0.25", "Correct."),
+    ("0.2501", "Correct."),  # decimals: 3
+    ("0.2", ""),  # wrong, and not close at 2 figures either
+    ("0.246", "Close, but not precise enough: the answer must be correct to 3 decimal places"),
+    ("0.2549", "Close, but not precise enough"),
+])
+def test_numeric_feedback_says_close_but_not_precise_enough(variant, response, feedback):
+    v = variant("s-num-static")  # key 0.25, tolerance {decimals: 3}
+    r = grade(v, response)
+    assert r.feedback.startswith(feedback) if feedback else r.feedback == ""
+    assert v.kind.accepted(v) == "Accepted: from 0.24949 to 0.25051 (to 3 decimal places)."
+
+
+def test_entries_close_but_not_precise_enough_are_counted(variant):
+    v = variant("s-num-matrix")
+    key = np.asarray(v.answer, dtype=float)
+    assert v.model.tolerance == Tolerance(rel=1e-3, abs=1e-6) and abs(key[0, 0]) > 1e-3
+    rounded = key.copy()
+    rounded[0, 0] *= 1.004  # 0.4% off: outside 0.1%, always inside 2 significant figures (at least 0.5%)
+    r = grade(v, rounded.tolist())
+    assert "3 of 4 entries are right. 1 more is close, but not precise enough." == r.feedback
