@@ -62,6 +62,8 @@ def _unreadable(v: Any, response: Any) -> str | None:
         return check_response(v, response)
     except ResponseRefused as e:  # stored before saves were checked: it can't be read either
         return str(e)
+    except OverflowError:  # an integer beyond float64, stored before saves were checked
+        return "a number too large to read"
 
 
 def _override_reasons(s: Session, a: Attempt) -> dict[int, str]:

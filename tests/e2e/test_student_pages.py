@@ -275,6 +275,7 @@ def test_timed_attempt_is_confirmed_warns_and_submits_at_zero(server, browser):
     expect(timer).to_contain_text(re.compile(r"0:0\d"))
     alert = page.locator('#time-alert[aria-live="assertive"]')
     expect(alert).to_have_text(re.compile("1 minute left"))  # under a minute from the start
+    shot(page, "attempt-timed-desktop")
     page.locator('input[value="false"]').check()
     expect(page.locator(".status.ok").first).to_be_visible(timeout=5000)
     expect(alert).to_have_text(re.compile("Time is up: submitting your saved answers"), timeout=15000)

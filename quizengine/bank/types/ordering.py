@@ -6,6 +6,7 @@ import bisect
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from markupsafe import escape
 from pydantic import Field
 
 from ...parsing import FormatError
