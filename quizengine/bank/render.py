@@ -39,6 +39,11 @@ ATTRIBUTES: dict[str, set[str]] = {
 
 ACCENTS = {"&#x0005E;": "&#x002C6;", "&#x0007E;": "&#x002DC;"}  # \hat and \tilde: ^ -> U+02C6, ~ -> U+02DC
 
+UNARY = re.compile(r'(<mo(?: stretchy="false")?>(?:&#x00028;|\[|&#x0005B;|&#x0002C;|&#x0003D;|&#x0003C;|&#x0003E;'
+                   r'|&#x02264;|&#x02265;)</mo>)<mo>(&#x02212;|&#x0002B;)</mo>')
+
+FUNCTION_ARG = re.compile(r"(<mi>[a-z]{2,}</mi>|<msup><mi>[a-z]{2,}</mi><mn>[^<]*</mn></msup>)(<m[in]>)")
+
 
 @lru_cache(maxsize=4096)
 def _mathml(content: str, display: str) -> str:
@@ -51,6 +56,10 @@ def _mathml(content: str, display: str) -> str:
     for ascii_, accent in ACCENTS.items():
         mathml = mathml.replace(f"<mo>{ascii_}</mo></mover>", f"<mo>{accent}</mo></mover>").replace(
             f'<mo stretchy="false">{ascii_}</mo></mover>', f'<mo stretchy="false">{accent}</mo></mover>')
+    # a sign after an opening bracket, a comma or a relation is unary: no binary-operator space ("( − 1, 1)")
+    mathml = UNARY.sub(r'\1<mo form="prefix">\2</mo>', mathml)
+    # a thin space after a function name before its argument, as TeX sets it ("tanh z", not "tanhz")
+    mathml = FUNCTION_ARG.sub(r'\1<mspace width="0.1667em"></mspace>\2', mathml)
     # \infty is an ordinary symbol, not an operator with space around it ("[0, ∞ )")
     mathml = mathml.replace("<mo>&#x0221E;</mo>", "<mi>&#x0221E;</mi>")
     # alttext is MathML's; aria-label is what name computations (a label, a table header) read.

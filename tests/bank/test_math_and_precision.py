@@ -89,3 +89,17 @@ def test_entries_close_but_not_precise_enough_are_counted(variant):
     rounded[0, 0] *= 1.004  # 0.4% off: outside 0.1%, always inside 2 significant figures (at least 0.5%)
     r = grade(v, rounded.tolist())
     assert "3 of 4 entries are right. 1 more is close, but not precise enough." == r.feedback
+
+
+@pytest.mark.parametrize("source, expected", [
+    # a sign after a bracket, comma or relation is unary: no space as around a binary minus
+    (r"(-1, 1)", '<mo stretchy="false">(</mo><mo form="prefix">\u2212</mo><mn>1</mn>'),
+    (r"y = -x", '<mo>=</mo><mo form="prefix">\u2212</mo><mi>x</mi>'),
+    (r"a - b", "<mi>a</mi><mo>\u2212</mo><mi>b</mi>"),
+    # a function name and its argument get TeX's thin space
+    (r"\tanh z", '<mi>tanh</mi><mspace width="0.1667em"></mspace><mi>z</mi>'),
+    (r"\tanh^2 z", '</msup><mspace width="0.1667em"></mspace><mi>z</mi>'),
+    (r"\max(0, z)", "<mo>max</mo><mo stretchy=\"false\">(</mo>"),  # no space before a bracket
+])
+def test_math_spacing_follows_tex(source, expected):
+    assert expected in markdown_to_html(f"${source}$")
