@@ -89,3 +89,30 @@ def entries_close(x: Any, a: Any, tol: Tolerance = DEFAULT_TOLERANCE) -> np.ndar
 def numbers_match(x: Any, a: Any, tol: Tolerance = DEFAULT_TOLERANCE) -> bool:
     """True when x has a's shape and every entry is within tolerance."""
     return np.shape(x) == np.shape(a) and bool(np.all(entries_close(x, a, tol)))
+
+
+def accepted_range(a: float, tol: Tolerance) -> tuple[float, float]:
+    """The interval of answers ``scalar_close`` accepts around the key ``a`` (ends approximate for
+    sigfigs and decimals, whose comparison is strict)."""
+    mode = mode_of(tol)
+    if mode is Mode.REL_ABS:
+        half = max(tol.abs or 0.0, (tol.rel or 0.0) * abs(a))
+    elif mode is Mode.SIGFIGS:
+        n = tol.sigfigs - 1 if a == 0 else -int(math.floor(math.log10(abs(a)))) + (tol.sigfigs - 1)
+        half = 0.51 * 10.0 ** (-n)
+    elif mode is Mode.DECIMALS:
+        half = 0.51 * 10.0 ** (-tol.decimals)
+    else:  # pragma: no cover - exhaustive
+        raise AssertionError(mode)
+    return a - half, a + half
+
+
+NEAR_SIGFIGS = 2  # "close": the answer agrees with the key to this many significant figures
+
+
+def close_at_lower_precision(x: float, a: float, tol: Tolerance) -> bool:
+    """x misses the tolerance but agrees with a to NEAR_SIGFIGS significant figures: rounded too
+    early or written with too few digits ("close, but not precise enough")."""
+    if not (math.isfinite(x) and math.isfinite(a)) or scalar_close(x, a, tol):
+        return False
+    return close_sigfigs(x, a, NEAR_SIGFIGS)

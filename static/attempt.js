@@ -1,3 +1,23 @@
+// The student's pages (attempt and results). A formula, code block or table wider than the screen
+// scrolls inside its own box (style.css); such a box joins the Tab order, to scroll it by keyboard.
+(function () {
+  "use strict";
+  function mark() {
+    document.querySelectorAll("div.math, pre, .scroll").forEach((box) => {
+      if (box.scrollWidth > box.clientWidth + 1) {
+        box.tabIndex = 0;
+        box.classList.add("scrolls");
+      } else if (box.classList.contains("scrolls")) {
+        box.removeAttribute("tabindex");
+        box.classList.remove("scrolls");
+      }
+    });
+  }
+  mark();
+  window.addEventListener("resize", mark);
+  if (document.fonts) document.fonts.ready.then(mark); // the math font changes widths
+})();
+
 // Autosave for the attempt page: every change is sent for its own question, in order. The server
 // issues the versions: each question's hidden seq-<id> field holds the stored answer's seq (empty
 // when nothing is saved), a save sends that seq + 1, and the field adopts the seq each save returns.
@@ -42,7 +62,7 @@
     }
     if (type === "matching") {
       const out = {};
-      q("select").forEach((s) => { if (s.value) out[s.name.slice(name.length + 1)] = s.value; });
+      q('input[type="radio"]:checked').forEach((r) => { out[r.name.slice(name.length + 1)] = r.value; });
       return Object.keys(out).length ? out : null;
     }
     if (type === "ordering") {
@@ -86,7 +106,9 @@
     } else if (type === "multipart") {
       all(".part").forEach((p) => { fillNumeric(p, name + "-" + p.dataset.part, (response || {})[p.dataset.part]); });
     } else if (type === "matching") {
-      all("select").forEach((s) => { s.value = text(response && response[s.name.slice(name.length + 1)]); });
+      all('input[type="radio"]').forEach((r) => {
+        r.checked = Boolean(response) && response[r.name.slice(name.length + 1)] === r.value;
+      });
     } else if (type === "ordering" && Array.isArray(response)) {
       const ol = section.querySelector("ol.ordering");
       response.forEach((oid) => {
@@ -118,13 +140,29 @@
     });
   }
 
-  function mark(section, answered) {
+  // The navigator's states and texts (the same as web/templating.py's NAV_TEXT).
+  const NAV_TEXT = { answered: "answered", unanswered: "not answered", unreadable: "answer can't be read" };
+  function mark(section, answered, formatError) {
     const nav = document.getElementById("nav-" + section.dataset.id);
+    const st = !answered ? "unanswered" : formatError ? "unreadable" : "answered";
     if (nav) {
-      nav.className = answered ? "answered" : "unanswered";
-      nav.title = answered ? "answered" : "not answered";
+      nav.className = st;
+      nav.title = NAV_TEXT[st];
+      const sr = nav.querySelector(".sr-only");
+      if (sr) sr.textContent = ", " + NAV_TEXT[st];
     }
+    // An unreadable answer: its fields are invalid and described by the message (as after a reload).
+    const msg = document.getElementById("fe-" + section.dataset.id);
+    if (msg) msg.textContent = formatError && answered ? "This answer can't be read: " + formatError + ". It scores 0 as it stands; correct it." : "";
+    section.querySelectorAll("input.num, input[aria-invalid]").forEach((i) => {
+      i.setAttribute("aria-invalid", formatError && answered ? "true" : "false");
+    });
   }
+
+  // Times on this page are hours and minutes in the course's time zone, as the server writes them.
+  const clockFormat = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+                                                          timeZone: form.dataset.tz || undefined });
+  const clock = (iso) => clockFormat.format(new Date(iso));
 
   function send(section) {
     const id = section.dataset.id;
@@ -150,10 +188,10 @@
       .then((res) => {
         if (res.ok) {
           seqField(section).value = res.data.seq;
-          const t = new Date(res.data.saved_at).toLocaleTimeString();
-          setStatus(section, res.data.format_error ? "Saved " + t + ", but: " + res.data.format_error : "Saved " + t,
+          const t = clock(res.data.saved_at);
+          setStatus(section, res.data.format_error ? "Saved at " + t + ", but it can't be read yet" : "Saved at " + t,
                     res.data.format_error ? "warn" : "ok", parts);
-          mark(section, response !== null);
+          mark(section, response !== null, res.data.format_error);
         } else if (res.status === 409 && typeof res.data.seq === "number") {
           // A newer answer was saved in another tab or device: show it, and build on it from now on.
           seqField(section).value = res.data.seq;
@@ -161,7 +199,7 @@
           st.pending = false;
           if (submitter) { submitter = null; section.scrollIntoView(); } // let the student see it before finishing
           setStatus(section, "This answer was changed in another tab or device; the newer answer is shown.", "warn", parts);
-          mark(section, res.data.response !== null);
+          mark(section, res.data.response !== null, null);
         } else {
           setStatus(section, "Not saved: " + (res.data.error || res.status), "error", parts);
         }
@@ -198,6 +236,15 @@
       submitter = e.submitter || form.querySelector('button[type="submit"]');
     }
   });
+  // Enter in an answer field never posts the page (it would jump to the top): it saves that answer.
+  form.addEventListener("keydown", (e) => {
+    const t = e.target;
+    if (e.key === "Enter" && t.tagName === "INPUT" && t.type !== "submit" && t.type !== "button") {
+      e.preventDefault();
+      const section = t.closest(".question");
+      if (section) { clearTimeout(timers.get(section)); timers.delete(section); send(section); }
+    }
+  });
   form.addEventListener("change", (e) => {
     const section = e.target.closest(".question");
     if (section) { notePart(section, e.target); send(section); }
@@ -207,38 +254,107 @@
     if (!section || e.target.type === "radio" || e.target.type === "checkbox") return;
     notePart(section, e.target);
     clearTimeout(timers.get(section));
-    timers.set(section, setTimeout(() => send(section), 700));
+    timers.set(section, setTimeout(() => { timers.delete(section); send(section); }, 700));
   });
 
-  // Ordering: move items with buttons (keyboard and mouse); the rank fields stay for no-JS use.
+  // Ordering: drag an entry by its handle (mouse or touch), or move it with its buttons (keyboard);
+  // each button names its entry and each move is announced. The rank fields stay for no-JS use.
+  function label(li) { return li.dataset.label || li.textContent.trim(); }
+  function button(li, dir) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "move " + dir;
+    b.textContent = dir === "up" ? "↑" : "↓";
+    b.setAttribute("aria-label", "Move '" + label(li) + "' " + dir);
+    return b;
+  }
+  function moved(ol, li, focus) {
+    const items = Array.from(ol.querySelectorAll("li"));
+    items.forEach((x, k) => { x.querySelector("input.rank").value = k + 1; });
+    const live = document.getElementById("moved-" + ol.dataset.question);
+    if (live) live.textContent = "'" + label(li) + "' is now at position " + (items.indexOf(li) + 1) + " of " + items.length + ".";
+    if (focus) focus.focus();
+    send(ol.closest(".question"));
+  }
   document.querySelectorAll("ol.ordering").forEach((ol) => {
     ol.classList.add("js");
     ol.querySelectorAll("li").forEach((li) => {
-      const up = document.createElement("button");
-      up.type = "button"; up.textContent = "↑"; up.className = "move"; up.setAttribute("aria-label", "move up");
-      const down = document.createElement("button");
-      down.type = "button"; down.textContent = "↓"; down.className = "move"; down.setAttribute("aria-label", "move down");
-      li.prepend(down); li.prepend(up);
-      up.addEventListener("click", () => { if (li.previousElementSibling) { ol.insertBefore(li, li.previousElementSibling); renumber(ol, up); } });
-      down.addEventListener("click", () => { if (li.nextElementSibling) { ol.insertBefore(li.nextElementSibling, li); renumber(ol, down); } });
+      const up = button(li, "up"), down = button(li, "down");
+      const handle = document.createElement("span");
+      handle.className = "handle";
+      handle.textContent = "⠿";
+      handle.setAttribute("aria-hidden", "true"); // the buttons do the same for the keyboard
+      li.prepend(handle, up, down);
+      up.addEventListener("click", () => {
+        if (li.previousElementSibling) { ol.insertBefore(li, li.previousElementSibling); moved(ol, li, up); }
+      });
+      down.addEventListener("click", () => {
+        if (li.nextElementSibling) { ol.insertBefore(li.nextElementSibling, li); moved(ol, li, down); }
+      });
+      handle.addEventListener("pointerdown", (e) => drag(e, ol, li));
     });
   });
-  function renumber(ol, focus) {
-    ol.querySelectorAll("li").forEach((li, k) => { li.querySelector("input.rank").value = k + 1; });
-    focus.focus();
-    send(ol.closest(".question"));
+  // Pointer events serve mouse, pen and touch alike (HTML drag and drop does not work on phones).
+  function drag(e, ol, li) {
+    e.preventDefault();
+    const start = Array.from(ol.children).indexOf(li);
+    li.classList.add("dragging");
+    const move = (ev) => {
+      const over = document.elementFromPoint(ev.clientX, ev.clientY);
+      const target = over && over.closest("ol.ordering > li");
+      if (!target || target === li || target.parentNode !== ol) return;
+      const box = target.getBoundingClientRect();
+      ol.insertBefore(li, ev.clientY < box.top + box.height / 2 ? target : target.nextElementSibling);
+    };
+    const end = () => {
+      document.removeEventListener("pointermove", move);
+      document.removeEventListener("pointerup", end);
+      document.removeEventListener("pointercancel", end);
+      li.classList.remove("dragging");
+      if (Array.from(ol.children).indexOf(li) !== start) moved(ol, li, null);
+    };
+    document.addEventListener("pointermove", move);
+    document.addEventListener("pointerup", end);
+    document.addEventListener("pointercancel", end);
   }
 
-  // Countdown to the server's expiry time; at zero the server submits what was saved.
-  const timer = document.querySelector(".timer");
+  // Countdown to the server's expiry time in the sticky bar, corrected for this device's clock;
+  // warnings at 5 and 1 minute are announced; at zero the saved answers are submitted (the server
+  // closes the attempt when its result page is asked for).
+  const timer = document.getElementById("timer");
   if (timer) {
+    const skew = new Date(timer.dataset.now).getTime() - Date.now(); // server clock minus this device's
     const end = new Date(timer.dataset.expires).getTime();
     const out = document.getElementById("countdown");
+    const alert = document.getElementById("time-alert");
+    const warned = new Set();
+    const say = (text) => { alert.textContent = text; };
+    let done = false;
+    const finish = () => {
+      if (inflight > 0) { setTimeout(finish, 200); return; } // let the last saves land first
+      window.location.assign(timer.dataset.result);
+    };
+    const timeUp = () => setTimeout(finish, 2000); // time for the notice to be read and announced
     const tick = () => {
-      const left = Math.max(0, Math.round((end - Date.now()) / 1000));
+      const left = Math.max(0, Math.ceil((end - (Date.now() + skew)) / 1000));
       const m = Math.floor(left / 60), s = left % 60;
       out.textContent = m + ":" + String(s).padStart(2, "0");
-      if (left === 0) { window.location.reload(); return; }
+      for (const limit of [5, 1]) {
+        if (left <= limit * 60 && left > 0 && !warned.has(limit)) {
+          warned.add(limit);
+          timer.classList.add("low");
+          say(limit === 1 ? "1 minute left. Your answers are saved as you go." : "5 minutes left.");
+        }
+      }
+      if (left === 0 && !done) {
+        done = true;
+        timers.forEach((t, section) => { clearTimeout(t); send(section); }); // typed but not yet sent
+        timers.clear();
+        say("Time is up: submitting your saved answers…");
+        form.querySelectorAll("input, button").forEach((x) => { if (x.type !== "hidden") x.disabled = true; });
+        timeUp();
+        return;
+      }
       setTimeout(tick, 1000);
     };
     tick();

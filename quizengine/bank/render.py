@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -21,7 +22,7 @@ MATHML_ATTRS = {
     "columnalign", "rowalign", "columnspacing", "rowspacing", "columnlines", "rowlines", "frame",
     "linethickness", "width", "height", "depth", "minsize", "maxsize", "symmetric", "largeop",
     "movablelimits", "accent", "accentunder", "notation", "scriptlevel", "displaystyle", "open", "close",
-    "separators", "encoding",
+    "separators", "encoding", "alttext", "aria-label",
 }
 HTML_TAGS = {
     "p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a", "span", "div",
@@ -36,13 +37,34 @@ ATTRIBUTES: dict[str, set[str]] = {
     **{t: set(MATHML_ATTRS) for t in MATHML_TAGS},
 }
 
+ACCENTS = {"&#x0005E;": "&#x002C6;", "&#x0007E;": "&#x002DC;"}  # \hat and \tilde: ^ -> U+02C6, ~ -> U+02DC
+
+UNARY = re.compile(r'(<mo(?: stretchy="false")?>(?:&#x00028;|\[|&#x0005B;|&#x0002C;|&#x0003D;|&#x0003C;|&#x0003E;'
+                   r'|&#x02264;|&#x02265;)</mo>)<mo>(&#x02212;|&#x0002B;)</mo>')
+
+FUNCTION_ARG = re.compile(r"(<mi>[a-z]{2,}</mi>|<msup><mi>[a-z]{2,}</mi><mn>[^<]*</mn></msup>)(<m[in]>)")
+
 
 @lru_cache(maxsize=4096)
 def _mathml(content: str, display: str) -> str:
     try:
-        return latex_to_mathml(content, display=display)
+        mathml = latex_to_mathml(content, display=display)
     except Exception:  # latex2mathml raises many types on bad input; show the source instead
         return f'<code class="math-error">{html.escape(content)}</code>'
+    # The LaTeX source is the formula's plain-text name (screen readers, table headers, copying).
+    # ^ and ~ as accents stretch upwards in Chromium (a tall hat beside the y): the accent characters don't.
+    for ascii_, accent in ACCENTS.items():
+        mathml = mathml.replace(f"<mo>{ascii_}</mo></mover>", f"<mo>{accent}</mo></mover>").replace(
+            f'<mo stretchy="false">{ascii_}</mo></mover>', f'<mo stretchy="false">{accent}</mo></mover>')
+    # a sign after an opening bracket, a comma or a relation is unary: no binary-operator space ("( − 1, 1)")
+    mathml = UNARY.sub(r'\1<mo form="prefix">\2</mo>', mathml)
+    # a thin space after a function name before its argument, as TeX sets it ("tanh z", not "tanhz")
+    mathml = FUNCTION_ARG.sub(r'\1<mspace width="0.1667em"></mspace>\2', mathml)
+    # \infty is an ordinary symbol, not an operator with space around it ("[0, ∞ )")
+    mathml = mathml.replace("<mo>&#x0221E;</mo>", "<mi>&#x0221E;</mi>")
+    # alttext is MathML's; aria-label is what name computations (a label, a table header) read.
+    name = html.escape(content.strip(), quote=True)
+    return mathml.replace("<math", f'<math alttext="{name}" aria-label="{name}"', 1)
 
 
 def _math(content: str, opts: dict[str, Any]) -> str:
@@ -63,8 +85,16 @@ def markdown_to_html(text: str) -> str:
     Cached: the same text (a static prompt, a choice, a formula) renders once per process.
     """
     raw = _markdown().render(text)
-    return nh3.clean(raw, tags=HTML_TAGS | MATHML_TAGS, attributes=ATTRIBUTES,
-                     url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer")
+    clean = nh3.clean(raw, tags=HTML_TAGS | MATHML_TAGS, attributes=ATTRIBUTES,
+                      url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer")
+    # A wide table scrolls inside its own box, never the page (static/style.css, static/attempt.js).
+    return clean.replace("<table>", '<div class="scroll"><table>').replace("</table>", "</table></div>")
+
+
+def markdown_to_text(text: str) -> str:
+    """Markdown with math as one line of plain text: each formula as its LaTeX source (for labels)."""
+    rendered = re.sub(r'<math[^>]*\balttext="([^"]*)"[^>]*>.*?</math>', r"\1", markdown_to_html(text), flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", rendered)).split())
 
 
 def math_errors(text: str) -> list[str]:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..bank.figures import figures_for
 from ..bank.params import plain
+from ..bank.types import ResponseRefused, check_response
 from ..db import Database
 from ..models import GRADED, Attempt, AttemptQuestion, AttemptState, Quiz, ScoreChange, User
 from .attempts import load_attempt, question_id
@@ -28,6 +29,7 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False) 
     """The attempt with its questions and saved responses; the key only once feedback is allowed."""
     q = s.get(Quiz, a.quiz_id)
     show = a.state in GRADED and (instructor or feedback_allowed(s, q, t))
+    overrides = _override_reasons(s, a) if a.state in GRADED else {}
     questions = []
     for aq in a.questions:
         v = variant_of(aq.item_version, aq.seed)
@@ -37,9 +39,13 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False) 
         d["response"] = aq.response.value if aq.response else None
         d["saved_at"] = iso(aq.response.saved_at) if aq.response else None
         d["seq"] = aq.response.seq if aq.response else None
+        if a.state == AttemptState.OPEN:
+            d["format_error"] = _unreadable(v, d["response"])
         if a.state in GRADED:
             d["score"] = effective_score(aq)
             d["max_score"] = aq.points
+            if aq.override_score is not None:
+                d["override"] = {"score": aq.override_score, "reason": overrides.get(aq.id)}
         if show:
             d.update(_feedback(v, aq))
         if v.model.figures:  # drawn from this student's variant; one that gives the key away waits for the results
@@ -56,11 +62,28 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False) 
     return out
 
 
+def _unreadable(v: Any, response: Any) -> str | None:
+    """Why a stored answer can't be read (``1,5``, ``abc``): checked again on every load, so the page
+    shows it after a reload too; None when it reads (or is blank)."""
+    try:
+        return check_response(v, response)
+    except ResponseRefused as e:  # stored before saves were checked: it can't be read either
+        return str(e)
+    except OverflowError:  # an integer beyond float64, stored before saves were checked
+        return "a number too large to read"
+
+
+def _override_reasons(s: Session, a: Attempt) -> dict[int, str]:
+    """The reason of each question's latest override (attempt question id -> reason)."""
+    return {c.attempt_question_id: c.reason for c, _, _ in audit(s, a.id) if c.kind == "override"}
+
+
 def _feedback(v: Any, aq: AttemptQuestion) -> dict[str, Any]:
     res = aq.result or {}
     out = {"feedback": res.get("feedback", ""), "format_error": res.get("format_error"),
            "mistake": res.get("mistake"), "correct": res.get("correct", False),
-           "correct_answer": plain(v.answer), "explanation_html": v.explanation_html}
+           "correct_answer": plain(v.answer), "explanation_html": v.explanation_html,
+           "accepted": v.kind.accepted(v)}
     out.update(v.kind.review(v, aq.response.value if aq.response else None, res, aq.points))
     return out
 

@@ -30,6 +30,19 @@ def dashboard():
     return render_template("student/dashboard.html", quizzes=quizzes, history=history)
 
 
+@bp.get("/quizzes/<quiz_id>/start")
+@student_required
+def start_page(quiz_id: str):
+    """Before a timed attempt: what the timer does, and a button that starts it."""
+    with reading() as s:
+        quiz = next((q for q in dashboard_rows(s, principal(), now()) if q["id"] == quiz_id), None)
+    if quiz is None:
+        raise ServiceError(404, f"no quiz {quiz_id!r}")
+    if quiz["open_attempt_id"]:
+        return redirect(url_for("student.attempt", attempt_id=quiz["open_attempt_id"]))
+    return render_template("student/start.html", quiz=quiz)
+
+
 @bp.post("/quizzes/<quiz_id>/start")
 @student_required
 def start(quiz_id: str):
@@ -107,7 +120,8 @@ def confirm(attempt_id: int):
     if view["state"] != AttemptState.OPEN:
         return redirect(url_for("student.result", attempt_id=attempt_id))
     unanswered = [i + 1 for i, q in enumerate(view["questions"]) if q["response"] is None]
-    return render_template("student/confirm.html", a=view, unanswered=unanswered)
+    unreadable = [(i + 1, q["format_error"]) for i, q in enumerate(view["questions"]) if q.get("format_error")]
+    return render_template("student/confirm.html", a=view, unanswered=unanswered, unreadable=unreadable)
 
 
 @bp.post("/attempts/<int:attempt_id>/submit")

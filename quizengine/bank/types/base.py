@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, ClassVar
 
+from markupsafe import escape
+
 from ..loader import BankItem, Problem
 from ..params import fmt
 from ..schema import ItemBase
@@ -133,6 +135,17 @@ class ItemType:
     def review(self, v: Variant, response: Any, result: dict[str, Any], points: float) -> dict[str, Any]:
         """Extra fields of a graded question for the results page (``review_template`` shows them)."""
         return {}
+
+    def describe_html(self, q: dict[str, Any], value: Any, name: Namer, name_html: Namer) -> str:
+        """A response (never None) as HTML for a results page: option texts with their math.
+
+        ``name_html`` gives an option's rendered HTML (safe) from its id, ``name`` its plain text.
+        """
+        return str(escape(self.describe(q, value, name)))
+
+    def accepted(self, v: Variant) -> str | None:
+        """What the key accepts, in words, for a results page once feedback is shown (a range); or None."""
+        return None
 
     # ------------------------------------------------------------ previews
     def preview(self, v: Variant) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from markupsafe import escape
 from pydantic import Field
 
 from ...parsing import FormatError
@@ -80,6 +81,16 @@ class MatchingType(ItemType):
         if isinstance(value, dict):
             return "; ".join(f"{name(k)} -> {name(v)}" for k, v in value.items())
         return numbers_text(value)
+
+    def describe_html(self, q: dict[str, Any], value: Any, name: Namer, name_html: Namer) -> str:
+        """The pairs as a table, one row per term in the question's order."""
+        if not isinstance(value, dict):
+            return str(escape(self.describe(q, value, name)))
+        lefts = [o["id"] for o in q.get("lefts") or []] or list(value)
+        rows = "".join(f"<tr><th scope=\"row\">{name_html(k)}</th><td>"
+                       f"{name_html(value[k]) if k in value else '(no match)'}</td></tr>" for k in lefts)
+        return ("<div class=\"scroll\"><table class=\"pairs\"><thead><tr><th scope=\"col\">Term</th>"
+                f"<th scope=\"col\">Matched with</th></tr></thead><tbody>{rows}</tbody></table></div>")
 
     def preview(self, v: Variant) -> dict[str, Any]:
         return {key: [{"id": o.id, "text": o.text} for o in getattr(v.payload, key)] for key in ("lefts", "rights")}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from markupsafe import escape
+
 from pydantic import Field, StrictBool
 
 from ...parsing import FormatError
@@ -63,6 +65,11 @@ class MultipleSelectType(ChoiceType):
         if isinstance(value, list):
             return "; ".join(name(v) for v in value) or "(nothing ticked)"
         return numbers_text(value)
+
+    def describe_html(self, q: dict[str, Any], value: Any, name: Namer, name_html: Namer) -> str:
+        if isinstance(value, list) and value:
+            return "<ul class=\"answer-list\">" + "".join(f"<li>{name_html(v)}</li>" for v in value) + "</ul>"
+        return str(escape(self.describe(q, value, name)))
 
 
 TYPE = MultipleSelectType()

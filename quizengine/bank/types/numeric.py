@@ -12,9 +12,9 @@ from pydantic import model_validator
 
 from ...calc.mistakes import DESCRIPTIONS
 from ...parsing import CostlyNumber, FormatError, parse_numeric
-from ...tolerance import entries_close, numbers_match
+from ...tolerance import Mode, accepted_range, close_at_lower_precision, entries_close, mode_of, numbers_match
 from ..core import Variant, VariantError, finite, mistake_values
-from ..params import plain
+from ..params import fmt, plain
 from ..schema import DEFAULT_TOLERANCE, Calculated, ItemBase, Tolerance
 from .base import ItemType, Namer, Outcome, ResponseRefused, field, numbers_text
 
@@ -104,8 +104,14 @@ class NumericType(ItemType):
         for mistake, value in v.payload.mistakes.items():
             if numbers_match(x, value, tol):
                 return fraction, f"Your answer is what you get if you {DESCRIPTIONS[mistake]}.", mistake
+        near = [close_at_lower_precision(float(u), float(k), tol)
+                for u, k in zip(x.reshape(-1), np.asarray(v.answer, dtype=np.float64).reshape(-1))]
         if x.ndim:
-            return fraction, f"{int(ok.sum())} of {ok.size} entries are right.", None
+            close = f" {sum(near)} more {'is' if sum(near) == 1 else 'are'} close, but not precise enough." if any(near) else ""
+            return fraction, f"{int(ok.sum())} of {ok.size} entries are right.{close}", None
+        if near[0]:
+            return fraction, (f"Close, but not precise enough: the answer must be correct {_precision(tol)}; "
+                              "keep more digits until the last step."), None
         return fraction, "", None
 
     def from_form(self, form: Any, q: dict[str, Any]) -> Any:
@@ -125,6 +131,13 @@ class NumericType(ItemType):
     def describe(self, q: dict[str, Any], value: Any, name: Namer) -> str:
         return numbers_text(value)
 
+    def accepted(self, v: Variant) -> str | None:
+        tol = v.model.tolerance
+        if np.ndim(v.answer) == 0:
+            lo, hi = accepted_range(float(v.answer), tol)
+            return f"Accepted: from {fmt(lo, 8)} to {fmt(hi, 8)} ({_precision(tol)})."
+        return f"Accepted: each entry {_precision(tol)}."
+
     def preview_marking(self, v: Variant) -> dict[str, Any]:
         return {"tolerance": v.model.tolerance.model_dump(exclude_none=True)}
 
@@ -133,6 +146,18 @@ class NumericType(ItemType):
 
     def stress_number(self, v: Variant, answer: Any) -> float | None:
         return float(answer) if np.ndim(answer) == 0 else None
+
+
+def _precision(tol: Tolerance) -> str:
+    """The tolerance in words."""
+    mode = mode_of(tol)
+    if mode is Mode.REL_ABS:
+        return f"within {fmt((tol.rel or 0.0) * 100)}% of the key, or {fmt(tol.abs or 0.0)}"
+    if mode is Mode.SIGFIGS:
+        return f"to {tol.sigfigs} significant figures"
+    if mode is Mode.DECIMALS:
+        return f"to {tol.decimals} decimal places"
+    raise AssertionError(mode)  # pragma: no cover - exhaustive
 
 
 def _fits(value: Any, shape: list[int]) -> bool:

@@ -6,6 +6,7 @@ import bisect
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from markupsafe import escape
 from pydantic import Field
 
 from ...parsing import FormatError
@@ -90,6 +91,11 @@ class OrderingType(ItemType):
         if isinstance(value, list):
             return " -> ".join(name(v) for v in value)
         return numbers_text(value)
+
+    def describe_html(self, q: dict[str, Any], value: Any, name: Namer, name_html: Namer) -> str:
+        if isinstance(value, list):
+            return "<ol class=\"answer-list\">" + "".join(f"<li>{name_html(v)}</li>" for v in value) + "</ol>"
+        return str(escape(self.describe(q, value, name)))
 
     def preview(self, v: Variant) -> dict[str, Any]:
         return {"options": [{"id": o.id, "text": o.text} for o in v.payload.options]}

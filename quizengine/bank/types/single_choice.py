@@ -134,6 +134,9 @@ class SingleChoiceType(ChoiceType):
     def describe(self, q: dict[str, Any], value: Any, name: Namer) -> str:
         return name(value)
 
+    def describe_html(self, q: dict[str, Any], value: Any, name: Namer, name_html: Namer) -> str:
+        return name_html(value)
+
 
 def _computed_choices(v: Variant, m: SingleChoice, answer: Any) -> None:
     """Options from the key, the buggy answers the tolerance tells apart, and decoys."""

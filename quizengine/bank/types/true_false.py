@@ -43,7 +43,9 @@ class TrueFalseType(ItemType):
         return value if isinstance(value, bool) else None
 
     def describe(self, q: dict[str, Any], value: Any, name: Namer) -> str:
-        return numbers_text(value)  # true or false
+        if isinstance(value, bool):
+            return "True" if value else "False"
+        return numbers_text(value)
 
 
 TYPE = TrueFalseType()
