@@ -84,9 +84,9 @@ def test_numeric_feedback_says_close_but_not_precise_enough(variant, response, f
 def test_entries_close_but_not_precise_enough_are_counted(variant):
     v = variant("s-num-matrix")
     key = np.asarray(v.answer, dtype=float)
-    assert v.model.tolerance == Tolerance(rel=1e-3, abs=1e-6) and abs(key[0, 0]) > 1e-3
+    assert v.model.tolerance == Tolerance(sigfigs=4) and abs(key[0, 0]) > 1e-3
     rounded = key.copy()
-    rounded[0, 0] *= 1.004  # 0.4% off: outside 0.1%, always inside 2 significant figures (at least 0.5%)
+    rounded[0, 0] *= 1.004  # 0.4% off: outside 4 significant figures (at most 0.05%), inside 2 (at least 0.5%)
     r = grade(v, rounded.tolist())
     assert "3 of 4 entries are right. 1 more is close, but not precise enough." == r.feedback
 
