@@ -158,17 +158,17 @@ NO_UPDATE = "no_update"  # not updating at all: an entry that moves is (within t
 
 
 def _unmoved_credit(start: Any, answer: Any, tol: Tolerance) -> bool:
-    """Not updating earns credit for an entry the update does move.
+    """Not updating earns credit for an entry the update does move, or for the whole answer.
 
     Only entries whose true update differs from the start by more than floating-point residue
     (1e-12 of the largest value, as in ``_same``) count: an entry whose gradient is exactly 0 (a
     dead ReLU unit's incoming weights) stays where it was, and copying it is the right answer, not
-    evidence of the slip.
+    evidence of the slip. An update that moves no entry at all is: doing nothing is then right.
     """
     s, a = np.asarray(start, dtype=np.float64), np.asarray(answer, dtype=np.float64)
     scale = max(float(np.max(np.abs(s), initial=0.0)), float(np.max(np.abs(a), initial=0.0)), 1.0)
     moves = np.abs(a - s) > 1e-12 * scale
-    return bool(np.any(moves & entries_close(s, a, tol)))
+    return not np.any(moves) or bool(np.any(moves & entries_close(s, a, tol)))
 
 
 def _before_update(task: Task, path: str) -> Any:

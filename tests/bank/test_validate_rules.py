@@ -140,6 +140,13 @@ def test_rule_b_no_update_counts_only_entries_that_move(tmp_path):
     assert len(out) == 1
     assert out[0].startswith("t.yaml:17:16: error: u: the tolerance accepts the answer of the unlisted slip "
                              "'no_update' in ")
+    # an update that moves no entry at all (here: both gradients 0 in a third of the seeds) is the slip's answer
+    zero = TWO.replace("LR", "0.1").replace("TOL", "{sigfigs: 3}").replace(
+        "g: {range: [0.3, 1.5], step: 0.1}", "g: {choice: [0.0, 0.5, 1.0]}")
+    out = [line for line in lint(tmp_path, zero) if "'no_update'" in line]
+    assert len(out) == 1
+    assert out[0].startswith("t.yaml:17:16: error: u: the tolerance accepts the answer of the unlisted slip "
+                             "'no_update' in ")
 
 
 # ---------------------------------------------------------------- (c) degenerate variants
