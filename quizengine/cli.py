@@ -81,7 +81,7 @@ def calc(spec: str, as_json: bool) -> None:
               help="Processes that check items (default: one per core).")
 @click.option("--report", is_flag=True,
               help="Also print, for every calculated item and slip (each buggy calculator that applies, each "
-                   "parameter transposed or off by 10%), how often the tolerance accepts its answer.")
+                   "parameter transposed or with its minus signs dropped), how often the tolerance accepts its answer.")
 def validate(paths: tuple[Path, ...], seeds: int, jobs: int, report: bool) -> None:
     """Check bank files and quiz definitions; print every problem as PATH:LINE:COL.
 

@@ -154,7 +154,21 @@ def _shown_values(m: Any) -> list[str]:
     return [n for n in (*m.params, *m.derived) if n in used and n in shown]
 
 
-NO_UPDATE = "no_update"  # not updating at all: an entry of the key is (within tolerance) its value before the update
+NO_UPDATE = "no_update"  # not updating at all: an entry that moves is (within tolerance) its value before the update
+
+
+def _unmoved_credit(start: Any, answer: Any, tol: Tolerance) -> bool:
+    """Not updating earns credit for an entry the update does move, or for the whole answer.
+
+    Only entries whose true update differs from the start by more than floating-point residue
+    (1e-12 of the largest value, as in ``_same``) count: an entry whose gradient is exactly 0 (a
+    dead ReLU unit's incoming weights) stays where it was, and copying it is the right answer, not
+    evidence of the slip. An update that moves no entry at all is: doing nothing is then right.
+    """
+    s, a = np.asarray(start, dtype=np.float64), np.asarray(answer, dtype=np.float64)
+    scale = max(float(np.max(np.abs(s), initial=0.0)), float(np.max(np.abs(a), initial=0.0)), 1.0)
+    moves = np.abs(a - s) > 1e-12 * scale
+    return not np.any(moves) or bool(np.any(moves & entries_close(s, a, tol)))
 
 
 def _before_update(task: Task, path: str) -> Any:
@@ -252,7 +266,7 @@ class SeedChecks:
                 if _match(value, answer, m.tolerance):
                     self.leaks.setdefault(k, []).append(seed)
         start = _before_update(task, m.answer)
-        if start is not None and np.shape(start) == np.shape(answer) and np.any(entries_close(start, answer, m.tolerance)):
+        if start is not None and np.shape(start) == np.shape(answer) and _unmoved_credit(start, answer, m.tolerance):
             self.leaks.setdefault(NO_UPDATE, []).append(seed)
         if start is not None:
             self.applies[NO_UPDATE] = self.applies.get(NO_UPDATE, 0) + 1

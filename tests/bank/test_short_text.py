@@ -37,6 +37,18 @@ TABLE: dict[str, tuple[list[str], list[str]]] = {
                          ["label encoding", "binary", "two-hot", "one"]),
     "vocab-st-convergence": (["Convergence.", "convergence", "  CONVERGED ", "\"convergence\"", "model convergence"],
                              ["divergence", "overfitting", "plateau"]),
+    # weight initialization, schedules and regularization, tuning and Keras
+    "init-keras-default": (["glorot_uniform", "Glorot uniform", "glorot-uniform", "GlorotUniform", "\"glorot_uniform\"",
+                            "`glorot_uniform`", "xavier uniform", "keras.initializers.GlorotUniform()"],
+                           ["glorot_normal", "he_normal", "he_uniform", "lecun_uniform", "random_uniform", "xavier normal",
+                            "uniform", "zeros"]),
+    "reg-weight-decay-name": (["weight decay", "Weight decay.", "WEIGHT DECAY", "weight-decay", "weight_decay",
+                               "weightdecay", "L2 weight decay"],
+                              ["decay", "learning rate decay", "L2 regularization", "weight penalty", "dropout"]),
+    "tk-early-stopping-name": (["EarlyStopping", "early stopping", "Early-Stopping", "earlystopping", "EarlyStopping()",
+                                "`EarlyStopping`", "keras.callbacks.EarlyStopping", "tf.keras.callbacks.EarlyStopping()"],
+                               ["ModelCheckpoint", "ReduceLROnPlateau", "TerminateOnNaN", "EarlyStop", "early", "stopping",
+                                "patience"]),
 }
 
 

@@ -112,6 +112,43 @@ def test_rule_b_report_prints_the_rate_for_each_item_and_mistake(tmp_path, runne
     assert rows[("s", "no_update")] == ["50", "0", "0.0%"]
 
 
+TWO = """\
+- id: u
+  type: numeric
+  prompt: One SGD step from $w = ({{w}}, {{v}})$ with $g = ({{g}}, 0)$ and rate {{lr}}. Give $w_1$.
+  params:
+    w: {range: [0.5, 2.0], step: 0.1}
+    v: {range: [0.5, 2.0], step: 0.1}
+    g: {range: [0.3, 1.5], step: 0.1}
+    lr: {choice: [LR]}
+  calc:
+    optimizer: {name: sgd, learning_rate: "$lr"}
+    params: ["$w", "$v"]
+    gradients: [["$g", 0.0]]
+  answer: steps[0].params
+  tolerance: TOL
+  explanation: $w_1 = w - \\eta g$; the second entry has no gradient and stays.
+"""
+
+
+def test_rule_b_no_update_counts_only_entries_that_move(tmp_path):
+    # the second entry's gradient is exactly 0: copying it is the right answer, not the slip
+    assert lint(tmp_path, TWO.replace("LR", "0.1").replace("TOL", "{sigfigs: 3}")) == []
+    # a step of 0.01 g moves the first entry by less than 2% of it: not updating it is accepted
+    out = [line for line in lint(tmp_path, TWO.replace("LR", "0.01").replace("TOL", "{rel: 0.02}"))
+           if "'no_update'" in line]
+    assert len(out) == 1
+    assert out[0].startswith("t.yaml:17:16: error: u: the tolerance accepts the answer of the unlisted slip "
+                             "'no_update' in ")
+    # an update that moves no entry at all (here: both gradients 0 in a third of the seeds) is the slip's answer
+    zero = TWO.replace("LR", "0.1").replace("TOL", "{sigfigs: 3}").replace(
+        "g: {range: [0.3, 1.5], step: 0.1}", "g: {choice: [0.0, 0.5, 1.0]}")
+    out = [line for line in lint(tmp_path, zero) if "'no_update'" in line]
+    assert len(out) == 1
+    assert out[0].startswith("t.yaml:17:16: error: u: the tolerance accepts the answer of the unlisted slip "
+                             "'no_update' in ")
+
+
 # ---------------------------------------------------------------- (c) degenerate variants
 
 def test_rule_c_a_scalar_key_of_exactly_0(tmp_path):

@@ -233,10 +233,12 @@ def test_no_key_in_any_response_before_submission(client, users):
             for c in q.get("choices", []):
                 assert set(c) == {"id", "text", "html"}
         assert '"correct' not in body and "explanation" not in body
-    from .test_security import key_values_visible
+    from .test_security import given_inputs, key_values_visible
 
     own = {q["id"]: json.dumps(q) for q in a.json["questions"]}
-    assert key_values_visible(key, bodies, own) == []
+    key_questions = client.get(f"/api/v1/attempts/{a.json['attempt_id']}/key",
+                               headers=users.token(client, "teacher")).json["questions"]
+    assert key_values_visible(key, bodies, own, given_inputs(key_questions)) == []
 
 
 def test_concurrent_submits_grade_once(client, users, app):

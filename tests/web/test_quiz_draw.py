@@ -31,6 +31,13 @@ def test_distinct_takes_at_most_one_of_a_family():
     assert distinct("bcef", 3, fam.get, taken) == ["c", "f"]  # a family taken earlier stays taken
 
 
+def test_exactly_the_calculated_items_are_tagged_numeric(catalog):
+    """Quiz slots count calculated items with tags: [numeric] / exclude_tags: [numeric]."""
+    wrong = sorted(i for i, it in catalog.items.items()
+                   if (getattr(it.model, "calc", None) is not None) != ("numeric" in it.model.tags))
+    assert wrong == []
+
+
 def test_module_04_prep_draws_the_same_mix_for_every_student(db, catalog):
     with db.read() as s:
         quiz = s.scalars(select(Quiz).where(Quiz.id == "module-04-prep")).one()
@@ -46,10 +53,13 @@ def test_module_04_prep_draws_the_same_mix_for_every_student(db, catalog):
                 topics = Counter(catalog.items[i].topic for i in drawn)
                 calculated = sum(getattr(m, "calc", None) is not None for m in models)
                 mixes[(tuple(sorted(topics.items())), calculated)] += 1
-    # one mix for all 600 draws: 5 vocabulary, 5 activation (3 calculated), 4 optimizer (2), 5 backprop (3)
-    # and one multi-part chain (calculated)
-    assert mixes == Counter({((("activation-functions", 5), ("backpropagation", 5), ("chains", 1),
-                               ("momentum-optimizers", 4), ("vocabulary", 5)), 9): 2 * STUDENTS})
+    # one mix for all 600 draws: 4 vocabulary, 4 activation (2 calculated), 3 optimizer (2), 4 backprop (2)
+    # and one multi-part chain (calculated), and one each of weight initialization (not calculated), ReLU
+    # backprop (calculated), schedules and regularization (calculated), tuning and Keras (not calculated):
+    # 9 calculated in all
+    assert mixes == Counter({((("activation-functions", 4), ("backpropagation", 4), ("chains", 1),
+                               ("momentum-optimizers", 3), ("relu-backprop", 1), ("schedules-regularization", 1),
+                               ("tuning-keras", 1), ("vocabulary", 4), ("weight-initialization", 1)), 9): 2 * STUDENTS})
 
 
 def test_a_family_is_drawn_at_most_once_even_across_slots(db, catalog):

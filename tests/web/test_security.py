@@ -6,9 +6,14 @@ import json
 import re
 import time
 
+import numpy as np
 import pytest
 
+from quizengine.bank.catalog import load_catalog
 from quizengine.bank.params import fmt
+from quizengine.bank.variant import values_for
+
+from .conftest import BANKS
 
 QUIZ = "module-04-prep"
 
@@ -28,17 +33,47 @@ def _strings(value) -> list[str]:
     return []
 
 
-def key_values_visible(key: dict, bodies: list[str], questions: dict[str, str] | None = None) -> list[str]:
+def _numbers(value) -> list[float]:
+    """Every number in nested lists, dicts and arrays."""
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _numbers(v)]
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [x for v in value for x in _numbers(v)]
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        return [float(value)]
+    return []
+
+
+def _leaves(value) -> list:
+    """The entries of nested lists and dicts."""
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _leaves(v)]
+    return [value]
+
+
+def given_inputs(key_questions: list[dict]) -> dict[str, set[float]]:
+    """Per question of the key, the numbers its variant is given (its params and derived values)."""
+    cat = load_catalog([BANKS])
+    return {q["id"]: set(_numbers(values_for(cat.items[q["item_id"]], q["seed"]))) for q in key_questions}
+
+
+def key_values_visible(key: dict, bodies: list[str], questions: dict[str, str] | None = None,
+                       given: dict[str, set[float]] | None = None) -> list[str]:
     """Key values found where a student could read them before submitting.
 
-    Numbers are searched in every body. Words (short-text answers) are searched in their own
-    question's public view only, since another question may use the same word in its prompt.
-    Choice ids like c2 are opaque and skipped.
+    Numbers are searched in every body, except a key entry the question is given as an input (a
+    dead ReLU unit's weights, which an update copies unchanged). Words (short-text answers) are
+    searched in their own question's public view only, since another question may use the same
+    word in its prompt. Choice ids like c2 are opaque and skipped.
     """
     found = []
     for qid, answer in key.items():
-        for s in _strings(answer):
-            numeric = isinstance(answer, (int, float, list)) and not isinstance(answer, bool)
+        numeric = isinstance(answer, (int, float, list)) and not isinstance(answer, bool)
+        inputs = (given or {}).get(qid, set())
+        parts = [x for x in _leaves(answer) if not (_numbers(x) and _numbers(x)[0] in inputs)]
+        for s in _strings(parts):
             where = bodies if numeric or questions is None else [questions.get(qid, "")]
             if len(s) >= 4 and any(s in b for b in where):
                 found.append(f"{qid}: {s}")
@@ -50,8 +85,9 @@ def test_no_key_values_in_student_pages_and_api_before_submission(client, users)
     h = users.token(client, "ann")
     a = client.post(f"/api/v1/quizzes/{QUIZ}/attempts", headers=h).json
     users.add("teacher", "instructor")
-    key = {q["id"]: q["answer"] for q in client.get(f"/api/v1/attempts/{a['attempt_id']}/key",
-                                                    headers=users.token(client, "teacher")).json["questions"]}
+    key_questions = client.get(f"/api/v1/attempts/{a['attempt_id']}/key",
+                               headers=users.token(client, "teacher")).json["questions"]
+    key = {q["id"]: q["answer"] for q in key_questions}
     users.login(client, "ann")
     bodies = [client.get(f"/attempts/{a['attempt_id']}").get_data(as_text=True),
               client.get("/dashboard").get_data(as_text=True),
@@ -59,7 +95,7 @@ def test_no_key_values_in_student_pages_and_api_before_submission(client, users)
               client.get(f"/api/v1/attempts/{a['attempt_id']}", headers=h).get_data(as_text=True),
               json.dumps(a)]
     own = {q["id"]: json.dumps(q) for q in a["questions"]}
-    assert key_values_visible({k: v for k, v in key.items()}, bodies, own) == []
+    assert key_values_visible({k: v for k, v in key.items()}, bodies, own, given_inputs(key_questions)) == []
     page = bodies[0]
     assert "correct" not in page.lower().replace("correctly", "")
     assert "Worked solution" not in page and "mistake" not in page.lower()
