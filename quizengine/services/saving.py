@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..bank.types import ResponseRefused, check_response
+from ..bank.types import ResponseRefused, check_response, item_type
 from ..db import Database
 from ..models import Attempt, AttemptQuestion, AttemptState, ItemVersion, Response, Role
 from .attempts import check_value
@@ -147,8 +147,8 @@ def save_page(db: Database, user: Principal, view: dict[str, Any], answers: dict
               t: datetime | None = None) -> tuple[list[str], list[str]]:
     """Save the plain form: ``answers`` maps a question id to (value, the seq the page was rendered with).
 
-    A question whose value is the stored one, or that was blank when rendered and is blank now, is
-    not written. Any other is saved with the rendered seq plus 1 (0 when nothing was stored), so an
+    A question whose value is the stored one, or that was blank when rendered and is blank now (an
+    ordering left in the order shown counts as blank), is not written. Any other is saved with the rendered seq plus 1 (0 when nothing was stored), so an
     answer saved since the page was rendered is kept (not overwritten). Returns (saved, kept) ids.
     """
     saved, kept = [], []
@@ -156,7 +156,8 @@ def save_page(db: Database, user: Principal, view: dict[str, Any], answers: dict
         if q["id"] not in answers:
             continue
         value, rendered = answers[q["id"]]
-        if same_value(shown(value), shown(q["response"])) or (rendered is None and value is None):
+        if same_value(shown(value), shown(q["response"])) or (
+                rendered is None and item_type(q["type"]).blank_on_page(q, value)):
             continue
         try:
             save_response(db, user, view["attempt_id"], q["id"], value, 0 if rendered is None else rendered + 1, t)

@@ -83,6 +83,14 @@ def answer_everything(page: Page, key: dict[str, object]) -> None:
                 if k < len(flat) - 1:
                     page.keyboard.press("Tab")
             page.keyboard.press("Tab")
+        elif kind == "multipart":  # one numeric widget per part
+            for pid, value in answer.items():
+                values = value if isinstance(value, list) else [value]
+                flat = [v for row in values for v in (row if isinstance(row, list) else [row])]
+                cells = section.locator(f'.part[data-part="{pid}"] input.num')
+                for k, v in enumerate(flat):
+                    cells.nth(k).fill(repr(v))
+                cells.last.press("Tab")
         elif kind == "matching":
             for left, right in answer.items():
                 section.locator(f'input[name="q-{qid}-{left}"][value="{right}"]').check()
@@ -131,6 +139,13 @@ def test_student_takes_the_quiz_reloads_and_sees_feedback(server, browser):
             cells = section.locator("input.num")
             for k, v in enumerate(flat):
                 assert float(cells.nth(k).input_value()) == pytest.approx(v)
+        elif kind == "multipart":  # one numeric widget per part
+            for pid, value in answer.items():
+                values = value if isinstance(value, list) else [value]
+                flat = [v for row in values for v in (row if isinstance(row, list) else [row])]
+                cells = section.locator(f'.part[data-part="{pid}"] input.num')
+                for k, v in enumerate(flat):
+                    assert float(cells.nth(k).input_value()) == pytest.approx(v)
         elif kind == "matching":
             for left, right in answer.items():
                 expect(section.locator(f'input[name="q-{qid}-{left}"][value="{right}"]')).to_be_checked()

@@ -7,6 +7,8 @@ iframe, takes it and submits; the LMS receives the score with its submission tim
 
 from __future__ import annotations
 
+import re
+
 import shutil
 from pathlib import Path
 from urllib.parse import urlencode
@@ -114,10 +116,10 @@ def test_deep_link_launch_take_submit_then_regrade_reach_the_lms(lms, browser):
     status, key_data = srv.api("GET", f"/api/v1/attempts/{attempt_id}/key", token=srv.token("teacher", TEACHER_PASSWORD))
     assert status == 200
     answer_everything(tool, {q["id"]: q["answer"] for q in key_data["questions"]})
-    expect(tool.locator(".status.ok")).to_have_count(20, timeout=20000)
+    expect(tool.locator(".status.ok:not(.part-status)")).to_have_count(20, timeout=20000)
     tool.get_by_role("button", name="Save and finish…").click()
     tool.get_by_role("button", name="Submit now").click()
-    expect(tool.locator("h1")).to_contain_text("20 / 20")
+    expect(tool.locator("h1")).to_contain_text(re.compile(r": (\d+) / \1\b"))  # full marks (a chain counts its parts)
     [(where, first, ctype)] = platform.wait_for_scores(1)
     with db.read() as s:
         a = s.get(Attempt, attempt_id)
@@ -128,7 +130,7 @@ def test_deep_link_launch_take_submit_then_regrade_reach_the_lms(lms, browser):
             AttemptQuestion.attempt_id == attempt_id, ItemVersion.item_id == vocab))
     submitted_at = aware(a.submitted_at).isoformat(timespec="milliseconds")
     assert where == line_item and ctype == "application/vnd.ims.lis.v1.score+json"
-    assert first["userId"] == "stud-1" and first["scoreGiven"] == a.score == a.max_score == 20
+    assert first["userId"] == "stud-1" and first["scoreGiven"] == a.score == a.max_score >= 20
     assert first["activityProgress"] == "Completed" and first["gradingProgress"] == "FullyGraded"
     assert first["submission"]["submittedAt"] == submitted_at
     # 3. the key of one of the student's items was wrong: fixed in the bank, then regraded by the LMS instructor
@@ -146,7 +148,7 @@ def test_deep_link_launch_take_submit_then_regrade_reach_the_lms(lms, browser):
     scores = platform.wait_for_scores(2)
     second = scores[1][1]
     assert len(scores) == 2 and scores[1][0] == line_item
-    assert second["scoreGiven"] == 20 - points
+    assert second["scoreGiven"] == a.max_score - points
     assert second["submission"]["submittedAt"] == submitted_at  # a regrade is not a late submission
     assert second["timestamp"] > first["timestamp"]
     # The LMS has the score; the tool marks it sent once the platform's answer is back. A page

@@ -119,7 +119,7 @@ def test_threat_blank_field_does_not_erase_a_stored_answer(client, ann):
     assert after[qc][0] is None and after[qc][1] > before[qc][1]  # cleared on purpose: saved
     assert after[qd] == (None, None)  # blank and never answered: nothing stored
     page = client.get(f"/attempts/{aid}").get_data(as_text=True)
-    assert "Saved (1 answers)." in page and "Kept" not in page
+    assert "Saved (1 answers)." in page and "Kept" not in page, re.findall(r"Saved[^<]*|Kept[^<]*", page)
 
 
 def test_threat_equal_seq_with_a_different_value_is_stale(client, ann):
@@ -293,7 +293,8 @@ def test_threat_stale_tab_shows_the_newer_answer_in_every_widget(live):
             .map((s) => [s.dataset.id, {
                 checked: Array.from(s.querySelectorAll("input:checked")).map((c) => c.value),
                 text: Array.from(s.querySelectorAll("input.num, input:not([type])")).map((c) => c.value),
-                selects: Object.fromEntries(Array.from(s.querySelectorAll("select")).map((e) => [e.name, e.value])),
+                pairs: Object.fromEntries(Array.from(s.querySelectorAll('input[type="radio"]:checked'))
+                    .filter((e) => e.name.startsWith("q-" + s.dataset.id + "-")).map((e) => [e.name, e.value])),
                 order: Array.from(s.querySelectorAll("li")).map((li) => li.dataset.id),
                 ranks: Array.from(s.querySelectorAll("input.rank")).map((r) => r.value)}]))""")
         kinds = dict(zip(page.locator("section.question").evaluate_all("els => els.map(e => e.dataset.id)"),
@@ -311,7 +312,7 @@ def test_threat_stale_tab_shows_the_newer_answer_in_every_widget(live):
                         for v in (row if isinstance(row, list) else [row])]
                 assert [float(x) for x in got["text"]] == pytest.approx(flat)
             elif kind == "matching":
-                assert got["selects"] == {f"q-{qid}-{k}": v for k, v in answer.items()}
+                assert got["pairs"] == {f"q-{qid}-{k}": v for k, v in answer.items()}
             elif kind == "ordering":
                 assert got["order"] == answer and got["ranks"] == [str(k + 1) for k in range(len(answer))]
             else:

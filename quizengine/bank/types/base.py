@@ -124,6 +124,10 @@ class ItemType:
         """The response from the plain form's fields (``form.get``/``getlist``); None when left blank."""
         return form.get(field(q["id"])) or None
 
+    def blank_on_page(self, q: dict[str, Any], value: Any) -> bool:
+        """True when the plain form's value is what the widget shows for no answer (nothing to save)."""
+        return value is None
+
     def fitted(self, q: dict[str, Any], value: Any) -> Any:
         """A stored response as the widget can show it; None (blank) when it doesn't fit."""
         return value if isinstance(value, str) else None

@@ -80,6 +80,11 @@ class OrderingType(ItemType):
                 return None
         return [oid for _, _, oid in sorted(ranks)]
 
+    def blank_on_page(self, q: dict[str, Any], value: Any) -> bool:
+        # An unanswered ordering is shown in its shuffled order (never the key): sent back unmoved, it
+        # is no answer, so the plain Save doesn't store it as one.
+        return value is None or value == [o["id"] for o in q["options"]]
+
     def fitted(self, q: dict[str, Any], value: Any) -> Any:
         if not isinstance(value, list):
             return None
