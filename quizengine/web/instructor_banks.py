@@ -21,6 +21,18 @@ from .auth import instructor_required, principal
 bp = Blueprint("banks", __name__, url_prefix="/instructor/banks")
 
 
+# A bank file may be up to 1 MiB, more than the app's request limit: the editor's form may be larger,
+# percent-encoded (up to 3 bytes a byte); the save then states the file's own limit. Set before the
+# CSRF check (an app-wide before_request) reads the form: URL value preprocessors run first.
+EDIT_REQUEST_BYTES = 3 * editor.MAX_BANK_BYTES + 64 * 1024
+
+
+@bp.url_value_preprocessor
+def larger_requests_for_the_editor(endpoint: str | None, values: dict | None) -> None:
+    if endpoint == "banks.edit" and request.method == "POST":
+        request.max_content_length = request.max_form_memory_size = EDIT_REQUEST_BYTES
+
+
 @bp.before_request
 @instructor_required
 def guard():
@@ -77,27 +89,42 @@ def stress(item_id: str):
     return render_template("instructor/stress.html", item=bank_item, report=report, chart=chart)
 
 
+def _edit_page(rel: str, text: str, problems: list | None = None, status: int = 200, **extra):  # type: ignore[no-untyped-def]
+    """The editor with ``text``; ``problems`` (of every file) listed, those of this file beside their lines."""
+    problems = problems or []
+    lines: dict[int, list[str]] = {}
+    for p in problems:
+        if p.path == rel:
+            lines.setdefault(p.mark.line, []).append(f"{p.severity}: {p.message}")
+    return render_template("instructor/edit.html", rel=rel, text=text, problems=problems, lines=lines,
+                           errors=sum(p.severity == "error" for p in problems), limit=editor.MAX_BANK_BYTES,
+                           **extra), status
+
+
 @bp.route("/edit/<path:rel>", methods=["GET", "POST"])
 def edit(rel: str):
     root = banks()
     editor.resolve(root, rel)  # 400 before anything else for paths outside the folder
     if request.method == "GET":
-        return render_template("instructor/edit.html", rel=rel, text=editor.read(root, rel), problems=[])
-    # A bank file may be up to 1 MiB, more than the app's request limit: allow it for this form
-    # only, percent-encoded (up to 3 bytes a byte); the editor then states its own limit.
-    request.max_content_length = request.max_form_memory_size = 3 * editor.MAX_BANK_BYTES + 64 * 1024
+        return _edit_page(rel, editor.read(root, rel))
     text = request.form.get("text", "")
     try:  # validation runs before the write lock is taken; the save itself is one short transaction
         version_id = editor.save(db(), root, rel, text, principal().id).id
     except editor.EditRefused as e:
-        lines = {}
-        for p in e.problems:
-            if p.path == rel:
-                lines.setdefault(p.mark.line, []).append(f"{p.severity}: {p.message}")
-        return render_template("instructor/edit.html", rel=rel, text=text, problems=e.problems, lines=lines,
-                               refused=True), 422
+        return _edit_page(rel, text, e.problems, 422, refused=True)
+    except editor.FileTooLarge as e:  # the text stays in the editor, to be cut down
+        return _edit_page(rel, text, [], 413, refused=True, too_large=e.message)
     flash(f"Saved {rel} (version {version_id}); the banks were reloaded.")
     return redirect(url_for("banks.edit", rel=rel))
+
+
+@bp.errorhandler(413)
+def too_large(e):  # type: ignore[no-untyped-def]
+    """More than even the editor's form accepts: say so in the page style (the text never arrived)."""
+    rel = (request.view_args or {}).get("rel")
+    return render_template("instructor/too_large.html", rel=rel, limit=editor.MAX_BANK_BYTES,
+                           request_limit=EDIT_REQUEST_BYTES if request.endpoint == "banks.edit" else None,
+                           sent=request.content_length), 413
 
 
 @bp.get("/history/<path:rel>")
