@@ -183,7 +183,7 @@ def apply_settings(s: Session, quiz_id: str, form: Mapping[str, str], tz_name: s
     try:
         minutes = float(limit) if limit else None
     except ValueError:
-        problems["time_limit_min"] = "the time limit is a number of minutes (or empty for none)"
+        problems["time_limit_min"] = "time limits are numbers: give minutes, like 45 or 1.5 (or empty for none)"
     if minutes is not None and not (math.isfinite(minutes) and 1 <= minutes * 60 <= MAX_TIME_LIMIT_MIN * 60):
         problems["time_limit_min"] = (f"the time limit is from 1 second (1/60) to {MAX_TIME_LIMIT_MIN} minutes "
                                       "(a week), or empty for none")
@@ -191,7 +191,7 @@ def apply_settings(s: Session, quiz_id: str, form: Mapping[str, str], tz_name: s
     count = None
     if attempts:
         if not (attempts.isascii() and attempts.isdigit() and len(attempts) <= 10 and 1 <= int(attempts) <= MAX_ATTEMPTS):
-            problems["max_attempts"] = (f"attempts must be a whole number from 1 to {MAX_ATTEMPTS}, "
+            problems["max_attempts"] = (f"attempts are numbers: give a whole number from 1 to {MAX_ATTEMPTS}, "
                                         "or empty for no limit")
         else:
             count = int(attempts)

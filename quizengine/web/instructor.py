@@ -14,7 +14,7 @@ from ..services.clock import now
 from ..services.closing import expire_due
 from ..services.draw import repeat_free_attempts
 from ..services.errors import ServiceError
-from ..services.gradebook import FORMATS, gradebook_rows, grades_csv, responses_csv
+from ..services.gradebook import FORMATS, gradebook_rows, grades_csv, responses_csv, summary
 from . import db, int_arg, reading, writing
 from .auth import instructor_required, principal
 
@@ -45,7 +45,11 @@ def gradebook(quiz_id: str):
     with reading() as s:
         quiz, rows = gradebook_rows(s, quiz_id)
         attempts = quizzes.attempts_by_user(s, quiz_id)
-    return render_template("instructor/gradebook.html", quiz=quiz, rows=rows, attempts=attempts, formats=FORMATS)
+    figures = summary(rows)
+    chart = charts.histogram(figures.percents, title=f"Scores of the {figures.graded} students with a graded attempt",
+                             ylabel="students")
+    return render_template("instructor/gradebook.html", quiz=quiz, rows=rows, attempts=attempts, formats=FORMATS,
+                           figures=figures, histogram=chart)
 
 
 @bp.get("/quizzes/<quiz_id>/grades.csv")
@@ -115,7 +119,7 @@ def item_analysis(quiz_id: str):
     points = [(i.item_id, i.facility, i.discrimination) for i in stats.items
               if i.facility is not None and i.discrimination is not None]
     return render_template("instructor/analysis.html", stats=stats, which=which, histogram=hist,
-                           scatter=charts.scatter(points), label=analysis.mistake_label)
+                           scatter=charts.scatter(points), label=analysis.mistake_label, min_n=analysis.MIN_FLAG_N)
 
 
 @bp.route("/regrade/<item_id>", methods=["GET", "POST"])

@@ -59,20 +59,31 @@ def _lookup(item_id: str):  # type: ignore[no-untyped-def]
     return cat, cat.items[item_id]
 
 
+SEED_MAX = 2**31 - 1
+
+
 @bp.get("/items/<item_id>")
 def item(item_id: str):
+    """One variant of an item; ``?seed=N`` is the variant's address (a random seed redirects to its own)."""
     cat, bank_item = _lookup(item_id)
-    seed = int_arg("seed", 0, 2**31 - 1) or 0
     if request.args.get("random"):
-        seed = random.SystemRandom().randrange(0, 2**31)
+        return redirect(url_for("banks.item", item_id=item_id, seed=random.SystemRandom().randrange(0, SEED_MAX + 1)))
     try:
-        data, error = preview_data(make_variant(bank_item, seed)), None
-    except VariantError as e:
-        data, error = None, str(e)
+        seed, bad_seed = int_arg("seed", 0, SEED_MAX) or 0, None
+    except ServiceError as e:
+        seed, bad_seed = None, e.message
+    data, error = None, None
+    if seed is not None:
+        try:
+            data = preview_data(make_variant(bank_item, seed))
+        except VariantError as e:
+            error = str(e)
     rel = str(Path(bank_item.path).resolve().relative_to(banks().resolve()))
     return render_template("instructor/item.html", item=bank_item, seed=seed, data=data, error=error,
+                           bad_seed=bad_seed, typed=request.args.get("seed", ""), seed_max=SEED_MAX,
                            problems=review.problems_by_item(cat).get(item_id, []), rel=rel,
-                           spec=json.dumps(data.get("spec"), indent=2) if data and data.get("spec") else None)
+                           spec=json.dumps(data.get("spec"), indent=2) if data and data.get("spec") else None), \
+        400 if bad_seed else 200
 
 
 @bp.get("/items/<item_id>/stress")

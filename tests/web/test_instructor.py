@@ -199,7 +199,8 @@ def test_analysis_numbers_match_hand_computed_values(db):
 def test_flags_use_the_documented_thresholds():
     st = analysis.ItemStats("x", "numeric", "t", n=10, facility=0.96, discrimination=0.1)
     assert st.flags == ["too easy", "not discriminating"]
-    assert analysis.ItemStats("y", "numeric", "t", facility=0.1, discrimination=0.5).flags == ["too hard"]
+    assert analysis.ItemStats("y", "numeric", "t", n=10, facility=0.1, discrimination=0.5).flags == ["too hard"]
+    assert analysis.ItemStats("z", "numeric", "t", n=9, facility=0.1, discrimination=0.1).flags == []  # too few
 
 
 def test_analysis_page_has_svg_charts(teacher, db):
