@@ -41,15 +41,27 @@
       update: function (deco, tr) { return deco.map(tr.changes); },
       provide: function (f) { return CM.EditorView.decorations.from(f); }
     });
+    // In a shadow root, CodeMirror's styles go to constructed style sheets, which the CSP
+    // (style-src 'self') allows; in the page they would be <style> elements, which it refuses.
     var holder = document.createElement("div");
     holder.className = "cm-holder";
     textarea.parentNode.insertBefore(holder, textarea);
+    var root = holder.attachShadow({mode: "open"});
+    var theme = CM.EditorView.theme({
+      "&": {height: "70vh", fontSize: "13px", backgroundColor: "#fff"},
+      ".cm-scroller": {overflow: "auto", fontFamily: "ui-monospace, monospace"},
+      ".cm-problemLine": {backgroundColor: "#fde7e7"},
+      "&.cm-focused": {outline: "3px solid #163f7a"}
+    });
     view = new CM.EditorView({
       doc: textarea.value,
-      parent: holder,
+      parent: root,
+      root: root,
       extensions: [
-        CM.basicSetup, CM.yaml(), CM.lintGutter(), highlights,
-        CM.EditorView.contentAttributes.of({"aria-label": document.querySelector("label[for=bank-text]").textContent}),
+        CM.basicSetup, CM.yaml(), CM.lintGutter(), highlights, theme,
+        // tabindex: focusable as it is (contenteditable), said so for checkers of the scrolling box
+        CM.EditorView.contentAttributes.of({"aria-label": document.querySelector("label[for=bank-text]").textContent,
+                                           tabindex: "0"}),
         CM.EditorView.updateListener.of(function (u) { if (u.docChanged) { dirty = true; } })
       ]
     });
