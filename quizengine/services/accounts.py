@@ -21,7 +21,7 @@ from werkzeug.security import generate_password_hash
 
 from ..constants import PASSWORD_METHOD
 from ..db import Database
-from ..models import Role, User
+from ..models import Attempt, AttemptState, Quiz, Role, User
 from ..offload import in_thread
 from .clock import now
 from .errors import ServiceError
@@ -55,7 +55,21 @@ def usernames(s: Session) -> set[str]:
 
 
 def generate_password() -> str:
-    return secrets.token_urlsafe(12)
+    """16 random characters; the first a letter or digit, so a spreadsheet never reads one as a formula."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        if password[0].isalnum():
+            return password
+
+
+def passwords_csv(generated: list[tuple[str, str]]) -> str:
+    """The generated passwords of a roster import as CSV: username,password (usernames start with a
+    letter or digit, and so do generated passwords: no cell reads as a formula)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["username", "password"])
+    writer.writerows(generated)
+    return out.getvalue()
 
 
 def check_username(name: str) -> str:
@@ -97,11 +111,24 @@ def students(s: Session) -> list[User]:
     return list(s.scalars(select(User).where(User.role == Role.STUDENT).order_by(User.username)))
 
 
-def reset_password(s: Session, user_id: int, password_hash: str) -> User:
-    """Give a student a new password (hashed by the caller); 404 for anyone else."""
+def student(s: Session, user_id: int) -> User:
+    """A student's account; 404 for anyone else."""
     user = s.get(User, user_id)
     if user is None or user.role != Role.STUDENT:
         raise ServiceError(404, f"no student {user_id}")
+    return user
+
+
+def open_attempts(s: Session, user_id: int) -> list[tuple[Attempt, str]]:
+    """A user's attempts in progress, with their quiz's title (a reset logs the student out of them)."""
+    return [(a, title) for a, title in s.execute(
+        select(Attempt, Quiz.title).join(Quiz, Attempt.quiz_id == Quiz.id)
+        .where(Attempt.user_id == user_id, Attempt.state == AttemptState.OPEN).order_by(Attempt.id))]
+
+
+def reset_password(s: Session, user_id: int, password_hash: str) -> User:
+    """Give a student a new password (hashed by the caller); 404 for anyone else."""
+    user = student(s, user_id)
     set_password(s, user, password_hash)
     return user
 
@@ -131,20 +158,43 @@ def _field_problem(column: str, value: str) -> str | None:
     return None
 
 
-def parse_roster(text: str) -> list[RosterRow]:
-    """Check every row first; raise AccountError listing every problem with its line number."""
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")  # a name and a host; whether mail arrives is the LMS's business
+
+
+def _row_problems(n: int, row: dict[str, str]) -> list[str]:
+    """Every problem of one roster row (line ``n``) that the row itself shows."""
+    fields = {c: _field_problem(c, row.get(c, "")) for c in ROSTER_COLUMNS}
+    problems = [f"line {n}: {p}" for p in fields.values() if p]
+    if fields["username"] is None:
+        try:
+            check_username(row.get("username", ""))
+        except AccountError as e:
+            problems.append(f"line {n}: {e}")
+    if fields["full_name"] is None and not row.get("full_name"):
+        problems.append(f"line {n}: full_name is empty; give the student's name")
+    email = row.get("email", "")
+    if fields["email"] is None and email and not EMAIL.match(email):
+        problems.append(f"line {n}: email {email!r} is not an address like name@example.org")
+    pw = row.get("password") or None
+    if pw is not None and len(pw) < PASSWORD_MIN:
+        problems.append(f"line {n}: password: at least {PASSWORD_MIN} characters")
+    return problems
+
+
+def check_roster(text: str) -> tuple[list[RosterRow], list[str]]:
+    """The roster's rows and every problem found in the text, each with its line number."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     try:
         header = [h.strip() for h in (reader.fieldnames or [])]
     except csv.Error as e:
-        raise AccountError(f"line 1: not a CSV header ({e})") from None
+        return [], [f"line 1: not a CSV header ({e})"]
     missing = [c for c in ROSTER_COLUMNS if c not in header]
     if missing:
-        raise AccountError(f"line 1: the header needs the columns {', '.join(ROSTER_COLUMNS)} "
-                           f"(and optionally password); missing: {', '.join(missing)}")
+        return [], [f"line 1: the header needs the columns {', '.join(ROSTER_COLUMNS)} "
+                    f"(and optionally password); missing: {', '.join(missing)}"]
     extra = [h for h in header if h not in ROSTER_COLUMNS + ("password",)]
     if extra:
-        raise AccountError(f"line 1: unknown columns: {', '.join(extra)}")
+        return [], [f"line 1: unknown columns: {', '.join(extra)}"]
     rows, problems, seen = [], [], {}
     try:
         for n, raw in enumerate(reader, start=2):
@@ -152,28 +202,30 @@ def parse_roster(text: str) -> list[RosterRow]:
             if None in raw:
                 problems.append(f"line {n}: more fields than columns")
                 continue
+            problems += _row_problems(n, row)
             name = row.get("username", "")
-            fields = [_field_problem(c, row.get(c, "")) for c in ROSTER_COLUMNS]
-            problems += [f"line {n}: {p}" for p in fields if p]
-            if fields[0] is None:
-                try:
-                    check_username(name)
-                except AccountError as e:
-                    problems.append(f"line {n}: {e}")
             if name in seen:
                 problems.append(f"line {n}: username {name!r} repeats line {seen[name]}")
             seen.setdefault(name, n)
-            pw = row.get("password") or None
-            if pw is not None and len(pw) < PASSWORD_MIN:
-                problems.append(f"line {n}: password: at least {PASSWORD_MIN} characters")
-            rows.append(RosterRow(n, name, row.get("full_name", ""), row.get("student_id", ""), row.get("email", ""), pw))
+            rows.append(RosterRow(n, name, row.get("full_name", ""), row.get("student_id", ""), row.get("email", ""),
+                                  row.get("password") or None))
     except csv.Error as e:
         problems.append(f"line {reader.line_num}: not valid CSV ({e})")
+    if not rows and not problems:
+        problems.append("line 2: the roster has no rows")
+    return rows, problems
+
+
+def _refuse(problems: list[str]) -> AccountError:
+    more = len(problems) - PROBLEMS_SHOWN
+    return AccountError("\n".join(problems[:PROBLEMS_SHOWN] + ([f"... and {more} more problems"] if more > 0 else [])))
+
+
+def parse_roster(text: str) -> list[RosterRow]:
+    """Check every row first; raise AccountError listing every problem with its line number."""
+    rows, problems = check_roster(text)
     if problems:
-        more = len(problems) - PROBLEMS_SHOWN
-        raise AccountError("\n".join(problems[:PROBLEMS_SHOWN] + ([f"... and {more} more problems"] if more > 0 else [])))
-    if not rows:
-        raise AccountError("line 2: the roster has no rows")
+        raise _refuse(problems)
     return rows
 
 
@@ -213,10 +265,16 @@ def hash_passwords(passwords: list[str], method: str, budget_s: float | None = N
     return hashes
 
 
+def clash_problems(s: Session, rows: list[RosterRow]) -> list[str]:
+    """A problem for every row whose username exists already."""
+    names = [r.username for r in rows if USERNAME.match(r.username)]
+    taken = set(s.scalars(select(User.username).where(User.username.in_(names)))) if names else set()
+    return [f"line {r.line}: username {r.username!r} exists already" for r in rows if r.username in taken]
+
+
 def roster_clashes(s: Session, rows: list[RosterRow]) -> None:
     """AccountError listing every row whose username exists already."""
-    taken = set(s.scalars(select(User.username).where(User.username.in_([r.username for r in rows]))))
-    clashes = [f"line {r.line}: username {r.username!r} exists already" for r in rows if r.username in taken]
+    clashes = clash_problems(s, rows)
     if clashes:
         raise AccountError("\n".join(clashes))
 
@@ -234,9 +292,12 @@ def import_roster(db: Database, text: str, method: str = PASSWORD_METHOD, budget
     Every row is checked and every password hashed before the write transaction, which only
     inserts the rows (the hashing takes about 0.2 s a password at 600,000 iterations).
     """
-    rows = parse_roster(text)
-    with db.read() as s:
-        roster_clashes(s, rows)
+    rows, problems = check_roster(text)
+    if rows:
+        with db.read() as s:
+            problems += clash_problems(s, rows)
+    if problems:  # every problem at once, in the file's order
+        raise _refuse(sorted(problems, key=lambda p: int(p.split(":", 1)[0].removeprefix("line "))))
     passwords = [r.password or generate_password() for r in rows]
     hashes = hash_passwords(passwords, method, budget_s, progress)
     with db.write() as s:

@@ -8,7 +8,9 @@ Definitions (each student's first graded attempt, unless ``attempts="all"``):
   question slots (students draw different items for a slot, so the slot is the unit);
 - mean time = mean seconds credited to the item (time between an attempt's saves is credited to
   the question saved);
-- flags: too easy F > 0.95, too hard F < 0.2, not discriminating D < 0.2.
+- flags: too easy F > 0.95, too hard F < 0.2, not discriminating D < 0.2, each only from
+  MIN_FLAG_N responses on (fewer say little);
+- items are listed in quiz order: by the slot that draws them, then by id.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from ..bank.params import fmt
 from ..calc.mistakes import DESCRIPTIONS
 from ..models import GRADED, Attempt, AttemptQuestion, Quiz
 from .banks import variant_of
+from .draw import item_order
 from .grades import effective_score
 from .quizzes import get_quiz
 
 EASY, HARD, WEAK = 0.95, 0.2, 0.2
+MIN_FLAG_N = 10  # an item is flagged only once this many responses back the figures
 
 
 def pearson(xs: list[float], ys: list[float]) -> float | None:
@@ -72,7 +76,9 @@ class ItemStats:
 
     @property
     def flags(self) -> list[str]:
-        out = []
+        out: list[str] = []
+        if self.n < MIN_FLAG_N:
+            return out
         if self.facility is not None and self.facility > EASY:
             out.append("too easy")
         if self.facility is not None and self.facility < HARD:
@@ -121,7 +127,10 @@ def analyse(s: Session, quiz_id: str, attempts: str = "first") -> QuizStats:
             per_item[aq.item_version.item_id].append((aq, total - sc))
     widths = {len(r) for r in slot_matrix}
     alpha = cronbach_alpha(slot_matrix) if len(widths) == 1 else None
-    items = [_item_stats(item_id, pairs) for item_id, pairs in sorted(per_item.items())]
+    order = item_order(s, q)
+    last = (len(q.definition.get("slots", [])), 0)  # items no slot draws now come after the rest
+    items = [_item_stats(item_id, pairs)
+             for item_id, pairs in sorted(per_item.items(), key=lambda kv: (order.get(kv[0], last), kv[0]))]
     return QuizStats(q, len(rows), totals, alpha, statistics.fmean(totals) if totals else None, items)
 
 

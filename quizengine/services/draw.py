@@ -130,6 +130,17 @@ def seen_items(s: Session, quiz_id: str, user_id: int, number: int) -> dict[str,
     return {item_id: int(n) for item_id, n in rows}
 
 
+def item_order(s: Session, q: Quiz) -> dict[str, tuple[int, int]]:
+    """Item id -> its place in the quiz: (the first slot whose pool holds it now, its place in that slot's
+    list of items, 0 for a topic's pool)."""
+    current = {c.item_id: c for c in current_items(s)}
+    order: dict[str, tuple[int, int]] = {}
+    for k, slot in enumerate(q.definition.get("slots", [])):
+        for n, c in enumerate(slot_pool(current, slot)):
+            order.setdefault(c.item_id, (k, n if slot.get("items") else 0))
+    return order
+
+
 def repeat_free_attempts(s: Session, q: Quiz) -> int:
     """How many attempts the quiz's pools fill without an item met before (an upper bound)."""
     current = {c.item_id: c for c in current_items(s)}

@@ -34,6 +34,14 @@ class EditRefused(ServiceError):
         self.problems = problems
 
 
+class FileTooLarge(ServiceError):
+    """A file over MAX_BANK_BYTES: nothing was written."""
+
+    def __init__(self, size: int):
+        super().__init__(413, f"the file is {size / 1024 / 1024:.2f} MiB; a bank file is limited to 1 MiB: "
+                              "split it into two files (each is a bank of its own)")
+
+
 def bank_files(banks: Path) -> list[str]:
     """Every bank and quiz file, relative to the banks folder (regular files only: symlinks are skipped)."""
     root = banks.resolve()
@@ -172,7 +180,7 @@ def save(db: Database, banks: Path, rel: str, text: str, user_id: int | None,
     catalog stored is always the one that was checked.
     """
     if len(text.encode()) > MAX_BANK_BYTES:
-        raise ServiceError(413, "a bank file is limited to 1 MiB")
+        raise FileTooLarge(len(text.encode()))
     text = text.replace("\r\n", "\n")
     path, key = resolve(banks, rel), canonical(banks, rel)
     for _ in range(SAVE_ATTEMPTS):

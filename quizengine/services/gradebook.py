@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import statistics
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -69,6 +71,23 @@ def accommodation_text(terms: Terms) -> str:
     if terms.group is not None and text:
         return f"group {terms.group}: {text}"
     return text
+
+
+@dataclass
+class Summary:
+    """The gradebook's figures: over the students with a score that counts (percent of the maximum)."""
+
+    students: int
+    graded: int
+    mean: float | None
+    median: float | None
+    percents: list[float]
+
+
+def summary(rows: list[dict[str, Any]]) -> Summary:
+    percents = [r["percent"] for r in rows if r["percent"] is not None]
+    return Summary(len(rows), len(percents), statistics.fmean(percents) if percents else None,
+                   statistics.median(percents) if percents else None, percents)
 
 
 def grades_csv(s: Session, quiz_id: str, fmt: str = "plain") -> str:

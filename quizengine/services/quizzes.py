@@ -4,7 +4,7 @@ instructor may change."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
@@ -143,48 +143,78 @@ YEARS = (2000, 2999)  # dates outside stay clear of datetime's ends after time-z
 
 
 class SettingsError(ValueError):
-    """A setting outside its bounds; the message names it and the bounds."""
+    """Settings outside their bounds: ``problems`` maps each form field to what is wrong with it."""
+
+    def __init__(self, problems: dict[str, str]):
+        super().__init__("; ".join(problems.values()))
+        self.problems = problems
 
 
-def apply_settings(s: Session, quiz_id: str, form: Mapping[str, str], timezone: str) -> Quiz:
+def _when(raw: str, name: str, tz: ZoneInfo, problems: dict[str, str]) -> datetime | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        d = datetime.fromisoformat(raw)
+    except ValueError:
+        problems[name] = f"{name}: use a date and time like 2026-12-04T09:00"
+        return None
+    if not YEARS[0] <= d.year <= YEARS[1]:
+        problems[name] = f"{name}: give a year from {YEARS[0]} to {YEARS[1]}"
+        return None
+    # Stored in UTC: SQLite keeps a time's digits and drops its offset (every stored time is UTC).
+    return (d if d.tzinfo else d.replace(tzinfo=tz)).astimezone(timezone.utc)
+
+
+def settings_form(quiz: Quiz, tz_name: str) -> dict[str, str]:
+    """The settings form's fields as the quiz has them now; times in the course time zone ``tz_name``."""
+    tz = ZoneInfo(tz_name)
+
+    def local(d: datetime | None) -> str:
+        return aware(d).astimezone(tz).strftime("%Y-%m-%dT%H:%M") if d else ""
+
+    minutes = quiz.time_limit_s / 60 if quiz.time_limit_s else None
+    return {"opens_at": local(quiz.opens_at), "closes_at": local(quiz.closes_at),
+            "time_limit_min": "" if minutes is None else f"{minutes:.10g}",
+            "max_attempts": str(quiz.max_attempts or ""), "repeats": quiz.definition.get("repeats", "avoid")}
+
+
+def apply_settings(s: Session, quiz_id: str, form: Mapping[str, str], tz_name: str) -> Quiz:
     """Set a quiz's dates, time limit, attempts and repeats from the settings form (naive times are in
-    ``timezone``); the schedule then wins over the YAML's. SettingsError for a value out of bounds."""
+    ``tz_name``); the schedule then wins over the YAML's. SettingsError naming every value out of
+    bounds (nothing is changed then)."""
     quiz = get_quiz(s, quiz_id)
-    tz = ZoneInfo(timezone)
-
-    def when(name: str) -> datetime | None:
-        raw = form.get(name, "").strip()
-        if not raw:
-            return None
-        try:
-            d = datetime.fromisoformat(raw)
-        except ValueError:
-            raise SettingsError(f"{name}: use a date and time like 2026-12-04T09:00") from None
-        if not YEARS[0] <= d.year <= YEARS[1]:
-            raise SettingsError(f"{name}: give a year from {YEARS[0]} to {YEARS[1]}")
-        return d if d.tzinfo else d.replace(tzinfo=tz)
-
-    opens, closes = when("opens_at"), when("closes_at")
+    tz = ZoneInfo(tz_name)
+    problems: dict[str, str] = {}
+    opens = _when(form.get("opens_at", ""), "opens_at", tz, problems)
+    closes = _when(form.get("closes_at", ""), "closes_at", tz, problems)
     if opens and closes and closes <= opens:
-        raise SettingsError("the closing time must come after the opening time")
+        problems["closes_at"] = "the closing time must come after the opening time"
     limit = form.get("time_limit_min", "").strip()
-    attempts = form.get("max_attempts", "").strip()
+    minutes = None
     try:
         minutes = float(limit) if limit else None
-        count = int(attempts) if attempts and len(attempts) <= 10 else None if not attempts else MAX_ATTEMPTS + 1
     except ValueError:
-        raise SettingsError("time limit and attempts are numbers (or empty for none)") from None
+        problems["time_limit_min"] = "time limits are numbers: give minutes, like 45 or 1.5 (or empty for none)"
     if minutes is not None and not (math.isfinite(minutes) and 1 <= minutes * 60 <= MAX_TIME_LIMIT_MIN * 60):
-        raise SettingsError(f"the time limit is from 1 second (1/60) to {MAX_TIME_LIMIT_MIN} minutes (a week), "
-                            "or empty for none")
-    if count is not None and not 1 <= count <= MAX_ATTEMPTS:
-        raise SettingsError(f"attempts must be a whole number from 1 to {MAX_ATTEMPTS}, or empty for no limit")
+        problems["time_limit_min"] = (f"the time limit is from 1 second (1/60) to {MAX_TIME_LIMIT_MIN} minutes "
+                                      "(a week), or empty for none")
+    attempts = form.get("max_attempts", "").strip()
+    count = None
+    if attempts:
+        if not (attempts.isascii() and attempts.isdigit() and len(attempts) <= 10 and 1 <= int(attempts) <= MAX_ATTEMPTS):
+            problems["max_attempts"] = (f"attempts are numbers: give a whole number from 1 to {MAX_ATTEMPTS}, "
+                                        "or empty for no limit")
+        else:
+            count = int(attempts)
+    repeats = form.get("repeats")
+    if repeats is not None and repeats not in ("avoid", "allow"):
+        problems["repeats"] = "repeats: choose 'avoid' or 'allow'"
+    if problems:
+        raise SettingsError(problems)
     quiz.time_limit_s = int(minutes * 60) if minutes is not None else None
     quiz.max_attempts = count
     quiz.opens_at, quiz.closes_at, quiz.dates_locked = opens, closes, True
-    repeats = form.get("repeats")
     if repeats is not None:  # kept over bank reloads, as the dates are
-        if repeats not in ("avoid", "allow"):
-            raise SettingsError("repeats: choose 'avoid' or 'allow'")
         quiz.definition = {**quiz.definition, "repeats": repeats}
     return quiz

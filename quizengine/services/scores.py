@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -10,10 +11,11 @@ from sqlalchemy.orm import Session, selectinload
 from ..bank.variant import make_variant
 from ..db import Database
 from ..lti import outbox as lti_outbox
-from ..models import GRADED, Attempt, AttemptQuestion, ItemVersion, QuestionResult, ScoreChange, User
+from ..models import (GRADED, Attempt, AttemptQuestion, BankFileVersion, CurrentItem, ItemVersion, QuestionResult,
+                      ScoreChange, User)
 from .attempts import question_id
 from .banks import bank_item
-from .clock import now
+from .clock import aware, now
 from .closing import GRADE_TRIES
 from .errors import ServiceError
 from .grades import EFFECTIVE_SCORE, attempt_total, effective_score, grade_question
@@ -82,6 +84,63 @@ def versions(s: Session, item_id: str) -> list[ItemVersion]:
     return list(s.scalars(select(ItemVersion).where(ItemVersion.item_id == item_id).order_by(ItemVersion.id)))
 
 
+@dataclass
+class VersionChoice:
+    """A version of an item as the regrade page offers it."""
+
+    id: int
+    version: str
+    created_at: datetime
+    author: str | None  # who saved the bank file in the browser editor; None: loaded from the banks folder
+    current: bool  # the version the banks hold now
+
+
+SAVE_WINDOW = timedelta(seconds=30)  # an editor save records its file, then its items, in one transaction
+
+
+def _author(s: Session, v: ItemVersion) -> str | None:
+    """Who saved this version: the editor's save of a file holding the item, just before the version appeared."""
+    created = aware(v.created_at)
+    saves = s.execute(select(BankFileVersion.content, User.username)
+                      .join(User, BankFileVersion.saved_by == User.id)
+                      .where(BankFileVersion.saved_at <= created, BankFileVersion.saved_at >= created - SAVE_WINDOW)
+                      .order_by(BankFileVersion.id.desc()))
+    return next((name for content, name in saves if f"id: {v.item_id}" in content), None)
+
+
+def version_choices(s: Session, item_id: str) -> list[VersionChoice]:
+    """Every version of an item, newest first, with its date and author; 404 for an unknown item."""
+    rows = versions(s, item_id)
+    if not rows:
+        raise ServiceError(404, f"no item {item_id!r}")
+    current = s.scalar(select(CurrentItem.item_version_id).where(CurrentItem.item_id == item_id))
+    return [VersionChoice(v.id, v.version, aware(v.created_at), _author(s, v), v.id == current)
+            for v in reversed(rows)]
+
+
+@dataclass
+class RegradeCounts:
+    attempts: int  # attempts with a question that moves to the version
+    questions: int
+    changed: int  # questions whose score changes
+    overridden: int  # questions whose manual score stays what counts
+
+
+def counts(rows: list[RegradeRow]) -> RegradeCounts:
+    return RegradeCounts(len({r.attempt_id for r in rows}), len(rows), sum(r.changed for r in rows),
+                         sum(r.overridden for r in rows))
+
+
+def check_reason(reason: str | None) -> str:
+    """A regrade's reason, required: it is kept in every changed question's audit trail."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError(400, "give a reason for the regrade (it is kept in the audit trail of every question)")
+    if len(reason) > 1000:
+        raise ServiceError(400, "the reason is limited to 1000 characters")
+    return reason
+
+
 def preview(s: Session, item_id: str, version_id: int) -> list[RegradeRow]:
     """The before/after score of every graded attempt that has another version of the item."""
     target = s.get(ItemVersion, version_id)
@@ -120,7 +179,7 @@ def apply(db: Database, item_id: str, version_id: int, reason: str, by: Principa
     only if the affected questions are still those graded (else computed again, a bounded number
     of times).
     """
-    reason = (reason or "").strip() or f"regrade of {item_id}"
+    reason = check_reason(reason)
     for _ in range(GRADE_TRIES):
         with db.read() as s:
             rows = preview(s, item_id, version_id)

@@ -21,6 +21,18 @@ from .auth import instructor_required, principal
 bp = Blueprint("banks", __name__, url_prefix="/instructor/banks")
 
 
+# A bank file may be up to 1 MiB, more than the app's request limit: the editor's form may be larger,
+# percent-encoded (up to 3 bytes a byte); the save then states the file's own limit. Set before the
+# CSRF check (an app-wide before_request) reads the form: URL value preprocessors run first.
+EDIT_REQUEST_BYTES = 3 * editor.MAX_BANK_BYTES + 64 * 1024
+
+
+@bp.url_value_preprocessor
+def larger_requests_for_the_editor(endpoint: str | None, values: dict | None) -> None:
+    if endpoint == "banks.edit" and request.method == "POST":
+        request.max_content_length = request.max_form_memory_size = EDIT_REQUEST_BYTES
+
+
 @bp.before_request
 @instructor_required
 def guard():
@@ -47,20 +59,31 @@ def _lookup(item_id: str):  # type: ignore[no-untyped-def]
     return cat, cat.items[item_id]
 
 
+SEED_MAX = 2**31 - 1
+
+
 @bp.get("/items/<item_id>")
 def item(item_id: str):
+    """One variant of an item; ``?seed=N`` is the variant's address (a random seed redirects to its own)."""
     cat, bank_item = _lookup(item_id)
-    seed = int_arg("seed", 0, 2**31 - 1) or 0
     if request.args.get("random"):
-        seed = random.SystemRandom().randrange(0, 2**31)
+        return redirect(url_for("banks.item", item_id=item_id, seed=random.SystemRandom().randrange(0, SEED_MAX + 1)))
     try:
-        data, error = preview_data(make_variant(bank_item, seed)), None
-    except VariantError as e:
-        data, error = None, str(e)
+        seed, bad_seed = int_arg("seed", 0, SEED_MAX) or 0, None
+    except ServiceError as e:
+        seed, bad_seed = None, e.message
+    data, error = None, None
+    if seed is not None:
+        try:
+            data = preview_data(make_variant(bank_item, seed))
+        except VariantError as e:
+            error = str(e)
     rel = str(Path(bank_item.path).resolve().relative_to(banks().resolve()))
     return render_template("instructor/item.html", item=bank_item, seed=seed, data=data, error=error,
+                           bad_seed=bad_seed, typed=request.args.get("seed", ""), seed_max=SEED_MAX,
                            problems=review.problems_by_item(cat).get(item_id, []), rel=rel,
-                           spec=json.dumps(data.get("spec"), indent=2) if data and data.get("spec") else None)
+                           spec=json.dumps(data.get("spec"), indent=2) if data and data.get("spec") else None), \
+        400 if bad_seed else 200
 
 
 @bp.get("/items/<item_id>/stress")
@@ -77,27 +100,42 @@ def stress(item_id: str):
     return render_template("instructor/stress.html", item=bank_item, report=report, chart=chart)
 
 
+def _edit_page(rel: str, text: str, problems: list | None = None, status: int = 200, **extra):  # type: ignore[no-untyped-def]
+    """The editor with ``text``; ``problems`` (of every file) listed, those of this file beside their lines."""
+    problems = problems or []
+    lines: dict[int, list[str]] = {}
+    for p in problems:
+        if p.path == rel:
+            lines.setdefault(p.mark.line, []).append(f"{p.severity}: {p.message}")
+    return render_template("instructor/edit.html", rel=rel, text=text, problems=problems, lines=lines,
+                           errors=sum(p.severity == "error" for p in problems), limit=editor.MAX_BANK_BYTES,
+                           **extra), status
+
+
 @bp.route("/edit/<path:rel>", methods=["GET", "POST"])
 def edit(rel: str):
     root = banks()
     editor.resolve(root, rel)  # 400 before anything else for paths outside the folder
     if request.method in ("GET", "HEAD"):
-        return render_template("instructor/edit.html", rel=rel, text=editor.read(root, rel), problems=[])
-    # A bank file may be up to 1 MiB, more than the app's request limit: allow it for this form
-    # only, percent-encoded (up to 3 bytes a byte); the editor then states its own limit.
-    request.max_content_length = request.max_form_memory_size = 3 * editor.MAX_BANK_BYTES + 64 * 1024
+        return _edit_page(rel, editor.read(root, rel))
     text = request.form.get("text", "")
     try:  # validation runs before the write lock is taken; the save itself is one short transaction
         version_id = editor.save(db(), root, rel, text, principal().id).id
     except editor.EditRefused as e:
-        lines = {}
-        for p in e.problems:
-            if p.path == rel:
-                lines.setdefault(p.mark.line, []).append(f"{p.severity}: {p.message}")
-        return render_template("instructor/edit.html", rel=rel, text=text, problems=e.problems, lines=lines,
-                               refused=True), 422
+        return _edit_page(rel, text, e.problems, 422, refused=True)
+    except editor.FileTooLarge as e:  # the text stays in the editor, to be cut down
+        return _edit_page(rel, text, [], 413, refused=True, too_large=e.message)
     flash(f"Saved {rel} (version {version_id}); the banks were reloaded.")
     return redirect(url_for("banks.edit", rel=rel))
+
+
+@bp.errorhandler(413)
+def too_large(e):  # type: ignore[no-untyped-def]
+    """More than even the editor's form accepts: say so in the page style (the text never arrived)."""
+    rel = (request.view_args or {}).get("rel")
+    return render_template("instructor/too_large.html", rel=rel, limit=editor.MAX_BANK_BYTES,
+                           request_limit=EDIT_REQUEST_BYTES if request.endpoint == "banks.edit" else None,
+                           sent=request.content_length), 413
 
 
 @bp.get("/history/<path:rel>")

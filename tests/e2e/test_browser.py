@@ -182,7 +182,9 @@ def test_instructor_previews_seeds_edits_banks_and_downloads_grades(server, brow
     before = path.read_text()
     page.goto(server.url + "/instructor/banks/edit/sample.yaml")
     text = page.locator("textarea").input_value()
-    page.locator("textarea").fill(text.replace("answer: false", "answer: maybe", 1))
+    page.locator(".cm-content").click()  # the code editor over the textarea
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(text.replace("answer: false", "answer: maybe", 1))
     page.get_by_role("button", name="Validate and save").click()
     expect(page.get_by_text("Not saved.")).to_be_visible()
     bad_line = next(i for i, line in enumerate(text.splitlines(), start=1) if "answer: false" in line)

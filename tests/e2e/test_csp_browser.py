@@ -97,17 +97,20 @@ def test_threat_csp_breaks_nothing_on_instructor_pages(server, browser):
 def test_threat_framing_of_the_submit_and_reset_pages(server, browser):
     page = browser.new_page()
     login(page, server, "teacher", TEACHER_PASSWORD)
-    # frame the roster and its Reset password buttons; frame-ancestors 'none' refuses even our own
-    # origin, so a page of ours stands in for the attacker's
+    # the roster links to each student's reset page, whose button resets the password
+    page.goto(server.url + "/instructor/roster")
+    reset = page.get_by_role("link", name=re.compile("^Reset password")).first.get_attribute("href")
+    # frame the reset page and its button; frame-ancestors 'none' refuses even our own origin, so
+    # a page of ours stands in for the attacker's
     buttons = page.evaluate("""path => new Promise(done => {
         const f = document.createElement('iframe');
         f.onload = () => { let doc = null; try { doc = f.contentDocument; } catch (e) {}
                            done(doc && doc.location.href !== 'about:blank' ? doc.querySelectorAll('button').length : -1); };
         f.src = path;
         document.body.appendChild(f);
-    })""", "/instructor/roster")
+    })""", reset)
     assert buttons == -1  # refused: nothing of the page is rendered in the frame
-    # the same page on its own has the buttons
-    page.goto(server.url + "/instructor/roster")
-    expect(page.get_by_role("button", name="Reset password")).to_have_count(1)
+    # the same page on its own has the button
+    page.goto(server.url + reset)
+    expect(page.get_by_role("button", name=re.compile("^Reset the password"))).to_have_count(1)
     page.close()

@@ -143,7 +143,9 @@ def test_deep_link_launch_take_submit_then_regrade_reach_the_lms(lms, browser):
     teacher.goto(platform.login_url("link:" + link, "prof-1"))  # an LMS instructor lands in the gradebook
     expect(teacher.locator("h1")).to_contain_text("Gradebook")
     teacher.goto(f"{srv.url}/instructor/regrade/{vocab}?version={version}")
-    teacher.get_by_role("button", name="Apply to 1 attempts").click()
+    teacher.get_by_label("Reason").fill("moved the correct choice")
+    teacher.get_by_role("button", name="Regrade…").click()
+    teacher.get_by_role("button", name="Yes, regrade 1 attempt").click()
     expect(teacher.get_by_text("1 scores changed")).to_be_visible()
     scores = platform.wait_for_scores(2)
     second = scores[1][1]

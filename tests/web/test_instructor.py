@@ -199,7 +199,8 @@ def test_analysis_numbers_match_hand_computed_values(db):
 def test_flags_use_the_documented_thresholds():
     st = analysis.ItemStats("x", "numeric", "t", n=10, facility=0.96, discrimination=0.1)
     assert st.flags == ["too easy", "not discriminating"]
-    assert analysis.ItemStats("y", "numeric", "t", facility=0.1, discrimination=0.5).flags == ["too hard"]
+    assert analysis.ItemStats("y", "numeric", "t", n=10, facility=0.1, discrimination=0.5).flags == ["too hard"]
+    assert analysis.ItemStats("z", "numeric", "t", n=9, facility=0.1, discrimination=0.1).flags == []  # too few
 
 
 def test_analysis_page_has_svg_charts(teacher, db):
@@ -279,9 +280,15 @@ def test_regrade_shows_before_after_then_applies(app, users, banks_copy, db):
         new_version = s.get(CurrentItem, item_id).item_version_id
     users.login(c, "teacher")
     page = c.get(f"/instructor/regrade/{item_id}?version={new_version}").get_data(as_text=True)
-    assert "ann" in page and "Apply to 1 attempts" in page
+    assert "ann" in page and "<strong>1</strong> attempt affected" in page
     r = c.post(f"/instructor/regrade/{item_id}", data={"version": new_version, "reason": "fixed key"})
-    assert r.status_code == 200 and "scores changed" in r.get_data(as_text=True)
+    assert r.status_code == 200 and "Yes, regrade 1 attempt" in r.get_data(as_text=True)  # a confirmation first
+    with db.read() as s:
+        assert next(q for q in s.get(Attempt, a["attempt_id"]).questions
+                    if q.item_version.item_id == item_id).item_version_id != new_version
+    r = c.post(f"/instructor/regrade/{item_id}", data={"version": new_version, "reason": "fixed key", "confirmed": "1"},
+               follow_redirects=True)
+    assert r.status_code == 200 and "1 scores changed" in r.get_data(as_text=True)
     with db.read() as s:
         att = s.get(Attempt, a["attempt_id"])
         assert att.score < result["score"]
@@ -336,7 +343,7 @@ def test_password_reset_shows_a_new_password_once(teacher, users, db, app):
     users.add("ann")
     with db.read() as s:
         uid = s.scalar(select(User.id).where(User.username == "ann"))
-    r = teacher.post(f"/instructor/roster/{uid}/reset", follow_redirects=True)
+    r = teacher.post(f"/instructor/roster/{uid}/reset", data={"confirmed": "1"}, follow_redirects=True)
     text = r.get_data(as_text=True)
     new = text.split("New password for ann: ")[1].split(" ")[0]
     c = app.test_client()

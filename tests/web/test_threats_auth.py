@@ -205,7 +205,7 @@ def test_threat_password_reset_leaves_the_students_sessions_open(app, users, db)
     old_token = {"Authorization": f"Bearer {token(app.test_client(), 'ann').json['token']}"}
     with db.read() as s:
         uid = s.scalar(select(User.id).where(User.username == "ann"))
-    assert teacher.post(f"/instructor/roster/{uid}/reset").status_code == 200
+    assert teacher.post(f"/instructor/roster/{uid}/reset", data={"confirmed": "1"}).status_code == 200
     assert student.get("/dashboard").status_code == 302
     assert student.post(f"/quizzes/{QUIZ}/start").status_code == 302
     assert app.test_client().get("/api/v1/quizzes", headers=old_token).status_code == 401
@@ -218,7 +218,7 @@ def test_threat_reset_password_not_in_cookie(app, users, db):
     login(teacher, "teacher")
     with db.read() as s:
         uid = s.scalar(select(User.id).where(User.username == "ann"))
-    r = teacher.post(f"/instructor/roster/{uid}/reset")
+    r = teacher.post(f"/instructor/roster/{uid}/reset", data={"confirmed": "1"})
     new = re.search(r"New password for ann: (\S+) \(shown once", r.get_data(as_text=True)).group(1)
     assert login(app.test_client(), "ann", new).status_code == 302
     serializer = app.session_interface.get_signing_serializer(app)
@@ -275,7 +275,7 @@ def pages(app, users, db):
                  "/instructor/banks/history/backpropagation.yaml", "/instructor/regrade/bp-hidden-delta",
                  f"/instructor/quizzes/{QUIZ}/grades.csv", f"/instructor/quizzes/{QUIZ}/responses.csv"):
         seen[path] = teacher.get(path)
-    seen["/instructor/roster/reset"] = teacher.post(f"/instructor/roster/{uid}/reset")
+    seen["/instructor/roster/reset"] = teacher.post(f"/instructor/roster/{uid}/reset", data={"confirmed": "1"})
     seen["/login"] = app.test_client().get("/login")
     seen["/missing"] = student.get("/no-such-page")
     t = {"Authorization": f"Bearer {token(app.test_client(), 'teacher').json['token']}"}

@@ -260,13 +260,14 @@ def test_threat_slow_regrade_does_not_hold_the_write_lock(app, client, students,
     monkeypatch.setattr(scores, "grade_question", gate)
     teacher = app.test_client()
     students.login(teacher, "teacher")
-    t, out = in_thread(lambda: teacher.post(f"/instructor/regrade/{item_id}", data={"version": new_id, "reason": "r"}))
+    t, out = in_thread(lambda: teacher.post(f"/instructor/regrade/{item_id}", follow_redirects=True,
+                                            data={"version": new_id, "reason": "r", "confirmed": "1"}))
     try:
         assert gate.inside.wait(WAIT_S)
         autosave_completes(client, bob)
     finally:
         r = finish(t, out, gate)
-    assert r.status_code == 200 and "Regraded 1 questions" in r.get_data(as_text=True)
+    assert r.status_code == 200 and "Regraded 1 attempts (1 questions)" in r.get_data(as_text=True)
     with db.read() as s:
         a = s.get(Attempt, ann.id)
         assert next(q for q in a.questions if q.id == aq_id).item_version_id == new_id
