@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import GRADED, Attempt, AttemptState, Quiz, Role
-from .clock import iso
+from .clock import aware, iso
 from .errors import ServiceError
 from .principal import Principal
 from .terms import Terms, apply, last_close, terms_for
