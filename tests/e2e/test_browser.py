@@ -9,16 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.slow
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 PASSWORD = "student-password"
 TEACHER_PASSWORD = "teacher-password"
 
@@ -37,16 +34,6 @@ def server(tmp_path_factory):
     srv.banks = banks
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():  # make test installs it (scripts/ensure-chromium); never skip silently
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def login(page: Page, server: LiveServer, username: str, password: str) -> None:

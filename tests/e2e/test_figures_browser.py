@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.test_csp_browser import TEACHER_PASSWORD, PASSWORD, browser, login, watched_page  # noqa: F401
+from tests.e2e.test_csp_browser import TEACHER_PASSWORD, PASSWORD, login, watched_page  # noqa: F401
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -79,7 +79,7 @@ def strokes(page, selector: str) -> set[str]:
     return set(page.eval_on_selector_all(selector, "els => els.map(e => getComputedStyle(e).stroke)"))
 
 
-def test_figures_render_under_the_csp_on_the_preview_and_the_attempt_page(server, browser):  # noqa: F811
+def test_figures_render_under_the_csp_on_the_preview_and_the_attempt_page(server, browser):
     page, errors = watched_page(browser)
     login(page, server, "teacher", TEACHER_PASSWORD)
     response = page.goto(server.url + "/instructor/banks/items/fig-act?seed=3")

@@ -14,13 +14,13 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from quizengine.db import Database
 from quizengine.models import Attempt, AttemptQuestion, ItemVersion
 from quizengine.services.clock import aware
-from tests.e2e.test_browser import ARGS, CHROMIUM, answer_everything
+from tests.e2e.test_browser import answer_everything
 from tests.lti.mockplatform import MockPlatform
 from tests.live import LiveServer
 
@@ -47,16 +47,6 @@ def lms(tmp_path_factory):
             yield srv, platform
         finally:
             srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():  # make test installs it (scripts/ensure-chromium); never skip silently
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 class InFrame:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from quizengine.bank.catalog import load_catalog
 from quizengine.bank.ecf import with_given
 from quizengine.bank.params import fmt
 from quizengine.bank.variant import make_variant, resolve
 from quizengine.calc.engine import run_task
-from tests.e2e.test_browser import ARGS, CHROMIUM, PASSWORD, TEACHER_PASSWORD, login
+from tests.e2e.test_browser import PASSWORD, TEACHER_PASSWORD, login
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -46,16 +46,6 @@ def server(tmp_path_factory):
     srv.banks = banks
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def test_student_slips_in_part_one_and_sees_ecf_credit_on_the_results_page(server, browser):

@@ -10,23 +10,19 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
+from tests.e2e.axe import WCAG_21_AA
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.slow
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 PASSWORD = "student-password"
 TEACHER_PASSWORD = "teacher-password"
 STUDENTS = ("ann", "bob", "cid", "dee", "eve")
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
-WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
-           "resultTypes": ["violations"]}
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +42,6 @@ def server(tmp_path_factory):
     srv.start()
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():  # make test installs it (scripts/ensure-chromium); never skip silently
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def login(page: Page, server: LiveServer, username: str) -> None:
@@ -94,7 +80,7 @@ def math_font_loaded(page: Page) -> None:
 
 
 def axe_clean(page: Page, what: str) -> None:
-    results = Axe().run(page, options=WCAG_AA)
+    results = Axe().run(page, options=WCAG_21_AA)
     assert results.violations_count == 0, f"{what}:\n{results.generate_report()}"
 
 

@@ -190,7 +190,8 @@ def live(tmp_path_factory):
 def test_threat_stale_tab_in_a_browser_never_wins_and_shows_the_newer_answer(live):
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.e2e.test_browser import ARGS, CHROMIUM, login
+    from tests.e2e.conftest import ARGS, CHROMIUM
+    from tests.e2e.test_browser import login
 
     if not Path(CHROMIUM).exists():  # make test installs it (scripts/ensure-chromium); never skip silently
         pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (apt-get install chromium)")
@@ -264,7 +265,8 @@ def test_threat_stale_tab_shows_the_newer_answer_in_every_widget(live):
     """A stale tab's conflicting save puts the stored answer into each kind of widget."""
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.e2e.test_browser import ARGS, CHROMIUM, login
+    from tests.e2e.conftest import ARGS, CHROMIUM
+    from tests.e2e.test_browser import login
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (apt-get install chromium)")
