@@ -62,7 +62,7 @@
     }
     if (type === "matching") {
       const out = {};
-      q('input[type="radio"]:checked').forEach((r) => { out[r.name.slice(name.length + 1)] = r.value; });
+      q('input[type="radio"]:checked').forEach((r) => { if (r.value) out[r.name.slice(name.length + 1)] = r.value; });
       return Object.keys(out).length ? out : null;
     }
     if (type === "ordering") {
@@ -107,7 +107,7 @@
       all(".part").forEach((p) => { fillNumeric(p, name + "-" + p.dataset.part, (response || {})[p.dataset.part]); });
     } else if (type === "matching") {
       all('input[type="radio"]').forEach((r) => {
-        r.checked = Boolean(response) && response[r.name.slice(name.length + 1)] === r.value;
+        r.checked = ((response || {})[r.name.slice(name.length + 1)] || "") === r.value;
       });
     } else if (type === "ordering" && Array.isArray(response)) {
       const ol = section.querySelector("ol.ordering");

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PASSWORD = "student-password"
 TEACHER_PASSWORD = "teacher-password"
-STUDENTS = ("ann", "bob", "cid", "dee", "eve")
+STUDENTS = ("ann", "bob", "cid", "dee", "eve", "fay")
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 
 
@@ -389,4 +390,41 @@ def test_keyboard_only_student_takes_the_quiz(server, browser):
     kb.press("Enter")
     expect(page.locator("h1 .total")).to_contain_text("8 / 8")
     axe_clean(page, "results with a worked solution")  # tables whose headers are only math
+    page.close()
+
+
+def stored_response(server: LiveServer, token: str, attempt_id: int, qid: str) -> object:
+    status, data = server.api("GET", f"/api/v1/attempts/{attempt_id}", token=token)
+    assert status == 200, data
+    return next(q for q in data["questions"] if q["id"] == qid).get("response")
+
+
+def test_a_matched_term_can_be_cleared_again(server, browser):
+    """Each matching term has a last "No match" choice: choosing it takes the term out of the saved
+    answer (the whole answer becomes empty when it was the only one), and a reload shows it."""
+    page = browser.new_page()
+    login(page, server, "fay")
+    aid = start(page, "Math and wide content")
+    token = server.token("fay", PASSWORD)
+    section = page.locator('section[data-type="matching"]')
+    qid = section.get_attribute("data-id")
+    term = section.locator("fieldset").first
+    group = term.locator('input[type="radio"]').first.get_attribute("name")
+    left = group[len(f"q-{qid}-"):]
+    expect(term.get_by_label("No match")).to_be_checked()  # nothing chosen yet
+    right = term.locator('input[type="radio"]').first.get_attribute("value")
+    term.locator(f'input[value="{right}"]').check()
+    expect(page.locator(f"#nav-{qid}")).to_have_class("answered", timeout=10000)
+    deadline = time.monotonic() + 10
+    while stored_response(server, token, aid, qid) != {left: right}:
+        assert time.monotonic() < deadline, "the choice was never saved"
+    term.get_by_label("No match").check()
+    expect(page.locator(f"#nav-{qid}")).to_have_class("unanswered", timeout=10000)
+    deadline = time.monotonic() + 10
+    while stored_response(server, token, aid, qid) not in (None, {}):
+        assert time.monotonic() < deadline, "the cleared term is still saved"
+    page.reload()
+    expect(term.get_by_label("No match")).to_be_checked()
+    expect(term.locator(f'input[value="{right}"]')).not_to_be_checked()
+    axe_clean(page, "attempt page with a cleared matching term")
     page.close()
