@@ -207,6 +207,18 @@ def retry_now(s: Session, quiz_id: str) -> int:
     return done.rowcount
 
 
+def dismiss_failed(s: Session, quiz_id: str) -> int:
+    """Stop retrying a quiz's failed scores (the instructor's "stop retrying"): the platform keeps
+    refusing them. Only the score as it stands is given up; a later change of it is posted again."""
+    ids = select(LtiLineItem.id).where(LtiLineItem.quiz_id == quiz_id).scalar_subquery()
+    done = s.execute(update(LtiScoreOutbox).where(LtiScoreOutbox.line_item_id.in_(ids),
+                                                  LtiScoreOutbox.version > LtiScoreOutbox.sent_version,
+                                                  LtiScoreOutbox.tries >= FAILED_AFTER)
+                     .values(sent_version=LtiScoreOutbox.version, tries=0)
+                     .execution_options(synchronize_session=False))
+    return done.rowcount
+
+
 # ---------------------------------------------------------------- senders: who posts after a commit
 
 class Sender:

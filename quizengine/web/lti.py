@@ -7,6 +7,7 @@ SameSite=None; Secure; Partitioned so that it works inside the LMS's iframe.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +31,8 @@ from . import db, reading, writing
 from .auth import LoggedIn, instructor_required, principal, student_required
 from .headers import content_security_policy, csp_nonce
 from .lti_flow import DEEP_LINKING, MESSAGE_TYPE, RESOURCE_LINK, Launch, Login
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("lti", __name__, url_prefix="/lti")
 FRAME = "lti_frame"  # session key: the origins that may frame this LTI-launched session
@@ -189,6 +192,16 @@ def retry_scores(quiz_id: str):
         n = outbox.retry_now(s, quiz_id)
     outbox.wake(db().engine.url.render_as_string(hide_password=False))
     flash(f"{n} waiting scores will be posted to the LMS now.")
+    return redirect(url_for("instructor.gradebook", quiz_id=quiz_id))
+
+
+@bp.post("/quizzes/<quiz_id>/dismiss")
+@instructor_required
+def dismiss_failed_scores(quiz_id: str):
+    with writing() as s:
+        n = outbox.dismiss_failed(s, quiz_id)
+    log.warning("lti: %d failed scores of %s no longer retried (by %s)", n, quiz_id, current_user.get_id())
+    flash(f"{n} failed scores will no longer be sent; a later change of those scores is sent again.")
     return redirect(url_for("instructor.gradebook", quiz_id=quiz_id))
 
 

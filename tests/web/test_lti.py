@@ -182,6 +182,31 @@ def test_failed_score_post_is_kept_shown_and_retried_until_taken(client, db, pla
     assert "Every score has reached the LMS" in client.get(f"/instructor/quizzes/{QUIZ}/gradebook").text
 
 
+def test_a_score_the_lms_keeps_refusing_can_be_given_up_and_a_later_change_is_sent(client, db, platform):
+    link = deep_link(client, platform)
+    student = client.application.test_client()
+    launch(student, platform, "link:" + link, "stud-1")
+    platform.fail_scores = outbox.FAILED_AFTER
+    attempt_id = start(student, db)
+    a = answer_key_and_submit(student, db, attempt_id, right=3)
+    t = outbox.now()
+    for _ in range(outbox.FAILED_AFTER - 1):  # each retry once its backoff has passed
+        t += timedelta(hours=2)
+        assert outbox.deliver_due(db, t) == 0
+    page = client.get(f"/instructor/quizzes/{QUIZ}/gradebook").text
+    assert "0 pending, 1 failed" in page and "Stop retrying the 1 failed" in page
+    r = client.post(f"/lti/quizzes/{QUIZ}/dismiss")
+    assert r.status_code == 302
+    page = client.get(r.location).text
+    assert "1 failed scores will no longer be sent" in page and "Every score has reached the LMS" in page
+    assert outbox.deliver_due(db, t + timedelta(days=1)) == 0 and platform.recorded.scores == []
+    with db.write() as s:  # the score changes: the new one is sent
+        teacher = s.scalar(select(User).where(User.role == "instructor"))
+        scores.override(s, attempt_id, question_id(s.get(Attempt, attempt_id).questions[-1]), 1.0, "by hand", teacher)
+    [(_, body, _)] = platform.recorded.scores
+    assert body["scoreGiven"] == pytest.approx(a.score + 1.0)
+
+
 def test_expiry_by_the_sweeper_posts_the_score_submitted_at_the_deadline(client, db, platform):
     from tests.web.conftest import set_quiz
 
