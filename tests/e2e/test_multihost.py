@@ -162,6 +162,15 @@ def test_a_bank_edit_on_one_host_is_served_by_the_other_within_a_second(hosts):
     page = same_cookies(prof).get(b.url + "/instructor/banks/items/s-single", timeout=120)
     assert page.status_code == 200 and mark in page.text
 
+    # A quiz's settings saved on A: B's students see them from the next request on.
+    form = prof.get(a.url + "/instructor/quizzes/multi/settings", timeout=30)
+    changed = prof.post(a.url + "/instructor/quizzes/multi/settings", allow_redirects=False, timeout=30,
+                        data={"csrf_token": csrf_of(form.text), "opens_at": "", "closes_at": "", "time_limit_min": "",
+                              "max_attempts": "77", "repeats": "avoid"})
+    assert changed.status_code == 302, changed.text[:2000]
+    status, quizzes = b.api("GET", "/api/v1/quizzes", token=token)
+    assert status == 200 and {q["id"]: q["max_attempts"] for q in quizzes}["multi"] == 77
+
 
 # ---------------------------------------------------------------- 4. login throttles
 
