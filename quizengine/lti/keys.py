@@ -53,7 +53,8 @@ def rotate_if_older(s: Session, t: datetime, days: float) -> LtiKey | None:
     """Rotate when the current key is older than ``days`` (0: never); the new key, or None."""
     if days <= 0:
         return None
-    key = s.scalar(select(LtiKey).where(LtiKey.role == "current"))
+    # Locked (PostgreSQL): of two hosts' sweepers due at once, the second reads the rotated key and stops.
+    key = s.scalar(select(LtiKey).where(LtiKey.role == "current").with_for_update())
     if key is None:
         return None
     return rotate(s, t) if t - aware(key.created_at) > timedelta(days=days) else None

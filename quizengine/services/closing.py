@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from ..db import Database
@@ -144,11 +144,43 @@ def expire_if_due(s: Session, a: Attempt, t: datetime) -> bool:
     """
     if a.state != AttemptState.OPEN or a.expires_at is None or aware(a.expires_at) > t:
         return False
+    # Another host's sweeper may be closing it right now (PostgreSQL): take the row, which waits for
+    # that commit, and read it again, so that it is graded (and its score sent) once.
+    s.refresh(a, with_for_update=True)
+    if a.state != AttemptState.OPEN:
+        return False
     grade_attempt(a)
     a.state, a.submitted_at = AttemptState.EXPIRED, aware(a.expires_at)
     s.flush()
     lti_outbox.enqueue(s, [a.id])
     return True
+
+
+class _Claims:
+    """The attempts a sweep grades: on PostgreSQL, a session advisory lock per attempt, so that the
+    sweepers of several workers and hosts grade different attempts instead of all grading each one
+    (the write in ``close_attempt`` would keep only one anyway). SQLite has one host: every attempt."""
+
+    SPACE = 0x71655357  # the advisory lock space of attempts being graded by a sweep
+
+    def __init__(self, db: Database, enabled: bool):
+        self.conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") \
+            if enabled and not db.is_sqlite else None
+
+    def take(self, attempt_id: int) -> bool:
+        return self.conn is None or bool(self.conn.scalar(text("SELECT pg_try_advisory_lock(:space, :id)"),
+                                                          {"space": self.SPACE, "id": attempt_id}))
+
+    def release(self, attempt_id: int) -> None:
+        if self.conn is not None:
+            self.conn.execute(text("SELECT pg_advisory_unlock(:space, :id)"), {"space": self.SPACE, "id": attempt_id})
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:  # the connection goes back to the pool: it keeps no lock of this sweep
+                self.conn.execute(text("SELECT pg_advisory_unlock_all()"))
+            finally:
+                self.conn.close()
 
 
 # Attempts whose grading failed or ran over budget in this process, with how often: a sweep
@@ -174,20 +206,35 @@ def expire_due(db: Database, t: datetime | None = None, budget_s: float | None =
     with db.read() as s:
         ids = sorted(s.scalars(stmt.order_by(Attempt.expires_at, Attempt.id)), key=lambda i: _TROUBLE.get(i, 0))
     n = 0
-    for k, attempt_id in enumerate(ids):
-        if budget_s is not None and time.monotonic() - began > budget_s:
-            log.warning("expiry: sweep budget of %.1f s used; %d attempts left for the next sweep", budget_s,
-                        len(ids) - k)
-            break
-        failures = _TROUBLE.get(attempt_id, 0)
-        deadline = None if attempt_budget_s is None else time.monotonic() + attempt_budget_s * 2 ** min(failures, 8)
-        try:
-            n += close_attempt(db, attempt_id, t, due_only=True, deadline=deadline)
-        except Exception as e:  # noqa: BLE001 - one bad attempt must not stop the others
-            _TROUBLE[attempt_id] = failures + 1
-            log.log(logging.ERROR if failures == 0 else logging.WARNING,
-                    "expiry: attempt %d left open (failure %d): %s", attempt_id, failures + 1, e,
-                    exc_info=failures == 0)
-        else:
-            _TROUBLE.pop(attempt_id, None)
+    claims = _Claims(db, enabled=user_id is None and len(ids) > 0)  # a student's own request grades theirs
+    try:
+        for k, attempt_id in enumerate(ids):
+            if budget_s is not None and time.monotonic() - began > budget_s:
+                log.warning("expiry: sweep budget of %.1f s used; %d attempts left for the next sweep", budget_s,
+                            len(ids) - k)
+                break
+            if not claims.take(attempt_id):
+                continue  # another sweeper is grading it
+            try:
+                n += _close_due(db, attempt_id, t, attempt_budget_s)
+            finally:
+                claims.release(attempt_id)
+    finally:
+        claims.close()
     return n
+
+
+def _close_due(db: Database, attempt_id: int, t: datetime, attempt_budget_s: float | None) -> bool:
+    """Close one attempt whose time is up; a failure is logged and remembered, never raised."""
+    failures = _TROUBLE.get(attempt_id, 0)
+    deadline = None if attempt_budget_s is None else time.monotonic() + attempt_budget_s * 2 ** min(failures, 8)
+    try:
+        closed = close_attempt(db, attempt_id, t, due_only=True, deadline=deadline)
+    except Exception as e:  # noqa: BLE001 - one bad attempt must not stop the others
+        _TROUBLE[attempt_id] = failures + 1
+        log.log(logging.ERROR if failures == 0 else logging.WARNING,
+                "expiry: attempt %d left open (failure %d): %s", attempt_id, failures + 1, e,
+                exc_info=failures == 0)
+        return False
+    _TROUBLE.pop(attempt_id, None)
+    return closed

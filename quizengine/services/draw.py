@@ -45,13 +45,21 @@ class PoolItem:
     family: str | None = None  # at most one item of a family per attempt
 
 
-_POOLS: dict[tuple[str, int, int], list[PoolItem]] = {}
+_POOLS: dict[tuple, list[PoolItem]] = {}
 
 
 def current_items(s: Session) -> list[PoolItem]:
-    """The items the banks hold now; cached per process until a bank load changes them."""
-    stamp = s.execute(select(func.count(CurrentItem.item_id), func.coalesce(func.sum(CurrentItem.item_version_id), 0))).one()
-    key = (str(s.get_bind().url), int(stamp[0]), int(stamp[1]))
+    """The items the banks hold now; cached per process until a bank load changes them.
+
+    The stamp is read at every call, so every worker of every host sees a load at once: the items'
+    count and version ids, and the time of the last load (every load, the editor's saves included,
+    stamps each quiz; a revert that brings back older versions changes that time even when it
+    leaves the sum of the ids as it was).
+    """
+    loaded = select(func.max(Quiz.updated_at)).scalar_subquery()
+    stamp = s.execute(select(func.count(CurrentItem.item_id), func.coalesce(func.sum(CurrentItem.item_version_id), 0),
+                             loaded)).one()
+    key = (str(s.get_bind().url), int(stamp[0]), int(stamp[1]), stamp[2])
     pool = _POOLS.get(key)
     if pool is None:
         rows = s.execute(select(CurrentItem.item_id, CurrentItem.topic, CurrentItem.tags, CurrentItem.item_version_id,

@@ -176,6 +176,25 @@ def test_threat_submit_and_sweep_at_once_grade_the_attempt_once(app, client, stu
         assert a.state == "expired" and a.score == points(ann, 3)
 
 
+def test_two_sweeps_at_once_close_each_attempt_once(app, client, students, db, monkeypatch):
+    ann = begin(client, students, "ann")
+    make_due(db, ann.id)
+    gate = Gate(closing._grade_work)  # the first sweep waits while grading ann's attempt
+    monkeypatch.setattr(closing, "_grade_work", gate)
+    monkeypatch.setattr(closing, "_TROUBLE", {})
+    t1, out1 = in_thread(lambda: closing.expire_due(db))
+    assert gate.inside.wait(WAIT_S)
+    second = closing.expire_due(db)  # another worker's, or another host's, sweep meanwhile
+    first = finish(t1, out1, gate)
+    assert first + second == 1  # exactly one of them wrote the grades
+    # On PostgreSQL the second sweep leaves the attempt the first one claimed; on SQLite (one host,
+    # no claims) it grades it too, and the first sweep's write finds the attempt closed.
+    assert gate.calls == (2 if db.is_sqlite else 1)
+    with db.read() as s:
+        a = s.get(Attempt, ann.id)
+        assert a.state == "expired" and a.score == points(ann, 3)
+
+
 # -- the sweeper
 
 def test_threat_sweep_with_one_attempt_whose_grading_raises_still_expires_the_others(app, client, students, db,
