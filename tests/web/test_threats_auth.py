@@ -42,15 +42,15 @@ def proxied(app, tmp_path):
 
 @pytest.fixture
 def hashes(monkeypatch) -> list[str]:
-    """Every password check the login service runs (the slow PBKDF2 work)."""
+    """Every password check the login service runs (the slow Argon2id work)."""
     seen: list[str] = []
-    real = logins.check_password_hash
+    real = logins.check_password
 
-    def counting(pwhash: str, password: str) -> bool:
+    def counting(pwhash: str, password: str, method: str) -> tuple[bool, str | None]:
         seen.append(password)
-        return real(pwhash, password)
+        return real(pwhash, password, method)
 
-    monkeypatch.setattr(logins, "check_password_hash", counting)
+    monkeypatch.setattr(logins, "check_password", counting)
     return seen
 
 
