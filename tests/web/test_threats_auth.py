@@ -139,6 +139,18 @@ def test_threat_valid_login_flood_from_one_address(app, users, hashes):
     assert login(from_address(app, CLASSMATE), "ann").status_code == 302
 
 
+def test_the_default_worker_rate_lets_a_class_arriving_at_once_in(app, users, hashes):
+    from quizengine.config import from_env
+
+    defaults = from_env()
+    app.config.update(LOGINS_PER_SECOND=defaults["LOGINS_PER_SECOND"], LOGIN_BURST=defaults["LOGIN_BURST"])
+    for i in range(20):
+        users.add(f"s{i}")
+    # 20 students at once on one worker (the earlier 3 per second with bursts of 10 refused the 11th)
+    statuses = [token(from_address(app, f"198.51.100.{i}"), f"s{i}").status_code for i in range(20)]
+    assert statuses == [200] * 20 and len(hashes) == 20
+
+
 def test_threat_valid_login_flood_across_addresses_starves_the_worker(app, users, hashes):
     app.config.update(LOGINS_PER_SECOND=0.001, LOGIN_BURST=3)  # a bucket that won't refill during the test
     users.add("ann")
