@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+
 from .. import passwords
 from ..constants import PASSWORD_METHOD
 from ..db import Database

@@ -14,6 +14,7 @@ from functools import cache
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+
 from .. import passwords
 from ..constants import PASSWORD_METHOD
 from ..db import Database
