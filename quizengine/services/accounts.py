@@ -13,6 +13,7 @@ import time
 import unicodedata
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Callable
 
 from sqlalchemy import select, update
@@ -255,10 +256,16 @@ def hash_passwords(passwords: list[str], method: str, budget_s: float | None = N
     """
     total, began, workers = len(passwords), time.monotonic(), hash_workers()
     hashes = [""] * total
+    todo = iter(enumerate(passwords))
     with ThreadPoolExecutor(workers, thread_name_prefix="quizengine-hash") as pool:
-        pending = {pool.submit(hash_password, pw, method): k for k, pw in enumerate(passwords)}
+        pending: dict = {}
         done = 0
-        while pending:
+        while True:
+            # one password per thread at a time: the budget is judged after each, before the next starts
+            for k, pw in islice(todo, workers - len(pending)):
+                pending[pool.submit(hash_password, pw, method)] = k
+            if not pending:
+                break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
                 hashes[pending.pop(f)] = f.result()
@@ -267,7 +274,7 @@ def hash_passwords(passwords: list[str], method: str, budget_s: float | None = N
                 progress(done, total)
             elapsed = time.monotonic() - began
             projected = elapsed * total / done  # (judged once every thread has finished one)
-            if budget_s is not None and pending and (elapsed > budget_s or (done >= workers and projected > budget_s)):
+            if budget_s is not None and done < total and (elapsed > budget_s or (done >= workers and projected > budget_s)):
                 pool.shutdown(cancel_futures=True)
                 fits = max(1, int(done * budget_s / elapsed))
                 raise AccountError(
