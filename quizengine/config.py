@@ -12,7 +12,7 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from .constants import EXPIRY_SWEEP_S, PASSWORD_METHOD, SESSION_LIFETIME
+from .constants import EXPIRY_SWEEP_S, LOGINS_PER_SECOND, PASSWORD_METHOD, SESSION_LIFETIME
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,11 +103,12 @@ def from_env() -> dict:
         "LOGIN_LIMIT_ADDRESS": 30,
         "LOGIN_WINDOW": timedelta(minutes=15),
         # Password checks (right or wrong) per address per minute, and per server worker per second
-        # (with a burst): a flood of logins, valid or not, can't take the CPU that autosaves need.
+        # (with a burst of one second's worth; the default is one core's worth of Argon2id hashes):
+        # a flood of logins, valid or not, can't take the CPU that autosaves need.
         "LOGINS_PER_ADDRESS": _count("QUIZENGINE_LOGINS_PER_ADDRESS", 60),
-        "LOGINS_PER_SECOND": _count("QUIZENGINE_LOGINS_PER_SECOND", 3),
-        "LOGIN_BURST": 10,
-        "PASSWORD_METHOD": PASSWORD_METHOD,  # OWASP ASVS: PBKDF2-SHA256, >= 600,000 iterations
+        "LOGINS_PER_SECOND": _count("QUIZENGINE_LOGINS_PER_SECOND", LOGINS_PER_SECOND),
+        "LOGIN_BURST": max(10, _count("QUIZENGINE_LOGINS_PER_SECOND", LOGINS_PER_SECOND)),
+        "PASSWORD_METHOD": PASSWORD_METHOD,  # OWASP: Argon2id, 19 MiB, 2 passes, 1 lane (passwords.py)
         # `quizengine serve` submits attempts whose time is up every N seconds (0: only when read).
         "EXPIRY_SWEEP_SECONDS": _seconds("QUIZENGINE_EXPIRY_SWEEP_SECONDS", EXPIRY_SWEEP_S),
         # LTI (quizengine/lti/): the sweeper rotates the tool's signing key when older than this many days

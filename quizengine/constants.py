@@ -10,9 +10,15 @@ from datetime import timedelta
 
 VERSION = "0.1.0"  # quizengine.__version__, `quizengine --version`, the OpenAPI document
 
-# Passwords: PBKDF2-SHA256 at 600,000 iterations (OWASP ASVS); config's PASSWORD_METHOD and the
-# account services' defaults.
-PASSWORD_METHOD = "pbkdf2:sha256:600000"
+# Passwords: Argon2id at OWASP's parameters (19 MiB, 2 passes, 1 lane); config's PASSWORD_METHOD and
+# the defaults of passwords.py and the account services. One hash or check costs about
+# HASH_CPU_S of CPU (measured on the 2-core AMD EPYC machine; PBKDF2 at 600,000 iterations took 0.3 s).
+PASSWORD_METHOD = "argon2id:m=19456,t=2,p=1"
+HASH_CPU_S = 0.045
+# A server worker starts at most this many password checks per second (QUIZENGINE_LOGINS_PER_SECOND):
+# one core's worth of hashes, the CPU budget of the earlier 3 per second at 0.3 s each, and as many
+# as the worker's one hashing thread can do (so the limit holds back floods, never a class).
+LOGINS_PER_SECOND = round(1 / HASH_CPU_S)
 
 # Seeds whose variants are built to check a parametrized item: `quizengine validate` (its
 # --seeds default), the editor's check before a save, and the instructor's stress test.

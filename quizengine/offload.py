@@ -25,8 +25,13 @@ def gevent_patched() -> bool:
     return monkey is not None and monkey.is_module_patched("threading")
 
 
-def in_thread(fn: Callable[..., T]) -> Callable[..., T]:
-    """Wrap ``fn`` so that under gevent it runs in the hub's thread pool; exceptions are re-raised."""
+def in_thread(fn: Callable[..., T], threads: int | None = None) -> Callable[..., T]:
+    """Wrap ``fn`` so that under gevent it runs in the hub's thread pool; exceptions are re-raised.
+
+    With ``threads``, it runs in a pool of its own of that many threads (one pool per process, shared
+    by every function wrapped with the same number): calls beyond them queue, so at most ``threads``
+    run at once (an Argon2 hash holds 19 MiB while it runs, and each thread's allocator keeps it).
+    """
 
     @functools.wraps(fn)
     def run(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -34,9 +39,23 @@ def in_thread(fn: Callable[..., T]) -> Callable[..., T]:
             return fn(*args, **kwargs)
         import gevent
 
-        return gevent.get_hub().threadpool.apply(_niced, (fn, args, kwargs))
+        pool = gevent.get_hub().threadpool if threads is None else _pool(threads)
+        return pool.apply(_niced, (fn, args, kwargs))
 
     return run
+
+
+_pools: dict[tuple[int, int], object] = {}  # (process id, threads) -> gevent ThreadPool
+
+
+def _pool(threads: int):  # type: ignore[no-untyped-def]
+    """This process's pool of ``threads`` threads (a forked worker makes its own)."""
+    key = (os.getpid(), threads)
+    if key not in _pools:
+        from gevent.threadpool import ThreadPool
+
+        _pools[key] = ThreadPool(threads)
+    return _pools[key]
 
 
 def _niced(fn: Callable[..., T], args: tuple, kwargs: dict) -> T:

@@ -14,25 +14,28 @@ from functools import cache
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash
 
+from .. import passwords
+from ..constants import PASSWORD_METHOD
 from ..db import Database
 from ..models import LoginFailure, User
 from ..offload import in_thread
-from .accounts import USERNAME, find_user, hash_password, set_password
+from .accounts import HASH_THREADS, USERNAME, find_user, hash_password, rehash, set_password
 from .clock import aware, now
 from .principal import Principal
 from .sessions import open_session
 
-# PBKDF2 costs ~0.3 s of CPU per call (and releases the GIL): under gevent workers it runs in a
-# thread, so that a class logging in at once doesn't stall every other request of the worker.
-check_password_hash = in_thread(check_password_hash)
+# An Argon2id check costs ~45 ms of CPU (an older PBKDF2 one 0.3 s; both release the GIL): under
+# gevent workers it runs in the worker's hashing thread (accounts.HASH_THREADS), so that a class
+# logging in at once doesn't stall every other request of the worker. A right password with an
+# outdated hash is hashed anew in the same call, still outside any transaction.
+check_password = in_thread(passwords.verify_and_update, HASH_THREADS)
 
 
 @cache
-def _dummy_hash() -> str:
+def _dummy_hash(method: str) -> str:
     """A hash to check when the username does not exist, so both paths take as long."""
-    return hash_password(secrets.token_hex(8))
+    return hash_password(secrets.token_hex(8), method)
 
 
 # ---------------------------------------------------------------- throttling
@@ -173,8 +176,12 @@ class LoginResult:
 
 
 def login(db: Database, username: str, password: str, address: str, th: Throttle,
-          t: datetime | None = None, new_session: bool = False) -> LoginResult:
-    """Check a login with the throttle; the slow password hash runs outside any transaction."""
+          t: datetime | None = None, new_session: bool = False, method: str = PASSWORD_METHOD) -> LoginResult:
+    """Check a login with the throttle; the slow password hash runs outside any transaction.
+
+    A right password whose hash is not ``method``'s (PBKDF2 from before Argon2id) gets a new hash,
+    computed before, and stored in, the short write that ends the login.
+    """
     t = t or now()
     with db.read() as s:
         wait = refusal(s, username, address, t, th)
@@ -191,15 +198,19 @@ def login(db: Database, username: str, password: str, address: str, th: Throttle
             wait = reserve(s, username, address, t, th)
         if wait is not None:
             return LoginResult(None, wait)
-    if not check_password_hash(user.password_hash if user else _dummy_hash(), password) or user is None:
+    pwhash = user.password_hash if user else _dummy_hash(method)
+    right, new_hash = check_password(pwhash, password, method)
+    if not right or user is None:
         with db.write() as s:
             record_failure(s, username, address, t, th)
         return LoginResult(None)
     sid = None
-    if had_failures or new_session:
+    if had_failures or new_session or new_hash:
         with db.write() as s:
             if had_failures:
                 clear_failures(s, username, address)
+            if new_hash:
+                rehash(s, user.id, pwhash, new_hash)
             if new_session:
                 sid = open_session(s, user.id, t)
     return LoginResult(user, None, sid)

@@ -20,7 +20,7 @@ from ..services.gradebook import grades_csv
 from ..services.quizzes import quiz_rows
 from ..services.saving import save_response
 from . import db, reading, writing
-from .auth import client_address, login_throttle, throttled_message
+from .auth import check_login, throttled_message
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -84,7 +84,7 @@ def token():
     if not isinstance(username, str) or not isinstance(password, str):
         raise ApiError(400, "give username and password as strings")
     cfg = current_app.config
-    result = logins.login(db(), username, password, client_address(), login_throttle())
+    result = check_login(username, password)
     if result.retry_after is not None:
         wait = result.retry_after
         return jsonify({"error": throttled_message(wait), "retry_after": wait.seconds}), 429, \

@@ -105,6 +105,12 @@ def login_throttle() -> logins.Throttle:
     return logins.Throttle.of(cfg, bucket if rate else None)
 
 
+def check_login(username: str, password: str, new_session: bool = False) -> logins.LoginResult:
+    """A login from this request's address under the throttle; an outdated hash is replaced."""
+    return logins.login(db(), username, password, client_address(), login_throttle(), new_session=new_session,
+                        method=current_app.config["PASSWORD_METHOD"])
+
+
 def throttled_message(wait: logins.Wait) -> str:
     """Why a login must wait, with the limit it met and how long."""
     cfg, n = current_app.config, wait.seconds
@@ -121,7 +127,7 @@ def login():
         return render_template("auth/login.html")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    result = logins.login(db(), username, password, client_address(), login_throttle(), new_session=True)
+    result = check_login(username, password, new_session=True)
     if result.retry_after is not None:
         return render_template("auth/login.html", username=username, error=throttled_message(result.retry_after)), \
             429, {"Retry-After": str(result.retry_after.seconds)}
@@ -170,7 +176,7 @@ def change_password():
         error = "The two new passwords differ."
     if error is not None:
         return render_template("auth/password.html", error=error), 400
-    result = logins.login(db(), current_user.username, current, client_address(), login_throttle())
+    result = check_login(current_user.username, current)
     if result.retry_after is not None:
         return render_template("auth/password.html", error=throttled_message(result.retry_after)), \
             429, {"Retry-After": str(result.retry_after.seconds)}

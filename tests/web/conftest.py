@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BANKS = ROOT / "banks"
 # QUIZENGINE_TEST_POSTGRES=1 runs these tests on a throwaway PostgreSQL cluster (.ci/run's second pass).
 POSTGRES = os.environ.get("QUIZENGINE_TEST_POSTGRES") == "1"
-FAST_HASH = "pbkdf2:sha256:1000"  # tests log in hundreds of times; one test checks the real default
+FAST_HASH = "argon2id:m=8,t=1,p=1"  # tests log in hundreds of times; one test checks the real default
 
 
 def base_config(tmp: Path, url: str) -> dict:

@@ -127,7 +127,7 @@ app = create_app(base_config(tmp, url))
 db = app.extensions["quizengine.db"]
 with db.write() as s:
     load_banks(s, Path({banks!r}))
-    accounts.add_user(s, "ann", "student", "password-123", method="pbkdf2:sha256:1000")
+    accounts.add_user(s, "ann", "student", "password-123", method="argon2id:m=8,t=1,p=1")
     q = s.get(Quiz, "module-04-prep")
     q.definition = {{**q.definition, "slots": [{{"items": ["act-calc-tanh-value", "vocab-epoch-definition"]}}]}}
 assert "matplotlib" not in sys.modules

@@ -20,6 +20,7 @@ from quizengine.services.clock import aware, now
 from quizengine.services.closing import expire_due
 from quizengine.services.views import key_view
 from tests.lti.mockplatform import CLAIM, MockPlatform, rsa_key
+from tests.web.conftest import FAST_HASH
 
 QUIZ = "module-04-prep"
 
@@ -261,7 +262,7 @@ def test_lti_session_cookie_works_in_an_lms_iframe_over_https(app, client, db, p
     with db.write() as s:
         from quizengine.services import accounts
 
-        accounts.add_user(s, "ann", "student", "password-123", method="pbkdf2:sha256:1000")
+        accounts.add_user(s, "ann", "student", "password-123", method=FAST_HASH)
     r = plain.post("/login", data={"username": "ann", "password": "password-123"}, base_url="https://localhost")
     cookie = next(c for c in r.headers.getlist("Set-Cookie") if c.startswith("session="))
     assert "SameSite=Lax" in cookie

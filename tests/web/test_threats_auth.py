@@ -42,15 +42,15 @@ def proxied(app, tmp_path):
 
 @pytest.fixture
 def hashes(monkeypatch) -> list[str]:
-    """Every password check the login service runs (the slow PBKDF2 work)."""
+    """Every password check the login service runs (the slow Argon2id work)."""
     seen: list[str] = []
-    real = logins.check_password_hash
+    real = logins.check_password
 
-    def counting(pwhash: str, password: str) -> bool:
+    def counting(pwhash: str, password: str, method: str) -> tuple[bool, str | None]:
         seen.append(password)
-        return real(pwhash, password)
+        return real(pwhash, password, method)
 
-    monkeypatch.setattr(logins, "check_password_hash", counting)
+    monkeypatch.setattr(logins, "check_password", counting)
     return seen
 
 
@@ -137,6 +137,18 @@ def test_threat_valid_login_flood_from_one_address(app, users, hashes):
     r = token(flood, "mallory")
     assert 1 <= int(r.headers["Retry-After"]) <= 60 and "per minute from one address" in r.json["error"]
     assert login(from_address(app, CLASSMATE), "ann").status_code == 302
+
+
+def test_the_default_worker_rate_lets_a_class_arriving_at_once_in(app, users, hashes):
+    from quizengine.config import from_env
+
+    defaults = from_env()
+    app.config.update(LOGINS_PER_SECOND=defaults["LOGINS_PER_SECOND"], LOGIN_BURST=defaults["LOGIN_BURST"])
+    for i in range(20):
+        users.add(f"s{i}")
+    # 20 students at once on one worker (the earlier 3 per second with bursts of 10 refused the 11th)
+    statuses = [token(from_address(app, f"198.51.100.{i}"), f"s{i}").status_code for i in range(20)]
+    assert statuses == [200] * 20 and len(hashes) == 20
 
 
 def test_threat_valid_login_flood_across_addresses_starves_the_worker(app, users, hashes):

@@ -13,10 +13,10 @@ from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.security import check_password_hash
 
 from quizengine import server
 from quizengine.models import Attempt, ItemVersion, User
+from quizengine.passwords import verify_password
 from quizengine.services import accounts, closing, grades, scores
 
 QUIZ = "module-04-prep"
@@ -323,7 +323,7 @@ def test_threat_roster_import_hashes_passwords_outside_the_write_lock(app, clien
     assert student_count(db) == 6
     with db.read() as s:
         u = s.scalar(select(User).where(User.username == "s3"))
-        assert check_password_hash(u.password_hash, "password-0003")
+        assert verify_password(u.password_hash, "password-0003")
 
 
 @pytest.mark.parametrize("line,field,problem", [

@@ -1,0 +1,246 @@
+"""A class logging in at once: N logins (POST /api/v1/auth/token) from C concurrent clients against
+the real server (`quizengine serve`, gunicorn with gevent workers, SQLite WAL in a temp folder).
+
+It imports N students with `quizengine users import` (Argon2id), then gives each the PBKDF2 hash
+earlier versions stored (600,000 iterations, computed here on every core), and starts the server
+with QUIZENGINE_LOGINS_PER_ADDRESS raised as README says for a class behind one address (every
+client here is 127.0.0.1) and the per-worker rate left at its default. Two phases, each a closed
+loop (each client sends its next login as soon as the last is answered):
+  pbkdf2   every student's first login: a PBKDF2 check, then the new Argon2id hash and its write;
+  argon2   the same logins again, now against the Argon2id hashes.
+For each it prints p50/p95/max (ms), errors by status (a 429 counts as one: it is not retried),
+the server's CPU per login and the load average. Beforehand it measures, in this process, the
+CPU seconds (thread time) of one check with each scheme.
+
+    python benchmarks/login_bench.py [--students 300] [--clients 32] [--workers 2] [--argon2-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from werkzeug.security import generate_password_hash  # noqa: E402
+
+from quizengine import passwords  # noqa: E402
+from quizengine.constants import PASSWORD_METHOD  # noqa: E402
+
+PBKDF2 = "pbkdf2:sha256:600000"  # what earlier versions stored
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def percentile(values: list[float], p: float) -> float:
+    xs = sorted(values)
+    k = (len(xs) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def cpu_per_check(pwhash: str, password: str, n: int) -> float:
+    """The least thread CPU time (s) of one verification over ``n`` tries (less noisy than the mean)."""
+    best = float("inf")
+    for _ in range(n):
+        t0 = time.thread_time()
+        assert passwords.verify_password(pwhash, password)
+        best = min(best, time.thread_time() - t0)
+    return best
+
+
+def group(pgid: int) -> list[str]:
+    """The processes of the server's process group (gunicorn's master and workers)."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                out.append(pid)
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def server_cpu(pgid: int) -> float:
+    """utime + stime (s) of every process of the server."""
+    hz, total = os.sysconf("SC_CLK_TCK"), 0
+    for pid in group(pgid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / hz
+
+
+def server_rss_mib(pgid: int) -> float:
+    """The summed RSS of the server's processes (MiB)."""
+    total = 0
+    for pid in group(pgid):
+        try:
+            total += int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1024
+
+
+async def post_token(port: int, username: str, password: str) -> int:
+    body = json.dumps({"username": username, "password": password}).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"POST /api/v1/auth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+        await writer.drain()
+        data = await reader.read()
+    finally:
+        writer.close()
+    return int(data.split(b" ", 2)[1])
+
+
+async def closed_loop(port: int, logins: list[tuple[str, str]], clients: int, timeout: float):
+    """Every login once, ``clients`` at a time; (latencies in s, {status: count} of the failures)."""
+    queue: asyncio.Queue = asyncio.Queue()
+    for x in logins:
+        queue.put_nowait(x)
+    lat: list[float] = []
+    errors: dict[str, int] = {}
+
+    async def client() -> None:
+        while not queue.empty():
+            username, password = queue.get_nowait()
+            t0 = time.perf_counter()
+            try:
+                status = await asyncio.wait_for(post_token(port, username, password), timeout)
+            except asyncio.TimeoutError:
+                status = "timeout"
+            except (OSError, ValueError, IndexError) as e:
+                status = type(e).__name__
+            lat.append(time.perf_counter() - t0)
+            if status != 200:
+                errors[str(status)] = errors.get(str(status), 0) + 1
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return lat, errors
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"error: the server exited ({proc.returncode}); see {log}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"error: nothing listens on port {port}; see {log}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--students", type=int, default=300)
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=60.0, help="seconds before a login counts as timed out")
+    ap.add_argument("--keep", action="store_true", help="keep the temp folder (database, server log)")
+    ap.add_argument("--argon2-only", action="store_true",
+                    help="skip the PBKDF2 phase (and the minutes its hashes take to compute here)")
+    ap.add_argument("--code", type=Path, default=ROOT,
+                    help="the checkout whose quizengine the server runs (e.g. an older one, for a before/after)")
+    args = ap.parse_args()
+    n = args.students
+
+    print(f"load average {loadavg()} ({os.cpu_count()} CPUs); password method {PASSWORD_METHOD}")
+    argon = passwords.hash_password("password-0000")
+    old = generate_password_hash("password-0000", PBKDF2)
+    print(f"CPU per check, in this process (least of several): Argon2id {cpu_per_check(argon, 'password-0000', 20) * 1e3:.1f} ms, "
+          f"PBKDF2 600k {cpu_per_check(old, 'password-0000', 3) * 1e3:.1f} ms")
+
+    tmp = Path(tempfile.mkdtemp(prefix="qe-login-"))
+    url = f"sqlite:///{tmp / 'quizengine.sqlite3'}"
+    env = {**os.environ, "PYTHONPATH": str(args.code.resolve()), "QUIZENGINE_INSTANCE": str(tmp), "QUIZENGINE_SECRET_KEY": "login-bench",
+           "QUIZENGINE_BANKS": str(ROOT / "banks"), "QUIZENGINE_DATABASE_URL": url,
+           # README: a class behind one address needs QUIZENGINE_LOGINS_PER_ADDRESS of at least its
+           # logins per minute; both phases fall within a minute here
+           "QUIZENGINE_LOGINS_PER_ADDRESS": str(2 * n + 60)}
+    env.pop("QUIZENGINE_LOGINS_PER_SECOND", None)  # the per-worker rate at its default
+    exe = str(Path(sys.executable).with_name("quizengine"))
+    students = [(f"s{i}", f"password-{i:04d}") for i in range(n)]
+    roster = tmp / "roster.csv"
+    roster.write_text("username,full_name,student_id,email,password\n" + "".join(
+        f"{u},Student {i},{100000 + i},{u}@example.org,{pw}\n" for i, (u, pw) in enumerate(students)))
+    server = None
+    try:
+        t0 = time.monotonic()
+        r = subprocess.run([exe, "users", "import", str(roster)], env=env, capture_output=True, text=True)
+        if r.returncode:
+            raise SystemExit(f"error: users import failed:\n{r.stdout}{r.stderr}")
+        print(f"imported {n} students (Argon2id) in {time.monotonic() - t0:.1f} s")
+        t0 = time.monotonic()
+        phases = ["argon2id"] if args.argon2_only else ["pbkdf2 (first login, rehash)", "argon2id"]
+        if not args.argon2_only:
+            with ProcessPoolExecutor(os.cpu_count()) as pool:
+                olds = list(pool.map(generate_password_hash, [pw for _, pw in students], [PBKDF2] * n, chunksize=8))
+            with sqlite3.connect(tmp / "quizengine.sqlite3") as con:
+                con.executemany('UPDATE "user" SET password_hash = ? WHERE username = ?',
+                                [(h, u) for h, (u, _) in zip(olds, students)])
+            print(f"gave them PBKDF2 hashes ({PBKDF2}) in {time.monotonic() - t0:.1f} s")
+
+        port = socket.socket()
+        port.bind(("127.0.0.1", 0))
+        port_n = port.getsockname()[1]
+        port.close()
+        log = tmp / "server.log"
+        with open(log, "wb") as out:
+            server = subprocess.Popen([exe, "serve", "--port", str(port_n), "--workers", str(args.workers)], env=env,
+                                      stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for_port(port_n, server, log)
+        time.sleep(1.0)  # let the workers finish booting
+        print(f"server: quizengine serve from {args.code}, {args.workers} gevent workers; {n} logins from {args.clients} clients "
+              "(closed loop), QUIZENGINE_LOGINS_PER_ADDRESS=" + env["QUIZENGINE_LOGINS_PER_ADDRESS"])
+        print(f"  server RSS sum before the logins: {server_rss_mib(server.pid):.0f} MiB")
+        for phase in phases:
+            la0, c0, w0 = loadavg(), server_cpu(server.pid), time.monotonic()
+            lat, errors = asyncio.run(closed_loop(port_n, students, args.clients, args.timeout))
+            wall, cpu = time.monotonic() - w0, server_cpu(server.pid) - c0
+            ms = [x * 1e3 for x in lat]
+            err = ", ".join(f"{k}: {v}" for k, v in sorted(errors.items())) or "0"
+            print(f"  {phase:<30} p50 {percentile(ms, 50):7.0f}  p95 {percentile(ms, 95):7.0f}  max {max(ms):7.0f} ms  "
+                  f"errors {err}; {wall:.1f} s, {n / wall:.0f} logins/s, server CPU {cpu / n * 1e3:.0f} ms/login; "
+                  f"load average {la0} -> {loadavg()}")
+            with sqlite3.connect(tmp / "quizengine.sqlite3") as con:
+                argon2id = con.execute("""SELECT count(*) FROM "user" WHERE password_hash LIKE '$argon2id$%'""").fetchone()[0]
+            print(f"  {'':<30} accounts with an Argon2id hash: {argon2id} of {n}; "
+                  f"server RSS sum {server_rss_mib(server.pid):.0f} MiB")
+    finally:
+        if server is not None:
+            try:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(server.pid, signal.SIGKILL)
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
