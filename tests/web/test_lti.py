@@ -312,9 +312,11 @@ def _drop(*names):
 
 
 def _set(**values):
+    """A tamper that sets claims; a callable value is called when the token is made (times are
+    relative to then, not to when this file was imported: a slow run must not age them)."""
     def tamper(c):
         for k, v in values.items():
-            c[CLAIM + k[6:] if k.startswith("claim_") else k] = v
+            c[CLAIM + k[6:] if k.startswith("claim_") else k] = v() if callable(v) else v
     return tamper
 
 
@@ -324,9 +326,9 @@ REFUSED = [
     ("azp_not_an_audience", dict(tamper=_set(azp="another-tool")), 401, "not among the audiences"),
     ("several_audiences_without_azp", dict(tamper=lambda c: (c.update(aud=["quizengine-tool", "x"]), c.pop("azp"))),
      401, "no azp"),
-    ("expired_token", dict(tamper=_set(exp=int(time.time()) - 120, iat=int(time.time()) - 400)), 401, "expired"),
-    ("issued_in_the_future", dict(tamper=_set(iat=int(time.time()) + 600)), 401, "future"),
-    ("issued_too_long_ago", dict(tamper=_set(iat=int(time.time()) - 3 * 3600)), 401, "issued more than"),
+    ("expired_token", dict(tamper=_set(exp=lambda: int(time.time()) - 120, iat=lambda: int(time.time()) - 400)), 401, "expired"),
+    ("issued_in_the_future", dict(tamper=_set(iat=lambda: int(time.time()) + 600)), 401, "future"),
+    ("issued_too_long_ago", dict(tamper=_set(iat=lambda: int(time.time()) - 3 * 3600)), 401, "issued more than"),
     ("wrong_signature", dict(key=rsa_key()), 401, "signature does not verify"),
     ("unknown_key", dict(key=rsa_key(), kid="nobody"), 401, "not among the platform's keys"),
     ("wrong_issuer_claim", dict(tamper=_set(iss="https://elsewhere.example")), 401, "no platform is registered"),
