@@ -320,6 +320,8 @@ def grade_parts(v: Variant, response: Any) -> list[PartResult]:
         if p.ecf and credit > 0 and sources:
             given = {parts[j].part.answer: read[j] for j in sources}
             for way in derivatives(v.task, given):  # f' at z, or from the student's own a: the better counts
+                if fraction >= credit:
+                    break  # full ECF credit already: the other way cannot do better
                 key, why_not = ecf_key(v.task, p.answer, k.answer, given, p.tolerance, cache, False, way)
                 why = why_not if way == "z" else why  # the reason the graph's own chain gives, if any
                 if key is None:
