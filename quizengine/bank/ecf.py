@@ -28,6 +28,7 @@ Node = tuple  # ("a", 1), ("loss",), ("velocity", 0): one quantity of the calcul
 SPREAD = 0.25  # the constant guard moves each given value by about SPREAD * (|value| + 1) both ways
 BACKWARD = ("delta", "dW", "db", "W_new", "b_new")
 STEP_ORDER = {"gradient": 0, "velocity": 1, "second_moment": 2, "params": 3}
+FROM_A = ("sigmoid", "tanh", "softmax")  # activations whose f' is written in a (a(1-a), 1-a^2, the Jacobian)
 
 
 # ---------------------------------------------------------------- the graph
@@ -124,10 +125,22 @@ def depends(task: Task, later: str, earlier: str) -> bool:
     return b in upstream(kind, n, a)
 
 
+def derivatives(task: Task, given: dict[str, Any]) -> tuple[str, ...]:
+    """The ways a student may take f' below their own a: at z (the calculator's graph) and, for a given
+    a of a layer without dropout whose f' is written in a (sigmoid a(1-a), tanh 1-a^2, softmax), from it."""
+    if isinstance(task, NetworkTask):
+        layers, n = task.network.layers, len(task.network.layers)
+        for node in filter(None, (node_of(path, n) for path in given)):
+            if node[0] == "a" and layers[node[1]].activation.name in FROM_A and layers[node[1]].dropout is None:
+                return ("z", "a")
+    return ("z",)
+
+
 # ---------------------------------------------------------------- recomputing with given values
 
-def with_given(task: Task, given: dict[str, Any]) -> Task:
-    """The task with ``given`` values (path -> value) put in; SpecError for a path it has not."""
+def with_given(task: Task, given: dict[str, Any], derivative: str = "z") -> Task:
+    """The task with ``given`` values (path -> value) put in; SpecError for a path it has not.
+    ``derivative="a"``: f' of a layer whose a is given is taken from that a (calc's given_derivative)."""
     given = {p: np.asarray(x, dtype=np.float64).tolist() for p, x in given.items()}
     if isinstance(task, NetworkTask):
         sizes = tuple(tuple(l.weights.shape) for l in task.network.layers)
@@ -138,7 +151,8 @@ def with_given(task: Task, given: dict[str, Any]) -> Task:
         slots, absent = _slots("optimizer", task.steps, tuple(task.params.shape), second)
     else:
         raise SpecError("only network and optimizer tasks take given values")
-    return replace(task, given=parse_given(given, slots, absent, "the paths of this task's result"))
+    return replace(task, given=replace(parse_given(given, slots, absent, "the paths of this task's result"),
+                                       derivative=derivative))
 
 
 @lru_cache(maxsize=256)
@@ -147,17 +161,18 @@ def _slots(kind: str, *shape: Any) -> tuple[dict, dict]:
     return network_slots(list(shape[0]), shape[1], shape[2]) if kind == "network" else optimizer_slots(*shape)
 
 
-def recompute(task: Task, given: dict[str, Any], path: str, cache: dict | None = None) -> np.ndarray | None:
+def recompute(task: Task, given: dict[str, Any], path: str, cache: dict | None = None,
+              derivative: str = "z") -> np.ndarray | None:
     """The value at ``path`` with ``given`` put in; None when it cannot be computed or is not finite.
 
     ``cache`` (one per graded response) keeps each run's result by its given values: later parts
     often rest on the same earlier answers."""
-    sig = tuple(sorted((p, np.asarray(x, dtype=np.float64).tobytes()) for p, x in given.items()))
+    sig = (derivative, *sorted((p, np.asarray(x, dtype=np.float64).tobytes()) for p, x in given.items()))
     result = cache.get(sig) if cache is not None else None
     try:
         if result is None:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
-                result = run_task(with_given(task, given))
+                result = run_task(with_given(task, given, derivative))
             if cache is not None:
                 cache[sig] = result
         value = np.asarray(resolve(result, path), dtype=np.float64)
@@ -179,7 +194,8 @@ def zeroes(value: Any, truth: Any, tol: Tolerance) -> bool:
 
 
 def ecf_key(task: Task, path: str, true_key: Any, given: dict[str, np.ndarray], tol: Tolerance,
-            cache: dict | None = None, check_constant: bool = True) -> tuple[np.ndarray | None, str]:
+            cache: dict | None = None, check_constant: bool = True,
+            derivative: str = "z") -> tuple[np.ndarray | None, str]:
     """The key of the part at ``path`` recomputed from ``given``, or (None, why no ECF is allowed).
 
     Guards: the chain must compute (finite); no entry may become 0 where the true one is not (an
@@ -188,7 +204,7 @@ def ecf_key(task: Task, path: str, true_key: Any, given: dict[str, np.ndarray], 
     a saturated sigmoid, a ReLU pushed below 0); ``check_constant=False`` leaves that guard to the
     caller (``moves``), to run it only when the ECF key would earn credit.
     """
-    key = recompute(task, given, path, cache)
+    key = recompute(task, given, path, cache, derivative)
     if key is None:
         return None, "the chain cannot be computed from your earlier answers"
     truth = np.asarray(true_key, dtype=np.float64)
@@ -197,7 +213,7 @@ def ecf_key(task: Task, path: str, true_key: Any, given: dict[str, np.ndarray], 
     for k, t in zip(key.reshape(-1), truth.reshape(-1)):
         if zero_like(float(k), tol) and not zero_like(float(t), tol):
             return None, "your earlier answer makes this part 0"
-    if check_constant and not moves(task, path, key, given, tol, cache):
+    if check_constant and not moves(task, path, key, given, tol, cache, derivative):
         return None, CONSTANT
     return key, ""
 
@@ -206,51 +222,18 @@ CONSTANT = "this part comes out the same whatever your earlier answer is"
 
 
 def moves(task: Task, path: str, key: np.ndarray, given: dict[str, np.ndarray], tol: Tolerance,
-          cache: dict | None = None) -> bool:
+          cache: dict | None = None, derivative: str = "z") -> bool:
     """The key at ``path`` changes (beyond the tolerance) when the given values move by SPREAD."""
     for sign in (1.0, -1.0):
         # Each entry moves by its own amount (1, 1.37, 1.74, ... times the spread), so that
         # symmetric weights cannot cancel a shift that is the same for every entry.
         shifted = {p: v + sign * SPREAD * (np.abs(v) + 1.0) * (1.0 + 0.37 * np.arange(np.size(v)).reshape(np.shape(v)))
                    for p, v in given.items()}
-        other = recompute(task, shifted, path, cache)
+        other = recompute(task, shifted, path, cache, derivative)
         if other is None or not all(scalar_close(float(a), float(b), tol)
                                     for a, b in zip(other.reshape(-1), key.reshape(-1))):
             return True
     return False
-
-
-# ---------------------------------------------------------------- names of quantities
-
-SUPER = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-SYMBOLS = {"z": "z", "a": "a", "delta": "δ", "dW": "∂L/∂W", "db": "∂L/∂b", "W_new": "updated W",
-           "b_new": "updated b"}
-STEP_NAMES = {"gradient": "gradient", "velocity": "velocity", "second_moment": "second moment", "params": "parameters"}
-
-
-def quantity_name(path: str) -> str:
-    """A short readable name of a result path, to follow "your": ``layers[0].a`` -> a⁽¹⁾,
-    ``steps[1].velocity`` -> velocity after step 2; entries are numbered from 1."""
-    try:
-        steps = parse_path(path)
-    except KeyError:
-        return path
-    head, rest = steps[0], list(steps[1:])
-    if head == "output":
-        name = "ŷ"
-    elif head == "loss":
-        name = "loss L"
-    elif head == "layers" and len(rest) >= 2:
-        name = SYMBOLS.get(str(rest[1]), str(rest[1])) + f"({rest[0] + 1})".translate(SUPER).replace("(", "⁽").replace(")", "⁾")
-        rest = rest[2:]
-    elif head == "steps" and len(rest) >= 2:
-        name = f"{STEP_NAMES.get(str(rest[1]), str(rest[1]))} after step {rest[0] + 1}"
-        rest = rest[2:]
-    else:
-        return path
-    if rest:
-        name += "[" + ", ".join(str(i + 1) if isinstance(i, int) else str(i) for i in rest) + "]"
-    return name
 
 
 # ---------------------------------------------------------------- grading a chain
@@ -280,6 +263,7 @@ class PartResult:
     ecf: bool = False
     ecf_from: list[dict[str, Any]] = dc_field(default_factory=list)  # [{part, name, value}]
     ecf_key: Any = None  # the key on the student's chain, when it earned the credit
+    ecf_derivative: str = "z"  # that chain's f' below a given a: "z", or "a" (from the student's a)
     answered: bool = True
 
     @property
@@ -290,7 +274,7 @@ class PartResult:
         return {"id": self.id, "number": self.number, "score": round(self.score, 10), "max_score": self.max_score,
                 "correct": self.correct, "feedback": self.feedback, "mistake": self.mistake,
                 "format_error": self.format_error, "ecf": self.ecf, "ecf_from": self.ecf_from,
-                "ecf_key": self.ecf_key, "answered": self.answered}
+                "ecf_key": self.ecf_key, "ecf_derivative": self.ecf_derivative, "answered": self.answered}
 
 
 def shown_value(x: Any) -> str:
@@ -335,14 +319,19 @@ def grade_parts(v: Variant, response: Any) -> list[PartResult]:
         sources = [j for j in k.deps if j in read and not zeroes(read[j], parts[j].answer, parts[j].part.tolerance)]
         if p.ecf and credit > 0 and sources:
             given = {parts[j].part.answer: read[j] for j in sources}
-            key, why = ecf_key(v.task, p.answer, k.answer, given, p.tolerance, cache, check_constant=False)
-            if key is not None:
+            for way in derivatives(v.task, given):  # f' at z, or from the student's own a: the better counts
+                if fraction >= credit:
+                    break  # full ECF credit already: the other way cannot do better
+                key, why_not = ecf_key(v.task, p.answer, k.answer, given, p.tolerance, cache, False, way)
+                why = why_not if way == "z" else why  # the reason the graph's own chain gives, if any
+                if key is None:
+                    continue
                 ecf_fraction = credit * float(np.mean(entries_close(x, key, p.tolerance)))
-                if ecf_fraction > fraction and not moves(v.task, p.answer, key, given, p.tolerance, cache):
+                if ecf_fraction > fraction and not moves(v.task, p.answer, key, given, p.tolerance, cache, way):
                     why = CONSTANT
                 elif ecf_fraction > fraction:
                     fraction = ecf_fraction
-                    r.ecf, r.ecf_key = True, key.tolist()
+                    r.ecf, r.ecf_key, r.ecf_derivative = True, key.tolist(), way
                     r.ecf_from = [{"part": parts[j].number, "id": parts[j].part.id, "name": parts[j].name,
                                    "value": read[j].tolist(),
                                    "wrong": not numbers_match(read[j], parts[j].answer, parts[j].part.tolerance)}

@@ -17,7 +17,8 @@ from .spec import (ActivationTask, InitializerTask, IterationsTask, KerasTask, N
 
 def run_network(task: NetworkTask) -> nw.NetworkResult:
     try:
-        return nw.run(task.network, task.x, task.y, task.learning_rate, task.given.puts, task.weight_decay, task.l1)
+        return nw.run(task.network, task.x, task.y, task.learning_rate, task.given.puts, task.weight_decay, task.l1,
+                      task.given.derivative == "a")
     except InfiniteLossError as e:
         raise SpecError(f"network.loss: {e}") from None
 

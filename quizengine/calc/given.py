@@ -36,6 +36,9 @@ class Slot:
 class Given:
     puts: dict[tuple, Put] = field(default_factory=dict)
     paths: dict[str, Array] = field(default_factory=dict)  # path as written -> value, for the worked table
+    # where f' of a layer whose a is given is taken: "z" (the computed f(z), as autograd runs the graph)
+    # or "a" (the given a, for activations whose f' is written in a: sigmoid a(1-a), tanh 1-a^2, softmax)
+    derivative: str = "z"
 
     def __bool__(self) -> bool:
         return bool(self.puts)
@@ -95,6 +98,16 @@ def parse_network_given(raw: Any, sizes: list[tuple[int, int]], batch: int | Non
     fields = "z, a, delta, dW, db" + (", W_new, b_new" if update else "")
     return parse_given(raw, slots, absent, f"output, loss, layers[i].{{{fields}}} for i from 0 to {len(sizes) - 1}, "
                                            "each optionally indexed, e.g. layers[0].a[1]")
+
+
+DERIVATIVES = ("z", "a")
+
+
+def parse_given_derivative(raw: Any) -> str:
+    """A network's ``given_derivative``: ``z`` (the default) or ``a``."""
+    if raw not in DERIVATIVES:
+        raise SpecError(f"given_derivative: expected 'z' (f' at z, the default) or 'a' (f' from a given a), got {raw!r}")
+    return str(raw)
 
 
 def parse_optimizer_given(raw: Any, steps: int, shape: tuple[int, ...], second_moment: bool) -> Given:

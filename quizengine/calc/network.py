@@ -96,11 +96,13 @@ class NetworkResult:
 
 
 def run(network: Network, x: Array, y: Array, learning_rate: float | None = None, given: Given | None = None,
-        weight_decay: float = 0.0, l1: float = 0.0) -> NetworkResult:
+        weight_decay: float = 0.0, l1: float = 0.0, derivative_from_a: bool = False) -> NetworkResult:
     """Run the forward pass, the loss, the backward pass and the optional update.
 
     ``given[(layer, field)]`` puts given values into a quantity as soon as it is computed, so
-    everything downstream uses them (``(-1, "loss")`` for the loss).
+    everything downstream uses them (``(-1, "loss")`` for the loss). A given ``a`` leaves f'(z) at
+    the computed f(z), unless ``derivative_from_a``: then f' is taken with the given a (for the
+    activations whose f' is written in a; a layer with dropout keeps f(z)).
     """
     single = x.ndim == 1
     a = x[None, :] if single else x
@@ -114,7 +116,8 @@ def run(network: Network, x: Array, y: Array, learning_rate: float | None = None
         a = fz if layer.dropout is None else layer.dropout.apply(fz)
         if given:
             a = _put(given, i, "a", a)
-        result.layers.append(LayerResult(z=z, a=a, fz=None if a is fz else fz))
+        from_a = derivative_from_a and layer.dropout is None and given is not None and (i, "a") in given
+        result.layers.append(LayerResult(z=z, a=a, fz=None if a is fz or from_a else fz))
     result.loss = network.loss.value(a, t)
     if given and (-1, "loss") in given:
         result.loss = float(given[(-1, "loss")](np.float64(result.loss)))

@@ -100,7 +100,9 @@ def _given(given: Given) -> list[str]:
     if not given:
         return []
     return ["Given (used in place of the computed values, and carried forward):"] + [
-        f"{INDENT}{path} = {compact(value)}" for path, value in given.paths.items()]
+        f"{INDENT}{path} = {compact(value)}" for path, value in given.paths.items()] + (
+        [f"{INDENT}(given_derivative: a: f' of a layer whose a is given is taken from that a)"]
+        if given.derivative == "a" else [])
 
 
 def _ex(res: nw.NetworkResult, v: Array) -> Array:

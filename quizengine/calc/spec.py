@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 import numpy as np
@@ -12,7 +12,7 @@ from . import optimizers as opt
 from .activations import ACTIVATIONS
 from .checks import (SpecError, as_array, as_mapping, as_number, as_positive_int, check_keys, kind_of, load_text,
                      suggest)
-from .given import NOTHING, Given, parse_network_given, parse_optimizer_given
+from .given import NOTHING, Given, parse_given_derivative, parse_network_given, parse_optimizer_given
 from .losses import LOSSES
 from .spec_extra import (EXTRA_TASK_KEYS, InitializerTask, IterationsTask, ScheduleTask, initializer_task,
                          iterations_task, schedule_task)
@@ -70,7 +70,7 @@ BOOL_KEYS = ("nesterov", "bias_correction")
 Task = Union[NetworkTask, OptimizerTask, ActivationTask, KerasTask, ScheduleTask, IterationsTask, InitializerTask]
 
 TASK_KEYS = {
-    "network": ("network", "input", "target", "update", "given"),
+    "network": ("network", "input", "target", "update", "given", "given_derivative"),
     "optimizer": ("optimizer", "params", "gradients", "objective", "steps", "given"),
     "activation": ("activation", "z"),
     "keras": ("keras",),
@@ -165,6 +165,8 @@ def _network_task(spec: dict) -> NetworkTask:
     if "given" in spec:
         sizes = [l.weights.shape for l in layers]
         given = parse_network_given(spec["given"], sizes, None if x.ndim == 1 else x.shape[0], lr is not None)
+    if "given_derivative" in spec:
+        given = replace(given, derivative=parse_given_derivative(spec["given_derivative"]))
     return NetworkTask(nw.make_network(layers, loss), x, y, lr, given, **penalties)
 
 

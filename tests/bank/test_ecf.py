@@ -9,7 +9,8 @@ import textwrap
 import pytest
 
 from quizengine.bank.catalog import load_catalog
-from quizengine.bank.ecf import depends, quantity_name
+from quizengine.bank.ecf import depends
+from quizengine.bank.ecf_names import quantity_name
 from quizengine.bank.variant import make_variant
 from quizengine.grading import grade
 
@@ -206,3 +207,50 @@ def test_mistakes_are_diagnosed_per_part(tmp_path):
     # Without sigma'(z2): d2 = y_hat - 1 = 0.492142 - 1 = -0.507858.
     _, p = parts(v, {**TRUE, "d2": -0.5079})
     assert p["d2"]["mistake"] == "no_activation_derivative" and p["d2"]["score"] == 0
+
+
+# A slip on the activation alone (z right, a wrong), then f' written in a, as the prompts teach
+# (sigma'(z) = a (1 - a)): the student takes f' from their own a, so the chain recomputed with f' at
+# the true z would refuse them ECF; the chain with f' from their a gives it (calc: given_derivative: a).
+HIDDEN = NETWORK.replace('''      - {{id: loss, prompt: L, answer: loss, tolerance: {{sigfigs: 3}}}}
+      - {{id: d2, prompt: d2, answer: "layers[1].delta[0]", tolerance: {{sigfigs: 3}}}}
+      - {{id: dw2, prompt: dW2, answer: "layers[1].dW", tolerance: {{sigfigs: 3}}}}
+''', '''      - {{id: d2, prompt: d2, answer: "layers[1].delta[0]", tolerance: {{sigfigs: 3}}}}
+      - {{id: d1, prompt: d1, answer: "layers[0].delta", tolerance: {{sigfigs: 3}}}}
+''').replace("t-net", "t-hidden")
+
+
+# y_hat = 0.6 where sigma(z2) = 0.492142 (z right, a slip): L = 1/2 (1 - 0.6)^2 = 0.08; the student's
+# delta2 = (0.6 - 1) * 0.6 * (1 - 0.6) = -0.096 (with sigma' at the true z2 it would be
+# -0.4 * 0.249938 = -0.0999753); dW2 = a1^T delta2 = [[0.668188 * -0.096], [0.731059 * -0.096]]
+# = [[-0.0641460], [-0.0701817]].
+def test_ecf_a_slip_on_the_output_activation_alone_carried_to_delta_with_f_prime_from_a(net):
+    g, p = parts(net(), {**TRUE, "dw2": [[-0.0641], [-0.0702]], "yhat": 0.6, "loss": 0.08, "d2": -0.096})
+    assert p["yhat"]["score"] == 0 and p["loss"]["ecf"] and p["loss"]["score"] == 1.0
+    assert p["d2"]["score"] == 1.0 and p["d2"]["ecf"] and p["d2"]["ecf_derivative"] == "a", p["d2"]
+    assert "Part 5 is marked on your ŷ[1] = 0.6 from part 3" in p["d2"]["feedback"]
+    assert p["dw2"]["score"] == 1.0 and p["dw2"]["ecf"]
+    assert g.score == 5.0
+
+
+def test_ecf_with_f_prime_at_the_true_z_still_counts(net):
+    # the same slip, but sigma' taken at the true z2: -0.4 * 0.249938 = -0.0999753
+    _, p = parts(net(), {**TRUE, "yhat": 0.6, "d2": -0.09998})
+    assert p["d2"]["score"] == 1.0 and p["d2"]["ecf"] and p["d2"]["ecf_derivative"] == "z"
+
+
+# z1 = [0.7, 1.0] right, a1 = [0.6682, 0.8] (sigma(1.0) = 0.731059 slipped): z2 = 0.5 * 0.6682 - 0.5 * 0.8
+# = -0.0659, y_hat = sigma(-0.0659) = 0.483531; delta2 from y_hat = 0.4835: (0.4835 - 1) * 0.4835 * 0.5165
+# = -0.128984; delta1 = delta2 W2^T * a1 (1 - a1) with delta2 = -0.129 and the student's a1:
+# [-0.129 * 0.5 * 0.6682 * 0.3318, -0.129 * -0.5 * 0.8 * 0.2] = [-0.0143002, 0.01032]
+# (f' at the true z1 would give [-0.0143005, 0.0126815]: its second entry is not theirs).
+def test_ecf_a_slip_on_a_hidden_activation_carried_to_the_hidden_delta(tmp_path):
+    v = variant_of(tmp_path, HIDDEN, "t-hidden")
+    response = {"z1": [0.7, 1.0], "a1": [0.6682, 0.8], "yhat": 0.4835, "d2": -0.129, "d1": [-0.0143, 0.0103]}
+    g, p = parts(v, response)
+    assert p["a1"]["score"] == 0.5 and p["yhat"]["ecf"] and p["d2"]["ecf"]
+    assert p["d1"]["score"] == 1.0 and p["d1"]["ecf"] and p["d1"]["ecf_derivative"] == "a", p["d1"]
+    assert g.score == 4.5
+    # a d1 that is neither chain's (f' taken as 1) earns nothing
+    _, p = parts(v, {**response, "d1": [-0.0645, 0.0645]})
+    assert p["d1"]["score"] == 0 and not p["d1"]["ecf"]

@@ -200,3 +200,36 @@ def test_validate_accepts_a_trajectory_that_waits_for_submission(tmp_path):
     cat = validate_paths([write_bank(tmp_path, "[{kind: trajectory, when: after_submission}, "
                                                "{kind: trajectory, steps: 1}]", "optimizer")])
     assert not cat.errors, [str(p) for p in cat.errors]
+
+
+# ---------------------------------------------------------------- the reused canvas (plots drawn fast)
+
+def test_a_reused_plot_shows_only_this_drawings_points_and_ticks():
+    from quizengine.bank.figures.plots import ActivationDrawing, activation_svg
+
+    three = texts(clean(activation_svg(ActivationDrawing("tanh", 0.0, (-1.5, 0.25, 2.0), -5.0, 5.0), "a")))
+    one = texts(clean(activation_svg(ActivationDrawing("relu", 0.0, (3.0,), -4.0, 6.0), "b")))
+    assert [t for t in three if t.startswith("z = ")] == ["z = \u22121.5", "z = 0.25", "z = 2"]
+    assert [t for t in one if t.startswith("z = ")] == ["z = 3"]  # the earlier drawing's notes are hidden
+    # ticks at round steps over each drawing's own range, labelled as matplotlib labels them (same decimals),
+    # then the axis label and the title: nothing else, nothing left over from the drawing before
+    m = "\u2212"
+    assert sorted(t for t in three if not t.startswith("z = ")) == sorted(
+        [f"{m}4", f"{m}2", "0", "2", "4"] + [f"{m}1.0", f"{m}0.5", "0.0", "0.5", "1.0"] + ["z", "tanh(z)"])
+    assert sorted(t for t in one if not t.startswith("z = ")) == sorted(
+        [f"{m}4", f"{m}2", "0", "2", "4", "6"] + ["0", "2", "4", "6"] + ["z", "relu(z)"])
+
+
+def test_contours_are_the_lines_matplotlib_contour_draws():
+    from matplotlib.figure import Figure
+
+    from quizengine.bank.figures.canvas import contour_paths
+
+    g1, g2 = np.meshgrid(np.linspace(-1.0, 2.0, 40), np.linspace(-0.5, 2.5, 40))
+    f = 0.5 * (3.0 * g1 ** 2 + 0.4 * g2 ** 2) - (1.0 * g1 - 0.3 * g2)
+    ours = contour_paths(g1, g2, f, 12)
+    theirs = [p for p in Figure().add_subplot().contour(g1, g2, f, levels=12).get_paths() if len(p.vertices)]
+    assert len(ours) == len(theirs) > 5
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a.vertices, b.vertices)
+        np.testing.assert_array_equal(a.codes, b.codes)

@@ -73,6 +73,30 @@ def test_a_given_activation_keeps_the_derivative_at_z():
     assert "f'(z)                  = [0.25]" in render(parse(spec))
 
 
+@pytest.mark.parametrize("act, a0, f_prime", [
+    ("sigmoid", 0.8, 0.8 * (1 - 0.8)),  # sigma' = a (1 - a) with the given a: 0.16 (0.25 at z0 = 0)
+    ("tanh", 0.5, 1 - 0.5 ** 2),  # tanh' = 1 - a^2: 0.75 (1 at z0 = 0)
+    ("relu", 0.8, 0.0),  # relu' is a function of z (0 at z0 = 0): the given a does not change it
+])
+def test_given_derivative_a_takes_f_prime_from_the_given_activation(act, a0, f_prime):
+    # As above (x = 1, W0 = 0, so z0 = 0; a linear output W1 = 1, y = 0): dL/da0 = a1 = a0, and
+    # delta0 = a0 * f' with f' from the given a0 where the activation's f' is written in a.
+    spec = {"network": {"layers": [{"weights": [[0.0]], "bias": [0.0], "activation": act},
+                                   {"weights": [[1.0]], "bias": [0.0], "activation": "linear"}], "loss": "half_sse"},
+            "input": [1.0], "target": [0.0], "given": {"layers[0].a": [a0]}, "given_derivative": "a"}
+    r = calculate(spec)
+    assert r["layers"][0]["delta"] == [pytest.approx(a0 * f_prime, abs=1e-15)]
+    assert r["layers"][1]["dW"] == [[pytest.approx(a0 * a0)]]  # the forward pass is the same either way
+    assert "given_derivative: a" in render(parse(spec))
+    assert calculate({**spec, "given_derivative": "z"})["layers"][0]["delta"] == [
+        pytest.approx(a0 * {"sigmoid": 0.25, "tanh": 1.0, "relu": 0.0}[act])]
+
+
+def test_given_derivative_must_be_z_or_a():
+    with pytest.raises(SpecError, match=r"given_derivative: expected 'z' .* or 'a' .*, got 'y'"):
+        parse({**with_given(CHAIN, {"layers[0].a": [1.0]}), "given_derivative": "y"})
+
+
 def test_a_given_z_gives_a_and_the_derivative_from_it():
     # sigmoid with given z0 = 0: a0 = 0.5, sigma'(0) = 0.25; half_sse with y = 1: delta = -0.5 * 0.25
     spec = {"network": {"layers": [{"weights": [[3.0]], "bias": [1.0], "activation": "sigmoid"}], "loss": "half_sse"},

@@ -8,13 +8,14 @@ share an id. rcParams are global, so drawings take turns.
 
 from __future__ import annotations
 
-import io
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from ...calc.activations import ACTIVATIONS
+from .canvas import Canvas, contour_paths
 from .network import num
 
 _LOCK = threading.Lock()
@@ -81,28 +82,6 @@ def _vec(a: np.ndarray) -> str:
     return "[" + "; ".join(", ".join(num(x) for x in row) for row in a) + "]"
 
 
-_TEMPLATES: dict[str, tuple] = {}  # kind -> (Figure, Axes), reused: building the axes is half a plot's time
-
-
-def _svg(kind: str, build, salt: str, size: tuple[float, float]) -> str:  # type: ignore[no-untyped-def]
-    import matplotlib
-    from matplotlib.backends.backend_svg import FigureCanvasSVG
-    from matplotlib.figure import Figure
-
-    with _LOCK, matplotlib.rc_context({**RC, "svg.hashsalt": salt}):
-        if kind not in _TEMPLATES:
-            fig = Figure(figsize=size, layout=None)
-            FigureCanvasSVG(fig)
-            _TEMPLATES[kind] = (fig, fig.add_axes((0.15, 0.14, 0.8, 0.76)))
-        fig, ax = _TEMPLATES[kind]
-        for artist in [*ax.lines, *ax.texts, *ax.collections, *ax.patches]:
-            artist.remove()  # the last drawing's; limits, ticks and titles are all set again by build
-        build(ax)
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
-    return buf.getvalue()
-
-
 def _ticks(lo: float, hi: float, most: int = 6) -> list[float]:
     """Round tick positions covering [lo, hi]: a step of 1, 2, 2.5 or 5 times a power of ten."""
     raw = (hi - lo) / (most - 1) if hi > lo else 1.0
@@ -110,6 +89,32 @@ def _ticks(lo: float, hi: float, most: int = 6) -> list[float]:
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
     first = np.ceil(lo / step - 1e-9) * step
     return [float(round(t, 10)) or 0.0 for t in np.arange(first, hi + 1e-9 * step, step)]
+
+
+_CANVASES: dict[str, Canvas] = {}
+
+
+def _plot(kind: str, salt: str, draw: Callable[[Canvas], None]) -> str:
+    """Draw on the kind's reused canvas, under the figures' rcParams and this figure's id salt."""
+    import matplotlib
+
+    with _LOCK, matplotlib.rc_context({**RC, "svg.hashsalt": salt}):
+        canvas = _CANVASES.get(kind)
+        if canvas is None:
+            canvas = _CANVASES[kind] = _MAKE[kind]()
+        draw(canvas)
+        return canvas.svg()
+
+
+def _activation_canvas() -> Canvas:
+    c = Canvas((4.8, 3.4), (0.15, 0.14, 0.8, 0.76))
+    ax = c.ax
+    ax.axhline(0, color="#9ca3af", linewidth=0.8)
+    ax.axvline(0, color="#9ca3af", linewidth=0.8)
+    c.curve = ax.plot([], [], color=INK, linewidth=2)[0]  # type: ignore[attr-defined]
+    c.drops = ax.plot([], [], color=MARK, linewidth=1, linestyle="--")[0]  # type: ignore[attr-defined]
+    c.dots = ax.plot([], [], "o", color=MARK, markersize=7)[0]  # type: ignore[attr-defined]
+    return c
 
 
 def activation_svg(d: ActivationDrawing, salt: str) -> str:
@@ -120,24 +125,34 @@ def activation_svg(d: ActivationDrawing, salt: str) -> str:
     ylo, yhi = float(min(y.min(), 0.0)), float(max(y.max(), 0.0))
     ylo, yhi = np.floor(ylo * 2) / 2, np.ceil(yhi * 2) / 2  # tanh's -1..1, sigmoid's 0..1 in full
     pad = 0.08 * (yhi - ylo or 1.0)
+    gap = np.full_like(zs, np.nan)  # the dashed drops are one line, broken between points
 
-    def build(ax) -> None:  # type: ignore[no-untyped-def]
-        ax.axhline(0, color="#9ca3af", linewidth=0.8)
-        ax.axvline(0, color="#9ca3af", linewidth=0.8)
-        ax.plot(z, y, color=INK, linewidth=2)
-        for zi, yi in zip(zs, ys):
-            ax.plot([zi, zi], [ylo - pad, yi], color=MARK, linewidth=1, linestyle="--")
-            ax.plot([zi], [yi], "o", color=MARK, markersize=7)
-            ax.annotate(f"z = {num(zi)}", (zi, yi), xytext=(6, -14 if yi > (ylo + yhi) / 2 else 8),
-                        textcoords="offset points", color=MARK)
+    def draw(c: Canvas) -> None:
+        ax = c.ax
+        c.curve.set_data(z, y)  # type: ignore[attr-defined]
+        c.drops.set_data(np.column_stack([zs, zs, gap]).ravel(),  # type: ignore[attr-defined]
+                         np.column_stack([np.full_like(zs, ylo - pad), ys, gap]).ravel())
+        c.dots.set_data(zs, ys)  # type: ignore[attr-defined]
         ax.set_xlim(d.lo, d.hi)
         ax.set_ylim(ylo - pad, yhi + pad)
-        ax.set_xticks(_ticks(d.lo, d.hi))
-        ax.set_yticks(_ticks(ylo, yhi))
-        ax.set_xlabel("z")
-        ax.set_title(d.label())
+        for zi, yi in zip(zs, ys):
+            c.note(f"z = {num(zi)}", (zi, yi), (6, -14 if yi > (ylo + yhi) / 2 else 8), MARK)
+        c.ticks(_ticks(d.lo, d.hi), _ticks(ylo, yhi))
+        c.labels("z")
+        ax.set_title(d.label(), y=1.0)  # a y given: not moved by measuring what is above the axes (nothing)
 
-    return _svg("activation", build, salt, (4.8, 3.4))
+    return _plot("activation", salt, draw)
+
+
+def _trajectory_canvas() -> Canvas:
+    c = Canvas((4.4, 4.4), (0.17, 0.14, 0.76, 0.76))  # square axes for a square data box: true ellipses
+    from matplotlib.collections import PathCollection
+
+    c.contours = c.ax.add_collection(  # type: ignore[attr-defined]  # the lines Axes.contour would draw
+        PathCollection([], facecolors="none", edgecolors="#9ca3af", linewidths=0.8, zorder=1), autolim=False)
+    c.path = c.ax.plot([], [], "-o", color=PATH, linewidth=1.6, markersize=5)[0]  # type: ignore[attr-defined]
+    c.star = c.ax.plot([], [], "*", color=INK, markersize=11)[0]  # type: ignore[attr-defined]
+    return c
 
 
 def trajectory_svg(d: TrajectoryDrawing, salt: str) -> str:
@@ -152,23 +167,23 @@ def trajectory_svg(d: TrajectoryDrawing, salt: str) -> str:
     labelled = [k for k in range(len(d.path))
                 if k in (0, len(d.path) - 1) or np.max(np.abs(d.path[k] - d.path[k - 1])) > 0.08 * half]
 
-    def build(ax) -> None:  # type: ignore[no-untyped-def]
-        ax.contour(g1, g2, f, levels=12, colors="#9ca3af", linewidths=0.8, negative_linestyles="solid")
-        ax.plot(d.path[:, 0], d.path[:, 1], "-o", color=PATH, linewidth=1.6, markersize=5)
-        for k in labelled:
-            x, y = d.path[k]
-            text = f"w0 = {_vec(d.path[0])}" if k == 0 else f"w{k}"  # the start as the prompt gives it
-            ax.annotate(text, (x, y), xytext=(7, -4), textcoords="offset points", color="#1a1a1a")
-        if m is not None:
-            ax.plot([m[0]], [m[1]], "*", color=INK, markersize=11)
-            ax.annotate("w*", (m[0], m[1]), xytext=(5, -12), textcoords="offset points", color=INK)
+    def draw(c: Canvas) -> None:
+        ax = c.ax
+        c.contours.set_paths(contour_paths(g1, g2, f, 12))  # type: ignore[attr-defined]
+        c.path.set_data(d.path[:, 0], d.path[:, 1])  # type: ignore[attr-defined]
+        c.star.set_data([] if m is None else [m[0]], [] if m is None else [m[1]])  # type: ignore[attr-defined]
         ax.set_xlim(lo[0], hi[0])
         ax.set_ylim(lo[1], hi[1])
-        ax.set_xticks(_ticks(lo[0], hi[0], 5))
-        ax.set_yticks(_ticks(lo[1], hi[1], 5))
-        ax.set_aspect("equal")
-        ax.set_xlabel("w\u2081")
-        ax.set_ylabel("w\u2082")
-        ax.set_title(d.optimizer, fontsize=9)
+        for k in labelled:
+            text = f"w0 = {_vec(d.path[0])}" if k == 0 else f"w{k}"  # the start as the prompt gives it
+            c.note(text, (d.path[k][0], d.path[k][1]), (7, -4), "#1a1a1a")
+        if m is not None:
+            c.note("w*", (m[0], m[1]), (5, -12), INK)
+        c.ticks(_ticks(lo[0], hi[0], 5), _ticks(lo[1], hi[1], 5))
+        c.labels("w\u2081", "w\u2082", y_at=41.6)  # clear of the widest tick labels ("−0.75")
+        ax.set_title(d.optimizer, fontsize=9, y=1.0)
 
-    return _svg("trajectory", build, salt, (4.4, 4.4))
+    return _plot("trajectory", salt, draw)
+
+
+_MAKE = {"activation": _activation_canvas, "trajectory": _trajectory_canvas}

@@ -19,7 +19,8 @@ from ...calc import mistakes as buggy
 from ...parsing import CostlyNumber, FormatError, parse_numeric
 from ...tolerance import Tolerance, numbers_match
 from ..core import Variant, VariantError, finite, is_trivial, resolve
-from ..ecf import PartKey, depends, grade_parts, quantity_name, task_kind
+from ..ecf import PartKey, depends, grade_parts, task_kind
+from ..ecf_names import quantity_name
 from ..loader import BankItem, Problem
 from ..params import fmt, latex, plain
 from ..render import markdown_to_html

@@ -53,15 +53,16 @@ def student_chain(v: Variant, graded: dict[str, dict[str, Any]]) -> str | None:
             given[paths[s["id"]]] = np.asarray(s["value"], dtype=np.float64)
     if not given:
         return None
+    way = "a" if any(g.get("ecf") and g.get("ecf_derivative") == "a" for g in graded.values()) else "z"
     try:
-        task = with_given(v.task, given)
+        task = with_given(v.task, given, way)  # f' from the student's own a when that earned the credit
     except Exception:  # noqa: BLE001 - a stored value that no longer fits: show no chain
         return None
     credited = [k for k in v.payload.parts if graded.get(k.part.id, {}).get("ecf")]
     lines = ["**Your chain**: the calculator's chain from your own earlier answers "
              + ", ".join(f"{k.name} = {numbers_text(s)}" for k, s in _sources(v, given)) + ".", ""]
     for k in credited:
-        mine = recompute(v.task, given, k.part.answer)
+        mine = recompute(v.task, given, k.part.answer, derivative=graded[k.part.id].get("ecf_derivative", "z"))
         if mine is not None:
             lines.append(f"- part {k.number}, {k.name}: from your values ${_num(mine)}$ "
                          f"(the true chain: ${_num(k.answer)}$)")
