@@ -316,6 +316,7 @@ def saturation(args: argparse.Namespace, bench: Bench, procs: Processes, mem: Me
             acked[idx] = max(acked.get(idx, 0), seq)
 
     # two instances on the same database, one wrk each, at once
+    mem.enter("second instance starting")
     port2 = free_port()
     log2 = tmp / "server-2.log"
     server2 = procs.start([exe, "serve", "--port", str(port2), "--workers", str(args.workers)], log2, env=env)

@@ -29,7 +29,8 @@ class Http:
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self.opened = 0  # connections opened
 
-    def _raw(self, method: str, path: str, body: Any, token: str | None) -> bytes:
+    def raw(self, method: str, path: str, body: Any = None, token: str | None = None) -> bytes:
+        """The bytes of a request (built ahead of time by a phase that must keep its schedule)."""
         payload = b"" if body is None else json.dumps(body).encode()
         head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
                 f"Connection: {'keep-alive' if self.keepalive else 'close'}\r\nContent-Length: {len(payload)}\r\n")
@@ -46,7 +47,9 @@ class Http:
     async def call_timed(self, method: str, path: str, body: Any = None,
                          token: str | None = None) -> tuple[int, Any, float]:
         """(status, JSON body, loop time at which this client began the request: its own lag ends there)."""
-        raw = self._raw(method, path, body, token)
+        return await self.send(self.raw(method, path, body, token))
+
+    async def send(self, raw: bytes) -> tuple[int, Any, float]:
         loop = asyncio.get_running_loop()
         async with self.sem:
             t_begin = loop.time()

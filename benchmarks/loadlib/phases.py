@@ -258,30 +258,31 @@ class Bench:
         await closed_loop(extras, CLIENTS, start)
         log(ep_start.line().strip())
         crowd = [s for s in self.students + extras if s.attempt2][:a.moon_students]
-        events = []
+        http = self.http(keepalive=True)
+        events = []  # the requests are built ahead, so that the client keeps its schedule
         for s in crowd:
-            qs = s.attempt2["questions"]  # type: ignore[index]
+            aid, qs = s.attempt2["attempt_id"], s.attempt2["questions"]  # type: ignore[index]
             t, k = self.rng.uniform(0, a.moon_interval), 0  # the first save somewhere in the first interval
             while t < a.moon_duration:
-                q = qs[k % len(qs)]
-                events.append((t, (s, q, MOON_SEQ + k + 1, make_response(q, self.rng))))
+                q, seq = qs[k % len(qs)], MOON_SEQ + k + 1
+                value = make_response(q, self.rng)
+                raw = http.raw("PUT", f"/api/v1/attempts/{aid}/responses/{q['id']}", {"response": value, "seq": seq},
+                               token=s.token)
+                events.append((t, (s, aid, q["id"], seq, value, raw)))
                 k += 1
                 t += self.rng.expovariate(1.0 / a.moon_interval)
         mem.enter("moonshot")
         ep = self.endpoint("moonshot", "autosave")
-        http = self.http(keepalive=True)
         log(f"moonshot: {len(crowd)} students, one save per {a.moon_interval:g} s each "
             f"(~{len(crowd) / a.moon_interval:.0f} saves/s), {a.moon_duration:g} s: {len(events)} autosaves, "
             "keep-alive connections")
 
         async def save(t_sched: float, ev: tuple) -> None:
-            s, q, seq, value = ev
-            aid = s.attempt2["attempt_id"]
-            st, data, t_begin = await http.call_timed("PUT", f"/api/v1/attempts/{aid}/responses/{q['id']}",
-                                                      {"response": value, "seq": seq}, token=s.token)
+            s, aid, qid, seq, value, raw = ev
+            st, data, t_begin = await http.send(raw)
             ep.lag.append(t_begin - t_sched)
             if ep.record(loop.time() - t_sched, st, data, (200,)):
-                s.ack(aid, q["id"], seq, value)
+                s.ack(aid, qid, seq, value)
 
         cpu0, t0 = _own_cpu(), loop.time()
         await open_loop(events, save)
