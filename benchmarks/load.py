@@ -440,6 +440,9 @@ def main() -> int:
     try:
         for kind in kinds:
             columns.append((names[kind], run_one(args, kind, procs)))
+            if len(kinds) > 1:  # the figures so far, in case a later database can't finish
+                print(f"\n== {names[kind]} figures ==")
+                summary.table(columns[-1:])
     except KeyboardInterrupt:
         print("\ninterrupted: stopping the servers", file=sys.stderr)
         procs.stop_all()

@@ -122,10 +122,11 @@ def figures(args: argparse.Namespace, bench: Bench, mem: MemorySampler, run: dic
                ep["logins/token"].p(95) < TARGET_P95_S, ep["logins/token"].p(95)),
         Figure("spike_p95_s", f"spike: {n} starts within 1 s", f"p95 < {TARGET_P95_S:g} s", _lat(ep["spike/start"]),
                ep["spike/start"].p(95) < TARGET_P95_S, ep["spike/start"].p(95)),
-        Figure("spike_chain_figures", "spike attempts: chain / chain + >= 2 figures", ">= 1",
-               f"{draw['with_chain']} / {draw['chain_and_2_figures']} of {draw['attempts']}; "
-               f"figures {draw['figures_min']}-{draw['figures_max']}",
-               draw["chain_and_2_figures"] >= 1, draw["chain_and_2_figures"]),
+        Figure("spike_chain_figures", "spike: those with a chain + >= 2 figures (#13)", f"p95 < {TARGET_P95_S:g} s",
+               f"{draw['chain_and_2_figures_p95']:.2f} s ({draw['chain_and_2_figures']} of {draw['attempts']}; "
+               f"{draw['with_chain']} with a chain; {draw['figures_min']}-{draw['figures_max']} fig.)",
+               draw["chain_and_2_figures"] >= 1 and draw["chain_and_2_figures_p95"] < TARGET_P95_S,
+               draw["chain_and_2_figures_p95"]),
         Figure("starts_p95_s", f"{n} starts, {CLIENTS} clients", f"p95 < {TARGET_P95_S:g} s", _lat(ep["starts/start"]),
                ep["starts/start"].p(95) < TARGET_P95_S, ep["starts/start"].p(95)),
         Figure("submits_p95_s", f"{n} submits, {CLIENTS} clients", f"p95 < {TARGET_P95_S:g} s",
