@@ -43,6 +43,9 @@ def details(args: argparse.Namespace, bench: Bench, mem: MemorySampler, run: dic
         print("  " + e.line())
     print("  errors per phase: " + ", ".join(f"{k} {v}" for k, v in errors_per_phase(bench, run).items())
           + f"; baselines (not counted) {sum(r.n_errors for rs in run['bases'].values() for r in rs)}")
+    if bench.unacked_stored:
+        print(f"  {bench.unacked_stored} answers stored with a seq above the last acknowledged one (a save whose "
+              "answer timed out was stored after all; not lost)")
     print(f"  server log: {run['status_5xx']} responses 5xx, {run['tracebacks']} unhandled errors"
           + (f"; second instance {run['status_5xx_2']} responses 5xx" if run["status_5xx_2"] else ""))
     for e in ep.values():
