@@ -13,6 +13,8 @@ from functools import cache
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from .. import passwords
@@ -129,13 +131,24 @@ def reserve(s: Session, username: str, address: str, t: datetime, th: Throttle) 
     return wait
 
 
+def _counter(s: Session, key: str, t: datetime) -> tuple[LoginFailure, bool]:
+    """A throttle counter row, created at 0 if missing, and locked for this transaction; whether it
+    is new. Several hosts or workers may count the same key at once: on PostgreSQL the insert skips
+    a row another transaction made (no unique violation) and FOR UPDATE serialises the increments
+    (no lost update); SQLite's write transaction already holds the whole database."""
+    dialect = s.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    made = s.execute(insert(LoginFailure).values(key=key, count=0, window_start=t)
+                     .on_conflict_do_nothing(index_elements=["key"])).rowcount == 1
+    row = s.scalars(select(LoginFailure).where(LoginFailure.key == key).with_for_update()
+                    .execution_options(populate_existing=True)).one()
+    return row, made
+
+
 def _bump(s: Session, key: str, t: datetime, window: timedelta) -> LoginFailure:
     """Add one to a counter, starting a new window when the last one is over."""
-    row = s.get(LoginFailure, key)
-    if row is None:
-        row = LoginFailure(key=key, count=0, window_start=t)
-        s.add(row)
-    elif aware(row.window_start) + window <= t:
+    row, made = _counter(s, key, t)
+    if not made and aware(row.window_start) + window <= t:
         row.count, row.window_start, row.locked_until = 0, t, None
     row.count += 1
     return row
@@ -145,11 +158,8 @@ def record_failure(s: Session, username: str, address: str, t: datetime, th: Thr
     """Count a wrong password; return how long the pair must now wait, or None."""
     pair_key, ip_key, _ = throttle_keys(username, address)
     over_budget = _bump(s, ip_key, t, th.window).count > th.address_failures
-    pair = s.get(LoginFailure, pair_key)
-    if pair is None:
-        pair = LoginFailure(key=pair_key, count=0, window_start=t)
-        s.add(pair)
-    elif aware(pair.window_start) + th.forget <= t:  # window_start: the pair's last failure
+    pair, made = _counter(s, pair_key, t)
+    if not made and aware(pair.window_start) + th.forget <= t:  # window_start: the pair's last failure
         pair.count = 0
     pair.count += 1
     pair.window_start = t
