@@ -280,11 +280,24 @@ def buggy_result(task: Task, mistake: str) -> dict[str, Any] | None:
     return hit[1]
 
 
-def buggy_answers(task: Task, path: str, answer: Any, mistakes: list[str]) -> Iterator[tuple[str, Any]]:
+FORWARD = ("z", "a")  # a network layer's forward values
+
+
+def _forward_path(path: str) -> bool:
+    """``path`` reads a network's forward values only (output, loss, a layer's z or a)."""
+    steps = parse_path(path)
+    return steps[0] in ("output", "loss") or (steps[0] == "layers" and len(steps) > 2 and steps[2] in FORWARD)
+
+
+def buggy_answers(task: Task, path: str, answer: Any, mistakes: list[str],
+                  result: dict | None = None) -> Iterator[tuple[str, Any]]:
     """Each mistake's answer where it applies: its buggy calculator runs, ``path`` reads a finite value
-    of the answer's shape. The one filter of buggy answers (variants and validation both use it)."""
+    of the answer's shape. The one filter of buggy answers (variants and validation both use it).
+    Given the true ``result``, a mistake of the backward pass read at a forward path is not run: it
+    would compute the true forward values (``calc.mistakes.forward_unchanged``)."""
+    forward = result is not None and isinstance(task, NetworkTask) and _forward_path(path)
     for mistake in mistakes:
-        res = buggy_result(task, mistake)
+        res = result if forward and buggy.forward_unchanged(task, mistake) else buggy_result(task, mistake)
         if res is None:
             continue
         try:
