@@ -36,8 +36,8 @@ from quizengine.grading import grade  # noqa: E402
 CHAINS = ("chain-opt-nesterov-quadratic", "chain-opt-adam", "chain-bp-softmax-ce", "chain-bp-221-sigmoid")
 
 
-def verdict(value: float, target: float) -> str:
-    return f"{'PASS' if value < target else 'MISS'} (target < {target:g})"
+def verdict(value: float, target: float, unit: str) -> str:
+    return f"{'PASS' if value < target else 'MISS'} (target < {target:g} {unit})"
 
 
 def cpu_seconds() -> float:
@@ -76,7 +76,7 @@ def chain_ecf(cat) -> None:
         q = statistics.quantiles(times, n=100)
         print(f"grade a {len(item.model.parts)}-part chain with ECF ({item_id}, {len(times)} runs, "
               f"{statistics.mean(earned):.1f} parts on ECF): p50 {q[49] * 1e3:.3f} ms, p95 {q[94] * 1e3:.3f} ms  "
-              f"{verdict(q[49] * 1e3, 2)} ms")
+              f"{verdict(q[49] * 1e3, 2, 'ms')}")
 
 
 def main() -> None:
@@ -101,9 +101,9 @@ def main() -> None:
           f"in {len(cat.files)} files; {len(checked.errors)} errors, {len(checked.problems) - len(checked.errors)} warnings")
     print(f"load YAML + schema only:              {load_s:7.3f} s")
     print(f"validate banks, every rule:           {min(runs):7.3f} s best of 3 (median {statistics.median(runs):.3f} s)"
-          f" with {jobs} processes, as `quizengine validate` runs it; {load()}  {verdict(min(runs), 10)} s")
+          f" with {jobs} processes, as `quizengine validate` runs it; {load()}  {verdict(min(runs), 10, 's')}")
     print(f"  CPU seconds (all processes):        {min(cpus):7.3f} s best of 3 (median {statistics.median(cpus):.3f} s);"
-          f" / {jobs} cores = {min(cpus) / jobs:.3f} s on an idle machine  {verdict(min(cpus) / jobs, 10)} s")
+          f" / {jobs} cores = {min(cpus) / jobs:.3f} s on an idle machine  {verdict(min(cpus) / jobs, 10, 's')}")
     if "--serial" in sys.argv:
         c0, t0 = cpu_seconds(), time.perf_counter()
         validate_paths([banks], seeds=seeds, jobs=1)
@@ -121,7 +121,7 @@ def main() -> None:
             per_type.setdefault("calculated" if v.task is not None else "static", []).append(dt)
     q = statistics.quantiles(times, n=100)
     print(f"generate + grade one variant ({len(times)} runs): p50 {q[49] * 1e3:.3f} ms, p95 {q[94] * 1e3:.3f} ms, "
-          f"max {max(times) * 1e3:.3f} ms  {verdict(q[49] * 1e3, 1)} ms")
+          f"max {max(times) * 1e3:.3f} ms  {verdict(q[49] * 1e3, 1, 'ms')}")
     for kind, ts in sorted(per_type.items()):
         print(f"  {kind:<10} p50 {statistics.median(ts) * 1e3:.3f} ms over {len(ts)} runs")
     figure_bench(cat)
@@ -157,8 +157,8 @@ def figure_bench(cat) -> None:  # type: ignore[no-untyped-def]
             cached.append(time.perf_counter() - t0)
         print(f"  {kind:<10} first time p50 {statistics.median(first) * 1e3:6.2f} ms, max {max(first) * 1e3:6.2f} ms; "
               f"cached p50 {statistics.median(cached) * 1e3:.4f} ms, max {max(cached) * 1e3:.4f} ms "
-              f"({len(items)} items, 30 seeds)  first {verdict(statistics.median(first) * 1e3, 50)} ms, "
-              f"cached {verdict(statistics.median(cached) * 1e3, 1)} ms")
+              f"({len(items)} items, 30 seeds)  first {verdict(statistics.median(first) * 1e3, 50, 'ms')}, "
+              f"cached {verdict(statistics.median(cached) * 1e3, 1, 'ms')}")
 
 
 if __name__ == "__main__":
