@@ -7,8 +7,11 @@ type-specific data is its ``payload``, built by its type (``kind``).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -172,8 +175,34 @@ def resolve(result: Any, path: str) -> Any:
     return node
 
 
+# While one item is validated, its rules share each seed's values, calculation and buggy results
+# (``memo``): a rule asking again gets the objects computed first, which every caller only reads.
+_MEMO: ContextVar[dict | None] = ContextVar("bank_memo", default=None)
+
+
+@contextmanager
+def memo() -> Iterator[None]:
+    """Compute each (item, seed)'s values, calculation and buggy results once within the block."""
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
 def values_for(item: BankItem, seed: int) -> dict[str, Any]:
     """Draw the params and evaluate the derived values of an item for one seed."""
+    cache = _MEMO.get()
+    if cache is None:
+        return _values_for(item, seed)
+    key = ("values", id(item), seed)
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = (item, _values_for(item, seed))
+    return hit[1]
+
+
+def _values_for(item: BankItem, seed: int) -> dict[str, Any]:
     m = item.model
     env: dict[str, Any] = {}
     for name, spec in getattr(m, "params", {}).items():
@@ -190,6 +219,8 @@ def values_for(item: BankItem, seed: int) -> dict[str, Any]:
 
 
 def finite(v: Any) -> bool:
+    if type(v) is float:
+        return math.isfinite(v)
     try:
         return bool(np.all(np.isfinite(np.asarray(v, dtype=np.float64))))
     except (TypeError, ValueError):
@@ -199,6 +230,18 @@ def finite(v: Any) -> bool:
 def calculate(item: BankItem, seed: int, env: dict[str, Any], read_answer: bool = True) -> tuple[dict, Task, dict, Any]:
     """Substitute the values into the item's spec, run it, and read the answer path (unless
     ``read_answer`` is false: a multi-part item reads one path per part)."""
+    cache = _MEMO.get()
+    mine = cache is not None and cache.get(("values", id(item), seed), (None, None))[1] is env
+    if not mine:
+        return _calculate(item, seed, env, read_answer)
+    key = ("calculate", id(item), seed, read_answer)
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = _calculate(item, seed, env, read_answer)
+    return hit
+
+
+def _calculate(item: BankItem, seed: int, env: dict[str, Any], read_answer: bool) -> tuple[dict, Task, dict, Any]:
     m = item.model
     try:
         spec = substitute(m.calc, env)
@@ -225,11 +268,36 @@ def calculate(item: BankItem, seed: int, env: dict[str, Any], read_answer: bool 
     return spec, task, result, answer
 
 
-def buggy_answers(task: Task, path: str, answer: Any, mistakes: list[str]) -> Iterator[tuple[str, Any]]:
+def buggy_result(task: Task, mistake: str) -> dict[str, Any] | None:
+    """``calc.mistakes.buggy_result``, run once per task and mistake within ``memo``."""
+    cache = _MEMO.get()
+    if cache is None:
+        return buggy.buggy_result(task, mistake)
+    key = ("buggy", id(task), mistake)
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = (task, buggy.buggy_result(task, mistake))
+    return hit[1]
+
+
+FORWARD = ("z", "a")  # a network layer's forward values
+
+
+def _forward_path(path: str) -> bool:
+    """``path`` reads a network's forward values only (output, loss, a layer's z or a)."""
+    steps = parse_path(path)
+    return steps[0] in ("output", "loss") or (steps[0] == "layers" and len(steps) > 2 and steps[2] in FORWARD)
+
+
+def buggy_answers(task: Task, path: str, answer: Any, mistakes: list[str],
+                  result: dict | None = None) -> Iterator[tuple[str, Any]]:
     """Each mistake's answer where it applies: its buggy calculator runs, ``path`` reads a finite value
-    of the answer's shape. The one filter of buggy answers (variants and validation both use it)."""
+    of the answer's shape. The one filter of buggy answers (variants and validation both use it).
+    Given the true ``result``, a mistake of the backward pass read at a forward path is not run: it
+    would compute the true forward values (``calc.mistakes.forward_unchanged``)."""
+    forward = result is not None and isinstance(task, NetworkTask) and _forward_path(path)
     for mistake in mistakes:
-        res = buggy.buggy_result(task, mistake)
+        res = result if forward and buggy.forward_unchanged(task, mistake) else buggy_result(task, mistake)
         if res is None:
             continue
         try:

@@ -172,6 +172,9 @@ def plain(v: Value) -> Any:
 
 def substitute(obj: Any, env: dict[str, Value]) -> Any:
     """Replace every ``"$name"`` string in a spec by that value."""
+    t = type(obj)
+    if t is float or t is int or t is bool:
+        return obj  # the common leaf, answered before the isinstance tests below
     if isinstance(obj, dict):
         return {k: substitute(v, env) for k, v in obj.items()}
     if isinstance(obj, list):

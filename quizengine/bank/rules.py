@@ -16,7 +16,7 @@ import numpy as np
 
 from ..calc.mistakes import MISTAKES
 from ..calc.spec import ActivationTask, NetworkTask, OptimizerTask, Task
-from ..tolerance import Mode, Tolerance, entries_close, mode_of, numbers_match, scalar_close
+from ..tolerance import Mode, Tolerance, entries_close, mode_of, scalar_close
 from .core import VariantError, buggy_answers, calculate, finite, parse_path
 from .loader import BankItem, Problem
 from .params import ParamError, evaluate, fmt, references, template_names
@@ -141,7 +141,8 @@ def _match(x: Any, a: Any, tol: Tolerance) -> bool:
     """numbers_match, without arrays for two numbers (the common case, checked thousands of times)."""
     if isinstance(x, float) and isinstance(a, float):
         return scalar_close(x, a, tol)
-    return numbers_match(x, a, tol)
+    xs, as_ = np.asarray(x, dtype=np.float64), np.asarray(a, dtype=np.float64)
+    return xs.shape == as_.shape and all(scalar_close(u, v, tol) for u, v in zip(xs.ravel().tolist(), as_.ravel().tolist()))
 
 
 def _shown_values(m: Any) -> list[str]:
@@ -259,7 +260,7 @@ class SeedChecks:
         self.keys.append(answer)
         if np.ndim(answer) == 0 and float(answer) == 0.0 and not _relu_zero(task, m.answer):
             self.zeros.append(seed)
-        for k, value in buggy_answers(task, m.answer, answer, list(MISTAKES)):
+        for k, value in buggy_answers(task, m.answer, answer, list(MISTAKES), result):
             self.applies[k] = self.applies.get(k, 0) + 1
             if not _same(value, answer):
                 self.differs[k] = self.differs.get(k, 0) + 1

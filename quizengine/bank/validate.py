@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -19,6 +20,7 @@ from .params import references, template_names
 from .render import math_errors
 from .rules import LEAK_SHARE, SeedChecks, precision_problems, residue
 from .types import item_type
+from .core import memo
 from .variant import VariantError, calculate, is_trivial, make_variant, values_for
 
 SEEDS = VALIDATION_SEEDS
@@ -34,12 +36,9 @@ PAIR_MARGIN = 0.1  # a pairing heuristic that beats chance by more than this (or
 _FORKED: Catalog | None = None  # the catalog a forked worker inherits
 
 
-def _check_ids(ids: list[str], seeds: int) -> tuple[list[Problem], list[tuple]]:
-    problems: list[Problem] = []
+def _check_one(item_id: str, seeds: int) -> tuple[list[Problem], list[tuple]]:
     report: list[tuple] = []
-    for i in ids:
-        problems += check_item(_FORKED.items[i], seeds, report)
-    return problems, report
+    return check_item(_FORKED.items[item_id], seeds, report), report
 
 
 def validate_paths(paths: list[Path], seeds: int = SEEDS, jobs: int = 1) -> Catalog:
@@ -47,19 +46,22 @@ def validate_paths(paths: list[Path], seeds: int = SEEDS, jobs: int = 1) -> Cata
 
     ``cat.report`` gets a row per calculated item and slip (a buggy calculator, or a parameter
     transposed or misread): (item, slip, seeds where it changes the answer, seeds the tolerance
-    accepts it, seeds checked). ``jobs`` > 1 checks the items in that many forked processes. Only
-    the single-threaded CLI asks for it: forking a process that runs other threads (a web worker)
-    is not safe.
+    accepts it, seeds checked). ``jobs`` > 1 checks the items in that many forked processes, each
+    taking the next item as it finishes one (the costliest first), so that every process stays
+    busy to the end. Only the single-threaded CLI asks for it: forking a process that runs other
+    threads (a web worker) is not safe. The result does not depend on ``jobs``.
     """
     global _FORKED
     cat = load_catalog(paths)
     if jobs > 1 and len(cat.items) > 1:
         _FORKED = cat
-        ids = _balanced(cat)
-        chunks = [ids[k::jobs] for k in range(jobs)]
+        ids = _costliest_first(cat)
+        if any(item.model.figures for item in cat.items.values()):
+            _preload_matplotlib()
         try:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-                for found, rows in pool.map(_check_ids, chunks, [seeds] * jobs):
+            with ProcessPoolExecutor(max_workers=min(jobs, len(ids)),
+                                     mp_context=multiprocessing.get_context("fork")) as pool:
+                for found, rows in pool.map(_check_one, ids, [seeds] * len(ids)):
                     cat.problems += found
                     cat.report += rows
         finally:
@@ -74,12 +76,30 @@ def validate_paths(paths: list[Path], seeds: int = SEEDS, jobs: int = 1) -> Cata
     return cat
 
 
-def _balanced(cat: Catalog) -> list[str]:
-    """Item ids, the costly ones (calculated) first, so that dealing them round-robin splits the work evenly."""
-    return sorted(cat.items, key=lambda i: getattr(cat.items[i].model, "calc", None) is None)
+def _preload_matplotlib() -> None:
+    """Import what drawing a plot imports once, before forking, rather than once in every process."""
+    for name in ("matplotlib.figure", "matplotlib.backends.backend_svg"):
+        importlib.import_module(name)
+
+
+def _costliest_first(cat: Catalog) -> list[str]:
+    """Item ids by the work their checks take, most first: every seed of a calculated item runs the
+    calculator several times (more for a multi-part item or one with figures); a static item is cheap."""
+    def cost(item_id: str) -> tuple[int, int]:
+        m = cat.items[item_id].model
+        if getattr(m, "calc", None) is None:
+            return (0, 0)
+        return (1, 2 * (m.type == "multipart") + bool(m.figures) + len(getattr(m, "params", {})))
+    return sorted(cat.items, key=cost, reverse=True)
 
 
 def check_item(item: BankItem, seeds: int = SEEDS, report: list | None = None) -> list[Problem]:
+    """Every rule on one item; the rules share each seed's values, calculation and buggy results."""
+    with memo():
+        return _check_item(item, seeds, report)
+
+
+def _check_item(item: BankItem, seeds: int, report: list | None) -> list[Problem]:
     m = item.model
     out: list[Problem] = []
     out += item_type(m.type).rules(item)

@@ -83,6 +83,23 @@ def as_number(value: Any, where: str) -> float:
     return x
 
 
+class _NotPlain(Exception):
+    pass
+
+
+def _plain_numbers(v: Any) -> Any:
+    """``v`` (nested lists) when every entry is a finite int or float, as ``as_number`` takes them;
+    else raise _NotPlain. The common case, without building a path per entry."""
+    if type(v) is list:
+        return [_plain_numbers(e) for e in v]
+    if type(v) is float:
+        if math.isfinite(v):
+            return v
+    elif type(v) is int and abs(v) < 2 ** 53:
+        return float(v)
+    raise _NotPlain
+
+
 def as_array(value: Any, where: str, ndims: tuple[int, ...]) -> Array:
     """Convert nested lists of numbers to float64 with one of the allowed ranks."""
 
@@ -91,7 +108,10 @@ def as_array(value: Any, where: str, ndims: tuple[int, ...]) -> Array:
             return [conv(e, f"{path}[{i}]") for i, e in enumerate(v)]
         return as_number(v, path)
 
-    data = conv(value, where)
+    try:
+        data = _plain_numbers(value)
+    except _NotPlain:  # something to convert or refuse: the slow path names the entry
+        data = conv(value, where)
     try:
         arr = np.array(data, dtype=np.float64)
     except ValueError:

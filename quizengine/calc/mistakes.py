@@ -154,6 +154,24 @@ MISTAKES: dict[str, Callable[[Task], dict[str, Any] | None]] = {
 }
 
 
+# Mistakes that change only a network's backward pass and update: where they apply, the forward
+# values (every layer's z and a, the output, the loss) are the true calculator's, bit for bit.
+BACKWARD_ONLY = ("derivative_as_value", "no_activation_derivative", "derivative_at_output", "gradient_ascent",
+                 "transposed_gradient")
+
+
+def forward_unchanged(task: Task, mistake: str) -> bool:
+    """True when ``mistake`` applies to the network ``task`` and leaves its forward values as they are,
+    so a caller reading only those can take them from the true result instead of running the mistake."""
+    if not isinstance(task, NetworkTask) or mistake not in BACKWARD_ONLY:
+        return False
+    if mistake == "gradient_ascent":
+        return task.learning_rate is not None
+    if mistake == "transposed_gradient":  # dW has the shape of W
+        return any(l.weights.shape[0] == l.weights.shape[1] for l in task.network.layers)
+    return True
+
+
 def buggy_result(task: Task, mistake: str) -> dict[str, Any] | None:
     """Return what a calculator making ``mistake`` computes for ``task``, or None if it does not apply."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):

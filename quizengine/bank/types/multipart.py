@@ -15,10 +15,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, StrictBool, model_validator
 
-from ...calc import mistakes as buggy
 from ...parsing import CostlyNumber, FormatError, parse_numeric
 from ...tolerance import Tolerance, numbers_match
-from ..core import Variant, VariantError, finite, is_trivial, resolve
+from ..core import Variant, VariantError, buggy_result, finite, is_trivial, resolve
 from ..ecf import PartKey, depends, grade_parts, task_kind
 from ..ecf_names import quantity_name
 from ..loader import BankItem, Problem
@@ -123,7 +122,7 @@ class MultipartType(ItemType):
                 deps = tuple(j for j, q in enumerate(m.parts[:i]) if depends(v.task, p.answer, q.answer))
             keys.append(PartKey(p, i + 1, answer, tuple(np.shape(answer)), deps, p.name or quantity_name(p.answer)))
         for mistake in m.mistakes:  # one buggy run per mistake, read at every part's path
-            res = buggy.buggy_result(v.task, mistake)
+            res = buggy_result(v.task, mistake)
             for k in keys if res is not None else []:
                 try:
                     value = resolve(res, k.part.answer)
