@@ -1,6 +1,7 @@
 """Server CPU per autosave, in one process: the app's save endpoint against a bare Flask insert.
 
-Run: PYTHONPATH=. .venv/bin/python benchmarks/autosave_cpu.py [-n 3000] [--rounds 3] [--profile FILE]
+Run: PYTHONPATH=. .venv/bin/python benchmarks/autosave_cpu.py [-n 3000] [--rounds 3] [--full-path]
+     [--profile FILE]
 
 Builds a fresh SQLite database (WAL, synchronous as the app sets it) in a temporary folder, a
 student with an API token and an open attempt of module-04-prep, then calls the WSGI app directly
@@ -11,6 +12,9 @@ request (the baseline of benchmarks/load.py), both at synchronous=FULL and at NO
 process CPU (user + system, time.process_time) per request for each, and the ratios. Rounds
 alternate the apps so that a change in the machine's load hits both; the best round counts.
 The server's HTTP parsing (gunicorn) is not included; benchmarks/load.py measures it all.
+--full-path also times a second student's saves sent with a cookie, which skip the fast lane
+(web/quicksave.py) and take the full Flask path; --profile FILE runs cProfile (CPU time) over the
+saves instead (the full path's with --full-path) and prints the top functions.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ def make_response(q: dict[str, Any], rng: random.Random) -> Any:
     raise SystemExit(f"error: question type {kind!r} unknown to this benchmark")
 
 
-def environ(path: str, body: bytes, token: str | None) -> dict:
+def environ(path: str, body: bytes, token: str | None, cookie: str | None = None) -> dict:
     """A WSGI environ for one PUT, as a server would build it."""
     env = {"REQUEST_METHOD": "PUT", "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
@@ -72,6 +76,8 @@ def environ(path: str, body: bytes, token: str | None) -> dict:
            "wsgi.run_once": False}
     if token:
         env["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    if cookie:  # a request with a cookie skips the autosave's fast lane (web/quicksave.py)
+        env["HTTP_COOKIE"] = cookie
     return env
 
 
@@ -94,8 +100,8 @@ def call(app: Wsgi, env: dict) -> tuple[str, bytes]:
 class Saves:
     """The requests of one run: (path, value) slots, each PUT with the next seq."""
 
-    def __init__(self, slots: list[tuple[str, Any]], token: str | None):
-        self.slots, self.token, self.seq = slots, token, 0
+    def __init__(self, slots: list[tuple[str, Any]], token: str | None, cookie: str | None = None):
+        self.slots, self.token, self.cookie, self.seq = slots, token, cookie, 0
 
     def run(self, app: Wsgi, n: int) -> float:
         """CPU seconds for n saves (every one must answer 200)."""
@@ -104,7 +110,7 @@ class Saves:
             self.seq += 1
             path, value = self.slots[i % len(self.slots)]
             bodies.append((path, json.dumps({"response": value, "seq": self.seq}).encode()))
-        envs = [environ(p, b, self.token) for p, b in bodies]
+        envs = [environ(p, b, self.token, self.cookie) for p, b in bodies]
         t0 = time.process_time()
         for env in envs:
             status, out = call(app, env)
@@ -113,7 +119,8 @@ class Saves:
         return time.process_time() - t0
 
 
-def quizengine_app(tmp: Path) -> tuple[Wsgi, Saves]:
+def quizengine_app(tmp: Path) -> tuple[Wsgi, Saves, Saves]:
+    """The app, and the saves of two students: one as any API client sends them, one with a cookie."""
     from quizengine import create_app
     from quizengine.migrate import upgrade
     from quizengine.services import accounts
@@ -126,17 +133,20 @@ def quizengine_app(tmp: Path) -> tuple[Wsgi, Saves]:
     db = app.extensions["quizengine.db"]
     with db.write() as s:
         load_banks(s, ROOT / "banks")
-        accounts.add_user(s, "s1", "student", "password-123", method="pbkdf2:sha256:1000")
+        for name in ("s1", "s2"):
+            accounts.add_user(s, name, "student", "password-123", method="pbkdf2:sha256:1000")
     client = app.test_client()
-    token = client.post("/api/v1/auth/token", json={"username": "s1", "password": "password-123"}).json["token"]
-    auth = {"Authorization": f"Bearer {token}"}
-    r = client.post(f"/api/v1/quizzes/{QUIZ}/attempts", headers=auth)
-    if r.status_code != 201:
-        raise SystemExit(f"error: starting {QUIZ} answered {r.status_code}: {r.json}")
-    rng = random.Random(1)
-    aid = r.json["attempt_id"]
-    slots = [(f"/api/v1/attempts/{aid}/responses/{q['id']}", make_response(q, rng)) for q in r.json["questions"]]
-    return app, Saves(slots, token)
+    saves = []
+    for name, cookie in (("s1", None), ("s2", "theme=dark")):
+        token = client.post("/api/v1/auth/token", json={"username": name, "password": "password-123"}).json["token"]
+        r = client.post(f"/api/v1/quizzes/{QUIZ}/attempts", headers={"Authorization": f"Bearer {token}"})
+        if r.status_code != 201:
+            raise SystemExit(f"error: starting {QUIZ} answered {r.status_code}: {r.json}")
+        rng = random.Random(1)
+        aid = r.json["attempt_id"]
+        slots = [(f"/api/v1/attempts/{aid}/responses/{q['id']}", make_response(q, rng)) for q in r.json["questions"]]
+        saves.append(Saves(slots, token, cookie))
+    return app, saves[0], saves[1]
 
 
 def bare_app(tmp: Path, synchronous: str) -> tuple[Wsgi, Saves]:
@@ -194,16 +204,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=3000, help="saves per app per round (default 3000)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds, alternating the apps (default 3)")
+    ap.add_argument("--full-path", action="store_true",
+                    help="also time saves sent with a cookie, which take the full Flask path (no fast lane)")
     ap.add_argument("--profile", metavar="FILE", help="instead: cProfile n saves of the app to FILE and print the top")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="qe-autosave-cpu-"))
     os.environ.setdefault("QUIZENGINE_INSTANCE", str(tmp))
-    apps = {"quizengine save": quizengine_app(tmp), "bare insert, synchronous=FULL": bare_app(tmp, "FULL"),
+    app, common, with_cookie = quizengine_app(tmp)
+    apps = {"quizengine save": (app, common), "bare insert, synchronous=FULL": bare_app(tmp, "FULL"),
             "bare insert, synchronous=NORMAL": bare_app(tmp, "NORMAL")}
+    if args.full_path:
+        apps["quizengine save, full Flask path"] = (app, with_cookie)
     for app, saves in apps.values():
         saves.run(app, 200)  # warm up: connections, compiled statements, caches
     if args.profile:
-        profile(*apps["quizengine save"], args.n, args.profile)
+        profile(*apps["quizengine save, full Flask path" if args.full_path else "quizengine save"], args.n, args.profile)
         return 0
     best = {name: float("inf") for name in apps}
     for _ in range(args.rounds):
@@ -214,7 +229,7 @@ def main() -> int:
     for name, cpu in best.items():
         print(f"  {name:34s} {cpu * 1000:7.3f} ms")
     app_cpu = best["quizengine save"]
-    for name in list(apps)[1:]:
+    for name in [n for n in apps if n.startswith("bare")]:
         print(f"  ratio {name:28s} {best[name] / app_cpu:6.2f}x  (bare CPU / app CPU: the throughput ratio "
               "if CPU bound)")
     return 0
