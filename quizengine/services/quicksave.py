@@ -96,13 +96,15 @@ class Statements:
         self.stored, self.first = Prepared(STORED, dialect), Prepared(FIRST, dialect)
 
 
-_PREPARED: dict[int, Statements] = {}
+_PREPARED: dict[tuple, Statements] = {}
 
 
 def _statements(db: Database) -> Statements:
-    key = id(db.engine.dialect)
+    """The statements compiled for the database's dialect (once per dialect and parameter style)."""
+    dialect = db.engine.dialect
+    key = (type(dialect), dialect.paramstyle)
     if key not in _PREPARED:
-        _PREPARED[key] = Statements(db.engine.dialect)
+        _PREPARED[key] = Statements(dialect)
     return _PREPARED[key]
 
 
