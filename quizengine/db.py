@@ -8,7 +8,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -58,6 +58,36 @@ class Database:
             with self._writer() as s:
                 with s.begin():
                     yield s
+        finally:
+            if gated:
+                self._gate.release()  # type: ignore[union-attr]
+
+    @contextmanager
+    def raw_read(self) -> Iterator[Any]:
+        """A DBAPI connection from the pool for a read of one statement (no ORM); given back rolled back."""
+        conn = self.engine.raw_connection()
+        try:
+            yield conn.driver_connection
+        finally:
+            conn.close()
+
+    @contextmanager
+    def raw_write(self) -> Iterator[Any]:
+        """A DBAPI connection in a write transaction, as ``write()`` but without the ORM (services/quicksave.py)."""
+        gated = self._gate is not None and self._gate.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            conn = self.engine.raw_connection()
+            try:
+                raw = conn.driver_connection
+                if self.is_sqlite:
+                    _begin_immediate(raw)
+                yield raw
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                conn.close()
         finally:
             if gated:
                 self._gate.release()  # type: ignore[union-attr]
@@ -118,6 +148,17 @@ def private_sqlite_file(url: str) -> None:
                 os.chmod(f, PRIVATE)
         except FileNotFoundError:
             continue
+
+
+def _begin_immediate(dbapi_conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE on a raw connection: under gevent cooperatively, as the "begin" event does."""
+    if not gevent_patched():
+        dbapi_conn.execute("BEGIN IMMEDIATE")
+    elif not _begin_immediate_cooperatively(dbapi_conn):
+        try:  # the busy timeout has passed: fail as SQLite would
+            dbapi_conn.execute("BEGIN IMMEDIATE")
+        finally:
+            dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def _begin_immediate_cooperatively(dbapi_conn: sqlite3.Connection) -> bool:

@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, select
@@ -236,7 +236,9 @@ def change_password(s: Session, user_id: int, password_hash: str, t: datetime) -
 
 # ---------------------------------------------------------------- API tokens
 
+@lru_cache(maxsize=8)
 def _serializer(secret: str) -> URLSafeTimedSerializer:
+    """The token signer of a secret key (kept: it holds no user data, only the key and salt)."""
     return URLSafeTimedSerializer(secret, salt="quizengine-api-token")
 
 
@@ -256,7 +258,9 @@ class TokenUser(Principal):
     session_version: int = 0
 
 
-def user_for_token(s: Session, secret: str, token: str, max_age: int) -> TokenUser:
+def token_claims(secret: str, token: str, max_age: int) -> tuple[int, object]:
+    """The (user id, session version) a token was signed with, if its signature holds and it is not
+    expired; TokenError otherwise. Whether it still counts is the user's row's say (``user_for_token``)."""
     try:
         data = _serializer(secret).loads(token, max_age=max_age)
     except SignatureExpired:
@@ -264,8 +268,14 @@ def user_for_token(s: Session, secret: str, token: str, max_age: int) -> TokenUs
     except BadSignature:
         raise TokenError("invalid token") from None
     uid = data.get("uid") if isinstance(data, dict) else None
-    row = s.execute(select(User.id, User.username, User.role, User.session_version).where(User.id == uid)).first() \
-        if isinstance(uid, int) else None
-    if row is None or row.session_version != data.get("sv"):
+    if not isinstance(uid, int) or isinstance(uid, bool):
+        raise TokenError("invalid token")
+    return uid, data.get("sv")
+
+
+def user_for_token(s: Session, secret: str, token: str, max_age: int) -> TokenUser:
+    uid, sv = token_claims(secret, token, max_age)
+    row = s.execute(select(User.id, User.username, User.role, User.session_version).where(User.id == uid)).first()
+    if row is None or row.session_version != sv:
         raise TokenError("invalid token")
     return TokenUser(id=row.id, role=row.role, username=row.username, session_version=row.session_version)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..bank.types import ResponseRefused, check_response, item_type
+from ..constants import SEQ_MAX
 from ..db import Database
 from ..models import Attempt, AttemptQuestion, AttemptState, ItemVersion, Response, Role
 from .attempts import check_value
@@ -100,14 +101,17 @@ def apply_save(s: Session, plan: SavePlan) -> tuple[datetime, int]:
     stmt = update(Response).where(Response.question_id == plan.question_id)
     values: dict[str, Any] = {"value": plan.value, "saved_at": t, "active_s": Response.active_s + plan.spent,
                               "seq": Response.seq + 1 if plan.seq is None else plan.seq}
-    if plan.seq is not None:
-        stmt = stmt.where(Response.seq < plan.seq)
+    # Without seq the stored one plus 1, short of SEQ_MAX: beyond it a client's JSON number is no longer exact.
+    stmt = stmt.where(Response.seq < (SEQ_MAX if plan.seq is None else plan.seq))
     if s.execute(stmt.values(**values).execution_options(synchronize_session=False)).rowcount == 1:
         return t, plan.seq if plan.seq is not None else s.scalar(
             select(Response.seq).where(Response.question_id == plan.question_id))
     stored = s.execute(select(Response.seq, Response.value, Response.saved_at)
                        .where(Response.question_id == plan.question_id)).first()
     if stored is not None:
+        if plan.seq is None:
+            raise ServiceError(409, f"this answer was saved with the highest seq ({SEQ_MAX}); it can no longer "
+                                    "be replaced")
         if stored.seq == plan.seq and same_value(stored.value, plan.value):
             return aware(stored.saved_at), stored.seq  # a repeat of the stored save
         raise StaleSave(plan.seq, stored.seq, stored.value, stored.saved_at)
@@ -160,7 +164,8 @@ def save_page(db: Database, user: Principal, view: dict[str, Any], answers: dict
                 rendered is None and item_type(q["type"]).blank_on_page(q, value)):
             continue
         try:
-            save_response(db, user, view["attempt_id"], q["id"], value, 0 if rendered is None else rendered + 1, t)
+            seq = 0 if rendered is None else min(rendered + 1, SEQ_MAX)  # at the highest, a changed answer is kept
+            save_response(db, user, view["attempt_id"], q["id"], value, seq, t)
             saved.append(q["id"])
         except StaleSave:
             kept.append(q["id"])

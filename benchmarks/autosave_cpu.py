@@ -1,0 +1,239 @@
+"""Server CPU per autosave, in one process: the app's save endpoint against a bare Flask insert.
+
+Run: PYTHONPATH=. .venv/bin/python benchmarks/autosave_cpu.py [-n 3000] [--rounds 3] [--full-path]
+     [--profile FILE]
+
+Builds a fresh SQLite database (WAL, synchronous as the app sets it) in a temporary folder, a
+student with an API token and an open attempt of module-04-prep, then calls the WSGI app directly
+with a prepared environ (no sockets, no HTTP parsing): N autosaves
+`PUT /api/v1/attempts/{id}/responses/{qid}` with a rising seq, cycling over the attempt's questions
+with valid answers. The same is done for a bare Flask + SQLAlchemy app doing one insert per
+request (the baseline of benchmarks/load.py), both at synchronous=FULL and at NORMAL. Prints the
+process CPU (user + system, time.process_time) per request for each, and the ratios. Rounds
+alternate the apps so that a change in the machine's load hits both; the best round counts.
+The server's HTTP parsing (gunicorn) is not included; benchmarks/load.py measures it all.
+--full-path also times a second student's saves sent with a cookie, which skip the fast lane
+(web/quicksave.py) and take the full Flask path; --profile FILE runs cProfile (CPU time) over the
+saves instead (the full path's with --full-path) and prints the top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+QUIZ = "module-04-prep"
+
+Wsgi = Callable[[dict, Callable], Any]
+
+
+def make_response(q: dict[str, Any], rng: random.Random) -> Any:
+    """A valid response for the question's type (as benchmarks/load.py builds them)."""
+    kind = q["type"]
+    if kind == "single_choice":
+        return rng.choice(q["choices"])["id"]
+    if kind == "multiple_select":
+        ids = [c["id"] for c in q["choices"]]
+        return rng.sample(ids, rng.randint(1, len(ids)))
+    if kind == "true_false":
+        return rng.random() < 0.5
+    if kind == "numeric":
+        def build(shape: list[int]) -> Any:
+            return round(rng.uniform(-3, 3), 4) if not shape else [build(shape[1:]) for _ in range(shape[0])]
+        return build(list(q.get("shape") or []))
+    if kind == "short_text":
+        return f"answer {rng.randrange(10**6)}"
+    if kind == "matching":
+        rights = [r["id"] for r in q["rights"]]
+        return {left["id"]: rng.choice(rights) for left in q["lefts"]}
+    if kind == "ordering":
+        ids = [o["id"] for o in q["options"]]
+        rng.shuffle(ids)
+        return ids
+    if kind == "multipart":
+        return {p["id"]: make_response({"type": "numeric", **p}, rng) for p in q["parts"]}
+    raise SystemExit(f"error: question type {kind!r} unknown to this benchmark")
+
+
+def environ(path: str, body: bytes, token: str | None, cookie: str | None = None) -> dict:
+    """A WSGI environ for one PUT, as a server would build it."""
+    env = {"REQUEST_METHOD": "PUT", "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
+           "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
+           "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "50000", "HTTP_HOST": "127.0.0.1:8000",
+           "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+           "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+           "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": True,
+           "wsgi.run_once": False}
+    if token:
+        env["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    if cookie:  # a request with a cookie skips the autosave's fast lane (web/quicksave.py)
+        env["HTTP_COOKIE"] = cookie
+    return env
+
+
+def call(app: Wsgi, env: dict) -> tuple[str, bytes]:
+    status: list[str] = []
+
+    def start_response(s: str, headers: list, exc_info: Any = None) -> Callable:
+        status.append(s)
+        return lambda data: None
+
+    it = app(env, start_response)
+    try:
+        out = b"".join(it)
+    finally:
+        if hasattr(it, "close"):
+            it.close()
+    return status[0], out
+
+
+class Saves:
+    """The requests of one run: (path, value) slots, each PUT with the next seq."""
+
+    def __init__(self, slots: list[tuple[str, Any]], token: str | None, cookie: str | None = None):
+        self.slots, self.token, self.cookie, self.seq = slots, token, cookie, 0
+
+    def run(self, app: Wsgi, n: int) -> float:
+        """CPU seconds for n saves (every one must answer 200)."""
+        bodies = []
+        for i in range(n):
+            self.seq += 1
+            path, value = self.slots[i % len(self.slots)]
+            bodies.append((path, json.dumps({"response": value, "seq": self.seq}).encode()))
+        envs = [environ(p, b, self.token, self.cookie) for p, b in bodies]
+        t0 = time.process_time()
+        for env in envs:
+            status, out = call(app, env)
+            if not status.startswith("200"):
+                raise SystemExit(f"error: a save answered {status}: {out[:300]!r}")
+        return time.process_time() - t0
+
+
+def quizengine_app(tmp: Path) -> tuple[Wsgi, Saves, Saves]:
+    """The app, and the saves of two students: one as any API client sends them, one with a cookie."""
+    from quizengine import create_app
+    from quizengine.migrate import upgrade
+    from quizengine.services import accounts
+    from quizengine.services.banks import load_banks
+
+    url = f"sqlite:///{tmp / 'app.sqlite3'}"
+    upgrade(url)
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "BANKS": str(ROOT / "banks"),
+                      "INSTANCE": str(tmp), "LOGINS_PER_ADDRESS": 0, "LOGINS_PER_SECOND": 0})
+    db = app.extensions["quizengine.db"]
+    with db.write() as s:
+        load_banks(s, ROOT / "banks")
+        for name in ("s1", "s2"):
+            accounts.add_user(s, name, "student", "password-123", method="pbkdf2:sha256:1000")
+    client = app.test_client()
+    saves = []
+    for name, cookie in (("s1", None), ("s2", "theme=dark")):
+        token = client.post("/api/v1/auth/token", json={"username": name, "password": "password-123"}).json["token"]
+        r = client.post(f"/api/v1/quizzes/{QUIZ}/attempts", headers={"Authorization": f"Bearer {token}"})
+        if r.status_code != 201:
+            raise SystemExit(f"error: starting {QUIZ} answered {r.status_code}: {r.json}")
+        rng = random.Random(1)
+        aid = r.json["attempt_id"]
+        slots = [(f"/api/v1/attempts/{aid}/responses/{q['id']}", make_response(q, rng)) for q in r.json["questions"]]
+        saves.append(Saves(slots, token, cookie))
+    return app, saves[0], saves[1]
+
+
+def bare_app(tmp: Path, synchronous: str) -> tuple[Wsgi, Saves]:
+    """benchmarks/load.py's baseline: one SQLAlchemy insert per request, SQLite WAL, BEGIN IMMEDIATE."""
+    from flask import Flask, jsonify, request
+    from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, event, insert
+
+    engine = create_engine(f"sqlite:///{tmp / f'bare-{synchronous}.sqlite3'}",
+                           connect_args={"timeout": 10, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn, record):  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    md = MetaData()
+    saves = Table("saves", md, Column("id", Integer, primary_key=True), Column("path", String(200)),
+                  Column("body", Text), Column("seq", Integer), Column("saved_at", Float))
+    md.create_all(engine)
+    app = Flask(f"bare_{synchronous.lower()}")
+
+    @app.put("/api/v1/attempts/<attempt_id>/responses/<question_id>")
+    def save(attempt_id: str, question_id: str):  # type: ignore[no-untyped-def]
+        data = request.get_json(silent=True) or {}
+        t = time.time()
+        with engine.begin() as conn:
+            conn.execute(insert(saves).values(path=request.path, body=json.dumps(data.get("response")),
+                                              seq=data.get("seq"), saved_at=t))
+        return jsonify({"saved_at": t, "seq": data.get("seq")})
+
+    return app, Saves([(f"/api/v1/attempts/1/responses/q{i}", "c1") for i in range(1, 21)], None)
+
+
+def profile(app: Wsgi, saves: Saves, n: int, out: str) -> None:
+    import cProfile
+    import pstats
+
+    pr = cProfile.Profile(time.process_time)
+    pr.enable()
+    saves.run(app, n)
+    pr.disable()
+    pr.dump_stats(out)
+    pstats.Stats(pr).sort_stats("cumulative").print_stats(45)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=3000, help="saves per app per round (default 3000)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds, alternating the apps (default 3)")
+    ap.add_argument("--full-path", action="store_true",
+                    help="also time saves sent with a cookie, which take the full Flask path (no fast lane)")
+    ap.add_argument("--profile", metavar="FILE", help="instead: cProfile n saves of the app to FILE and print the top")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="qe-autosave-cpu-"))
+    os.environ.setdefault("QUIZENGINE_INSTANCE", str(tmp))
+    app, common, with_cookie = quizengine_app(tmp)
+    apps = {"quizengine save": (app, common), "bare insert, synchronous=FULL": bare_app(tmp, "FULL"),
+            "bare insert, synchronous=NORMAL": bare_app(tmp, "NORMAL")}
+    if args.full_path:
+        apps["quizengine save, full Flask path"] = (app, with_cookie)
+    for app, saves in apps.values():
+        saves.run(app, 200)  # warm up: connections, compiled statements, caches
+    if args.profile:
+        profile(*apps["quizengine save, full Flask path" if args.full_path else "quizengine save"], args.n, args.profile)
+        return 0
+    best = {name: float("inf") for name in apps}
+    for _ in range(args.rounds):
+        for name, (app, saves) in apps.items():
+            best[name] = min(best[name], saves.run(app, args.n) / args.n)
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"] * 3
+    print(f"server CPU per request (best of {args.rounds} rounds of {args.n}; load average {' '.join(load)})")
+    for name, cpu in best.items():
+        print(f"  {name:34s} {cpu * 1000:7.3f} ms")
+    app_cpu = best["quizengine save"]
+    for name in [n for n in apps if n.startswith("bare")]:
+        print(f"  ratio {name:28s} {best[name] / app_cpu:6.2f}x  (bare CPU / app CPU: the throughput ratio "
+              "if CPU bound)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

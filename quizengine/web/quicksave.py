@@ -1,0 +1,101 @@
+"""The autosave's fast lane: ``PUT /api/v1/attempts/{id}/responses/q{n}`` with a bearer token, taken
+before Flask's request machinery (README, "Performance").
+
+A plain WSGI wrapper around the Flask app. It answers only the common save: no cookie, a JSON
+object body with ``response`` and ``seq``, a valid token, the student's own open attempt, an answer
+the question accepts, a new ``seq`` (services/quicksave.py). Anything else, or anything it does
+not expect, goes to the Flask app unchanged (the body put back), which answers it as always, with
+the exact JSON error; a save is never written twice, since a refused fast save writes nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from typing import Any, Callable, Iterable
+
+from flask import Flask
+
+from ..constants import ID_MAX
+from ..services import logins
+from ..services.attempts import check_seq
+from ..services.clock import iso
+from ..services.errors import ServiceError
+from ..services.quicksave import quick_save
+from .headers import HSTS, content_security_policy
+
+log = logging.getLogger(__name__)
+
+PATH = re.compile(r"/api/v1/attempts/([0-9]{1,10})/responses/q([0-9]{1,6})\Z")
+
+
+class QuickSave:
+    """WSGI middleware: the common autosave here, every other request to ``app``."""
+
+    def __init__(self, flask_app: Flask, app: Callable[..., Iterable[bytes]]):
+        self.app = app
+        cfg = flask_app.config
+        self.db = flask_app.extensions["quizengine.db"]
+        self.secret, self.max_age = cfg["SECRET_KEY"], cfg["API_TOKEN_MAX_AGE"]
+        self.max_body = cfg.get("MAX_CONTENT_LENGTH") or 64 * 1024
+        # The headers web/headers.py gives every API response of a request without a session.
+        self.headers = [("Content-Security-Policy", content_security_policy(None)), ("X-Frame-Options", "DENY"),
+                        ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"),
+                        ("Cache-Control", "no-store")]
+        if cfg.get("HTTPS"):
+            self.headers.append(("Strict-Transport-Security", HSTS))
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "PUT" and "HTTP_COOKIE" not in environ:
+            m = PATH.match(environ.get("PATH_INFO", ""))
+            if m is not None:
+                body = self.answer(environ, m)
+                if body is not None:
+                    start_response("200 OK", [("Content-Type", "application/json"),
+                                              ("Content-Length", str(len(body))), *self.headers])
+                    return [body]
+        return self.app(environ, start_response)
+
+    def answer(self, environ: dict[str, Any], m: re.Match) -> bytes | None:
+        """The 200 body of a fast save, or None to leave the request to Flask (its body put back)."""
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        scheme, _, token = header.partition(" ")
+        length = environ.get("CONTENT_LENGTH", "")
+        mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+        if (scheme.lower() != "bearer" or mimetype != "application/json" or not length.isdigit()
+                or not 0 < int(length) <= self.max_body or "HTTP_TRANSFER_ENCODING" in environ):
+            return None
+        raw = environ["wsgi.input"].read(int(length))
+        environ["wsgi.input"] = io.BytesIO(raw)  # for Flask, if it gets the request after all
+        environ["CONTENT_LENGTH"] = str(len(raw))
+        try:
+            return self.save(raw, token.strip(), int(m.group(1)), int(m.group(2)) - 1)
+        except Exception:  # noqa: BLE001 - Flask answers it (and logs what is still wrong); seq makes it safe to redo
+            log.warning("quick save fell back to the full path", exc_info=True)
+            return None
+
+    def save(self, raw: bytes, token: str, attempt_id: int, slot: int) -> bytes | None:
+        try:
+            uid, sv = logins.token_claims(self.secret, token, self.max_age)
+            data = json.loads(raw)
+            if not isinstance(data, dict) or "response" not in data or not set(data) <= {"response", "seq"}:
+                return None
+            seq = check_seq(data.get("seq"))
+        except (logins.TokenError, ValueError, RecursionError, ServiceError):
+            return None
+        if seq is None or attempt_id > ID_MAX:
+            return None
+        saved = quick_save(self.db, uid, sv, attempt_id, slot, data["response"], seq)
+        if saved is None:
+            return None
+        out: dict[str, Any] = {"saved_at": iso(saved.saved_at), "seq": saved.seq}
+        if saved.note:
+            out["format_error"] = saved.note
+        return (json.dumps(out, separators=(",", ":"), sort_keys=True) + "\n").encode()
+
+
+def init_quicksave(app: Flask) -> None:
+    """Put the fast lane in front of the app (outermost, so no other middleware runs for it)."""
+    app.wsgi_app = QuickSave(app, app.wsgi_app)  # type: ignore[method-assign]

@@ -1,0 +1,208 @@
+"""The autosave's fast lane (web/quicksave.py, services/quicksave.py): what it answers itself, what it
+leaves to the full Flask path, and that both answer alike."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from quizengine.constants import SEQ_MAX
+from quizengine.models import Attempt, AttemptQuestion, Response, User
+from quizengine.services import quicksave as quick
+from quizengine.services.accounts import hash_password, set_password
+from quizengine.services.clock import now
+from quizengine.web.quicksave import QuickSave
+from tests.web.conftest import FAST_HASH
+
+QUIZ = "module-04-prep"
+
+
+class Counting:
+    """The Flask app behind the fast lane, counting the requests that reach it."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+
+    def __call__(self, environ, start_response):
+        self.calls += 1
+        return self.inner(environ, start_response)
+
+
+@pytest.fixture
+def flask_calls(app) -> Counting:
+    lane = app.wsgi_app
+    assert isinstance(lane, QuickSave)
+    lane.app = Counting(lane.app)
+    return lane.app
+
+
+@pytest.fixture
+def ann(client, users):
+    """Ann's token, her open attempt and the URL of a scalar numeric question of it."""
+    users.add("ann")
+    h = users.token(client, "ann")
+    a = client.post(f"/api/v1/quizzes/{QUIZ}/attempts", headers=h).json
+    qid = next(q["id"] for q in a["questions"] if q["type"] == "numeric" and not q["shape"])
+    return h, a["attempt_id"], qid, f"/api/v1/attempts/{a['attempt_id']}/responses/{qid}"
+
+
+def stored(db, attempt_id: int, qid: str):
+    """The (value, seq) stored for a question, or None."""
+    with db.read() as s:
+        return s.execute(select(Response.value, Response.seq).join(AttemptQuestion)
+                         .where(AttemptQuestion.attempt_id == attempt_id,
+                                AttemptQuestion.slot == int(qid[1:]) - 1)).first()
+
+
+def test_the_common_save_is_answered_without_flask_and_alike(app, client, ann, db, flask_calls):
+    h, aid, qid, url = ann
+    fast = client.put(url, headers=h, json={"response": "1.5", "seq": 1})  # the first save: an insert
+    again = client.put(url, headers=h, json={"response": "2.5", "seq": 2})  # then an update
+    assert (fast.status_code, again.status_code, flask_calls.calls) == (200, 200, 0)
+    assert again.json["seq"] == 2 and again.json["saved_at"].endswith("+00:00")
+    assert tuple(stored(db, aid, qid)) == ("2.5", 2)
+    # the same request with a cookie goes through Flask: same status, fields and headers
+    browser = app.test_client()
+    browser.set_cookie("theme", "dark")
+    full = browser.put(url, headers=h, json={"response": "3.5", "seq": 3})
+    assert flask_calls.calls == 1 and full.status_code == 200 and set(full.json) == set(again.json)
+    skip = {"Date", "Content-Length", "Vary", "Set-Cookie"}
+    assert {k: v for k, v in again.headers if k not in skip} == {k: v for k, v in full.headers if k not in skip}
+    assert again.headers["Cache-Control"] == "no-store" and "frame-ancestors 'none'" in again.headers[
+        "Content-Security-Policy"]
+
+
+def test_a_format_note_comes_back_from_the_fast_lane(client, ann, flask_calls):
+    h, _, _, url = ann
+    r = client.put(url, headers=h, json={"response": "1,5", "seq": 1})
+    assert r.status_code == 200 and r.json["format_error"] and flask_calls.calls == 0
+
+
+@pytest.mark.parametrize("how", ["password change", "session version changed"])
+def test_a_revoked_token_is_refused_at_once(client, ann, db, flask_calls, how):
+    h, aid, qid, url = ann
+    assert client.put(url, headers=h, json={"response": "1", "seq": 1}).status_code == 200
+    with db.write() as s:
+        user = s.scalars(select(User).where(User.username == "ann")).one()
+        if how == "password change":
+            set_password(s, user, hash_password("another-password", method=FAST_HASH))
+        else:
+            user.session_version += 1  # every token of the user ends (as a logout of everywhere would)
+    r = client.put(url, headers=h, json={"response": "2", "seq": 2})
+    assert r.status_code == 401 and r.json == {"error": "invalid token"}
+    assert flask_calls.calls == 1  # the fast lane refused it and Flask gave the error
+    assert tuple(stored(db, aid, qid)) == ("1", 1)
+
+
+def test_a_save_after_the_deadline_or_submission_is_refused(client, ann, db):
+    h, aid, qid, url = ann
+    with db.write() as s:
+        s.execute(update(Attempt).where(Attempt.id == aid).values(expires_at=now() - timedelta(seconds=1)))
+    r = client.put(url, headers=h, json={"response": "1", "seq": 1})
+    assert r.status_code == 409 and "responses can no longer be changed" in r.json["error"]
+    assert stored(db, aid, qid) is None
+    with db.write() as s:
+        s.execute(update(Attempt).where(Attempt.id == aid).values(expires_at=None))
+    assert client.post(f"/api/v1/attempts/{aid}/submit", headers=h).status_code == 200
+    r = client.put(url, headers=h, json={"response": "1", "seq": 2})
+    assert r.status_code == 409 and "submitted" in r.json["error"]
+
+
+@pytest.mark.parametrize("body, status, fragment", [
+    # left to Flask before any database work
+    ({"response": "1"}, 200, None),  # no seq: the server issues one
+    ({"response": "1", "seq": 1, "extra": 1}, 400, "unknown fields"),
+    ({"response": "1", "seq": -1}, 400, "seq must be an integer"),
+    ({"seq": 1}, 400, "give the answer as"),
+    ([1, 2], 400, "must be a JSON object"),
+    # refused by the checks of the fast lane, then answered by Flask
+    ({"response": [1, 2], "seq": 1}, 400, None),
+    ({"response": "1\x00", "seq": 1}, 400, "control character"),
+    ({"response": None, "seq": 1}, 200, None),
+])
+def test_unusual_saves_get_the_full_paths_answer(client, ann, flask_calls, body, status, fragment):
+    h, _, _, url = ann
+    r = client.put(url, headers=h, json=body)
+    assert r.status_code == status and flask_calls.calls == 1, r.json
+    assert fragment is None or fragment in r.json["error"]
+
+
+def test_a_stale_seq_and_a_repeat_fall_back_and_write_nothing(client, ann, db, flask_calls):
+    h, aid, qid, url = ann
+    first = client.put(url, headers=h, json={"response": "1", "seq": 5})
+    repeat = client.put(url, headers=h, json={"response": "1", "seq": 5})
+    assert repeat.status_code == 200 and repeat.json == first.json
+    stale = client.put(url, headers=h, json={"response": "2", "seq": 4})
+    assert stale.status_code == 409 and (stale.json["response"], stale.json["seq"]) == ("1", 5)
+    assert flask_calls.calls == 2 and tuple(stored(db, aid, qid)) == ("1", 5)
+
+
+def test_other_users_and_other_paths_are_left_to_flask(client, users, ann, flask_calls):
+    h, aid, qid, url = ann
+    users.add("bob")
+    users.add("ivy", role="instructor")
+    bob, ivy = users.token(client, "bob"), users.token(client, "ivy")
+    flask_calls.calls = 0
+    assert client.put(url, headers=bob, json={"response": "1", "seq": 1}).status_code == 404
+    assert client.put(url, headers=ivy, json={"response": "1", "seq": 1}).status_code == 403
+    assert client.put(f"/api/v1/attempts/{aid}/responses/q999", headers=h,
+                      json={"response": "1", "seq": 1}).status_code == 404
+    assert client.put(url, json={"response": "1", "seq": 1}).status_code == 401
+    assert client.put(url, headers=h, data='{"response": "1", "seq": 1}',
+                      content_type="text/plain").status_code == 400  # not JSON to Flask either
+    assert flask_calls.calls == 5
+
+
+def test_an_error_in_the_fast_lane_falls_back_to_flask(client, ann, db, monkeypatch, flask_calls):
+    h, aid, qid, url = ann
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("quizengine.web.quicksave.quick_save", broken)
+    r = client.put(url, headers=h, json={"response": "1", "seq": 1})
+    assert r.status_code == 200 and flask_calls.calls == 1
+    assert tuple(stored(db, aid, qid)) == ("1", 1)
+
+
+def test_quick_save_writes_nothing_when_the_attempt_closed_in_between(client, ann, db):
+    """The attempt read open, then submitted before the write: the write's own check refuses it."""
+    h, aid, qid, url = ann
+    with db.read() as s:
+        uid, version = s.execute(select(User.id, User.session_version).where(User.username == "ann")).one()
+    real_write = db.raw_write
+
+    def submitted_first():
+        with db.write() as s:
+            s.execute(update(Attempt).where(Attempt.id == aid).values(state="submitted"))
+        return real_write()
+
+    db.raw_write = submitted_first
+    try:
+        assert quick.quick_save(db, uid, version, aid, int(qid[1:]) - 1, "1", 1) is None
+    finally:
+        db.raw_write = real_write
+    assert stored(db, aid, qid) is None
+
+
+# ---------------------------------------------------------------- the highest seq (2^53 - 1)
+
+def test_a_save_without_seq_at_the_highest_seq_is_refused_clearly(client, ann, db):
+    h, aid, qid, url = ann
+    assert client.put(url, headers=h, json={"response": "1", "seq": SEQ_MAX}).status_code == 200
+    r = client.put(url, headers=h, json={"response": "2"})
+    assert r.status_code == 409 and "highest seq" in r.json["error"] and str(SEQ_MAX) in r.json["error"]
+    assert tuple(stored(db, aid, qid)) == ("1", SEQ_MAX)
+    assert client.put(url, headers=h, json={"response": "2", "seq": SEQ_MAX + 1}).status_code == 400
+
+
+def test_the_page_save_at_the_highest_seq_keeps_the_stored_answer(client, users, ann, db):
+    h, aid, qid, url = ann
+    assert client.put(url, headers=h, json={"response": "1", "seq": SEQ_MAX}).status_code == 200
+    users.login(client, "ann")
+    r = client.post(f"/attempts/{aid}/save", data={f"q-{qid}": "2", f"seq-{qid}": str(SEQ_MAX)})
+    assert r.status_code == 302
+    assert tuple(stored(db, aid, qid)) == ("1", SEQ_MAX)
+    assert "Kept the newer answer" in client.get(f"/attempts/{aid}").get_data(as_text=True)
