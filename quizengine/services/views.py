@@ -15,41 +15,57 @@ from ..bank.types import ResponseRefused, check_response
 from ..db import Database
 from ..models import GRADED, Attempt, AttemptQuestion, AttemptState, Quiz, ScoreChange, User
 from .attempts import load_attempt, question_id
+from . import renderings
 from .banks import variant_of
 from .clock import aware, iso, now
 from .closing import close_attempt
 from .grades import effective_score
 from .principal import Principal
 from .quizzes import feedback_allowed, user_attempts
+from .renderings import Key
 from .scores import audit
 from .terms import terms_for
 
 
-def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False) -> dict[str, Any]:
-    """The attempt with its questions and saved responses; the key only once feedback is allowed."""
+def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False,
+                 fill: dict[Key, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The attempt with its questions and saved responses; the key only once feedback is allowed.
+
+    Each question's public view comes from the shared rendering cache; one rendered here because the
+    cache lacked it is added to ``fill`` (when given), for the caller to store once this read ends."""
     q = s.get(Quiz, a.quiz_id)
     show = a.state in GRADED and (instructor or feedback_allowed(s, q, t))
     overrides = _override_reasons(s, a) if a.state in GRADED else {}
+    rendered = renderings.lookup(s, [(aq.item_version_id, aq.seed) for aq in a.questions])
     questions = []
     for aq in a.questions:
-        v = variant_of(aq.item_version, aq.seed)
-        d = v.public()
+        key = (aq.item_version_id, aq.seed)
+        view = rendered.get(key)
+        v = None
+        if view is None:
+            v = variant_of(aq.item_version, aq.seed)
+            view = rendered[key] = renderings.render(v)
+            if fill is not None:
+                fill[key] = view
+        d = {k: value for k, value in view.items() if k != "figures"}
         d["id"] = question_id(aq)
         d["points"] = aq.points
         d["response"] = aq.response.value if aq.response else None
         d["saved_at"] = iso(aq.response.saved_at) if aq.response else None
         d["seq"] = aq.response.seq if aq.response else None
         if a.state == AttemptState.OPEN:
-            d["format_error"] = _unreadable(v, d["response"])
+            d["format_error"] = None if d["response"] is None else _unreadable(
+                v or variant_of(aq.item_version, aq.seed), d["response"])
         if a.state in GRADED:
             d["score"] = effective_score(aq)
             d["max_score"] = aq.points
             if aq.override_score is not None:
                 d["override"] = {"score": aq.override_score, "reason": overrides.get(aq.id)}
         if show:
+            v = v or variant_of(aq.item_version, aq.seed)
             d.update(_feedback(v, aq))
-        if v.model.figures:  # drawn from this student's variant; one that gives the key away waits for the results
-            d["figures"] = [f.data() for f in figures_for(v) if show or f.when == "always"]
+        if "figures" in view:  # drawn from this student's variant; one that gives the key away waits for the results
+            d["figures"] = [f.data() for f in figures_for(v)] if show else list(view["figures"])
         questions.append(d)
     out = {"attempt_id": a.id, "quiz_id": a.quiz_id, "quiz_title": q.title, "number": a.number, "state": a.state,
            "started_at": iso(a.started_at), "expires_at": iso(a.expires_at), "submitted_at": iso(a.submitted_at),
@@ -111,15 +127,22 @@ def key_view(a: Attempt) -> dict[str, Any]:
 
 
 def fresh_view(db: Database, user: Principal, attempt_id: int, t: datetime | None = None) -> dict[str, Any]:
-    """The attempt's view; an open attempt whose time is up is submitted first (a write only then)."""
+    """The attempt's view; an open attempt whose time is up is submitted first (a write only then).
+    Views rendered because the shared cache lacked them are stored after the read."""
     t = t or now()
+    fill: dict[Key, dict[str, Any]] = {}
     with db.read() as s:
         a = load_attempt(s, user, attempt_id)
-        if not (a.state == AttemptState.OPEN and a.expires_at is not None and aware(a.expires_at) <= t):
-            return attempt_view(s, a, t)
-    close_attempt(db, attempt_id, t, due_only=True)
-    with db.read() as s:
-        return attempt_view(s, load_attempt(s, user, attempt_id), t)
+        due = a.state == AttemptState.OPEN and a.expires_at is not None and aware(a.expires_at) <= t
+        if not due:
+            view = attempt_view(s, a, t, fill=fill)
+    if due:
+        close_attempt(db, attempt_id, t, due_only=True)
+        with db.read() as s:
+            view = attempt_view(s, load_attempt(s, user, attempt_id), t, fill=fill)
+    if fill:
+        renderings.store(db, fill)
+    return view
 
 
 def history(s: Session, user: Principal) -> list[dict[str, Any]]:

@@ -109,9 +109,7 @@ def start(quiz_id: str):
     expire_due(db(), t, user_id=me().id)  # grade a finished attempt before taking the write lock
     with writing() as s:
         attempt_id = start_attempt(s, me(), quiz_id, current_app.config["SECRET_KEY"], t).id
-    with reading() as s:
-        view = views.attempt_view(s, load_attempt(s, me(), attempt_id), t)
-    return jsonify(view), 201
+    return jsonify(views.fresh_view(db(), me(), attempt_id, t)), 201
 
 
 def _attempt_id(value: str) -> int:

@@ -1,0 +1,208 @@
+"""What starting an attempt costs (issue 14, part 3) and what a submit costs (part 4).
+
+Run: PYTHONPATH=. .venv/bin/python benchmarks/start_bench.py [--students N] [--profile start|submit]
+                                                              [--http] [--http-students 300]
+
+In-process (Flask test client, a fresh SQLite database with the shipped banks, one process): CPU ms
+per start of ``module-04-prep`` (20 questions, one multipart chain) and of a quiz that adds a network
+diagram and an activation plot to it, each measured
+
+- cold: nothing of the student's variants is built yet (in this process or in the shared cache);
+- warm: the variants were rendered ahead (``quizengine warm QUIZ``, or an earlier page view on
+  another worker), so the start reads them from the shared rendering cache;
+
+and CPU ms per submit of a 20-question attempt (one chain) with every question answered.
+The process CPU is measured (time.process_time), so other jobs on the machine inflate it less than
+wall time; the load average is printed beside each figure.
+
+With --http it also starts ``quizengine serve`` (2 workers, SQLite) on a fresh instance folder and
+drives it from this process: 300 starts from 32 clients (closed loop), 300 students starting within
+one second (the spike), and 300 submits from 32 clients; p50/p95 of each.
+Targets: a start costs a few ms; spike and closed-loop start p95 < 1 s; submit p95 < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+QUIZ = "module-04-prep"
+FIGURED = "bench-chain-figures"  # module-04-prep plus a network diagram and an activation plot
+FIGURE_ITEMS = ("bp-forward-221", "act-calc-sigmoid-derivative")
+FAST_HASH = "pbkdf2:sha256:1000"
+
+
+def load() -> str:
+    with open("/proc/loadavg") as fh:
+        return " ".join(fh.read().split()[:3])
+
+
+def make_app(tmp: Path):
+    from quizengine import create_app
+    from quizengine.migrate import upgrade
+    from quizengine.services.banks import load_banks
+
+    url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    upgrade(url)
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-secret", "BANKS": str(ROOT / "banks"),
+                      "INSTANCE": str(tmp), "PASSWORD_METHOD": FAST_HASH, "WTF_CSRF_ENABLED": False,
+                      "LOGINS_PER_ADDRESS": 0, "LOGINS_PER_SECOND": 0, "LTI_SEND": "inline"})
+    with app.extensions["quizengine.db"].write() as s:
+        load_banks(s, ROOT / "banks")
+        add_figured_quiz(s)
+    return app
+
+
+def add_figured_quiz(s) -> None:
+    from quizengine.models import Quiz
+
+    base = s.get(Quiz, QUIZ)
+    definition = dict(base.definition)
+    definition["slots"] = [{"items": [i], "count": 1} for i in FIGURE_ITEMS] + [
+        dict(slot) for slot in definition["slots"]]
+    s.add(Quiz(id=FIGURED, title="Bench: a chain and two figures", description="", definition=definition,
+               score_policy=base.score_policy, feedback=base.feedback, updated_at=base.updated_at,
+               dates_locked=False, max_attempts=None))
+
+
+def add_students(app, n: int, prefix: str) -> list[str]:
+    from quizengine.services import accounts
+
+    names = [f"{prefix}{i}" for i in range(n)]
+    with app.extensions["quizengine.db"].write() as s:
+        for name in names:
+            accounts.add_user(s, name, "student", "password-123", method=FAST_HASH)
+    return names
+
+
+def tokens(app, client, names: list[str]) -> list[dict[str, str]]:
+    out = []
+    for name in names:
+        r = client.post("/api/v1/auth/token", json={"username": name, "password": "password-123"})
+        assert r.status_code == 200, r.json
+        out.append({"Authorization": f"Bearer {r.json['token']}"})
+    return out
+
+
+def cpu_ms(fn, runs: list) -> list[float]:
+    """CPU ms of fn(x) for each x."""
+    out = []
+    for x in runs:
+        t0 = time.process_time()
+        fn(x)
+        out.append((time.process_time() - t0) * 1e3)
+    return out
+
+
+def summary(label: str, ms: list[float]) -> None:
+    q = statistics.quantiles(ms, n=20) if len(ms) > 1 else ms * 19
+    print(f"{label:<58} p50 {statistics.median(ms):7.2f} ms  p95 {q[18]:7.2f} ms  (n={len(ms)}, "
+          f"load {load()})", flush=True)
+
+
+def answers(q: dict):
+    """A well-formed response for a question of the attempt view (right or wrong does not matter)."""
+    def numbers(shape: list[int]):
+        return 0.5 if not shape else [numbers(shape[1:]) for _ in range(shape[0])]
+
+    kind = q["type"]
+    if kind == "single_choice":
+        return q["choices"][0]["id"]
+    if kind == "multiple_select":
+        return [q["choices"][0]["id"]]
+    if kind == "true_false":
+        return True
+    if kind == "numeric":
+        return numbers(list(q.get("shape") or []))
+    if kind == "matching":
+        return {left["id"]: q["rights"][0]["id"] for left in q["lefts"]}
+    if kind == "ordering":
+        return [o["id"] for o in q["options"]]
+    if kind == "multipart":
+        return {p["id"]: numbers(p["shape"]) for p in q["parts"]}
+    return "an answer"
+
+
+def in_process(args) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="start-bench-"))
+    app = make_app(tmp)
+    client = app.test_client()
+    n = args.students
+    from quizengine.services import banks
+
+    def start(quiz: str):
+        def go(h):
+            r = client.post(f"/api/v1/quizzes/{quiz}/attempts", headers=h)
+            assert r.status_code == 201, r.json
+            return r.json
+        return go
+
+    # one start to import and build what every start shares (the pool, the routes)
+    warmup = tokens(app, client, add_students(app, 1, "warmup"))
+    start(QUIZ)(warmup[0])
+    start(FIGURED)(warmup[0])
+
+    for quiz in (QUIZ, FIGURED):
+        heads = tokens(app, client, add_students(app, n, f"cold-{quiz}-"))
+        if args.profile == "start" and quiz == QUIZ:
+            prof = cProfile.Profile()
+            prof.enable()
+        summary(f"start {quiz}: cold (nothing rendered yet)", cpu_ms(start(quiz), heads))
+        if args.profile == "start" and quiz == QUIZ:
+            prof.disable()
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+        heads = tokens(app, client, add_students(app, n, f"warm-{quiz}-"))
+        names = [f"warm-{quiz}-{i}" for i in range(n)]
+        warm = getattr(banks, "warm_quiz", None)
+        if warm is not None:
+            with app.extensions["quizengine.db"].read() as s:
+                warm(app.extensions["quizengine.db"], app.config["SECRET_KEY"], quiz, names)
+        banks.clear_process_caches() if hasattr(banks, "clear_process_caches") else None
+        summary(f"start {quiz}: warm (rendered ahead)", cpu_ms(start(quiz), heads))
+
+    # submits: 20 questions, every one answered
+    heads = tokens(app, client, add_students(app, n, "submit-"))
+    attempts = []
+    for h in heads:
+        view = start(QUIZ)(h)
+        for q in view["questions"]:
+            r = client.put(f"/api/v1/attempts/{view['attempt_id']}/responses/{q['id']}", headers=h,
+                           json={"response": answers(q)})
+            assert r.status_code == 200, (q["type"], r.json)
+        attempts.append((h, view["attempt_id"]))
+
+    def submit(pair):
+        h, aid = pair
+        r = client.post(f"/api/v1/attempts/{aid}/submit", headers=h)
+        assert r.status_code == 200, r.json
+
+    if args.profile == "submit":
+        prof = cProfile.Profile()
+        prof.enable()
+    summary(f"submit {QUIZ} (20 questions answered, one chain)", cpu_ms(submit, attempts))
+    if args.profile == "submit":
+        prof.disable()
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--students", type=int, default=30, help="starts per in-process measure (default 30)")
+    ap.add_argument("--profile", choices=("start", "submit"), help="print a cProfile of the cold starts or submits")
+    a = ap.parse_args()
+    os.environ.setdefault("QUIZENGINE_LOG_LEVEL", "WARNING")
+    in_process(a)
+
+
+if __name__ == "__main__":
+    main()
