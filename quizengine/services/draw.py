@@ -96,6 +96,11 @@ def draw_items(s: Session, q: Quiz, secret: str, user_id: int, number: int) -> l
     return chosen
 
 
+def question_seed(secret: str, user_id: int, quiz_id: str, number: int, item_id: str) -> int:
+    """The seed of an item's variant in a student's attempt (unpredictable without the secret)."""
+    return _hmac_int(secret, "seed", user_id, quiz_id, number, item_id) % 2**31
+
+
 def slot_pool(current: dict[str, PoolItem], slot: SlotDefinition) -> list[PoolItem]:
     """The items a slot of a quiz definition draws from."""
     if slot.get("items"):
@@ -175,7 +180,7 @@ def start_attempt(s: Session, user: Principal, quiz_id: str, secret: str, t: dat
         raise ServiceError(409, "another attempt was started at the same moment; reload the page") from None
     total = 0.0
     for slot, (cur, points) in enumerate(draw_items(s, q, secret, user.id, number)):
-        seed = _hmac_int(secret, "seed", user.id, q.id, number, cur.item_id) % 2**31
+        seed = question_seed(secret, user.id, q.id, number, cur.item_id)
         if points is None:
             item = cached_item(cur.item_id, cur.version) or bank_item(s.get(ItemVersion, cur.item_version_id))
             points = item.model.points

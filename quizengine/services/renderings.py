@@ -49,6 +49,18 @@ def lookup(s: Session, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
     return out
 
 
+def stored(s: Session, keys: Iterable[Key]) -> set[Key]:
+    """Which of these keys the cache holds (reads the keys only, not the views)."""
+    wanted = list(dict.fromkeys(keys))
+    out: set[Key] = set()
+    for k in range(0, len(wanted), BATCH):
+        out.update((r.item_version_id, r.seed) for r in s.execute(
+            select(Rendering.item_version_id, Rendering.seed).where(
+                Rendering.format == RENDER_FORMAT,
+                tuple_(Rendering.item_version_id, Rendering.seed).in_(wanted[k:k + BATCH]))))
+    return out
+
+
 def store(db: Database, views: dict[Key, dict[str, Any]]) -> None:
     """Keep rendered views (one short write per batch); a row another worker stored first is kept."""
     items = list(views.items())
