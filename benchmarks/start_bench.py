@@ -185,19 +185,28 @@ def in_process(args) -> None:
         warm_quiz(db, app.config["SECRET_KEY"], quiz, names)
         warm_ms = (time.process_time() - t0) * 1e3 / n
         clear_process_caches()  # as a worker that rendered none of it
+        if args.profile == "warm" and quiz == QUIZ:
+            prof = cProfile.Profile()
+            prof.enable()
         summary(f"start {quiz}: warm (rendered ahead)", cpu_ms(start(quiz), heads))
+        if args.profile == "warm" and quiz == QUIZ:
+            prof.disable()
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
         print(f"  (rendering ahead with `quizengine warm`: {warm_ms:.1f} ms CPU per student)")
 
     # submits: 20 questions, every one answered
     heads = tokens(app, client, add_students(app, n, "submit-"))
-    attempts = []
+    attempts, saves = [], []
     for h in heads:
         view = start(QUIZ)(h)
         for q in view["questions"]:
+            t0 = time.process_time()
             r = client.put(f"/api/v1/attempts/{view['attempt_id']}/responses/{q['id']}", headers=h,
                            json={"response": answers(q)})
+            saves.append((time.process_time() - t0) * 1e3)
             assert r.status_code == 200, (q["type"], r.json)
         attempts.append((h, view["attempt_id"]))
+    summary("autosave (for scale: the cheapest write)", saves)
 
     def submit(pair):
         h, aid = pair
@@ -216,7 +225,7 @@ def in_process(args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--students", type=int, default=30, help="starts per in-process measure (default 30)")
-    ap.add_argument("--profile", choices=("start", "submit"), help="print a cProfile of the cold starts or submits")
+    ap.add_argument("--profile", choices=("start", "warm", "submit"), help="print a cProfile of the cold starts, warm starts or submits")
     a = ap.parse_args()
     os.environ.setdefault("QUIZENGINE_LOG_LEVEL", "WARNING")
     in_process(a)

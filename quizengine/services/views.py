@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..bank.figures import figures_for
 from ..bank.params import plain
 from ..bank.types import ResponseRefused, check_response
 from ..db import Database
-from ..models import GRADED, Attempt, AttemptQuestion, AttemptState, Quiz, ScoreChange, User
+from ..models import GRADED, Attempt, AttemptQuestion, AttemptState, ItemVersion, Quiz, ScoreChange, User
 from .attempts import load_attempt, question_id
 from . import renderings
 from .banks import variant_of
@@ -37,6 +38,8 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False,
     show = a.state in GRADED and (instructor or feedback_allowed(s, q, t))
     overrides = _override_reasons(s, a) if a.state in GRADED else {}
     rendered = renderings.lookup(s, [(aq.item_version_id, aq.seed) for aq in a.questions])
+    if show or len(rendered) < len(a.questions) or any(aq.response for aq in a.questions):
+        _load_versions(s, a)  # variants to build: their item versions in one query, not one each
     questions = []
     for aq in a.questions:
         key = (aq.item_version_id, aq.seed)
@@ -76,6 +79,13 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False,
     if a.state in GRADED:
         out["score"], out["max_score"] = a.score, a.max_score
     return out
+
+
+def _load_versions(s: Session, a: Attempt) -> None:
+    """Load the item versions of an attempt's questions into the session (``aq.item_version`` then
+    reads them without a query each)."""
+    ids = {aq.item_version_id for aq in a.questions}
+    list(s.scalars(select(ItemVersion).where(ItemVersion.id.in_(ids))))
 
 
 def _unreadable(v: Any, response: Any) -> str | None:
@@ -132,14 +142,14 @@ def fresh_view(db: Database, user: Principal, attempt_id: int, t: datetime | Non
     t = t or now()
     fill: dict[Key, dict[str, Any]] = {}
     with db.read() as s:
-        a = load_attempt(s, user, attempt_id)
+        a = load_attempt(s, user, attempt_id, versions=False)
         due = a.state == AttemptState.OPEN and a.expires_at is not None and aware(a.expires_at) <= t
         if not due:
             view = attempt_view(s, a, t, fill=fill)
     if due:
         close_attempt(db, attempt_id, t, due_only=True)
         with db.read() as s:
-            view = attempt_view(s, load_attempt(s, user, attempt_id), t, fill=fill)
+            view = attempt_view(s, load_attempt(s, user, attempt_id, versions=False), t, fill=fill)
     if fill:
         renderings.store(db, fill)
     return view
