@@ -222,13 +222,207 @@ def in_process(args) -> None:
         pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
 
 
+# ---------------------------------------------------------------- over HTTP, against `quizengine serve`
+
+class Client:
+    """One keep-alive HTTP connection to the server (one simulated client)."""
+
+    def __init__(self, port: int):
+        import http.client
+
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+    def call(self, method: str, path: str, body=None, token: str | None = None, parse: bool = True):
+        import json
+
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+        r = self.conn.getresponse()
+        data = r.read()
+        return r.status, (json.loads(data) if parse and data else None)
+
+
+def closed_loop(port: int, jobs: list, clients: int, fn) -> tuple[list[float], int]:
+    """Run fn(client, job) for every job from ``clients`` threads in a closed loop; latencies (s), errors."""
+    import queue
+    import threading
+
+    todo: queue.Queue = queue.Queue()
+    for j in jobs:
+        todo.put(j)
+    lat: list[float] = []
+    errors = [0]
+
+    def worker() -> None:
+        c = Client(port)
+        while True:
+            try:
+                j = todo.get_nowait()
+            except queue.Empty:
+                return
+            t0 = time.perf_counter()
+            if not fn(c, j):
+                errors[0] += 1
+            lat.append(time.perf_counter() - t0)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return lat, errors[0]
+
+
+def spike(port: int, jobs: list, fn, within: float = 1.0, seed: int = 14) -> tuple[list[float], int]:
+    """Every job sent at a random moment within ``within`` s, each on its own connection; latency is
+    counted from the scheduled moment."""
+    import random
+    import threading
+
+    rng = random.Random(seed)
+    t_start = time.perf_counter() + 0.5
+    lat: list[float] = []
+    errors = [0]
+
+    def one(j, at: float) -> None:
+        c = Client(port)
+        time.sleep(max(0.0, at - time.perf_counter()))
+        if not fn(c, j):
+            errors[0] += 1
+        lat.append(time.perf_counter() - at)
+
+    threads = [threading.Thread(target=one, args=(j, t_start + rng.random() * within)) for j in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return lat, errors[0]
+
+
+def pct(lat: list[float], p: int) -> float:
+    return statistics.quantiles(lat, n=100)[p - 1] if len(lat) > 1 else lat[0]
+
+
+def report(label: str, lat: list[float], errors: int) -> None:
+    print(f"{label:<58} p50 {pct(lat, 50) * 1e3:7.0f} ms  p95 {pct(lat, 95) * 1e3:7.0f} ms  "
+          f"errors {errors}  (n={len(lat)}, load {load()})", flush=True)
+
+
+def over_http(args) -> None:
+    import socket
+    import sqlite3
+    import subprocess
+
+    from quizengine import create_app
+    from quizengine.services import accounts
+
+    n = args.http_students
+    tmp = Path(tempfile.mkdtemp(prefix="start-bench-http-"))
+    url = f"sqlite:///{tmp / 'quizengine.sqlite3'}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "QUIZENGINE_INSTANCE": str(tmp), "QUIZENGINE_DATABASE_URL": url,
+           "QUIZENGINE_SECRET_KEY": "start-bench", "QUIZENGINE_BANKS": str(ROOT / "banks"),
+           "QUIZENGINE_LOGINS_PER_ADDRESS": "0", "QUIZENGINE_LOGINS_PER_SECOND": "0",
+           "QUIZENGINE_WARM_AHEAD": "0" if args.cold else "1"}
+    cli = [sys.executable, "-m", "quizengine.cli"]
+    subprocess.run(cli + ["load-banks"], env=env, check=True, capture_output=True)
+    # Students with a cheap hash: this measures starts and submits, not logins (benchmarks/load.py does).
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "start-bench", "INSTANCE": str(tmp),
+                      "BANKS": str(ROOT / "banks")})
+    groups = {g: [f"{g}{i}" for i in range(n)] for g in ("loop", "spike")}
+    with app.extensions["quizengine.db"].write() as s:
+        for names in groups.values():
+            for name in names:
+                accounts.add_user(s, name, "student", "password-123", method=FAST_HASH)
+    app.extensions["quizengine.db"].dispose()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(tmp / "server.log", "w")
+    server = subprocess.Popen(cli + ["serve", "--port", str(port), "--workers", "2"], env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        for _ in range(600):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        tokens: dict[str, str] = {}
+
+        def login(c: Client, name: str) -> bool:
+            st, data = c.call("POST", "/api/v1/auth/token", {"username": name, "password": "password-123"})
+            if st == 200:
+                tokens[name] = data["token"]
+            return st == 200
+
+        t0 = time.perf_counter()
+        lat, err = closed_loop(port, groups["loop"] + groups["spike"], 32, login)
+        report(f"login, {2 * n} students, 32 clients", lat, err)
+        if not args.cold:  # the workers render each student's next attempt after their login
+            con = sqlite3.connect(tmp / "quizengine.sqlite3")
+            want = 2 * n * 20
+            while (have := con.execute("SELECT count(*) FROM rendering").fetchone()[0]) < want:
+                if time.perf_counter() - t0 > 600:
+                    print(f"  (rendering ahead incomplete after 600 s: {have}/{want})")
+                    break
+                time.sleep(0.5)
+            con.close()
+            print(f"  rendered ahead by the workers' warmers: {have} questions, {time.perf_counter() - t0:.1f} s "
+                  f"after the logins began")
+        attempts: dict[str, dict] = {}
+
+        def start(c: Client, name: str) -> bool:
+            st, data = c.call("POST", f"/api/v1/quizzes/{QUIZ}/attempts", token=tokens[name])
+            if st == 201:
+                attempts[name] = data
+            return st == 201
+
+        state = "rendered ahead" if not args.cold else "nothing rendered ahead"
+        lat, err = closed_loop(port, groups["loop"], 32, start)
+        report(f"start, {n} students, 32 clients ({state})", lat, err)
+        lat, err = spike(port, groups["spike"], start)
+        report(f"start spike, {n} students within 1 s ({state})", lat, err)
+
+        def answer(c: Client, name: str) -> bool:
+            a = attempts[name]
+            ok = True
+            for q in a["questions"]:
+                st, _ = c.call("PUT", f"/api/v1/attempts/{a['attempt_id']}/responses/{q['id']}",
+                               {"response": answers(q)}, token=tokens[name], parse=False)
+                ok = ok and st == 200
+            return ok
+
+        lat, err = closed_loop(port, [g for g in groups["loop"] if g in attempts], 32, answer)
+        print(f"  (answered every question of {len(lat)} attempts, errors {err})")
+
+        def submit(c: Client, name: str) -> bool:
+            st, _ = c.call("POST", f"/api/v1/attempts/{attempts[name]['attempt_id']}/submit", token=tokens[name],
+                           parse=False)
+            return st == 200
+
+        lat, err = closed_loop(port, [g for g in groups["loop"] if g in attempts], 32, submit)
+        report(f"submit, {n} attempts of 20 questions, 32 clients", lat, err)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+        log.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--students", type=int, default=30, help="starts per in-process measure (default 30)")
     ap.add_argument("--profile", choices=("start", "warm", "submit"), help="print a cProfile of the cold starts, warm starts or submits")
+    ap.add_argument("--http", action="store_true", help="also measure over HTTP against quizengine serve")
+    ap.add_argument("--http-only", action="store_true", help="only the HTTP measures")
+    ap.add_argument("--http-students", type=int, default=300, help="students per HTTP measure (default 300)")
+    ap.add_argument("--cold", action="store_true", help="over HTTP: no rendering ahead (QUIZENGINE_WARM_AHEAD=0)")
     a = ap.parse_args()
-    os.environ.setdefault("QUIZENGINE_LOG_LEVEL", "WARNING")
-    in_process(a)
+    if not a.http_only:
+        in_process(a)
+    if a.http or a.http_only:
+        over_http(a)
 
 
 if __name__ == "__main__":
