@@ -194,32 +194,39 @@ def in_process(args) -> None:
             pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
         print(f"  (rendering ahead with `quizengine warm`: {warm_ms:.1f} ms CPU per student)")
 
-    # submits: 20 questions, every one answered
-    heads = tokens(app, client, add_students(app, n, "submit-"))
-    attempts, saves = [], []
-    for h in heads:
-        view = start(QUIZ)(h)
-        for q in view["questions"]:
-            t0 = time.process_time()
-            r = client.put(f"/api/v1/attempts/{view['attempt_id']}/responses/{q['id']}", headers=h,
-                           json={"response": answers(q)})
-            saves.append((time.process_time() - t0) * 1e3)
-            assert r.status_code == 200, (q["type"], r.json)
-        attempts.append((h, view["attempt_id"]))
-    summary("autosave (for scale: the cheapest write)", saves)
+    # submits: 20 questions, every one answered; with and without the solutions rendered ahead
+    for how in ("cold", "warm") if warm_quiz is not None else ("cold",):
+        names = add_students(app, n, f"submit-{how}-")
+        heads = tokens(app, client, names)
+        if how == "warm":
+            warm_quiz(db, app.config["SECRET_KEY"], QUIZ, names)
+        attempts, saves = [], []
+        for h in heads:
+            view = start(QUIZ)(h)
+            for q in view["questions"]:
+                t0 = time.process_time()
+                r = client.put(f"/api/v1/attempts/{view['attempt_id']}/responses/{q['id']}", headers=h,
+                               json={"response": answers(q)})
+                saves.append((time.process_time() - t0) * 1e3)
+                assert r.status_code == 200, (q["type"], r.json)
+            attempts.append((h, view["attempt_id"]))
+        if how == "cold":
+            summary("autosave (for scale: the cheapest write)", saves)
 
-    def submit(pair):
-        h, aid = pair
-        r = client.post(f"/api/v1/attempts/{aid}/submit", headers=h)
-        assert r.status_code == 200, r.json
+        def submit(pair):
+            h, aid = pair
+            r = client.post(f"/api/v1/attempts/{aid}/submit", headers=h)
+            assert r.status_code == 200, r.json
 
-    if args.profile == "submit":
-        prof = cProfile.Profile()
-        prof.enable()
-    summary(f"submit {QUIZ} (20 questions answered, one chain)", cpu_ms(submit, attempts))
-    if args.profile == "submit":
-        prof.disable()
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+        clear_process_caches()
+        if args.profile == "submit" and how == "warm":
+            prof = cProfile.Profile()
+            prof.enable()
+        label = "worked solutions rendered ahead" if how == "warm" else "nothing rendered ahead"
+        summary(f"submit {QUIZ} (20 answered, a chain; {label})", cpu_ms(submit, attempts))
+        if args.profile == "submit" and how == "warm":
+            prof.disable()
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
 
 
 # ---------------------------------------------------------------- over HTTP, against `quizengine serve`

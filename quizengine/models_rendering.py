@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer
+from sqlalchemy import ForeignKey, Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .models import Base
@@ -18,7 +18,8 @@ class Rendering(Base):
 
     Keyed by (item version, seed, renderer format): an item version's content never changes, so a row
     is never stale; a bank edit makes a new item version (a new key), and a change to the renderer's
-    output bumps ``RENDER_FORMAT`` (services/renderings.py). Holds nothing of the answer key."""
+    output bumps ``RENDER_FORMAT`` (services/renderings.py). ``view`` holds nothing of the answer key;
+    ``solution_html`` (the explanation and worked solution) is read only once feedback is shown."""
 
     __tablename__ = "rendering"
 
@@ -26,4 +27,5 @@ class Rendering(Base):
     seed: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     format: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     view: Mapped[dict[str, Any]]  # Variant.public() plus "figures": the figures shown before submission
+    solution_html: Mapped[str | None] = mapped_column(Text)  # rendered ahead only (None: render when shown)
     created_at: Mapped[datetime]

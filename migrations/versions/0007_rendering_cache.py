@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('seed', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('format', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('view', sa.JSON(), nullable=False),
+    sa.Column('solution_html', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['item_version_id'], ['item_version.id'], name=op.f('fk_rendering_item_version_id_item_version'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('item_version_id', 'seed', 'format', name=op.f('pk_rendering'))

@@ -37,6 +37,19 @@ def render(v: Variant) -> dict[str, Any]:
     return view
 
 
+def solutions(s: Session, keys: Iterable[Key]) -> dict[Key, str]:
+    """The stored explanations (with worked solutions) of these keys, where rendered ahead. Only for
+    a view that shows feedback: they give the answer away."""
+    wanted = list(dict.fromkeys(keys))
+    out: dict[Key, str] = {}
+    for k in range(0, len(wanted), BATCH):
+        rows = s.execute(select(Rendering.item_version_id, Rendering.seed, Rendering.solution_html).where(
+            Rendering.format == RENDER_FORMAT, Rendering.solution_html.is_not(None),
+            tuple_(Rendering.item_version_id, Rendering.seed).in_(wanted[k:k + BATCH])))
+        out.update({(r.item_version_id, r.seed): r.solution_html for r in rows})
+    return out
+
+
 def lookup(s: Session, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
     """The stored views of these (item version, seed) keys; a key not rendered yet is absent."""
     wanted = list(dict.fromkeys(keys))
@@ -61,11 +74,14 @@ def stored(s: Session, keys: Iterable[Key]) -> set[Key]:
     return out
 
 
-def store(db: Database, views: dict[Key, dict[str, Any]]) -> None:
-    """Keep rendered views (one short write per batch); a row another worker stored first is kept."""
+def store(db: Database, views: dict[Key, dict[str, Any]], solution: dict[Key, str | None] | None = None) -> None:
+    """Keep rendered views and, when rendered ahead, their solutions (one short write per batch); a
+    row another worker stored first is kept."""
     items = list(views.items())
+    solution = solution or {}
     for k in range(0, len(items), BATCH):
-        rows = [{"item_version_id": iv, "seed": seed, "format": RENDER_FORMAT, "view": view, "created_at": now()}
+        rows = [{"item_version_id": iv, "seed": seed, "format": RENDER_FORMAT, "view": view,
+                 "solution_html": solution.get((iv, seed)), "created_at": now()}
                 for (iv, seed), view in items[k:k + BATCH]]
         with db.write() as s:
             s.execute(_insert_ignoring(s).values(rows))

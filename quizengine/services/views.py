@@ -38,6 +38,7 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False,
     show = a.state in GRADED and (instructor or feedback_allowed(s, q, t))
     overrides = _override_reasons(s, a) if a.state in GRADED else {}
     rendered = renderings.lookup(s, [(aq.item_version_id, aq.seed) for aq in a.questions])
+    solved = renderings.solutions(s, rendered) if show else {}
     if show or len(rendered) < len(a.questions) or any(aq.response for aq in a.questions):
         _load_versions(s, a)  # variants to build: their item versions in one query, not one each
     questions = []
@@ -66,7 +67,7 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False,
                 d["override"] = {"score": aq.override_score, "reason": overrides.get(aq.id)}
         if show:
             v = v or variant_of(aq.item_version, aq.seed)
-            d.update(_feedback(v, aq))
+            d.update(_feedback(v, aq, solved.get(key)))
         if "figures" in view:  # drawn from this student's variant; one that gives the key away waits for the results
             d["figures"] = [f.data() for f in figures_for(v)] if show else list(view["figures"])
         questions.append(d)
@@ -104,11 +105,13 @@ def _override_reasons(s: Session, a: Attempt) -> dict[int, str]:
     return {c.attempt_question_id: c.reason for c, _, _ in audit(s, a.id) if c.kind == "override"}
 
 
-def _feedback(v: Any, aq: AttemptQuestion) -> dict[str, Any]:
+def _feedback(v: Any, aq: AttemptQuestion, solution_html: str | None = None) -> dict[str, Any]:
+    """The feedback and key of a question; ``solution_html``: its explanation as rendered ahead."""
     res = aq.result or {}
     out = {"feedback": res.get("feedback", ""), "format_error": res.get("format_error"),
            "mistake": res.get("mistake"), "correct": res.get("correct", False),
-           "correct_answer": plain(v.answer), "explanation_html": v.explanation_html,
+           "correct_answer": plain(v.answer),
+           "explanation_html": solution_html if solution_html is not None else v.explanation_html,
            "accepted": v.kind.accepted(v)}
     out.update(v.kind.review(v, aq.response.value if aq.response else None, res, aq.points))
     return out
@@ -118,12 +121,13 @@ def result_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:
     """The submit result (README, "JSON API"): score, and per question as the policy allows."""
     q = s.get(Quiz, a.quiz_id)
     show = feedback_allowed(s, q, t)
+    solved = renderings.solutions(s, [(aq.item_version_id, aq.seed) for aq in a.questions]) if show else {}
     questions = []
     for aq in a.questions:
         d: dict[str, Any] = {"id": question_id(aq), "score": effective_score(aq), "max_score": aq.points,
                              "feedback": (aq.result or {}).get("feedback", "") if show else ""}
         if show:
-            d.update(_feedback(variant_of(aq.item_version, aq.seed), aq))
+            d.update(_feedback(variant_of(aq.item_version, aq.seed), aq, solved.get((aq.item_version_id, aq.seed))))
         questions.append(d)
     return {"attempt_id": a.id, "state": a.state, "score": a.score, "max_score": a.max_score,
             "submitted_at": iso(a.submitted_at), "questions": questions}

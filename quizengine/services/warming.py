@@ -62,9 +62,15 @@ def upcoming(s: Session, q: Quiz, secret: str, user_id: int) -> list[Key]:
     return [(c.item_version_id, question_seed(secret, user_id, q.id, number, c.item_id)) for c, _ in drawn]
 
 
-def render_keys(items: dict[int, BankItem], keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
-    """Render each key's public view (no database: safe in a worker's compute thread)."""
-    return {(iv, seed): renderings.render(make_variant(items[iv], seed)) for iv, seed in keys}
+def render_keys(items: dict[int, BankItem], keys: Iterable[Key]) -> tuple[dict[Key, dict[str, Any]],
+                                                                          dict[Key, str | None]]:
+    """Render each key's public view, and its explanation with the worked solution (shown after the
+    submit); no database: safe in a worker's compute thread."""
+    views, solutions = {}, {}
+    for iv, seed in keys:
+        v = make_variant(items[iv], seed)
+        views[(iv, seed)], solutions[(iv, seed)] = renderings.render(v), v.explanation_html
+    return views, solutions
 
 
 def _missing(db: Database, plan: Callable[[Session], list[Key]]) -> tuple[int, list[Key], dict[int, BankItem]]:
@@ -83,7 +89,7 @@ def fill(db: Database, todo: list[Key], items: dict[int, BankItem], render: Call
          progress: Callable[[int, int], None] | None = None) -> int:
     """Render the keys in batches, outside any transaction, each batch stored in its own short write."""
     for k in range(0, len(todo), CHUNK):
-        renderings.store(db, render(items, todo[k:k + CHUNK]))
+        renderings.store(db, *render(items, todo[k:k + CHUNK]))
         if progress is not None:
             progress(min(k + CHUNK, len(todo)), len(todo))
     return len(todo)

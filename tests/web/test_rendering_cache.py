@@ -192,3 +192,22 @@ def test_warm_command_shows_progress_and_reruns_cheaply(app, users, runner, monk
 def test_warm_student_renders_nothing_for_an_instructor(app, db, users):
     users.add("tom", role="instructor")
     assert warming.warm_student(db, app.config["SECRET_KEY"], user_id(db, "tom")) == 0
+
+
+def test_solutions_rendered_ahead_are_served_only_with_feedback(app, client, db, users):
+    users.add("ann")
+    head = users.token(client, "ann")
+    warming.warm_quiz(db, app.config["SECRET_KEY"], QUIZ, ["ann"])
+    view = start(client, head)
+    assert not keys_in(view) & KEY_FIELDS  # the open attempt: no solution, no key
+    with db.write() as s:  # a marker in every stored solution shows where the result's come from
+        for r in s.scalars(select(Rendering)):
+            assert r.solution_html  # rendered ahead with the view
+            r.solution_html = "<p>stored solution</p>" + r.solution_html
+    result = client.post(f"/api/v1/attempts/{view['attempt_id']}/submit", headers=head).json
+    assert all(q["explanation_html"].startswith("<p>stored solution</p>") for q in result["questions"])
+    with db.read() as s:
+        a = s.get(Attempt, view["attempt_id"])
+        for q, aq in zip(result["questions"], a.questions):
+            rendered_now = make_variant(banks.bank_item(aq.item_version), aq.seed).explanation_html
+            assert q["explanation_html"] == "<p>stored solution</p>" + rendered_now
