@@ -325,11 +325,13 @@ def warm(quiz_id: str, students: tuple[str, ...]) -> None:
     def progress(done: int, total: int) -> None:
         click.echo(f"\rrendered {done}/{total} questions", nl=done == total, err=True)
 
+    db = app.extensions["quizengine.db"]
     try:
-        r = warm_quiz(app.extensions["quizengine.db"], app.config["SECRET_KEY"], quiz_id,
-                      list(students) or None, progress)
+        r = warm_quiz(db, app.config["SECRET_KEY"], quiz_id, list(students) or None, progress)
     except ServiceError as e:
         fail(e.message)
+    finally:
+        db.dispose()
     click.echo(f"{quiz_id}: {r.students} students, {r.questions} questions in their next attempts, "
                f"{r.rendered} rendered now ({r.questions - r.rendered} were cached)")
 

@@ -13,7 +13,7 @@ from quizengine.bank import figures, render
 from quizengine.bank.variant import make_variant
 from quizengine.cli import main
 from quizengine.bank.catalog import load_catalog
-from quizengine.models import Attempt, CurrentItem, ItemVersion, Quiz, User
+from quizengine.models import Attempt, AttemptQuestion, CurrentItem, ItemVersion, Quiz, User
 from quizengine.models_rendering import Rendering
 from quizengine.services import banks, renderings, warming
 from quizengine.services.clock import now
@@ -101,13 +101,20 @@ def test_a_bank_edit_is_never_served_stale(app, client, db, users):
         s.add(new)
         s.flush()
         s.scalar(select(CurrentItem).where(CurrentItem.item_id == old.item_id)).item_version_id = new.id
-    view = start(client, head)
-    prompts = [q["prompt_html"] for q in view["questions"]]
-    assert sum("Edited after the warm" in p for p in prompts) == 1
-    with db.read() as s:
-        a = s.get(Attempt, view["attempt_id"])
-        assert new.id in {aq.item_version_id for aq in a.questions}
-        assert old_id not in {aq.item_version_id for aq in a.questions}
+    try:
+        view = start(client, head)
+        prompts = [q["prompt_html"] for q in view["questions"]]
+        assert sum("Edited after the warm" in p for p in prompts) == 1
+        with db.read() as s:
+            a = s.get(Attempt, view["attempt_id"])
+            assert new.id in {aq.item_version_id for aq in a.questions}
+            assert old_id not in {aq.item_version_id for aq in a.questions}
+    finally:  # PostgreSQL keeps the item tables across tests: put the bank back as it was
+        with db.write() as s:
+            s.execute(delete(AttemptQuestion).where(AttemptQuestion.item_version_id == new.id))
+            s.execute(delete(Rendering).where(Rendering.item_version_id == new.id))
+            s.scalar(select(CurrentItem).where(CurrentItem.item_id == old.item_id)).item_version_id = old_id
+            s.execute(delete(ItemVersion).where(ItemVersion.id == new.id))
 
 
 def test_a_new_render_format_ignores_old_rows(app, client, db, users, monkeypatch):
