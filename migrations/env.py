@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, pool
 
 from quizengine.models import Base
 from quizengine import models_accommodation  # noqa: F401 - its tables are in Base.metadata
+from quizengine import models_rendering  # noqa: F401 - its table is in Base.metadata
 
 config = context.config
 target_metadata = Base.metadata

@@ -306,6 +306,36 @@ def load_banks_command() -> None:
     _migrate_and_load(load_app())
 
 
+@main.command()
+@click.argument("quiz_id")
+@click.option("--student", "students", multiple=True, help="Only this student (repeat for several; default: the roster).")
+def warm(quiz_id: str, students: tuple[str, ...]) -> None:
+    """Render each student's next attempt at QUIZ_ID ahead of the start (into the shared cache).
+
+    Run it before a quiz opens (a deploy step, or an instructor): starts then need no rendering.
+    It can be stopped and rerun at any time; it renders only what the cache lacks.
+    """
+    from .migrate import upgrade
+    from .services.errors import ServiceError
+    from .services.warming import warm_quiz
+
+    app = load_app()
+    upgrade(app.config["DATABASE_URL"])
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"\rrendered {done}/{total} questions", nl=done == total, err=True)
+
+    db = app.extensions["quizengine.db"]
+    try:
+        r = warm_quiz(db, app.config["SECRET_KEY"], quiz_id, list(students) or None, progress)
+    except ServiceError as e:
+        fail(e.message)
+    finally:
+        db.dispose()
+    click.echo(f"{quiz_id}: {r.students} students, {r.questions} questions in their next attempts, "
+               f"{r.rendered} rendered now ({r.questions - r.rendered} were cached)")
+
+
 @main.command("export-grades")
 @click.argument("quiz_id")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE (default: stdout).")

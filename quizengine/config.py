@@ -111,6 +111,9 @@ def from_env() -> dict:
         "PASSWORD_METHOD": PASSWORD_METHOD,  # OWASP: Argon2id, 19 MiB, 2 passes, 1 lane (passwords.py)
         # `quizengine serve` submits attempts whose time is up every N seconds (0: only when read).
         "EXPIRY_SWEEP_SECONDS": _seconds("QUIZENGINE_EXPIRY_SWEEP_SECONDS", EXPIRY_SWEEP_S),
+        # `quizengine serve` renders a student's upcoming attempts into the shared cache after they log
+        # in or submit (services/warming.py), so their start needs no rendering (0: off).
+        "WARM_AHEAD": _count("QUIZENGINE_WARM_AHEAD", 1),
         # LTI (quizengine/lti/): the sweeper rotates the tool's signing key when older than this many days
         # (0: only `quizengine lti rotate-key`); scores are posted by a thread of each worker ("thread"),
         # at once in the request ("inline", for tests) or only by the sweeper ("off").

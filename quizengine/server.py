@@ -86,6 +86,22 @@ def sweeper(app, every: float) -> threading.Thread:  # type: ignore[no-untyped-d
     return t
 
 
+def warmer(app) -> threading.Thread:  # type: ignore[no-untyped-def]
+    """A daemon thread (a greenlet under gevent) rendering the upcoming attempts of students who log
+    in or submit; the rendering itself runs in the worker's compute thread (quizengine.offload)."""
+    from .offload import in_thread
+    from .services.warming import render_keys, run_warmer
+
+    def failed(e: BaseException) -> None:
+        app.logger.warning("rendering ahead failed (the start will render): %s", e)
+
+    t = threading.Thread(target=run_warmer, name="quizengine-warm", daemon=True,
+                         args=(app.extensions["quizengine.db"], app.config["SECRET_KEY"], in_thread(render_keys),
+                               threading.Event(), failed))
+    t.start()
+    return t
+
+
 def patch_for_gevent() -> None:
     """Monkey-patch the standard library for gevent; call it first, before the app and its engine exist."""
     from gevent import monkey
@@ -192,6 +208,8 @@ def run_gunicorn(app, host: str, port: int, workers: int, extra: dict[str, Any] 
         sys.setswitchinterval(0.001)
         if app.config["EXPIRY_SWEEP_SECONDS"] > 0:  # a greenlet: started once the worker's gevent hub is set up
             sweeper(app, app.config["EXPIRY_SWEEP_SECONDS"])
+        if app.config["WARM_AHEAD"]:
+            warmer(app)
 
     # Everything imported so far is shared with the forked workers; keep the garbage collector from
     # touching (and so copying) those pages in every worker.

@@ -17,19 +17,21 @@ from .errors import ServiceError
 from .principal import Principal
 
 
-def load_attempt(s: Session, user: Principal, attempt_id: int) -> Attempt:
+def load_attempt(s: Session, user: Principal, attempt_id: int, versions: bool = True) -> Attempt:
     """The attempt, if the user may see it (its owner, or an instructor); otherwise 404."""
-    a = read_attempt(s, attempt_id)
+    a = read_attempt(s, attempt_id, versions)
     if a is None or (a.user_id != user.id and user.role != Role.INSTRUCTOR):
         raise ServiceError(404, f"no attempt {attempt_id}")
     return a
 
 
-def read_attempt(s: Session, attempt_id: int) -> Attempt | None:
-    """An attempt with its questions, their responses and item versions (one query each), or None."""
-    return s.scalar(select(Attempt).where(Attempt.id == attempt_id).options(
-        selectinload(Attempt.questions).selectinload(AttemptQuestion.response),
-        selectinload(Attempt.questions).selectinload(AttemptQuestion.item_version)))
+def read_attempt(s: Session, attempt_id: int, versions: bool = True) -> Attempt | None:
+    """An attempt with its questions, their responses and (unless ``versions`` is false: a view that
+    reads the rendering cache needs none) their item versions, one query each; or None."""
+    loads = [selectinload(Attempt.questions).selectinload(AttemptQuestion.response)]
+    if versions:
+        loads.append(selectinload(Attempt.questions).selectinload(AttemptQuestion.item_version))
+    return s.scalar(select(Attempt).where(Attempt.id == attempt_id).options(*loads))
 
 
 def question_id(aq: AttemptQuestion) -> str:

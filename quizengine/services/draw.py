@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -104,6 +104,11 @@ def draw_items(s: Session, q: Quiz, secret: str, user_id: int, number: int) -> l
     return chosen
 
 
+def question_seed(secret: str, user_id: int, quiz_id: str, number: int, item_id: str) -> int:
+    """The seed of an item's variant in a student's attempt (unpredictable without the secret)."""
+    return _hmac_int(secret, "seed", user_id, quiz_id, number, item_id) % 2**31
+
+
 def slot_pool(current: dict[str, PoolItem], slot: SlotDefinition) -> list[PoolItem]:
     """The items a slot of a quiz definition draws from."""
     if slot.get("items"):
@@ -181,15 +186,15 @@ def start_attempt(s: Session, user: Principal, quiz_id: str, secret: str, t: dat
         s.flush()
     except IntegrityError:
         raise ServiceError(409, "another attempt was started at the same moment; reload the page") from None
-    total = 0.0
+    total, rows = 0.0, []
     for slot, (cur, points) in enumerate(draw_items(s, q, secret, user.id, number)):
-        seed = _hmac_int(secret, "seed", user.id, q.id, number, cur.item_id) % 2**31
         if points is None:
             item = cached_item(cur.item_id, cur.version) or bank_item(s.get(ItemVersion, cur.item_version_id))
             points = item.model.points
-        s.add(AttemptQuestion(attempt_id=attempt.id, slot=slot, item_version_id=cur.item_version_id, seed=seed,
-                              points=float(points)))
+        rows.append({"attempt_id": attempt.id, "slot": slot, "item_version_id": cur.item_version_id,
+                     "seed": question_seed(secret, user.id, q.id, number, cur.item_id), "points": float(points)})
         total += float(points)
+    s.execute(insert(AttemptQuestion), rows)  # one executemany, not the unit of work's 20 objects
     attempt.max_score = total
     s.flush()
     return attempt

@@ -7,49 +7,69 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..bank.figures import figures_for
 from ..bank.params import plain
 from ..bank.types import ResponseRefused, check_response
 from ..db import Database
-from ..models import GRADED, Attempt, AttemptQuestion, AttemptState, Quiz, ScoreChange, User
+from ..models import GRADED, Attempt, AttemptQuestion, AttemptState, ItemVersion, Quiz, ScoreChange, User
 from .attempts import load_attempt, question_id
+from . import renderings
 from .banks import variant_of
 from .clock import aware, iso, now
 from .closing import close_attempt
 from .grades import effective_score
 from .principal import Principal
 from .quizzes import feedback_allowed, user_attempts
+from .renderings import Key
 from .scores import audit
 from .terms import terms_for
 
 
-def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False) -> dict[str, Any]:
-    """The attempt with its questions and saved responses; the key only once feedback is allowed."""
+def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False,
+                 fill: dict[Key, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The attempt with its questions and saved responses; the key only once feedback is allowed.
+
+    Each question's public view comes from the shared rendering cache; one rendered here because the
+    cache lacked it is added to ``fill`` (when given), for the caller to store once this read ends."""
     q = s.get(Quiz, a.quiz_id)
     show = a.state in GRADED and (instructor or feedback_allowed(s, q, t))
     overrides = _override_reasons(s, a) if a.state in GRADED else {}
+    rendered = renderings.lookup(s, [(aq.item_version_id, aq.seed) for aq in a.questions])
+    solved = renderings.solutions(s, rendered) if show else {}
+    if show or len(rendered) < len(a.questions) or any(aq.response for aq in a.questions):
+        _load_versions(s, a)  # variants to build: their item versions in one query, not one each
     questions = []
     for aq in a.questions:
-        v = variant_of(aq.item_version, aq.seed)
-        d = v.public()
+        key = (aq.item_version_id, aq.seed)
+        view = rendered.get(key)
+        v = None
+        if view is None:
+            v = variant_of(aq.item_version, aq.seed)
+            view = rendered[key] = renderings.render(v)
+            if fill is not None:
+                fill[key] = view
+        d = {k: value for k, value in view.items() if k != "figures"}
         d["id"] = question_id(aq)
         d["points"] = aq.points
         d["response"] = aq.response.value if aq.response else None
         d["saved_at"] = iso(aq.response.saved_at) if aq.response else None
         d["seq"] = aq.response.seq if aq.response else None
         if a.state == AttemptState.OPEN:
-            d["format_error"] = _unreadable(v, d["response"])
+            d["format_error"] = None if d["response"] is None else _unreadable(
+                v or variant_of(aq.item_version, aq.seed), d["response"])
         if a.state in GRADED:
             d["score"] = effective_score(aq)
             d["max_score"] = aq.points
             if aq.override_score is not None:
                 d["override"] = {"score": aq.override_score, "reason": overrides.get(aq.id)}
         if show:
-            d.update(_feedback(v, aq))
-        if v.model.figures:  # drawn from this student's variant; one that gives the key away waits for the results
-            d["figures"] = [f.data() for f in figures_for(v) if show or f.when == "always"]
+            v = v or variant_of(aq.item_version, aq.seed)
+            d.update(_feedback(v, aq, solved.get(key)))
+        if "figures" in view:  # drawn from this student's variant; one that gives the key away waits for the results
+            d["figures"] = [f.data() for f in figures_for(v)] if show else list(view["figures"])
         questions.append(d)
     out = {"attempt_id": a.id, "quiz_id": a.quiz_id, "quiz_title": q.title, "number": a.number, "state": a.state,
            "started_at": iso(a.started_at), "expires_at": iso(a.expires_at), "submitted_at": iso(a.submitted_at),
@@ -60,6 +80,13 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False) 
     if a.state in GRADED:
         out["score"], out["max_score"] = a.score, a.max_score
     return out
+
+
+def _load_versions(s: Session, a: Attempt) -> None:
+    """Load the item versions of an attempt's questions into the session (``aq.item_version`` then
+    reads them without a query each)."""
+    ids = {aq.item_version_id for aq in a.questions}
+    list(s.scalars(select(ItemVersion).where(ItemVersion.id.in_(ids))))
 
 
 def _unreadable(v: Any, response: Any) -> str | None:
@@ -78,11 +105,13 @@ def _override_reasons(s: Session, a: Attempt) -> dict[int, str]:
     return {c.attempt_question_id: c.reason for c, _, _ in audit(s, a.id) if c.kind == "override"}
 
 
-def _feedback(v: Any, aq: AttemptQuestion) -> dict[str, Any]:
+def _feedback(v: Any, aq: AttemptQuestion, solution_html: str | None = None) -> dict[str, Any]:
+    """The feedback and key of a question; ``solution_html``: its explanation as rendered ahead."""
     res = aq.result or {}
     out = {"feedback": res.get("feedback", ""), "format_error": res.get("format_error"),
            "mistake": res.get("mistake"), "correct": res.get("correct", False),
-           "correct_answer": plain(v.answer), "explanation_html": v.explanation_html,
+           "correct_answer": plain(v.answer),
+           "explanation_html": solution_html if solution_html is not None else v.explanation_html,
            "accepted": v.kind.accepted(v)}
     out.update(v.kind.review(v, aq.response.value if aq.response else None, res, aq.points))
     return out
@@ -92,12 +121,13 @@ def result_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:
     """The submit result (README, "JSON API"): score, and per question as the policy allows."""
     q = s.get(Quiz, a.quiz_id)
     show = feedback_allowed(s, q, t)
+    solved = renderings.solutions(s, [(aq.item_version_id, aq.seed) for aq in a.questions]) if show else {}
     questions = []
     for aq in a.questions:
         d: dict[str, Any] = {"id": question_id(aq), "score": effective_score(aq), "max_score": aq.points,
                              "feedback": (aq.result or {}).get("feedback", "") if show else ""}
         if show:
-            d.update(_feedback(variant_of(aq.item_version, aq.seed), aq))
+            d.update(_feedback(variant_of(aq.item_version, aq.seed), aq, solved.get((aq.item_version_id, aq.seed))))
         questions.append(d)
     return {"attempt_id": a.id, "state": a.state, "score": a.score, "max_score": a.max_score,
             "submitted_at": iso(a.submitted_at), "questions": questions}
@@ -111,15 +141,22 @@ def key_view(a: Attempt) -> dict[str, Any]:
 
 
 def fresh_view(db: Database, user: Principal, attempt_id: int, t: datetime | None = None) -> dict[str, Any]:
-    """The attempt's view; an open attempt whose time is up is submitted first (a write only then)."""
+    """The attempt's view; an open attempt whose time is up is submitted first (a write only then).
+    Views rendered because the shared cache lacked them are stored after the read."""
     t = t or now()
+    fill: dict[Key, dict[str, Any]] = {}
     with db.read() as s:
-        a = load_attempt(s, user, attempt_id)
-        if not (a.state == AttemptState.OPEN and a.expires_at is not None and aware(a.expires_at) <= t):
-            return attempt_view(s, a, t)
-    close_attempt(db, attempt_id, t, due_only=True)
-    with db.read() as s:
-        return attempt_view(s, load_attempt(s, user, attempt_id), t)
+        a = load_attempt(s, user, attempt_id, versions=False)
+        due = a.state == AttemptState.OPEN and a.expires_at is not None and aware(a.expires_at) <= t
+        if not due:
+            view = attempt_view(s, a, t, fill=fill)
+    if due:
+        close_attempt(db, attempt_id, t, due_only=True)
+        with db.read() as s:
+            view = attempt_view(s, load_attempt(s, user, attempt_id, versions=False), t, fill=fill)
+    if fill:
+        renderings.store(db, fill)
+    return view
 
 
 def history(s: Session, user: Principal) -> list[dict[str, Any]]:

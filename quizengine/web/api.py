@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ..constants import ID_MAX
 from ..models import Role
-from ..services import logins, views
+from ..services import logins, views, warming
 from ..services.attempts import check_seq, load_attempt
 from ..services.clock import iso, now
 from ..services.closing import expire_due, submit_attempt
@@ -91,6 +91,7 @@ def token():
             {"Retry-After": str(wait.seconds)}
     if result.user is None:
         raise ApiError(401, "wrong username or password")
+    warming.schedule(result.user.id)  # render the student's upcoming attempts before they start
     return jsonify({"token": logins.issue_token(cfg["SECRET_KEY"], result.user),
                     "expires_in": cfg["API_TOKEN_MAX_AGE"]})
 
@@ -109,9 +110,7 @@ def start(quiz_id: str):
     expire_due(db(), t, user_id=me().id)  # grade a finished attempt before taking the write lock
     with writing() as s:
         attempt_id = start_attempt(s, me(), quiz_id, current_app.config["SECRET_KEY"], t).id
-    with reading() as s:
-        view = views.attempt_view(s, load_attempt(s, me(), attempt_id), t)
-    return jsonify(view), 201
+    return jsonify(views.fresh_view(db(), me(), attempt_id, t)), 201
 
 
 def _attempt_id(value: str) -> int:
@@ -150,6 +149,7 @@ def save(attempt_id: str, question_id: str):
 def submit(attempt_id: str):
     aid, t = _attempt_id(attempt_id), now()
     submit_attempt(db(), me(), aid, t)
+    warming.schedule(me().id)  # the next attempt's questions
     with reading() as s:
         return jsonify(views.result_view(s, load_attempt(s, me(), aid), t))
 

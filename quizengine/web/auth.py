@@ -11,7 +11,7 @@ from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 
 from ..models import Role, User
-from ..services import accounts, logins, sessions
+from ..services import accounts, logins, sessions, warming
 from ..services.clock import now
 from ..services.principal import Principal
 from . import db, reading, writing
@@ -138,6 +138,7 @@ def login():
     session.permanent = True
     session["login_at"] = time.time()
     login_user(who)
+    warming.schedule(result.user.id)  # render the student's upcoming attempts before they start
     return redirect(url_for("instructor.home" if who.is_instructor else "student.dashboard"))
 
 

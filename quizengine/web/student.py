@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, flash, jsonify, redirect, render_templ
 
 from ..constants import SEQ_MAX
 from ..models import AttemptState
-from ..services import views
+from ..services import views, warming
 from ..services.attempts import check_seq
 from ..services.clock import iso, now
 from ..services.closing import expire_due, submit_attempt
@@ -128,6 +128,7 @@ def confirm(attempt_id: int):
 @student_required
 def submit(attempt_id: int):
     submit_attempt(db(), principal(), attempt_id)
+    warming.schedule(principal().id)  # the next attempt's questions
     return redirect(url_for("student.result", attempt_id=attempt_id))
 
 

@@ -141,7 +141,7 @@ def test_figures_are_cached_per_item_version_and_seed_in_a_bounded_lru(catalog, 
     assert figures.figures_for(make_variant(item, 1)) is first  # a hit
     for seed in range(2, 6):
         figures.figures_for(make_variant(item, seed))
-    assert len(figures._CACHE) == 3 and (item.id, item.version, 1) not in figures._CACHE
+    assert len(figures._CACHE) == 3 and (item.id, item.version, 1, None) not in figures._CACHE
     assert figures.figures_for(make_variant(catalog.items["bp-forward-221"], 1)) is not first
     assert figures.figures_for(make_variant(catalog.items["act-calc-tanh-value"], 1)) == []  # no figures
 

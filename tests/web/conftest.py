@@ -88,6 +88,7 @@ def _reset_pg(url: str) -> None:
     with engine.begin() as conn:
         conn.execute(text('TRUNCATE "response", attempt_question, attempt, login_failure, "user" RESTART IDENTITY CASCADE'))
         conn.execute(text("TRUNCATE lti_platform, lti_key, lti_nonce RESTART IDENTITY CASCADE"))
+        conn.execute(text("TRUNCATE rendering"))  # the shared rendering cache (issue 14)
         conn.execute(text("TRUNCATE quiz CASCADE"))
         conn.execute(Quiz.__table__.insert(), _PG_QUIZZES)
     engine.dispose()

@@ -28,7 +28,7 @@ from .svg import clean
 
 CACHE_SIZE = 256  # variants' figures kept per process (a figure is 5-40 kB of SVG)
 DRAW_SEEDS = (0,)  # validation draws this sample of seeds; it reads every seed's numbers
-_CACHE: OrderedDict[tuple[str, str, int], list["Figure"]] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, str, int, str | None], list["Figure"]] = OrderedDict()
 _LOCK = threading.Lock()
 
 
@@ -157,9 +157,12 @@ def _dom_id(item_id: str, seed: int, k: int) -> str:
     return "fig-" + re.sub(r"[^A-Za-z0-9_-]", "-", item_id) + f"-{seed}-{k + 1}"
 
 
-def draw(item: BankItem, seed: int, drawings: list[Any]) -> list[Figure]:
+def draw(item: BankItem, seed: int, drawings: list[Any], when: str | None = None) -> list[Figure]:
+    """Draw the figures (only those shown ``when``, "always" or "after_submission", if given)."""
     out = []
     for k, (spec, d) in enumerate(zip(item.model.figures, drawings)):
+        if when is not None and spec.when != when:
+            continue
         salt = f"{item.id}:{item.version}:{seed}:{k}"
         if isinstance(d, network.NetworkDrawing):
             svg = network.draw(d)
@@ -172,22 +175,23 @@ def draw(item: BankItem, seed: int, drawings: list[Any]) -> list[Figure]:
     return out
 
 
-def build(v: Variant) -> list[Figure]:
-    """The variant's figures, drawn now (no cache)."""
-    return draw(v.item, v.seed, prepare(v.item, v.values, v.task, v.result))
+def build(v: Variant, when: str | None = None) -> list[Figure]:
+    """The variant's figures (only those shown ``when``, if given), drawn now (no cache)."""
+    return draw(v.item, v.seed, prepare(v.item, v.values, v.task, v.result), when)
 
 
-def figures_for(v: Variant) -> list[Figure]:
-    """The variant's figures, from the per-process cache when built before; [] for an item without."""
+def figures_for(v: Variant, when: str | None = None) -> list[Figure]:
+    """The variant's figures (only those shown ``when``, if given: a page before submission draws no
+    plot it would not show), from the per-process cache when built before; [] for an item without."""
     if not v.model.figures:
         return []
-    key = (v.item.id, v.item.version, v.seed)
+    key = (v.item.id, v.item.version, v.seed, when)
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
             _CACHE.move_to_end(key)
             return hit
-    figs = build(v)
+    figs = build(v, when)
     with _LOCK:
         _CACHE[key] = figs
         if len(_CACHE) > CACHE_SIZE:

@@ -1,0 +1,159 @@
+"""Rendering ahead of the start: the questions each student's next attempt will draw are rendered
+into the shared cache (services/renderings.py) before the student presses Start, so that a start
+is a draw and a few inserts (issue 14).
+
+Two ways in: ``quizengine warm QUIZ`` (an instructor or the deploy runs it before a quiz opens,
+with progress shown), and, under ``quizengine serve``, a background warmer in each worker that
+renders a student's upcoming attempts after they log in or submit (``schedule``).
+Rendering runs outside any transaction; each batch is stored in its own short write, so a crash
+mid-way loses nothing already stored, and a rerun renders only what is missing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, undefer
+
+from ..bank.loader import BankItem
+from ..bank.variant import make_variant
+from ..db import Database
+from ..models import Attempt, AttemptState, ItemVersion, Quiz, Role, User
+from . import renderings
+from .banks import bank_item
+from .clock import now
+from .draw import draw_items, question_seed
+from .errors import ServiceError
+from .quizzes import get_quiz
+from .renderings import Key
+from .terms import terms_for
+
+CHUNK = 60  # questions rendered and stored per batch (about 3 students' attempts)
+
+
+@dataclass
+class WarmReport:
+    students: int
+    questions: int  # the upcoming attempts' questions
+    rendered: int  # of them, those the cache lacked (rendered now)
+
+
+def upcoming(s: Session, q: Quiz, secret: str, user_id: int) -> list[Key]:
+    """The (item version, seed) of each question of the student's attempt in progress, or else of the
+    attempt they would start next; [] when they may start none."""
+    attempts = list(s.scalars(select(Attempt).where(Attempt.user_id == user_id, Attempt.quiz_id == q.id)
+                              .order_by(Attempt.number)))
+    going = [a for a in attempts if a.state == AttemptState.OPEN]
+    if going:
+        return [(aq.item_version_id, aq.seed) for aq in going[-1].questions]
+    terms = terms_for(s, q, user_id)
+    if terms.max_attempts is not None and len(attempts) >= terms.max_attempts:
+        return []
+    number = len(attempts) + 1
+    try:
+        drawn = draw_items(s, q, secret, user_id, number)
+    except ServiceError:  # a pool too small: the start will say so
+        return []
+    return [(c.item_version_id, question_seed(secret, user_id, q.id, number, c.item_id)) for c, _ in drawn]
+
+
+def render_keys(items: dict[int, BankItem], keys: Iterable[Key]) -> tuple[dict[Key, dict[str, Any]],
+                                                                          dict[Key, str | None]]:
+    """Render each key's public view, and its explanation with the worked solution (shown after the
+    submit); no database: safe in a worker's compute thread."""
+    views, solutions = {}, {}
+    for iv, seed in keys:
+        v = make_variant(items[iv], seed)
+        views[(iv, seed)], solutions[(iv, seed)] = renderings.render(v), v.explanation_html
+    return views, solutions
+
+
+def _missing(db: Database, plan: Callable[[Session], list[Key]]) -> tuple[int, list[Key], dict[int, BankItem]]:
+    """The planned keys, those the cache lacks, and the items to render them from (one read)."""
+    with db.read() as s:
+        keys = plan(s)
+        have = renderings.stored(s, keys)
+        todo = [k for k in dict.fromkeys(keys) if k not in have]
+        ids = {iv for iv, _ in todo}
+        items = {iv.id: bank_item(iv) for iv in s.scalars(
+            select(ItemVersion).where(ItemVersion.id.in_(ids)).options(undefer(ItemVersion.data)))} if ids else {}
+    return len(keys), todo, items
+
+
+def fill(db: Database, todo: list[Key], items: dict[int, BankItem], render: Callable = render_keys,
+         progress: Callable[[int, int], None] | None = None) -> int:
+    """Render the keys in batches, outside any transaction, each batch stored in its own short write."""
+    for k in range(0, len(todo), CHUNK):
+        renderings.store(db, *render(items, todo[k:k + CHUNK]))
+        if progress is not None:
+            progress(min(k + CHUNK, len(todo)), len(todo))
+    return len(todo)
+
+
+def warm_quiz(db: Database, secret: str, quiz_id: str, usernames: list[str] | None = None,
+              progress: Callable[[int, int], None] | None = None) -> WarmReport:
+    """Render the upcoming attempt of every student on the roster (or of ``usernames``) at a quiz."""
+    people: list[int] = []
+
+    def plan(s: Session) -> list[Key]:
+        q = get_quiz(s, quiz_id)
+        stmt = select(User.id).where(User.role == Role.STUDENT)
+        if usernames is not None:
+            stmt = stmt.where(User.username.in_(usernames))
+        people.extend(s.scalars(stmt.order_by(User.username)))
+        return [key for uid in people for key in upcoming(s, q, secret, uid)]
+
+    total, todo, items = _missing(db, plan)
+    return WarmReport(len(people), total, fill(db, todo, items, progress=progress))
+
+
+def warm_student(db: Database, secret: str, user_id: int, t: datetime | None = None,
+                 render: Callable = render_keys) -> int:
+    """Render a student's upcoming attempt at every quiz open to them now; the number rendered."""
+    t = t or now()
+
+    def plan(s: Session) -> list[Key]:
+        user = s.get(User, user_id)
+        if user is None or user.role != Role.STUDENT:
+            return []
+        quizzes = [q for q in s.scalars(select(Quiz).order_by(Quiz.id)) if terms_for(s, q, user_id).window(t) == "open"]
+        return [key for q in quizzes for key in upcoming(s, q, secret, user_id)]
+
+    _, todo, items = _missing(db, plan)
+    return fill(db, todo, items, render=render)
+
+
+# ---------------------------------------------------------------- the background warmer of a worker
+
+_QUEUE: deque[int] = deque()
+_WAKE = threading.Event()
+_RUNNING = threading.Event()
+
+
+def schedule(user_id: int) -> None:
+    """Ask this process's warmer (if one runs: ``quizengine serve``) to render the student's next attempts."""
+    if _RUNNING.is_set() and user_id not in _QUEUE:
+        _QUEUE.append(user_id)
+        _WAKE.set()
+
+
+def run_warmer(db: Database, secret: str, render: Callable, stop: threading.Event,
+               on_error: Callable[[BaseException], None]) -> None:
+    """Warm the students ``schedule`` queues, one at a time, until ``stop`` is set."""
+    _RUNNING.set()
+    try:
+        while not stop.is_set():
+            _WAKE.wait(1.0)
+            _WAKE.clear()
+            while _QUEUE and not stop.is_set():
+                try:
+                    warm_student(db, secret, _QUEUE.popleft(), render=render)
+                except Exception as e:  # noqa: BLE001 - a failed warm costs only speed: the start renders
+                    on_error(e)
+    finally:
+        _RUNNING.clear()
