@@ -262,17 +262,25 @@ def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
 @click.option("--demo", is_flag=True, help="Create demo accounts (first run) and print their credentials.")
 def serve(host: str, port: int, workers: int, demo: bool) -> None:
     """Migrate the database, load the banks and serve the app with gunicorn."""
-    from .server import ensure_demo_accounts, patch_for_gevent, run_gunicorn
+    from .server import ensure_demo_accounts, in_child, patch_for_gevent, run_gunicorn
 
+    def prepare() -> None:
+        app = load_app()
+        _migrate_and_load(app)
+        if demo:
+            lines = ensure_demo_accounts(app)
+            click.echo("\nDemo accounts (username, role, password; kept in "
+                       f"{Path(app.config['INSTANCE']) / 'demo-accounts.txt'}):")
+            for line in lines:
+                click.echo("  " + line)
+
+    # Alembic, the YAML and the banks' validation run in a child process that exits: the gunicorn
+    # master, whose memory every worker starts from, holds only what serving requests needs.
+    code = in_child(prepare)
+    if code:
+        sys.exit(code if code > 0 else 1)  # (negative: killed by a signal)
     patch_for_gevent()  # before the app exists, so its engine's pool and locks are gevent's
     app = load_app()
-    _migrate_and_load(app)
-    if demo:
-        lines = ensure_demo_accounts(app)
-        click.echo("\nDemo accounts (username, role, password; kept in "
-                   f"{Path(app.config['INSTANCE']) / 'demo-accounts.txt'}):")
-        for line in lines:
-            click.echo("  " + line)
     click.echo(f"\nquizengine on http://{host}:{port}/  (database: {app.config['DATABASE_URL']})\n")
     run_gunicorn(app, host, port, workers)
 

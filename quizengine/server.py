@@ -17,9 +17,10 @@ import os
 import socket
 import sys
 import threading
+import traceback
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .constants import ATTEMPT_BUDGET_S, SWEEP_BUDGET_S
 from .services import accounts
@@ -100,6 +101,33 @@ def warmer(app) -> threading.Thread:  # type: ignore[no-untyped-def]
                                threading.Event(), failed))
     t.start()
     return t
+
+
+def in_child(work: Callable[[], None]) -> int:
+    """Run ``work`` in a forked child process and wait for it; its exit status (a SystemExit's code, 1 if it raised).
+
+    What the child imports and allocates goes with it: the caller's memory stays as it was.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            work()
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            if isinstance(e.code, str):
+                print(e.code, file=sys.stderr)
+        except BaseException:  # noqa: BLE001 - reported, and the exit status says so
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
 
 
 def patch_for_gevent() -> None:

@@ -184,7 +184,8 @@
       headers: { "Content-Type": "application/json", "X-CSRFToken": token },
       body: JSON.stringify({ question: id, response: response, seq: seq }),
       credentials: "same-origin",
-    }).then((r) => r.json().then((data) => ({ ok: r.ok, status: r.status, data: data })))
+    }).then((r) => r.json().then((data) => ({ ok: r.ok, status: r.status, data: data,
+                                              retryAfter: Number(r.headers.get("Retry-After")) || 3 })))
       .then((res) => {
         if (res.ok) {
           seqField(section).value = res.data.seq;
@@ -200,6 +201,10 @@
           if (submitter) { submitter = null; section.scrollIntoView(); } // let the student see it before finishing
           setStatus(section, "This answer was changed in another tab or device; the newer answer is shown.", "warn", parts);
           mark(section, res.data.response !== null, null);
+        } else if (res.status === 503) { // the server is busy: the same answer again when it says
+          setStatus(section, "Not saved yet (the server is busy). Retrying…", "error", parts);
+          parts.forEach((pid) => notePart(section, null, pid));
+          setTimeout(() => send(section), 1000 * Math.min(res.retryAfter, 30));
         } else {
           setStatus(section, "Not saved: " + (res.data.error || res.status), "error", parts);
         }

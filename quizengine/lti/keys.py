@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from jwcrypto.jwk import JWK
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -16,6 +15,8 @@ KEY_BITS = 2048
 
 def new_key(t: datetime) -> LtiKey:
     """A fresh RSA key; its kid is the RFC 7638 thumbprint (as pylti1p3 derives it from the PEM)."""
+    from jwcrypto.jwk import JWK  # (here: the pages that never sign anything keep jwcrypto out of the worker)
+
     jwk = JWK.generate(kty="RSA", size=KEY_BITS)
     public = {**jwk.export_public(as_dict=True), "kid": jwk.thumbprint(), "alg": "RS256", "use": "sig"}
     return LtiKey(kid=jwk.thumbprint(), role="current", private_pem=jwk.export_to_pem(private_key=True,
@@ -74,6 +75,8 @@ PUBLIC_FIELDS = ("kty", "n", "e", "kid", "alg", "use")
 
 
 def public_pem(key: LtiKey) -> str:
+    from jwcrypto.jwk import JWK
+
     return JWK(**{k: v for k, v in key.public_jwk.items() if k in ("kty", "n", "e")}).export_to_pem().decode()
 
 

@@ -18,15 +18,12 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
-from pylti1p3.assignments_grades import AssignmentsGradesService
-from pylti1p3.grade import Grade
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from ..models import Attempt, LtiKey, LtiLineItem, LtiPlatform, LtiScoreOutbox, Quiz
 from ..services.quizzes import policy_score  # the gradebook's rule (best, last or mean attempt)
-from . import keys, registry
-from .connector import Connector, failure
+from . import keys
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +90,19 @@ def score_payload(s: Session, item: LtiLineItem, t: datetime) -> dict[str, Any] 
 
 def post_score(item: LtiLineItem, platform: LtiPlatform, key: LtiKey, payload: dict[str, Any]) -> None:
     """POST {lineitem}/scores (application/vnd.ims.lis.v1.score+json); raises on any failure."""
+    # pylti1p3 (and with it requests, jwt, cryptography) loads with the first score posted, not with
+    # the submit that enqueues it: a worker that never talks to a platform never imports it.
+    from pylti1p3.assignments_grades import AssignmentsGradesService
+    from pylti1p3.grade import Grade
+
+    from .connector import Connector
+    from .toolconf import registration
+
     grade = (Grade().set_user_id(payload["userId"]).set_score_given(payload["scoreGiven"])
              .set_score_maximum(payload["scoreMaximum"]).set_activity_progress(payload["activityProgress"])
              .set_grading_progress(payload["gradingProgress"]).set_timestamp(payload["timestamp"])
              .set_submitted_at(payload["submission"]["submittedAt"]))
-    ags = AssignmentsGradesService(Connector(registry.registration(platform, key)),
+    ags = AssignmentsGradesService(Connector(registration(platform, key)),
                                    {"scope": item.scopes, "lineitem": item.lineitem})
     ags.put_grade(grade)
 
@@ -136,6 +141,8 @@ def deliver_one(db: Any, row_id: int, t: datetime | None = None,
                     key = keys.current_key(s, t)
             post(item, platform, key, payload)
         except Exception as e:  # noqa: BLE001 - any failure is kept on the row and retried
+            from .connector import failure
+
             error = failure(e)
     with db.write() as s:
         row = s.get(LtiScoreOutbox, row_id)

@@ -1,4 +1,4 @@
-"""Platforms and deployments, the library's tool configuration, LMS users and courses."""
+"""Platforms and deployments, LMS users and courses (pylti1p3's view of them: toolconf.py)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,18 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from pylti1p3.deployment import Deployment
-from pylti1p3.registration import Registration
-from pylti1p3.tool_config import ToolConfAbstract
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ..models import LtiContext, LtiDeployment, LtiKey, LtiLineItem, LtiPlatform, LtiUser, User
+from ..models import LtiContext, LtiDeployment, LtiLineItem, LtiPlatform, LtiUser, User
 from . import keys
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+MESSAGE_TYPE = CLAIM + "message_type"
+RESOURCE_LINK, DEEP_LINKING = "LtiResourceLinkRequest", "LtiDeepLinkingRequest"
 INSTRUCTOR_ROLES = ("Instructor", "Administrator")  # the principal role names that make an instructor
 
 
@@ -116,58 +115,6 @@ def find_platform(s: Session, issuer: str, client_id: str | None) -> LtiPlatform
         return s.scalar(stmt.where(LtiPlatform.client_id == client_id))
     found = list(s.scalars(stmt.limit(2)))
     return found[0] if len(found) == 1 else None
-
-
-# ---------------------------------------------------------------- the library's tool configuration
-
-def registration(p: LtiPlatform, key: LtiKey) -> Registration:
-    """pylti1p3's view of a platform, signing with the tool's current key."""
-    return (Registration().set_issuer(p.issuer).set_client_id(p.client_id).set_auth_login_url(p.auth_url)
-            .set_auth_token_url(p.token_url).set_key_set_url(p.jwks_url).set_tool_private_key(key.private_pem)
-            .set_tool_public_key(keys.public_pem(key)))
-
-
-class ToolConf(ToolConfAbstract):
-    """Registrations and deployments from the database (every issuer may have several client ids)."""
-
-    def __init__(self, db: Any, t: datetime):
-        self.db, self.t = db, t
-
-    def check_iss_has_one_client(self, iss: str) -> bool:
-        return False
-
-    def check_iss_has_many_clients(self, iss: str) -> bool:
-        return True
-
-    def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration | None:
-        return self.find_registration_by_params(iss, None)
-
-    def find_registration_by_params(self, iss: str, client_id: str | None, *args: Any, **kwargs: Any) \
-            -> Registration | None:
-        with self.db.read() as s:
-            p = find_platform(s, iss, client_id)
-            key = s.scalar(select(LtiKey).where(LtiKey.role == "current"))
-        if p is None:
-            return None
-        if key is None:
-            with self.db.write() as s:
-                key = keys.current_key(s, self.t)
-        return registration(p, key)
-
-    def find_deployment(self, iss: str, deployment_id: str) -> Deployment | None:
-        return self.find_deployment_by_params(iss, deployment_id, None)
-
-    def find_deployment_by_params(self, iss: str, deployment_id: str, client_id: str | None, *args: Any,
-                                  **kwargs: Any) -> Deployment | None:
-        with self.db.read() as s:
-            p = find_platform(s, iss, client_id)
-            found = p is not None and s.scalar(select(LtiDeployment.id).where(
-                LtiDeployment.platform_id == p.id, LtiDeployment.deployment_id == deployment_id)) is not None
-        return Deployment().set_deployment_id(deployment_id) if found else None
-
-    def get_jwks(self, iss: str | None = None, client_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        with self.db.read() as s:
-            return keys.jwks(s)
 
 
 # ---------------------------------------------------------------- LMS users and courses

@@ -6,13 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pylti1p3.names_roles import NamesRolesProvisioningService
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..models import LtiContext, LtiKey
 from . import keys, registry
-from .connector import Connector
 
 MAX_MEMBERS = 5000  # pages are followed up to this many members
 
@@ -31,9 +29,14 @@ class Synced:
 
 def fetch_members(ctx: LtiContext, key: LtiKey) -> list[dict[str, Any]]:
     """Every member of the course, following the platform's pages (no transaction open: network)."""
+    from pylti1p3.names_roles import NamesRolesProvisioningService  # (here: pylti1p3 loads for LMS calls only)
+
+    from .connector import Connector
+    from .toolconf import registration
+
     if not ctx.memberships_url:
         raise RosterError("this course's launches carried no Names and Role Provisioning Services URL")
-    nrps = NamesRolesProvisioningService(Connector(registry.registration(ctx.platform, key)),
+    nrps = NamesRolesProvisioningService(Connector(registration(ctx.platform, key)),
                                          {"context_memberships_url": ctx.memberships_url})
     members: list[dict[str, Any]] = []
     url: str | None = ctx.memberships_url

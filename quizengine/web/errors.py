@@ -6,12 +6,29 @@ import logging
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..services.errors import ServiceError, StaleSave
 
 log = logging.getLogger(__name__)
+
+BUSY_RETRY_S = 2  # Retry-After of a 503 when the database stayed busy past its timeout
+# PostgreSQL's SQLSTATEs of a transient overload: lock_not_available, query_canceled (a statement or
+# lock timeout), serialization_failure, deadlock_detected, too_many_connections.
+BUSY_SQLSTATES = {"55P03", "57014", "40001", "40P01", "53300"}
+
+
+def database_busy(e: Exception) -> bool:
+    """The database stayed locked or busy past its timeout (overload), as opposed to broken."""
+    if isinstance(e, PoolTimeout):  # every pooled connection stayed in use
+        return True
+    orig = getattr(e, "orig", None)
+    if getattr(orig, "sqlstate", None) in BUSY_SQLSTATES:
+        return True
+    text = str(orig).lower()
+    return type(orig).__module__ == "sqlite3" and ("database is locked" in text or "database is busy" in text)
 
 
 def wants_json() -> bool:
@@ -75,6 +92,20 @@ def init_errors(app: Flask) -> None:
         log.warning("database refused a value on %s %s: %s", request.method, request.path, e.orig)
         return error_response(400, "the database refused a value of the request (too long, out of range or "
                                    "not valid text, such as a NUL character): check the fields and try again")
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def database_error(e: Exception):
+        """Overload (SQLite's write lock, a pool, a PostgreSQL lock held past the timeout): 503, try again."""
+        if not database_busy(e):
+            return unexpected(e)
+        log.warning("database busy on %s %s: %s", request.method, request.path, getattr(e, "orig", e))
+        message = f"the server is busy (the database stayed locked): try again in {BUSY_RETRY_S} s"
+        if wants_json():
+            body = jsonify({"error": message, "retry_after": BUSY_RETRY_S})
+        else:
+            body = render_template("error.html", status=503, message=message)
+        return body, 503, {"Retry-After": str(BUSY_RETRY_S)}
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception):

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, Flask, current_app, flash, g, jsonify, redirect, render_template, request, session,
                    url_for)
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user, login_user
-from pylti1p3.deep_link_resource import DeepLinkResource
-from pylti1p3.lineitem import LineItem
 
 from ..lti import keys, outbox, registry, roster
+from ..lti.registry import DEEP_LINKING, MESSAGE_TYPE, RESOURCE_LINK
 from ..models import GRADED, Role
 from ..services import sessions
 from ..services.clock import now
@@ -30,7 +29,12 @@ from ..services.quizzes import all_quizzes, dashboard_rows, find_quiz, user_atte
 from . import db, reading, writing
 from .auth import LoggedIn, instructor_required, principal, student_required
 from .headers import content_security_policy, csp_nonce
-from .lti_flow import DEEP_LINKING, MESSAGE_TYPE, RESOURCE_LINK, Launch, Login
+
+if TYPE_CHECKING:
+    from .lti_flow import Launch
+
+# pylti1p3 (with jwt, cryptography, requests) is imported by the LTI views that use it (.lti_flow),
+# not with this blueprint: a worker serving only the app's own pages never loads it.
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,8 @@ def https() -> bool:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """OIDC login initiation: redirect to the platform with a one-time state and nonce."""
+    from .lti_flow import Login
+
     target = request.values.get("target_link_uri", "")
     return Login.of(db(), now(), https()).start(url_for("lti.launch", _external=True), target)
 
@@ -88,6 +94,8 @@ def _quiz_from_line_item(ml: Launch, ags: dict[str, Any] | None) -> str | None:
 @bp.post("/launch")
 def launch():
     """A resource-link launch opens its quiz; a deep-linking launch lets an instructor pick one."""
+    from .lti_flow import Launch
+
     t = now()
     ml = Launch.of(db(), t, https())
     claims = ml.launch()
@@ -134,6 +142,11 @@ def launch():
 @instructor_required
 def deep_link():
     """Answer the platform's deep-linking request with the chosen quiz as an ltiResourceLink with a line item."""
+    from pylti1p3.deep_link_resource import DeepLinkResource
+    from pylti1p3.lineitem import LineItem
+
+    from .lti_flow import Launch
+
     t = now()
     ml = Launch.resumed(db(), t, https(), request.form.get("launch_id", "")[:100])
     claims = ml.get_launch_data()

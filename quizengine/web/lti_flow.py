@@ -18,7 +18,9 @@ from pylti1p3.contrib.flask import FlaskCookieService, FlaskMessageLaunch, Flask
 from pylti1p3.exception import LtiException, LtiInvalidNonceException, LtiKeyException, OIDCException
 from pylti1p3.session import SessionService
 
-from ..lti import registry, store
+from ..lti import store
+from ..lti.registry import DEEP_LINKING, MESSAGE_TYPE, RESOURCE_LINK
+from ..lti.toolconf import ToolConf
 from ..lti.connector import Connector, TimeoutSession
 from ..services.errors import ServiceError
 
@@ -26,8 +28,6 @@ LEEWAY_S = 60  # clock skew allowed between the platform and this server
 MAX_AGE = timedelta(hours=1)  # an id_token issued longer ago is refused, whatever its exp says
 JWKS_TTL_S = 300.0  # the platform's keys are fetched again after this (and at once for an unknown kid)
 ALGORITHMS = ("RS256", "RS384", "RS512")
-MESSAGE_TYPE = registry.CLAIM + "message_type"
-RESOURCE_LINK, DEEP_LINKING = "LtiResourceLinkRequest", "LtiDeepLinkingRequest"
 
 
 class Sessions(SessionService):
@@ -85,7 +85,7 @@ class StateCookie(FlaskCookieService):
 
 def _parts(db: Any, t: datetime, https: bool) -> dict[str, Any]:
     request = FlaskRequest()
-    return {"request": request, "tool_config": registry.ToolConf(db, t),
+    return {"request": request, "tool_config": ToolConf(db, t),
             "session_service": Sessions(request, db, t), "cookie_service": StateCookie(request, https)}
 
 
