@@ -7,7 +7,8 @@ Run:  .venv/bin/python benchmarks/load.py [--students 300] [--workers 2] [--quic
                                          # EMPTIES that database first (drops every table in it)
 
 It imports N students with `quizengine users import` into a fresh database (SQLite WAL in a temp
-folder, or PostgreSQL), starts `quizengine serve --port P --workers W` (gunicorn, gevent workers)
+folder, or PostgreSQL), runs `quizengine warm module-04-prep` (the deploy step that renders each
+student's attempt ahead; --no-warm skips it), starts `quizengine serve --port P --workers W` (gunicorn, gevent workers)
 and, from this process (asyncio, all traffic from 127.0.0.1), simulates the class, in this order:
 
   logins   every student asks for a token (POST /api/v1/auth/token), 32 clients at a time (closed
@@ -73,6 +74,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadlib import summary  # noqa: E402
+from loadlib.phases import QUIZ  # noqa: E402
 from loadlib.client import Student  # noqa: E402
 from loadlib.phases import CLIENTS, Bench  # noqa: E402
 from loadlib.proc import MemorySampler, Processes, free_port, loadavg, log, machine, tail, venv_tool, wait_for_port  # noqa: E402
@@ -207,6 +209,12 @@ def run_one(args: argparse.Namespace, kind: str, procs: Processes) -> list[summa
             if r.returncode != 0:
                 raise SystemExit(f"error: importing the moonshot's students failed:\n{r.stdout}{r.stderr}")
             tokens = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+        if args.warm:  # the deploy step before a class (README "Serving"): each student's attempt rendered ahead
+            t0 = time.monotonic()
+            r = subprocess.run([exe, "warm", QUIZ], env=env, capture_output=True, text=True, timeout=1800)
+            if r.returncode != 0:
+                raise SystemExit(f"error: quizengine warm failed:\n{r.stdout}{r.stderr}")
+            log(f"quizengine warm {QUIZ}: every student's first attempt rendered ahead in {time.monotonic() - t0:.1f} s")
         durability = app_durability(url)
         relaxed = "NORMAL" if kind == "sqlite" else "off"
         db_desc += f"; the app's {'synchronous' if kind == 'sqlite' else 'synchronous_commit'}={durability}"
@@ -386,6 +394,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--timeout", type=float, default=60.0, help="client timeout per request, s")
     ap.add_argument("--seed", type=int, default=4)
     ap.add_argument("--json", type=Path, help="also write the figures to this file (JSON)")
+    ap.add_argument("--no-warm", dest="warm", action="store_false",
+                    help="skip `quizengine warm QUIZ` before serving (the deploy step README asks for): the "
+                         "spike then renders every question at the start")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (logs, databases, Lua scripts)")
     a = ap.parse_args()
     a.students = a.students or (50 if a.quick else 300)
