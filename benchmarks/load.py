@@ -211,10 +211,13 @@ def run_one(args: argparse.Namespace, kind: str, procs: Processes) -> list[summa
             tokens = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
         if args.warm:  # the deploy step before a class (README "Serving"): each student's attempt rendered ahead
             t0 = time.monotonic()
+            r = subprocess.run([exe, "load-banks"], env=env, capture_output=True, text=True, timeout=600)
+            if r.returncode != 0:
+                raise SystemExit(f"error: quizengine load-banks failed:\n{r.stdout}{r.stderr}")
             r = subprocess.run([exe, "warm", QUIZ], env=env, capture_output=True, text=True, timeout=1800)
             if r.returncode != 0:
                 raise SystemExit(f"error: quizengine warm failed:\n{r.stdout}{r.stderr}")
-            log(f"quizengine warm {QUIZ}: every student's first attempt rendered ahead in {time.monotonic() - t0:.1f} s")
+            log(f"quizengine warm {QUIZ}: banks loaded and every student's first attempt rendered ahead in {time.monotonic() - t0:.1f} s")
         durability = app_durability(url)
         relaxed = "NORMAL" if kind == "sqlite" else "off"
         db_desc += f"; the app's {'synchronous' if kind == 'sqlite' else 'synchronous_commit'}={durability}"
