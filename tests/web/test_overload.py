@@ -137,5 +137,6 @@ def test_a_broken_database_is_still_a_500(app, client, users, monkeypatch):
         raise OperationalError("SELECT", {}, sqlite3.OperationalError("disk I/O error"))
 
     monkeypatch.setattr("quizengine.web.api.save_response", broken)
+    monkeypatch.setattr("quizengine.web.quicksave.quick_save", broken)  # the fast lane hands it to Flask
     r = client.put(f"/api/v1/attempts/{aid}/responses/{qid}", headers=h, json={"response": answer, "seq": 1})
     assert r.status_code == 500 and "Retry-After" not in r.headers

@@ -29,10 +29,10 @@ SCRIPT = textwrap.dedent("""
 
     url, instance, banks, never = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
     app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "s", "BANKS": banks, "INSTANCE": instance,
-                      "PASSWORD_METHOD": "pbkdf2:sha256:1000", "WTF_CSRF_ENABLED": False,
+                      "PASSWORD_METHOD": "argon2id:m=8,t=1,p=1", "WTF_CSRF_ENABLED": False,
                       "LOGINS_PER_ADDRESS": 0, "LOGINS_PER_SECOND": 0})
     with app.extensions["quizengine.db"].write() as s:
-        accounts.add_user(s, "ann", "student", "password-123", method="pbkdf2:sha256:1000")
+        accounts.add_user(s, "ann", "student", "password-123", method="argon2id:m=8,t=1,p=1")
     c = app.test_client()
     statuses = [c.post("/login", data={"username": "ann", "password": "password-123"}).status_code,
                 c.get("/dashboard").status_code]
