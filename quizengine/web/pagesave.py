@@ -53,7 +53,23 @@ class PageSave:
         self.db = app.extensions["quizengine.db"]
         # A session without an LTI frame: the LTI interface's cookie is the plain one (web/lti.py),
         # and the plain interface's save_session needs no request context.
-        self.saver = SecureCookieSessionInterface()
+        self.saver = _Saver(self)
+        self._serializers: dict[tuple, Any] = {}
+
+    def serializer(self) -> Any:
+        """The session interface's own signing serializer, made once per interface and keys."""
+        iface, app = self.app.session_interface, self.app
+        key = (id(iface), app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        if key not in self._serializers:
+            self._serializers = {key: iface.get_signing_serializer(app)}
+        return self._serializers[key]
+
+    def csrf_serializer(self, secret: Any) -> URLSafeTimedSerializer:
+        """Flask-WTF's serializer of CSRF tokens (flask_wtf/csrf.py: its salt), made once per secret."""
+        key = ("csrf", secret)
+        if key not in self._serializers:
+            self._serializers[key] = URLSafeTimedSerializer(secret, salt="wtf-csrf-token")
+        return self._serializers[key]
 
     def usable(self) -> bool:
         """The app's settings are the ones this lane reproduces."""
@@ -64,9 +80,8 @@ class PageSave:
 
     def session(self, environ: dict[str, Any]) -> SecureCookieSession | None:
         """The request's session as Flask opens it, or None if there is none to trust."""
-        iface = self.app.session_interface
-        serializer = iface.get_signing_serializer(self.app)
-        val = parse_cookie(environ.get("HTTP_COOKIE", "")).get(iface.get_cookie_name(self.app))
+        serializer = self.serializer()
+        val = parse_cookie(environ.get("HTTP_COOKIE", "")).get(self.app.session_interface.get_cookie_name(self.app))
         if serializer is None or not val:
             return None
         try:
@@ -90,8 +105,7 @@ class PageSave:
         field = cfg.get("WTF_CSRF_FIELD_NAME") or "csrf_token"
         if not token or field not in sess:
             return False
-        serializer = URLSafeTimedSerializer(cfg.get("WTF_CSRF_SECRET_KEY") or self.app.secret_key,
-                                            salt="wtf-csrf-token")
+        serializer = self.csrf_serializer(cfg.get("WTF_CSRF_SECRET_KEY") or self.app.secret_key)
         try:
             signed = serializer.loads(token, max_age=cfg.get("WTF_CSRF_TIME_LIMIT", 3600))
         except BadData:
@@ -157,3 +171,13 @@ class PageSave:
         response = WerkzeugResponse()
         self.saver.save_session(self.app, sess, response)
         return body, [(k, v) for k, v in response.headers.items() if k in ("Set-Cookie", "Vary")]
+
+
+class _Saver(SecureCookieSessionInterface):
+    """The plain cookie interface's save_session, signing with the lane's cached serializer."""
+
+    def __init__(self, lane: PageSave):
+        self.lane = lane
+
+    def get_signing_serializer(self, app: Flask) -> Any:
+        return self.lane.serializer()
