@@ -12,6 +12,9 @@ request (the baseline of benchmarks/load.py), both at synchronous=FULL and at NO
 process CPU (user + system, time.process_time) per request for each, and the ratios. Rounds
 alternate the apps so that a change in the machine's load hits both; the best round counts.
 The server's HTTP parsing (gunicorn) is not included; benchmarks/load.py measures it all.
+The attempt page's own autosave (`POST /attempts/{id}/autosave`, session cookie and CSRF header,
+CSRF on as in production) is timed too, through the app (its fast lane, web/pagesave.py) and
+through the Flask app behind the fast lane (the full path), in the same rounds.
 --full-path also times a second student's saves sent with a cookie, which skip the fast lane
 (web/quicksave.py) and take the full Flask path; --profile FILE runs cProfile (CPU time) over the
 saves instead (the full path's with --full-path) and prints the top functions.
@@ -20,6 +23,7 @@ saves instead (the full path's with --full-path) and prints the top functions.
 from __future__ import annotations
 
 import argparse
+from importlib.metadata import version
 import io
 import json
 import os
@@ -65,9 +69,10 @@ def make_response(q: dict[str, Any], rng: random.Random) -> Any:
     raise SystemExit(f"error: question type {kind!r} unknown to this benchmark")
 
 
-def environ(path: str, body: bytes, token: str | None, cookie: str | None = None) -> dict:
-    """A WSGI environ for one PUT, as a server would build it."""
-    env = {"REQUEST_METHOD": "PUT", "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
+def environ(path: str, body: bytes, token: str | None, cookie: str | None = None,
+            page: dict[str, str] | None = None) -> dict:
+    """A WSGI environ for one PUT (a POST with ``page``'s headers), as a server would build it."""
+    env = {"REQUEST_METHOD": "POST" if page else "PUT", "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
            "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "50000", "HTTP_HOST": "127.0.0.1:8000",
            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
@@ -78,6 +83,7 @@ def environ(path: str, body: bytes, token: str | None, cookie: str | None = None
         env["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     if cookie:  # a request with a cookie skips the autosave's fast lane (web/quicksave.py)
         env["HTTP_COOKIE"] = cookie
+    env.update(page or {})
     return env
 
 
@@ -100,8 +106,9 @@ def call(app: Wsgi, env: dict) -> tuple[str, bytes]:
 class Saves:
     """The requests of one run: (path, value) slots, each PUT with the next seq."""
 
-    def __init__(self, slots: list[tuple[str, Any]], token: str | None, cookie: str | None = None):
-        self.slots, self.token, self.cookie, self.seq = slots, token, cookie, 0
+    def __init__(self, slots: list[tuple[str, Any]], token: str | None, cookie: str | None = None,
+                 page: dict[str, str] | None = None):
+        self.slots, self.token, self.cookie, self.page, self.seq = slots, token, cookie, page, 0
 
     def run(self, app: Wsgi, n: int) -> float:
         """CPU seconds for n saves (every one must answer 200)."""
@@ -109,8 +116,13 @@ class Saves:
         for i in range(n):
             self.seq += 1
             path, value = self.slots[i % len(self.slots)]
-            bodies.append((path, json.dumps({"response": value, "seq": self.seq}).encode()))
-        envs = [environ(p, b, self.token, self.cookie) for p, b in bodies]
+            if self.page:  # the page's script: one URL, the question in the body
+                aid, _, qid = path.removeprefix("/api/v1/attempts/").partition("/responses/")
+                path, data = f"/attempts/{aid}/autosave", {"question": qid, "response": value, "seq": self.seq}
+            else:
+                data = {"response": value, "seq": self.seq}
+            bodies.append((path, json.dumps(data).encode()))
+        envs = [environ(p, b, self.token, self.cookie, self.page) for p, b in bodies]
         t0 = time.process_time()
         for env in envs:
             status, out = call(app, env)
@@ -119,8 +131,9 @@ class Saves:
         return time.process_time() - t0
 
 
-def quizengine_app(tmp: Path) -> tuple[Wsgi, Saves, Saves]:
-    """The app, and the saves of two students: one as any API client sends them, one with a cookie."""
+def quizengine_app(tmp: Path) -> tuple[Wsgi, Saves, Saves, Saves]:
+    """The app, and the saves of three students: one as any API client sends them, one with a cookie,
+    one from the attempt page (logged in by its form, CSRF on)."""
     from quizengine import create_app
     from quizengine.migrate import upgrade
     from quizengine.services import accounts
@@ -129,12 +142,13 @@ def quizengine_app(tmp: Path) -> tuple[Wsgi, Saves, Saves]:
     url = f"sqlite:///{tmp / 'app.sqlite3'}"
     upgrade(url)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "BANKS": str(ROOT / "banks"),
-                      "INSTANCE": str(tmp), "LOGINS_PER_ADDRESS": 0, "LOGINS_PER_SECOND": 0})
+                      "INSTANCE": str(tmp), "LOGINS_PER_ADDRESS": 0, "LOGINS_PER_SECOND": 0,
+                      "PASSWORD_METHOD": "argon2id:m=8,t=1,p=1"})
     db = app.extensions["quizengine.db"]
     with db.write() as s:
         load_banks(s, ROOT / "banks")
-        for name in ("s1", "s2"):
-            accounts.add_user(s, name, "student", "password-123", method="pbkdf2:sha256:1000")
+        for name in ("s1", "s2", "s3"):
+            accounts.add_user(s, name, "student", "password-123", method="argon2id:m=8,t=1,p=1")
     client = app.test_client()
     saves = []
     for name, cookie in (("s1", None), ("s2", "theme=dark")):
@@ -146,7 +160,35 @@ def quizengine_app(tmp: Path) -> tuple[Wsgi, Saves, Saves]:
         aid = r.json["attempt_id"]
         slots = [(f"/api/v1/attempts/{aid}/responses/{q['id']}", make_response(q, rng)) for q in r.json["questions"]]
         saves.append(Saves(slots, token, cookie))
-    return app, saves[0], saves[1]
+    return app, saves[0], saves[1], page_saves(app)
+
+
+def page_saves(app: Any) -> Saves:
+    """Student s3's page saves: logged in by the login form, the session cookie and CSRF token of the page."""
+    import re
+
+    browser = app.test_client()
+
+    def csrf(path: str) -> str:
+        return re.search(r'name="csrf_token" value="([^"]+)"', browser.get(path).get_data(as_text=True)).group(1)
+
+    r = browser.post("/login", data={"username": "s3", "password": "password-123", "csrf_token": csrf("/login")})
+    if r.status_code != 302:
+        raise SystemExit(f"error: the login form answered {r.status_code}")
+    r = browser.post(f"/quizzes/{QUIZ}/start", data={"csrf_token": csrf("/dashboard")})
+    aid = int(r.headers["Location"].rsplit("/", 1)[1])
+    token = csrf(f"/attempts/{aid}")
+    cookie = browser.get_cookie(app.config.get("SESSION_COOKIE_NAME", "session"))
+    # the attempt's questions, as the API shows them to the same student
+    api = app.test_client()
+    bearer = api.post("/api/v1/auth/token", json={"username": "s3", "password": "password-123"}).json["token"]
+    questions = api.get(f"/api/v1/attempts/{aid}", headers={"Authorization": f"Bearer {bearer}"}).json["questions"]
+    rng = random.Random(1)
+    slots = [(f"/api/v1/attempts/{aid}/responses/{q['id']}", make_response(q, rng)) for q in questions]
+    # the browser's address and user agent, which Flask-Login's session protection compares
+    page = {"HTTP_X_CSRFTOKEN": token, "HTTP_USER_AGENT": f"Werkzeug/{version('werkzeug')}",
+            "HTTP_REFERER": f"http://127.0.0.1:8000/attempts/{aid}"}
+    return Saves(slots, None, f"{cookie.key}={cookie.value}", page)
 
 
 def bare_app(tmp: Path, synchronous: str) -> tuple[Wsgi, Saves]:
@@ -210,8 +252,9 @@ def main() -> int:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="qe-autosave-cpu-"))
     os.environ.setdefault("QUIZENGINE_INSTANCE", str(tmp))
-    app, common, with_cookie = quizengine_app(tmp)
-    apps = {"quizengine save": (app, common), "bare insert, synchronous=FULL": bare_app(tmp, "FULL"),
+    app, common, with_cookie, page = quizengine_app(tmp)
+    apps = {"quizengine save": (app, common), "page save": (app, page),
+            "page save, full Flask path": (app.wsgi_app.app, page), "bare insert, synchronous=FULL": bare_app(tmp, "FULL"),
             "bare insert, synchronous=NORMAL": bare_app(tmp, "NORMAL")}
     if args.full_path:
         apps["quizengine save, full Flask path"] = (app, with_cookie)
@@ -229,6 +272,7 @@ def main() -> int:
     for name, cpu in best.items():
         print(f"  {name:34s} {cpu * 1000:7.3f} ms")
     app_cpu = best["quizengine save"]
+    print(f"  ratio page save full path / fast lane {best['page save, full Flask path'] / best['page save']:6.2f}x")
     for name in [n for n in apps if n.startswith("bare")]:
         print(f"  ratio {name:28s} {best[name] / app_cpu:6.2f}x  (bare CPU / app CPU: the throughput ratio "
               "if CPU bound)")

@@ -21,7 +21,7 @@ from sqlalchemy.sql import ClauseElement
 
 from ..bank.types import ResponseRefused, check_response
 from ..db import Database
-from ..models import Attempt, AttemptQuestion, AttemptState, ItemVersion, Response, Role, User
+from ..models import Attempt, AttemptQuestion, AttemptState, ItemVersion, Response, Role, User, UserSession
 from .attempts import check_value
 from .banks import cached, cached_variant
 from .clock import aware, now
@@ -43,6 +43,10 @@ LOOKUP = (select(User.role, User.session_version, A.state, A.expires_at, A.last_
           .join(AttemptQuestion, Q.attempt_id == A.id)
           .join(ItemVersion, ItemVersion.id == Q.item_version_id)
           .where(A.id == _p("p_aid", A.id), A.user_id == _p("p_uid", A.user_id), Q.slot == _p("p_slot", Q.slot)))
+# The same for a browser session: only while its server-side row lives (a logout or a password
+# change deletes it), read in the same indexed lookup.
+PAGE_LOOKUP = LOOKUP.join(UserSession, (UserSession.user_id == A.user_id)
+                          & (UserSession.id == _p("p_sid", UserSession.__table__.c.id)))
 # The attempt is still open (ordered with a concurrent submit: the attempt's row is written first).
 TOUCH = (update(Attempt)
          .where(A.id == _p("p_aid", A.id), A.state == _p("p_open", A.state),
@@ -94,6 +98,7 @@ class Statements:
     def __init__(self, dialect: Dialect):
         self.lookup, self.touch, self.save = Prepared(LOOKUP, dialect), Prepared(TOUCH, dialect), Prepared(SAVE, dialect)
         self.stored, self.first = Prepared(STORED, dialect), Prepared(FIRST, dialect)
+        self.page_lookup = Prepared(PAGE_LOOKUP, dialect)
 
 
 _PREPARED: dict[tuple, Statements] = {}
@@ -116,18 +121,22 @@ class Saved:
 
 
 def quick_save(db: Database, user_id: int, session_version: int, attempt_id: int, slot: int, value: Any,
-               seq: int, t: datetime | None = None) -> Saved | None:
+               seq: int, t: datetime | None = None, session_id: str | None = None) -> Saved | None:
     """Save a student's answer with ``seq`` if every check passes at once; None (nothing written) otherwise.
 
     ``session_version`` is the one the bearer token was issued with: a token ended by a logout or a
-    password change no longer matches the user's row, read here, in every save.
+    password change no longer matches the user's row, read here, in every save. ``session_id``: a
+    browser session's server-side row, which must still exist (read in the same lookup).
     """
     if value is None:
         return None
     t = t or now()
     st = _statements(db)
     with db.raw_read() as conn:
-        row = st.lookup.first(conn, p_aid=attempt_id, p_uid=user_id, p_slot=slot)
+        if session_id is None:
+            row = st.lookup.first(conn, p_aid=attempt_id, p_uid=user_id, p_slot=slot)
+        else:
+            row = st.page_lookup.first(conn, p_aid=attempt_id, p_uid=user_id, p_slot=slot, p_sid=session_id)
     if row is None:
         return None
     role, version, state, expires_at, last_activity_at, started_at, qid, seed, iv_id, item_id, item_version = row

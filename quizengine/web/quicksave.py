@@ -1,5 +1,6 @@
-"""The autosave's fast lane: ``PUT /api/v1/attempts/{id}/responses/q{n}`` with a bearer token, taken
-before Flask's request machinery (README, "Performance").
+"""The autosave's fast lane: ``PUT /api/v1/attempts/{id}/responses/q{n}`` with a bearer token, and
+the attempt page's ``POST /attempts/{id}/autosave`` (web/pagesave.py), taken before Flask's request
+machinery (README, "Performance").
 
 A plain WSGI wrapper around the Flask app. It answers only the common save: no cookie, a JSON
 object body with ``response`` and ``seq``, a valid token, the student's own open attempt, an answer
@@ -25,6 +26,7 @@ from ..services.clock import iso
 from ..services.errors import ServiceError
 from ..services.quicksave import quick_save
 from .headers import HSTS, content_security_policy
+from .pagesave import PAGE_PATH, page_lane
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ class QuickSave:
                         ("Cache-Control", "no-store")]
         if cfg.get("HTTPS"):
             self.headers.append(("Strict-Transport-Security", HSTS))
+        self.page = page_lane(flask_app)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "PUT" and "HTTP_COOKIE" not in environ:
@@ -56,20 +59,50 @@ class QuickSave:
                     start_response("200 OK", [("Content-Type", "application/json"),
                                               ("Content-Length", str(len(body))), *self.headers])
                     return [body]
+        elif environ.get("REQUEST_METHOD") == "POST" and self.page is not None:
+            m = PAGE_PATH.match(environ.get("PATH_INFO", ""))
+            if m is not None:
+                page = self.page_answer(environ, int(m.group(1)))
+                if page is not None:
+                    body, session_headers = page
+                    start_response("200 OK", [("Content-Type", "application/json"),
+                                              ("Content-Length", str(len(body))), *self.headers, *session_headers])
+                    return [body]
         return self.app(environ, start_response)
 
-    def answer(self, environ: dict[str, Any], m: re.Match) -> bytes | None:
-        """The 200 body of a fast save, or None to leave the request to Flask (its body put back)."""
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        scheme, _, token = header.partition(" ")
+    def body(self, environ: dict[str, Any]) -> bytes | None:
+        """A JSON request's body (put back for Flask), or None when it is not a plain one."""
         length = environ.get("CONTENT_LENGTH", "")
         mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-        if (scheme.lower() != "bearer" or mimetype != "application/json" or not length.isdigit()
+        if (mimetype != "application/json" or not length.isdigit()
                 or not 0 < int(length) <= self.max_body or "HTTP_TRANSFER_ENCODING" in environ):
             return None
         raw = environ["wsgi.input"].read(int(length))
         environ["wsgi.input"] = io.BytesIO(raw)  # for Flask, if it gets the request after all
         environ["CONTENT_LENGTH"] = str(len(raw))
+        return raw
+
+    def page_answer(self, environ: dict[str, Any], attempt_id: int) -> tuple[bytes, list] | None:
+        if self.page is None or "HTTP_AUTHORIZATION" in environ:
+            return None
+        raw = self.body(environ)
+        if raw is None:
+            return None
+        try:
+            return self.page.answer(environ, raw, attempt_id)
+        except Exception:  # noqa: BLE001 - Flask answers it (and logs what is still wrong); seq makes it safe to redo
+            log.warning("quick page save fell back to the full path", exc_info=True)
+            return None
+
+    def answer(self, environ: dict[str, Any], m: re.Match) -> bytes | None:
+        """The 200 body of a fast save, or None to leave the request to Flask (its body put back)."""
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        raw = self.body(environ)
+        if raw is None:
+            return None
         try:
             return self.save(raw, token.strip(), int(m.group(1)), int(m.group(2)) - 1)
         except Exception:  # noqa: BLE001 - Flask answers it (and logs what is still wrong); seq makes it safe to redo

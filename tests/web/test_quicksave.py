@@ -3,13 +3,17 @@ leaves to the full Flask path, and that both answer alike."""
 
 from __future__ import annotations
 
+import re
+import time
 from datetime import timedelta
+from http.cookies import SimpleCookie
 
 import pytest
-from sqlalchemy import select, update
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import delete, select, update
 
 from quizengine.constants import SEQ_MAX
-from quizengine.models import Attempt, AttemptQuestion, Response, User
+from quizengine.models import Attempt, AttemptQuestion, Response, User, UserSession
 from quizengine.services import quicksave as quick
 from quizengine.services.accounts import hash_password, set_password
 from quizengine.services.clock import now
@@ -206,3 +210,147 @@ def test_the_page_save_at_the_highest_seq_keeps_the_stored_answer(client, users,
     assert r.status_code == 302
     assert tuple(stored(db, aid, qid)) == ("1", SEQ_MAX)
     assert "Kept the newer answer" in client.get(f"/attempts/{aid}").get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- the attempt page's autosave (web/pagesave.py)
+
+def _csrf(client, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+@pytest.fixture
+def page(app, users, ann):
+    """Ann's browser (CSRF on, as in production): its client, CSRF header, attempt id, question id, save URL."""
+    _, aid, qid, _ = ann
+    app.config["WTF_CSRF_ENABLED"] = True
+    browser = app.test_client()
+    r = browser.post("/login", data={"username": "ann", "password": "password-123",
+                                     "csrf_token": _csrf(browser, "/login")})
+    assert r.status_code == 302
+    return browser, {"X-CSRFToken": _csrf(browser, "/dashboard")}, aid, qid, f"/attempts/{aid}/autosave"
+
+
+def _session_of(app, response) -> dict:
+    """The session a response's Set-Cookie carries, read by the app's own session interface."""
+    cookie = SimpleCookie(response.headers["Set-Cookie"])[app.config.get("SESSION_COOKIE_NAME", "session")]
+    return app.session_interface.get_signing_serializer(app).loads(cookie.value)
+
+
+def _cookie_attributes(response) -> str:
+    """A Set-Cookie header without its value and expiry time (both change with the second)."""
+    return re.sub(r"^[^=]+=[^;]*|Expires=[^;]*", "", response.headers["Set-Cookie"])
+
+
+def test_the_page_save_is_answered_without_flask_and_alike(app, page, db, flask_calls):
+    browser, csrf, aid, qid, url = page
+    flask_calls.calls = 0
+    fast = browser.post(url, headers=csrf, json={"question": qid, "response": "1.5", "seq": 1})
+    again = browser.post(url, headers=csrf, json={"question": qid, "response": "2.5", "seq": 2})
+    assert (fast.status_code, again.status_code, flask_calls.calls) == (200, 200, 0), again.data
+    assert set(again.json) == {"saved_at", "seq"} and again.json["seq"] == 2
+    assert tuple(stored(db, aid, qid)) == ("2.5", 2)
+    # the same save through Flask (the fast lane switched off for it): same status, body, headers, cookie
+    lane, app.wsgi_app.page = app.wsgi_app.page, None
+    try:
+        full = browser.post(url, headers=csrf, json={"question": qid, "response": "3.5", "seq": 3})
+    finally:
+        app.wsgi_app.page = lane
+    assert flask_calls.calls == 1 and full.status_code == 200 and set(full.json) == set(again.json)
+    skip = {"Date", "Content-Length", "Set-Cookie"}
+    assert {k: v for k, v in again.headers if k not in skip} == {k: v for k, v in full.headers if k not in skip}
+    assert again.headers["Vary"] == "Cookie" and again.headers["Cache-Control"] == "no-store"
+    assert _cookie_attributes(again) == _cookie_attributes(full) and "HttpOnly" in again.headers["Set-Cookie"]
+    assert _session_of(app, again) == _session_of(app, full)
+    note = browser.post(url, headers=csrf, json={"question": qid, "response": "1,5", "seq": 4})
+    assert note.status_code == 200 and note.json["format_error"] and flask_calls.calls == 1
+
+
+@pytest.mark.parametrize("how", ["logout elsewhere", "password change"])
+def test_a_page_save_of_an_ended_session_is_refused_at_once(page, db, flask_calls, how):
+    browser, csrf, aid, qid, url = page
+    assert browser.post(url, headers=csrf, json={"question": qid, "response": "1", "seq": 1}).status_code == 200
+    with db.write() as s:
+        user = s.scalars(select(User).where(User.username == "ann")).one()
+        if how == "password change":
+            set_password(s, user, hash_password("another-password", method=FAST_HASH))
+        else:
+            s.execute(delete(UserSession).where(UserSession.user_id == user.id))  # the row a logout deletes
+    flask_calls.calls = 0
+    r = browser.post(url, headers=csrf, json={"question": qid, "response": "2", "seq": 2})
+    assert r.status_code in (302, 401) and flask_calls.calls == 1  # Flask-Login's refusal, from Flask
+    assert tuple(stored(db, aid, qid)) == ("1", 1)
+
+
+def _expired_csrf(app, browser, monkeypatch) -> str:
+    """A CSRF token of the page as Flask-WTF issued it two hours ago (its time limit set to one hour)."""
+    app.config["WTF_CSRF_TIME_LIMIT"] = 3600
+
+    class Earlier(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - 7200
+
+    class Serializer(URLSafeTimedSerializer):
+        default_signer = Earlier
+
+    with monkeypatch.context() as m:
+        m.setattr("flask_wtf.csrf.URLSafeTimedSerializer", Serializer)  # Flask-WTF's own signing, two hours ago
+        return _csrf(browser, "/dashboard")
+
+
+@pytest.mark.parametrize("token, reason", [
+    (None, "The CSRF token is missing."),
+    ("wrong", "The CSRF token is invalid."),
+    ("expired", "The CSRF token has expired."),
+])
+def test_a_page_save_without_a_good_csrf_token_gets_flask_wtfs_refusal(app, page, db, flask_calls, monkeypatch,
+                                                                      token, reason):
+    browser, _, aid, qid, url = page
+    if token == "expired":
+        token = _expired_csrf(app, browser, monkeypatch)
+    flask_calls.calls = 0
+    r = browser.post(url, headers={"X-CSRFToken": token} if token else {},
+                     json={"question": qid, "response": "1", "seq": 1})
+    assert flask_calls.calls == 1 and r.status_code == 400
+    assert r.json["error"] == (f"the form has expired or was not sent by this site ({reason}); "
+                               "reload the page and try again")
+    assert stored(db, aid, qid) is None
+
+
+def test_a_page_save_over_https_needs_a_same_origin_referrer(app, page, db, flask_calls):
+    browser, csrf, aid, qid, url = page
+    app.config["WTF_CSRF_SSL_STRICT"] = True
+    body = {"question": qid, "response": "1", "seq": 1}
+    flask_calls.calls = 0
+    r = browser.post(url, headers=csrf, json=body, base_url="https://localhost")
+    assert r.status_code == 400 and "referrer header is missing" in r.json["error"] and flask_calls.calls == 1
+    r = browser.post(url, headers={**csrf, "Referer": "https://elsewhere.example/"}, json=body,
+                     base_url="https://localhost")
+    assert r.status_code == 400 and "referrer does not match" in r.json["error"] and flask_calls.calls == 2
+    r = browser.post(url, headers={**csrf, "Referer": f"https://localhost/attempts/{aid}"}, json=body,
+                     base_url="https://localhost")
+    assert r.status_code == 200 and flask_calls.calls == 2 and tuple(stored(db, aid, qid)) == ("1", 1)
+
+
+def test_a_stale_page_save_and_one_after_the_deadline_go_to_flask(page, db, flask_calls):
+    browser, csrf, aid, qid, url = page
+    assert browser.post(url, headers=csrf, json={"question": qid, "response": "1", "seq": 5}).status_code == 200
+    flask_calls.calls = 0
+    stale = browser.post(url, headers=csrf, json={"question": qid, "response": "2", "seq": 4})
+    assert stale.status_code == 409 and (stale.json["response"], stale.json["seq"]) == ("1", 5)
+    assert flask_calls.calls == 1
+    with db.write() as s:
+        s.execute(update(Attempt).where(Attempt.id == aid).values(expires_at=now() - timedelta(seconds=1)))
+    late = browser.post(url, headers=csrf, json={"question": qid, "response": "3", "seq": 6})
+    assert late.status_code == 409 and "responses can no longer be changed" in late.json["error"]
+    assert flask_calls.calls == 2 and tuple(stored(db, aid, qid)) == ("1", 5)
+
+
+def test_a_session_holding_more_than_a_login_goes_to_flask(app, page, db, flask_calls):
+    """A flashed message waiting in the session (Flask would keep it): the full path, same answer."""
+    browser, csrf, aid, qid, url = page
+    with browser.session_transaction() as sess:
+        sess["_flashes"] = [("message", "hello")]
+    flask_calls.calls = 0
+    r = browser.post(url, headers=csrf, json={"question": qid, "response": "1", "seq": 1})
+    assert r.status_code == 200 and flask_calls.calls == 1 and tuple(stored(db, aid, qid)) == ("1", 1)
