@@ -222,7 +222,7 @@ def finite(v: Any) -> bool:
     if type(v) is float:
         return math.isfinite(v)
     try:
-        return bool(np.all(np.isfinite(np.asarray(v, dtype=np.float64))))
+        return bool(np.isfinite(np.asarray(v, dtype=np.float64)).all())
     except (TypeError, ValueError):
         return False
 
@@ -262,8 +262,12 @@ def _calculate(item: BankItem, seed: int, env: dict[str, Any], read_answer: bool
     if not finite(answer):
         raise VariantError(("answer",), f"the answer is not a finite number for seed {seed}: {answer!r}")
     # Floating-point residue (0.1 + 0.2 - 0.3) is 0: a key of -5.55e-17 would refuse the exact answer 0.
-    tiny = np.abs(np.asarray(answer, dtype=np.float64))
-    if np.any((tiny > 0) & (tiny < 1e-9)):
+    if type(answer) is float:  # the common scalar, without a 0-d array (the same test)
+        noisy = 0 < abs(answer) < 1e-9
+    else:
+        tiny = np.abs(np.asarray(answer, dtype=np.float64))
+        noisy = bool(((tiny > 0) & (tiny < 1e-9)).any())
+    if noisy:
         answer = denoise(answer, largest(spec, result))
     return spec, task, result, answer
 
@@ -278,6 +282,12 @@ def buggy_result(task: Task, mistake: str) -> dict[str, Any] | None:
     if hit is None:
         hit = cache[key] = (task, buggy.buggy_result(task, mistake))
     return hit[1]
+
+
+def _shape(v: Any) -> tuple[int, ...]:
+    """``np.shape(v)``, answered without an array for the common float and array."""
+    t = type(v)
+    return () if t is float else v.shape if t is np.ndarray else np.shape(v)
 
 
 FORWARD = ("z", "a")  # a network layer's forward values
@@ -304,7 +314,7 @@ def buggy_answers(task: Task, path: str, answer: Any, mistakes: list[str],
             value = resolve(res, path)
         except KeyError:
             continue
-        if np.shape(value) == np.shape(answer) and finite(value):
+        if _shape(value) == _shape(answer) and finite(value):
             yield mistake, value
 
 

@@ -113,16 +113,22 @@ def _draw_one(spec: ParamSpec, stream: _Stream) -> float | Any:
     raise ParamError("every value of the grid is excluded")
 
 
+@lru_cache(maxsize=4096)
+def _grid(lo: float, hi: float, step: float) -> tuple[int, int]:
+    """A grid's number of values and the decimals its values are rounded to."""
+    return int(math.floor((hi - lo) / step + 1e-9)) + 1, max(_decimals(lo), _decimals(step))
+
+
 def _grid_value(spec: ParamSpec, u: int) -> float:
     lo, hi = spec.range
-    n = int(math.floor((hi - lo) / spec.step + 1e-9)) + 1
-    value = round(lo + (u % n) * spec.step, max(_decimals(lo), _decimals(spec.step)))
+    n, decimals = _grid(lo, hi, spec.step)
+    value = round(lo + (u % n) * spec.step, decimals)
     return 0.0 if value == 0 else value  # no "-0" in a prompt
 
 
 def draw(item_id: str, seed: int, name: str, spec: ParamSpec) -> Value:
     """Draw one parameter (a scalar, or a vector/matrix of independent draws)."""
-    n = int(np.prod(spec.shape)) if spec.shape is not None else 1
+    n = math.prod(spec.shape) if spec.shape is not None else 1
     stream = _Stream((item_id, seed, name), n)
     if spec.shape is None:
         v = _draw_one(spec, stream)
@@ -148,7 +154,7 @@ def evaluate(text: str, env: dict[str, Value]) -> Value:
     if isinstance(v, (np.floating, np.integer, np.bool_)):
         v = v.item()
     try:
-        finite = bool(np.all(np.isfinite(np.asarray(v, dtype=np.float64))))
+        finite = bool(np.isfinite(np.asarray(v, dtype=np.float64)).all())
     except (TypeError, ValueError):
         raise ParamError(f"the value {v!r} is not a number or a list of numbers") from None
     if not finite:

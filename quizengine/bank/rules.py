@@ -133,8 +133,8 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return abs(a - b) <= 1e-12 * max(abs(a), abs(b), 1.0)
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = max(float(np.max(np.abs(y), initial=0.0)), float(np.max(np.abs(x), initial=0.0)), 1.0)
-    return x.shape == y.shape and bool(np.max(np.abs(x - y), initial=0.0) <= 1e-12 * scale)
+    scale = max(float(np.abs(y).max(initial=0.0)), float(np.abs(x).max(initial=0.0)), 1.0)
+    return x.shape == y.shape and bool(np.abs(x - y).max(initial=0.0) <= 1e-12 * scale)
 
 
 def _match(x: Any, a: Any, tol: Tolerance) -> bool:
@@ -221,13 +221,16 @@ def _slips(value: Any) -> list[tuple[str, Any]]:
     network item then "goes unnoticed" at 3 significant figures, which says more about squashing
     functions than about the items.)
     """
+    t = type(value)
+    if t is float or t is int:  # the common scalar, without a 0-d array (same result as below)
+        return [("with its minus signs dropped", abs(float(value)))] if value < 0 else []
     if isinstance(value, bool) or not isinstance(value, (int, float, np.ndarray, np.floating, np.integer)):
         return []
     a = np.asarray(value, dtype=np.float64)
     out: list[tuple[str, Any]] = []
-    if a.ndim == 2 and a.shape[0] == a.shape[1] and not np.array_equal(a, a.T):
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and not (a == a.T).all():
         out.append(("transposed", a.T.copy()))
-    if np.any(a < 0):
+    if (a < 0).any():
         out.append(("with its minus signs dropped", np.abs(a) if a.ndim else abs(float(a))))
     return out
 
