@@ -82,7 +82,7 @@ from loadlib.report import details, figures  # noqa: E402
 from loadlib.wrk import BASELINE_APP, WRK, WrkResult, finish_wrk, merge, run_wrk, start_wrk, write_lua  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CHEAP_HASH = "pbkdf2:sha256:1000"  # the moonshot's extra students only (they never log in)
+CHEAP_HASH = "argon2id:m=8,t=1,p=1"  # the moonshot's extra students only (they never log in)
 
 EXTRAS = '''
 import sys

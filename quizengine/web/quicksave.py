@@ -18,6 +18,7 @@ import re
 from typing import Any, Callable, Iterable
 
 from flask import Flask
+from werkzeug.exceptions import HTTPException
 
 from ..constants import ID_MAX
 from ..services import logins
@@ -77,7 +78,10 @@ class QuickSave:
         if (mimetype != "application/json" or not length.isdigit()
                 or not 0 < int(length) <= self.max_body or "HTTP_TRANSFER_ENCODING" in environ):
             return None
-        raw = environ["wsgi.input"].read(int(length))
+        try:
+            raw = environ["wsgi.input"].read(int(length))
+        except (HTTPException, OSError, ValueError):  # e.g. the body never came (server.buffered: a 408)
+            return None  # Flask reads it again and answers the error in its own style
         environ["wsgi.input"] = io.BytesIO(raw)  # for Flask, if it gets the request after all
         environ["CONTENT_LENGTH"] = str(len(raw))
         return raw

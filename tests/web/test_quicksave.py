@@ -354,3 +354,26 @@ def test_a_session_holding_more_than_a_login_goes_to_flask(app, page, db, flask_
     flask_calls.calls = 0
     r = browser.post(url, headers=csrf, json={"question": qid, "response": "1", "seq": 1})
     assert r.status_code == 200 and flask_calls.calls == 1 and tuple(stored(db, aid, qid)) == ("1", 1)
+
+
+def test_a_body_that_never_came_gets_flasks_408_not_a_500(client, ann, db, flask_calls):
+    """Under `quizengine serve` a body that misses its deadline reaches the app as a stream whose
+    reads raise 408 (server.buffered): the fast lane leaves it to Flask, which answers in JSON."""
+    import io
+
+    from werkzeug.exceptions import RequestTimeout
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    class Late(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+            raise RequestTimeout("the request body did not arrive within 20 s")
+
+    h, aid, qid, url = ann
+    environ = EnvironBuilder(url, method="PUT", headers=h, json={"response": "1.5", "seq": 1}).get_environ()
+    environ["wsgi.input"] = io.BufferedReader(Late())  # what server.buffered hands on
+    body, status, _ = run_wsgi_app(client.application, environ)
+    assert status.startswith("408 ") and b"did not arrive" in b"".join(body) and flask_calls.calls == 1
+    assert stored(db, aid, qid) is None
