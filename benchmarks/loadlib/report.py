@@ -43,6 +43,10 @@ def details(args: argparse.Namespace, bench: Bench, mem: MemorySampler, run: dic
         print("  " + e.line())
     print("  errors per phase: " + ", ".join(f"{k} {v}" for k, v in errors_per_phase(bench, run).items())
           + f"; baselines (not counted) {sum(r.n_errors for rs in run['bases'].values() for r in rs)}")
+    stale = sum(r.n_stale for r in run["sats"]) + run["two"].n_stale
+    if stale:
+        print(f"  {stale} wrk saves refused as stale (409: overtaken by a later save of the same slot; by the seq "
+              "rule, not counted as errors; the verify phase checks no acknowledged answer was lost)")
     if bench.unacked_stored:
         print(f"  {bench.unacked_stored} answers stored with a seq above the last acknowledged one (a save whose "
               "answer timed out was stored after all; not lost)")

@@ -108,8 +108,17 @@ class WrkResult:
 
     @property
     def n_errors(self) -> int:
-        bad = sum(v for k, v in self.statuses.items() if not k.startswith("2"))
+        """Everything but a 2xx, except a 409 (see n_stale)."""
+        bad = sum(v for k, v in self.statuses.items() if not k.startswith("2") and k != "409")
         return bad + sum(self.socket_errors.values())
+
+    @property
+    def n_stale(self) -> int:
+        """Saves refused as stale (409): a save that waited in a queue while a later save of the same
+        slot (same wrk thread, higher seq) overtook it. The seq rule refuses it by design: no answer is
+        lost (the verify phase checks that), so these are counted apart, not as errors. They need a
+        request slower than a whole cycle of the thread's slots, so they appear with few students."""
+        return self.statuses.get("409", 0)
 
 
 def start_wrk(port: int, script: Path, threads: int, connections: int, duration: int, procs: Processes,
