@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from quizengine.services.banks import load_banks
 from quizengine.services.draw import current_items
+from tests.web.conftest import BANKS
 
 QUIZ = "id: stamp-quiz\ntitle: Stamp\nslots:\n  - {topic: stamp, count: 2}\n"
 
@@ -19,15 +20,19 @@ def test_a_load_that_keeps_the_sum_of_version_ids_still_refreshes_the_pool(db, t
     (tmp_path / "quizzes").mkdir()
     (tmp_path / "quizzes" / "stamp.yaml").write_text(QUIZ)
     versions = []
-    # a1 b1 (ids i, i+1), then a2 (i+2), then a1 again (back to i) with b2 (i+3): the same count and
-    # the same sum of ids as before the last load
-    for a, b in [("A one", "B one"), ("A two", "B one"), ("A one", "B two")]:
-        (tmp_path / "stamp.yaml").write_text(bank(a, b))
+    try:
+        # a1 b1 (ids i, i+1), then a2 (i+2), then a1 again (back to i) with b2 (i+3): the same count and
+        # the same sum of ids as before the last load
+        for a, b in [("A one", "B one"), ("A two", "B one"), ("A one", "B two")]:
+            (tmp_path / "stamp.yaml").write_text(bank(a, b))
+            with db.write() as s:
+                load_banks(s, tmp_path)
+            with db.read() as s:
+                pool = {p.item_id: p.item_version_id for p in current_items(s)}
+            versions.append(pool)
+    finally:  # PostgreSQL keeps the item tables across tests: the shipped banks are current again
         with db.write() as s:
-            load_banks(s, tmp_path)
-        with db.read() as s:
-            pool = {p.item_id: p.item_version_id for p in current_items(s)}
-        versions.append(pool)
+            load_banks(s, BANKS)
     first, second, third = versions
     assert second["stamp-a"] > second["stamp-b"] > first["stamp-a"]
     assert third["stamp-a"] == first["stamp-a"]  # the revert brought back the stored version
