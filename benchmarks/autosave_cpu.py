@@ -36,37 +36,11 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from loadlib.client import make_response  # noqa: E402  (the load benchmark's responses)
 QUIZ = "module-04-prep"
 
 Wsgi = Callable[[dict, Callable], Any]
-
-
-def make_response(q: dict[str, Any], rng: random.Random) -> Any:
-    """A valid response for the question's type (as benchmarks/load.py builds them)."""
-    kind = q["type"]
-    if kind == "single_choice":
-        return rng.choice(q["choices"])["id"]
-    if kind == "multiple_select":
-        ids = [c["id"] for c in q["choices"]]
-        return rng.sample(ids, rng.randint(1, len(ids)))
-    if kind == "true_false":
-        return rng.random() < 0.5
-    if kind == "numeric":
-        def build(shape: list[int]) -> Any:
-            return round(rng.uniform(-3, 3), 4) if not shape else [build(shape[1:]) for _ in range(shape[0])]
-        return build(list(q.get("shape") or []))
-    if kind == "short_text":
-        return f"answer {rng.randrange(10**6)}"
-    if kind == "matching":
-        rights = [r["id"] for r in q["rights"]]
-        return {left["id"]: rng.choice(rights) for left in q["lefts"]}
-    if kind == "ordering":
-        ids = [o["id"] for o in q["options"]]
-        rng.shuffle(ids)
-        return ids
-    if kind == "multipart":
-        return {p["id"]: make_response({"type": "numeric", **p}, rng) for p in q["parts"]}
-    raise SystemExit(f"error: question type {kind!r} unknown to this benchmark")
 
 
 def environ(path: str, body: bytes, token: str | None, cookie: str | None = None,

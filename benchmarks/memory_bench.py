@@ -45,6 +45,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from loadlib.client import make_response  # noqa: E402  (the load benchmark's responses)
+from loadlib.proc import children  # noqa: E402
 QUIZ = "module-04-prep"
 TARGET_RSS_MIB = 300.0
 SEEN: dict[int, str] = {}  # status -> the first request answered with it (4xx, 5xx)
@@ -68,19 +71,6 @@ def venv_tool(name: str) -> str:
 
 
 # ---------------------------------------------------------------- /proc
-
-def children(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            try:
-                out += [int(x) for x in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return out
-
 
 def tree(pid: int) -> list[int]:
     """``pid`` and its descendants, parents first."""
@@ -205,36 +195,6 @@ class Client:
         if status != 200 or url.rstrip("/").endswith("/login"):
             raise RuntimeError(f"form login of {username} failed ({status}, {url})")
         return page
-
-
-def _numbers(shape: list[int], rng: random.Random) -> Any:
-    return round(rng.uniform(-3, 3), 4) if not shape else [_numbers(shape[1:], rng) for _ in range(shape[0])]
-
-
-def make_response(q: dict[str, Any], rng: random.Random) -> Any:
-    """A well-formed response for the question's type (README, "JSON API")."""
-    kind = q["type"]
-    if kind == "single_choice":
-        return rng.choice(q["choices"])["id"]
-    if kind == "multiple_select":
-        ids = [c["id"] for c in q["choices"]]
-        return rng.sample(ids, rng.randint(1, len(ids)))
-    if kind == "true_false":
-        return rng.random() < 0.5
-    if kind == "numeric":
-        return _numbers(list(q.get("shape") or []), rng)
-    if kind in ("multipart", "multipart_review"):
-        return {p["id"]: _numbers(list(p.get("shape") or []), rng) for p in q["parts"]}
-    if kind == "short_text":
-        return f"answer {rng.randrange(10**6)}"
-    if kind == "matching":
-        rights = [r["id"] for r in q["rights"]]
-        return {left["id"]: rng.choice(rights) for left in q["lefts"]}
-    if kind == "ordering":
-        ids = [o["id"] for o in q["options"]]
-        rng.shuffle(ids)
-        return ids
-    return "1"
 
 
 def student(base: str, i: int) -> dict[int, int]:

@@ -16,6 +16,20 @@ from pathlib import Path
 
 # ---------------------------------------------------------------- small helpers
 
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (from /proc; [] once it is gone)."""
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                out += [int(x) for x in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return out
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -201,25 +215,12 @@ class MemorySampler(threading.Thread):
             out.append((name, w1 - w0, s1 - s0, c1 - c0, k1 - k0, max(others, 0.0)))
         return out
 
-    @staticmethod
-    def _children(pid: int) -> list[int]:
-        out: list[int] = []
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                try:
-                    out += [int(x) for x in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
-                except OSError:
-                    pass
-        except OSError:
-            pass
-        return out
-
     def tree(self) -> list[int]:
         pids, todo = [], [self.pid]
         while todo:
             p = todo.pop()
             pids.append(p)
-            todo += self._children(p)
+            todo += children(p)
         return pids
 
     @staticmethod
