@@ -82,6 +82,17 @@ class Board:
             self.checked[item.id] = in_thread(checked)(item, self.keys[item.id], self.seeds, self.store)
         return [p for p in self.fixed if p.item_id == item.id] + self.checked[item.id]
 
+    def refresh(self) -> "Board":
+        """Take in what another process of the host stored meanwhile (its background may be the one
+        running: this one's waits for the lock). A file read per item still unchecked."""
+        if not self.complete:
+            for item_id, (key, first) in self.keys.items():
+                if item_id not in self.checked:
+                    found = _read(self.store, key, self.catalog.items[item_id], first)
+                    if found is not None:
+                        self.checked[item_id] = found
+        return self
+
     def wait(self) -> None:
         """Until the background has checked every item (for tests and the CLI; a page never waits)."""
         if self.runner is not None:

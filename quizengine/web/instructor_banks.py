@@ -46,7 +46,7 @@ def banks() -> Path:
 @bp.get("/")
 def index():
     filters = (request.args.get(k, "") for k in ("topic", "type", "state", "q"))
-    found = bank_index(_board(), *filters)
+    found = bank_index(_board().refresh(), *filters)
     return render_template("instructor/banks.html", rows=found.rows, other=found.other, topics=found.topics,
                            types=found.types, files=editor.bank_files(banks()), f=found.filters, total=found.total,
                            checked=found.checked, seeds=_seeds(), states=STATES)
@@ -55,7 +55,7 @@ def index():
 @bp.get("/progress")
 def progress():
     """How far the background checks are (the bank list's progress bar asks every few seconds)."""
-    b = _board()
+    b = _board().refresh()
     return jsonify(checked=len(b.checked), total=b.total, complete=b.complete)
 
 

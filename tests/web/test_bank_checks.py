@@ -140,3 +140,13 @@ def test_a_changed_validator_invalidates_stored_results(app, teacher, banks, gat
     monkeypatch.setattr(bank_checks, "_code_stamp", "another validator")
     board(app).wait()
     assert len(gate.calls) == 2 * checked
+
+
+def test_progress_counts_what_another_worker_stored(app, teacher, banks, gate):
+    b = board(app)  # its background is held at the gate
+    assert teacher.get("/instructor/banks/progress").get_json()["checked"] == 0
+    for item in list(b.catalog.items.values())[:5]:  # as another worker's background stores them
+        bank_checks.checked(item, b.keys[item.id], b.seeds, b.store)
+    assert teacher.get("/instructor/banks/progress").get_json()["checked"] == 5
+    page = teacher.get("/instructor/banks/").get_data(as_text=True)
+    assert list(states(page).values()).count("checking") == b.total - 5
