@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..bank.catalog import Catalog
 from ..bank.loader import Problem
-from .review import problems_by_item
+from .bank_checks import Board
 
-STATES = ("ok", "warning", "error")
+STATES = ("ok", "warning", "error", "checking")
 
 
 @dataclass
@@ -20,22 +19,28 @@ class BankIndex:
     topics: list[str]
     types: list[str]
     total: int
+    checked: int  # items whose own checks have finished (the rest show "checking")
     filters: dict[str, str] = field(default_factory=dict)
 
 
-def bank_index(cat: Catalog, topic: str = "", kind: str = "", state: str = "", query: str = "") -> BankIndex:
-    """Every item of the catalog that passes the filters (empty: any), with its state and problems."""
-    problems = problems_by_item(cat)
+def bank_index(board: Board, topic: str = "", kind: str = "", state: str = "", query: str = "") -> BankIndex:
+    """Every item of the banks that passes the filters (empty: any), with its state and problems so far."""
+    cat = board.catalog
+    problems: dict[str, list[Problem]] = {}
+    for p in board.problems():
+        if p.item_id in cat.items:
+            problems.setdefault(p.item_id, []).append(p)
     rows = []
     for item in cat.items.values():
         errs = problems.get(item.id, [])
-        status = "error" if any(p.severity == "error" for p in errs) else "warning" if errs else "ok"
+        status = "error" if any(p.severity == "error" for p in errs) else "warning" if errs else \
+            "ok" if item.id in board.checked else "checking"
         text = f"{item.id} {item.model.prompt} {' '.join(item.model.tags)}".lower()
         if (topic and item.topic != topic) or (kind and item.model.type != kind) or (state and status != state) \
                 or (query and query.lower() not in text):
             continue
         rows.append({"item": item, "status": status, "problems": errs,
                      "calculated": getattr(item.model, "calc", None) is not None})
-    other = [p for p in cat.problems if p.item_id not in cat.items]
+    other = [p for p in board.fixed if p.item_id not in cat.items]
     return BankIndex(rows, other, sorted(cat.banks), sorted({i.model.type for i in cat.items.values()}),
-                     len(cat.items), {"topic": topic, "type": kind, "state": state, "q": query})
+                     len(cat.items), len(board.checked), {"topic": topic, "type": kind, "state": state, "q": query})

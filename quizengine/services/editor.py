@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 
 from ..bank.catalog import Catalog, load_catalog, yaml_files
 from ..bank.loader import Problem
-from ..bank.validate import check_item, check_quiz
+from ..bank.validate import check_quiz
 from ..constants import VALIDATION_SEEDS
 from ..db import Database
 from ..models import BankFileVersion
 from ..offload import in_thread
+from .bank_checks import checked, item_keys
 from .banks import sync_catalog
 from .clock import now
 from .errors import ServiceError
@@ -93,8 +94,13 @@ def _snapshot(banks: Path, skip: str) -> dict[str, str]:
 
 
 @in_thread  # seconds of CPU: off the gevent worker's event loop
-def validate_candidate(banks: Path, rel: str, text: str, seeds: int = VALIDATION_SEEDS) -> Candidate:
-    """Validate the banks as they would be with ``rel`` replaced by ``text``; problems of every file."""
+def validate_candidate(banks: Path, rel: str, text: str, seeds: int = VALIDATION_SEEDS,
+                       store: Path | None = None) -> Candidate:
+    """Validate the banks as they would be with ``rel`` replaced by ``text``; problems of every file.
+
+    With ``store`` (the bank pages' stored checks), an item whose lines the edit left as they were
+    is not checked again: saving a 50-item file after changing one item checks that one.
+    """
     target = resolve(banks, rel)
     root = banks.resolve()
     key = canonical(banks, rel)
@@ -113,9 +119,10 @@ def validate_candidate(banks: Path, rel: str, text: str, seeds: int = VALIDATION
         edited.write_text(text, encoding="utf-8")
         cat = load_catalog([copy])
         problems = list(cat.problems)
-        for item in cat.items.values():
-            if Path(item.path) == edited:  # the other files were valid already
-                problems += check_item(item, seeds)
+        mine = [item for item in cat.items.values() if Path(item.path) == edited]  # the others were valid already
+        keys = item_keys(mine, seeds)
+        for item in mine:
+            problems += checked(item, keys[item.id], seeds, store)
         for quiz in cat.quizzes.values():
             problems += check_quiz(quiz, cat)
     for p in problems:
@@ -172,7 +179,7 @@ SAVE_ATTEMPTS = 3
 
 
 def save(db: Database, banks: Path, rel: str, text: str, user_id: int | None,
-         seeds: int = VALIDATION_SEEDS) -> BankFileVersion:
+         seeds: int = VALIDATION_SEEDS, store: Path | None = None) -> BankFileVersion:
     """Validate (no lock held), then write the file, its history and the item versions in one short
     transaction; refuse (nothing written) on any error.
 
@@ -184,7 +191,7 @@ def save(db: Database, banks: Path, rel: str, text: str, user_id: int | None,
     text = text.replace("\r\n", "\n")
     path, key = resolve(banks, rel), canonical(banks, rel)
     for _ in range(SAVE_ATTEMPTS):
-        candidate = validate_candidate(banks, key, text, seeds)
+        candidate = validate_candidate(banks, key, text, seeds, store)
         if any(p.severity == "error" for p in candidate.problems):
             raise EditRefused(candidate.problems)
         with db.write() as s:  # committed first: a crash later in the save can't lose the old content

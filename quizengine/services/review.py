@@ -3,49 +3,14 @@
 from __future__ import annotations
 
 import statistics
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..bank import figures
-from ..bank.catalog import BankItem, Catalog
-from ..bank.loader import Problem
+from ..bank.catalog import BankItem
 from ..bank.params import plain
-from ..bank.validate import validate_paths
 from ..bank.variant import VariantError, make_variant
-from ..offload import in_thread
-
-_CACHE: dict[str, tuple[tuple, Catalog]] = {}
-_LOCK = threading.Lock()
-
-
-def _signature(banks: Path) -> tuple:
-    files = sorted(p for p in banks.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
-
-
-def validated_catalog(banks: Path) -> Catalog:
-    """The banks as loaded and validated; cached until a file changes."""
-    key, sig = str(banks.resolve()), _signature(banks)
-    with _LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None and hit[0] == sig:
-            return hit[1]
-    cat = in_thread(validate_paths)([banks])  # seconds of CPU: off the gevent worker's event loop
-    with _LOCK:
-        _CACHE[key] = (sig, cat)
-    return cat
-
-
-def problems_by_item(cat: Catalog) -> dict[str, list[Problem]]:
-    out: dict[str, list[Problem]] = {}
-    for p in cat.problems:
-        if p.item_id in cat.items:
-            out.setdefault(p.item_id, []).append(p)
-    return out
-
 
 @dataclass
 class StressReport:

@@ -6,12 +6,12 @@ import json
 import random
 from pathlib import Path
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 
 from ..bank.variant import VariantError, make_variant
 from ..constants import VALIDATION_SEEDS
 from ..offload import in_thread
-from ..services import charts, editor, review
+from ..services import bank_checks, charts, editor, review
 from ..services.bank_index import STATES, bank_index
 from ..services.errors import ServiceError
 from ..services.preview import preview_data
@@ -46,17 +46,37 @@ def banks() -> Path:
 @bp.get("/")
 def index():
     filters = (request.args.get(k, "") for k in ("topic", "type", "state", "q"))
-    found = bank_index(review.validated_catalog(banks()), *filters)
+    found = bank_index(_board().refresh(), *filters)
     return render_template("instructor/banks.html", rows=found.rows, other=found.other, topics=found.topics,
                            types=found.types, files=editor.bank_files(banks()), f=found.filters, total=found.total,
-                           states=STATES)
+                           checked=found.checked, seeds=_seeds(), states=STATES)
+
+
+@bp.get("/progress")
+def progress():
+    """How far the background checks are (the bank list's progress bar asks every few seconds)."""
+    b = _board().refresh()
+    return jsonify(checked=len(b.checked), total=b.total, complete=b.complete)
+
+
+def _board() -> bank_checks.Board:
+    return bank_checks.board(banks(), _store(), _seeds())
+
+
+def _store() -> Path:
+    """Where each item's checks are kept (the editor's and the bank pages' alike)."""
+    return Path(current_app.config["INSTANCE"]) / "bank-checks"
+
+
+def _seeds() -> int:
+    return current_app.config.get("BANK_CHECK_SEEDS", VALIDATION_SEEDS)
 
 
 def _lookup(item_id: str):  # type: ignore[no-untyped-def]
-    cat = review.validated_catalog(banks())
-    if item_id not in cat.items:
+    b = _board()
+    if item_id not in b.catalog.items:
         raise ServiceError(404, f"no item {item_id!r} in the banks")
-    return cat, cat.items[item_id]
+    return b, b.catalog.items[item_id]
 
 
 SEED_MAX = 2**31 - 1
@@ -65,7 +85,7 @@ SEED_MAX = 2**31 - 1
 @bp.get("/items/<item_id>")
 def item(item_id: str):
     """One variant of an item; ``?seed=N`` is the variant's address (a random seed redirects to its own)."""
-    cat, bank_item = _lookup(item_id)
+    board, bank_item = _lookup(item_id)
     if request.args.get("random"):
         return redirect(url_for("banks.item", item_id=item_id, seed=random.SystemRandom().randrange(0, SEED_MAX + 1)))
     try:
@@ -81,7 +101,7 @@ def item(item_id: str):
     rel = str(Path(bank_item.path).resolve().relative_to(banks().resolve()))
     return render_template("instructor/item.html", item=bank_item, seed=seed, data=data, error=error,
                            bad_seed=bad_seed, typed=request.args.get("seed", ""), seed_max=SEED_MAX,
-                           problems=review.problems_by_item(cat).get(item_id, []), rel=rel,
+                           problems=board.item_problems(bank_item), rel=rel,
                            spec=json.dumps(data.get("spec"), indent=2) if data and data.get("spec") else None), \
         400 if bad_seed else 200
 
@@ -120,7 +140,7 @@ def edit(rel: str):
         return _edit_page(rel, editor.read(root, rel))
     text = request.form.get("text", "")
     try:  # validation runs before the write lock is taken; the save itself is one short transaction
-        version_id = editor.save(db(), root, rel, text, principal().id).id
+        version_id = editor.save(db(), root, rel, text, principal().id, _seeds(), _store()).id
     except editor.EditRefused as e:
         return _edit_page(rel, text, e.problems, 422, refused=True)
     except editor.FileTooLarge as e:  # the text stays in the editor, to be cut down

@@ -31,7 +31,8 @@ def base_config(tmp: Path, url: str) -> dict:
             "INSTANCE": str(tmp), "PASSWORD_METHOD": FAST_HASH, "WTF_CSRF_ENABLED": False,
             # tests log in far more often than people do; tests/web/test_threats_auth.py sets these
             "LOGINS_PER_ADDRESS": 0, "LOGINS_PER_SECOND": 0,
-            "LTI_SEND": "inline"}  # LMS scores are posted in the request that changed them, not by a thread
+            "LTI_SEND": "inline",  # LMS scores are posted in the request that changed them, not by a thread
+            "BANK_CHECK_SEEDS": 3}  # the bank pages' background checks: 200 seeds would cost every test run 30 CPU-s
 
 
 def _load(url: str, tmp: Path) -> None:

@@ -22,7 +22,7 @@ from quizengine import create_app
 from quizengine.cli import main
 from quizengine.migrate import upgrade
 from quizengine.models import BankFileVersion, Quiz, User
-from quizengine.services import editor
+from quizengine.services import bank_checks, editor
 
 from .conftest import POSTGRES, ROOT, set_quiz
 
@@ -56,14 +56,14 @@ def edited(path: Path) -> str:
 def test_threat_editor_validation_holds_the_write_lock(teacher, banks_copy, db, monkeypatch):
     """While the editor validates (200 seeds per item), another writer's transaction completes."""
     validating, release = threading.Event(), threading.Event()
-    real = editor.check_item
+    real = bank_checks.check_item
 
     def blocked_validator(item, seeds):  # type: ignore[no-untyped-def]
         validating.set()
         assert release.wait(60), "the test never released the validator"
         return real(item, seeds)
 
-    monkeypatch.setattr(editor, "check_item", blocked_validator)
+    monkeypatch.setattr(bank_checks, "check_item", blocked_validator)
     new_text = edited(banks_copy / "vocabulary.yaml")
     result = {}
     saver = threading.Thread(target=lambda: result.update(
