@@ -67,20 +67,3 @@ def _niced(fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
         pass
     return fn(*args, **kwargs)
 
-
-def in_background(fn: Callable[..., object], *args: object):  # type: ignore[no-untyped-def]
-    """Start ``fn(*args)`` in a real OS thread at a lower priority and return at once.
-
-    Under gevent it runs in the hub's thread pool (a monkey-patched ``threading.Thread`` would be
-    a greenlet, and its CPU work would stall the event loop). Returns something with ``join()``
-    (a thread) or ``get()`` (gevent's AsyncResult) to wait for it.
-    """
-    if gevent_patched():
-        import gevent
-
-        return gevent.get_hub().threadpool.spawn(_niced, fn, args, {})
-    import threading
-
-    t = threading.Thread(target=_niced, args=(fn, args, {}), daemon=True, name=f"background {fn.__name__}")
-    t.start()
-    return t

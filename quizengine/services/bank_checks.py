@@ -2,14 +2,17 @@
 
 Checking every item on 200 seeds costs tens of CPU-seconds, far too long for a request (a page
 that did it timed out under load). A page gets the catalog at once, with its loading, schema and
-quiz problems, and each item's own checks as a background thread finishes them, file by file.
+quiz problems, and each item's own checks as a child process finishes them. A process, not a
+thread: a thread computing for half a minute would hold the worker's GIL against the class's
+requests, while a child at niceness 10 yields the cores to them.
 
 Each item's problems are stored in the instance folder, keyed by the item's own lines of YAML, its
 bank's topic and source, the validator's code and the number of seeds; their places are kept
 relative to the item's first line. So a restart, another worker of the host, the editor checking a
 save, or an edit that moved the item reuses what was checked before: only an item whose text changed
-is checked again. A lock file lets one process of a host run the background at a time; the others
-wait for it and then read what it stored.
+is checked again. A lock file lets one child of a host check at a time; another (started by another
+worker) waits for it and then finds everything stored. Every board reads what was stored when
+a page asks (``refresh``).
 """
 
 from __future__ import annotations
@@ -18,17 +21,18 @@ import fcntl
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..bank.catalog import BankItem, Catalog, load_catalog
 from ..bank.loader import Mark, Problem
 from ..bank.validate import check_item, check_quiz
 from ..constants import VALIDATION_SEEDS
-from ..offload import in_background, in_thread
+from ..offload import in_thread
 
 CODE_DIRS = ("bank", "calc")  # the validator's code: a change to any of it makes every stored result stale
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -58,8 +62,7 @@ class Board:
     keys: dict[str, tuple[str, int]]  # item id -> (its stored results' key, its first line)
     checked: dict[str, list[Problem]] = field(default_factory=dict)  # item id -> its own problems
     fixed: list[Problem] = field(default_factory=list)  # loading, schema and quiz problems
-    stale: bool = False  # replaced by a newer board: its background stops at the next item
-    runner: Any = None  # the background's thread (or gevent AsyncResult), for wait()
+    runner: subprocess.Popen | None = None  # the child checking what was not stored
 
     @property
     def total(self) -> int:
@@ -83,8 +86,9 @@ class Board:
         return [p for p in self.fixed if p.item_id == item.id] + self.checked[item.id]
 
     def refresh(self) -> "Board":
-        """Take in what another process of the host stored meanwhile (its background may be the one
-        running: this one's waits for the lock). A file read per item still unchecked."""
+        """Take in what the child (or another worker's) stored meanwhile: a file read per item still unchecked."""
+        if self.runner is not None:
+            self.runner.poll()  # reaps it once it has ended
         if not self.complete:
             for item_id, (key, first) in self.keys.items():
                 if item_id not in self.checked:
@@ -93,10 +97,17 @@ class Board:
                         self.checked[item_id] = found
         return self
 
-    def wait(self) -> None:
-        """Until the background has checked every item (for tests and the CLI; a page never waits)."""
+    def wait(self) -> "Board":
+        """Until the child has checked every item (for tests; a page never waits)."""
         if self.runner is not None:
-            (self.runner.join if hasattr(self.runner, "join") else self.runner.get)()
+            self.runner.wait()
+        return self.refresh()
+
+    def stop(self) -> None:
+        """The banks changed: the child's remaining work is for items that may be gone."""
+        if self.runner is not None and self.runner.poll() is None:
+            self.runner.terminate()
+            self.runner.wait()
 
 
 _BOARDS: dict[str, Board] = {}
@@ -120,12 +131,20 @@ def board(banks: Path, store: Path, seeds: int = VALIDATION_SEEDS) -> Board:
         old = _BOARDS.get(key)
         if old is not None and old.signature == sig and old.seeds == seeds:
             return old  # another request loaded the same banks meanwhile
-        if old is not None:
-            old.stale = True
         _BOARDS[key] = new
+    if old is not None:
+        old.stop()
     if not new.complete:
-        new.runner = in_background(_check_all, new)
+        new.runner = _spawn(banks, store, seeds)
     return new
+
+
+def _spawn(banks: Path, store: Path, seeds: int) -> subprocess.Popen:
+    store.mkdir(parents=True, exist_ok=True)
+    with open(store / "checks.log", "ab") as log:  # the child keeps its own descriptor
+        return subprocess.Popen([sys.executable, "-c", f"import sys; from {__name__} import run; run(*sys.argv[1:])",
+                                 str(banks.resolve()), str(store.resolve()), str(seeds)],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True)
 
 
 def _load(banks: Path, sig: tuple, seeds: int, store: Path) -> Board:
@@ -188,14 +207,26 @@ def _write(store: Path, key: str, problems: list[Problem], first: int) -> None:
     os.replace(tmp, store / f"{key}.json")
 
 
-def _check_all(b: Board) -> None:
-    """The background: every item not yet checked, under the host's lock (one process at a time)."""
-    b.store.mkdir(parents=True, exist_ok=True)
-    with open(b.store / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a real thread: blocking here blocks no request
-        for item in b.catalog.items.values():
-            if b.stale:
-                return
-            if item.id not in b.checked:
-                b.checked[item.id] = checked(item, b.keys[item.id], b.seeds, b.store)
+def run(banks: Path | str, store: Path | str, seeds: int | str) -> int:
+    """The child: check every item whose results are not stored, storing each as it finishes.
 
+    Prints a line per item checked (into the store's ``checks.log``). Returns how many it checked.
+    """
+    banks, store, seeds = Path(banks), Path(store), int(seeds)
+    try:
+        os.nice(10)  # the class's requests get the cores first
+    except OSError:
+        pass
+    store.mkdir(parents=True, exist_ok=True)
+    with open(store / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another worker's child is checking: wait, then find its results
+        cat = load_catalog([banks])
+        keys = item_keys(list(cat.items.values()), seeds)
+        done = 0
+        for item in cat.items.values():
+            key, first = keys[item.id]
+            if _read(store, key, item, first) is None:
+                _write(store, key, check_item(item, seeds), first)
+                print(f"checked {item.id}", flush=True)
+                done += 1
+    return done

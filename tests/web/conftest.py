@@ -110,6 +110,17 @@ def app(template_db, tmp_path):
     application.extensions["quizengine.db"].dispose()
 
 
+@pytest.fixture(autouse=True)
+def no_check_child_left():
+    """A bank page may have started a child checking the items: stop it with the test that started it."""
+    yield
+    from quizengine.services import bank_checks
+
+    for board in bank_checks._BOARDS.values():
+        board.stop()
+    bank_checks._BOARDS.clear()
+
+
 @pytest.fixture
 def client(app):
     return app.test_client()
