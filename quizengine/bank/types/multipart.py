@@ -17,7 +17,8 @@ from pydantic import Field, StrictBool, model_validator
 
 from ...parsing import CostlyNumber, FormatError, parse_numeric
 from ...tolerance import Tolerance, numbers_match
-from ..core import Variant, VariantError, buggy_result, finite, is_trivial, resolve
+from ...calc.mistakes import unchanged_at
+from ..core import Variant, VariantError, buggy_result, finite, is_trivial, parse_path, resolve
 from ..ecf import PartKey, depends, grade_parts, task_kind
 from ..ecf_names import quantity_name
 from ..loader import BankItem, Problem
@@ -122,7 +123,9 @@ class MultipartType(ItemType):
                 deps = tuple(j for j, q in enumerate(m.parts[:i]) if depends(v.task, p.answer, q.answer))
             keys.append(PartKey(p, i + 1, answer, tuple(np.shape(answer)), deps, p.name or quantity_name(p.answer)))
         for mistake in m.mistakes:  # one buggy run per mistake, read at every part's path
-            res = buggy_result(v.task, mistake)
+            # (none when it leaves every part's quantity as it is: the true result gives the same values)
+            same = all(unchanged_at(v.task, mistake, parse_path(k.part.answer)) for k in keys)
+            res = v.result if same else buggy_result(v.task, mistake)
             for k in keys if res is not None else []:
                 try:
                     value = resolve(res, k.part.answer)
