@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -188,6 +188,18 @@ def memo() -> Iterator[None]:
         yield
     finally:
         _MEMO.reset(token)
+
+
+def shared(key: tuple, owner: Any, make: Callable[[], Any]) -> Any:
+    """``make()``, made once per ``key`` within ``memo`` (``owner``, whose id the key holds, is kept alive
+    with it); made afresh outside one."""
+    cache = _MEMO.get()
+    if cache is None:
+        return make()
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = (owner, make())
+    return hit[1]
 
 
 def values_for(item: BankItem, seed: int) -> dict[str, Any]:

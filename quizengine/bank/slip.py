@@ -60,7 +60,7 @@ def patcher(calc: dict, name: str) -> Patch | None:
             for step in field:
                 raw = raw[step]
             old = _read(task, field)
-            if old is None or np.shape(raw) != old.shape:  # parsing reshaped it: cannot patch in place
+            if old is None or _nested_shape(raw) != old.shape:  # parsing reshaped it: cannot patch in place
                 raise Reparse
             new = arrays.get(field)
             if new is None:
@@ -71,6 +71,17 @@ def patcher(calc: dict, name: str) -> Patch | None:
         return _write(task, arrays)
 
     return patch
+
+
+def _nested_shape(raw: Any) -> tuple[int, ...]:
+    """The shape of nested lists that parsed into an array (so not ragged): np.shape, without the array."""
+    shape = []
+    while type(raw) is list:
+        shape.append(len(raw))
+        if not raw:
+            break
+        raw = raw[0]
+    return tuple(shape)
 
 
 class Reparse(Exception):

@@ -18,7 +18,7 @@ from pydantic import Field, StrictBool, model_validator
 from ...parsing import CostlyNumber, FormatError, parse_numeric
 from ...tolerance import Tolerance, numbers_match
 from ...calc.mistakes import unchanged_at
-from ..core import Variant, VariantError, buggy_result, finite, is_trivial, parse_path, resolve
+from ..core import Variant, VariantError, buggy_result, finite, is_trivial, parse_path, resolve, shared
 from ..ecf import PartKey, depends, grade_parts, task_kind
 from ..ecf_names import quantity_name
 from ..loader import BankItem, Problem
@@ -106,6 +106,10 @@ class MultipartType(ItemType):
 
     # ------------------------------------------------------------ variants
     def build(self, v: Variant, calculated: Any) -> None:
+        # Built once per calculation while an item is validated (its figures and its rules both ask).
+        v.answer, v.payload = shared(("multipart", id(v.task), id(v.result)), (v.task, v.result), lambda: self._build(v))
+
+    def _build(self, v: Variant) -> tuple[dict[str, Any], MultipartPayload]:
         m: Multipart = v.model
         if task_kind(v.task) is None:
             raise VariantError(("calc",), "a multipart item's calc is a network or an optimizer task")
@@ -133,8 +137,7 @@ class MultipartType(ItemType):
                     continue
                 if np.shape(value) == k.shape and finite(value) and not numbers_match(value, k.answer, k.part.tolerance):
                     k.mistakes[mistake] = plain(value)
-        v.answer = {k.part.id: k.answer for k in keys}
-        v.payload = MultipartPayload(keys)
+        return {k.part.id: k.answer for k in keys}, MultipartPayload(keys)
 
     def public(self, v: Variant) -> dict[str, Any]:
         return {"parts": [{"id": k.part.id, "number": k.number, "prompt_html": markdown_to_html(k.part.prompt),
