@@ -15,10 +15,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..calc.engine import run_task
+from ..calc.engine import run_network, run_task
 from ..calc.losses import InfiniteLossError
 from ..calc.spec import ActivationTask, NetworkTask, OptimizerTask, SpecError, Task
-from .core import VariantError, finite, resolve
+from .core import VariantError, finite, parse_path, resolve
 
 Patch = Callable[[Task, dict, Any], Task]  # (true task, true spec, slipped value) -> the slipped task
 
@@ -127,6 +127,21 @@ def _write(task: Task, arrays: dict[tuple, np.ndarray]) -> Task:
                    gradients=tuple(grads) if grads is not None else None)
 
 
+def _result(task: Task, steps: tuple) -> dict:
+    """``run_task``'s result, or as much of it as ``steps`` reads: a network's output and loss, or
+    one layer (the others None), each as ``to_json`` gives it."""
+    if not isinstance(task, NetworkTask):
+        return run_task(task)
+    r = run_network(task)
+    if steps[0] == "layers" and len(steps) > 1 and type(steps[1]) is int and -len(r.layers) <= steps[1] < len(r.layers):
+        layers: list[Any] = [None] * len(r.layers)
+        layers[steps[1]] = r.layer_json(r.layers[steps[1]])
+        return {"layers": layers}
+    if steps[0] in ("output", "loss"):
+        return {"output": r.example(r.output), "loss": r.loss}
+    return r.to_json()
+
+
 def slipped_answer(item: Any, seed: int, patch: Patch, task: Task, spec: dict, value: Any) -> Any:
     """The answer with the slipped value patched into the task, as ``calculate`` would read it;
     raises VariantError where ``calculate`` would, and Reparse where it must be asked (the patch
@@ -134,7 +149,7 @@ def slipped_answer(item: Any, seed: int, patch: Patch, task: Task, spec: dict, v
     slipped = patch(task, spec, value)
     try:
         with np.errstate(over="raise", invalid="raise", divide="raise"):
-            result = run_task(slipped)
+            result = _result(slipped, parse_path(item.model.answer))
     except (SpecError, InfiniteLossError, FloatingPointError) as e:
         raise VariantError(("calc",), f"the calculator refuses seed {seed}'s spec: {e}") from None
     try:
