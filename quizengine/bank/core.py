@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -190,6 +190,18 @@ def memo() -> Iterator[None]:
         _MEMO.reset(token)
 
 
+def shared(key: tuple, owner: Any, make: Callable[[], Any]) -> Any:
+    """``make()``, made once per ``key`` within ``memo`` (``owner``, whose id the key holds, is kept alive
+    with it); made afresh outside one."""
+    cache = _MEMO.get()
+    if cache is None:
+        return make()
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = (owner, make())
+    return hit[1]
+
+
 def values_for(item: BankItem, seed: int) -> dict[str, Any]:
     """Draw the params and evaluate the derived values of an item for one seed."""
     cache = _MEMO.get()
@@ -290,24 +302,16 @@ def _shape(v: Any) -> tuple[int, ...]:
     return () if t is float else v.shape if t is np.ndarray else np.shape(v)
 
 
-FORWARD = ("z", "a")  # a network layer's forward values
-
-
-def _forward_path(path: str) -> bool:
-    """``path`` reads a network's forward values only (output, loss, a layer's z or a)."""
-    steps = parse_path(path)
-    return steps[0] in ("output", "loss") or (steps[0] == "layers" and len(steps) > 2 and steps[2] in FORWARD)
-
-
 def buggy_answers(task: Task, path: str, answer: Any, mistakes: list[str],
                   result: dict | None = None) -> Iterator[tuple[str, Any]]:
     """Each mistake's answer where it applies: its buggy calculator runs, ``path`` reads a finite value
     of the answer's shape. The one filter of buggy answers (variants and validation both use it).
-    Given the true ``result``, a mistake of the backward pass read at a forward path is not run: it
-    would compute the true forward values (``calc.mistakes.forward_unchanged``)."""
-    forward = result is not None and isinstance(task, NetworkTask) and _forward_path(path)
+    Given the true ``result``, a mistake that leaves the quantity at ``path`` as it is (a slip in the
+    backward pass read at a forward value, say) is not run: its answer is read from ``result``
+    (``calc.mistakes.unchanged_at``)."""
+    steps = parse_path(path) if result is not None else ()
     for mistake in mistakes:
-        res = result if forward and buggy.forward_unchanged(task, mistake) else buggy_result(task, mistake)
+        res = result if steps and buggy.unchanged_at(task, mistake, steps) else buggy_result(task, mistake)
         if res is None:
             continue
         try:

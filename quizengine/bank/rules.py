@@ -20,6 +20,7 @@ from ..tolerance import Mode, Tolerance, entries_close, mode_of, scalar_close
 from .core import VariantError, buggy_answers, calculate, finite, parse_path
 from .loader import BankItem, Problem
 from .params import ParamError, evaluate, fmt, references, template_names
+from .slip import Reparse, patcher, slipped_answer
 
 LEAK_SHARE = 0.01  # a slip the tolerance accepts in more than this share of seeds is an error (any share: a warning)
 PLAIN_DIGITS = 3  # keys with at most this many significant digits need no stated precision
@@ -255,9 +256,10 @@ class SeedChecks:
         m = self.item.model
         self.relevant = _shown_values(m)
         self.downstream = {p: _downstream(m, p) for p in self.relevant}
+        self.patches = {p: None if self.downstream[p] else patcher(m.calc, p) for p in self.relevant}
         self.slip_cap = math.floor(LEAK_SHARE * self.total) + 1  # stop trying a slip once it is surely an error
 
-    def add(self, seed: int, env: dict[str, Any], task: Task, result: dict, answer: Any) -> None:
+    def add(self, seed: int, env: dict[str, Any], task: Task, result: dict, answer: Any, spec: dict | None = None) -> None:
         m = self.item.model
         self.seeds += 1
         self.keys.append(answer)
@@ -276,7 +278,7 @@ class SeedChecks:
             self.applies[NO_UPDATE] = self.applies.get(NO_UPDATE, 0) + 1
             self.differs[NO_UPDATE] = self.differs.get(NO_UPDATE, 0) + (not _same(start, answer))
         self._branches(task, result)
-        self._try_slips(seed, env, answer)
+        self._try_slips(seed, env, answer, task, spec)
 
     def _branches(self, task: Task, result: dict) -> None:
         zs: list[tuple[str, Any]] = []
@@ -291,20 +293,15 @@ class SeedChecks:
             lo, hi = self.branches.setdefault(name, [math.inf, -math.inf])
             self.branches[name] = [min(lo, float(z.min())), max(hi, float(z.max()))]
 
-    def _try_slips(self, seed: int, env: dict[str, Any], answer: Any) -> None:
+    def _try_slips(self, seed: int, env: dict[str, Any], answer: Any, task: Task, spec: dict | None) -> None:
         m = self.item.model
         for name in self.relevant:
             for how, value in _slips(env[name]):
                 key = (name, how)
                 if len(self.slip_leaks.get(key, ())) >= self.slip_cap:
                     continue
-                slipped = dict(env)
-                slipped[name] = value
                 try:
-                    for d in self.downstream[name]:
-                        slipped[d] = evaluate(m.derived[d], slipped)
-                    with np.errstate(all="ignore"):
-                        _, _, _, other = calculate(self.item, seed, slipped)
+                    other = self._slipped(seed, env, name, value, task, spec)
                 except (VariantError, ParamError, ValueError, FloatingPointError):
                     continue
                 if not finite(other) or _same(other, answer):
@@ -312,6 +309,24 @@ class SeedChecks:
                 self.slip_tried[key] = self.slip_tried.get(key, 0) + 1
                 if _match(other, answer, m.tolerance):
                     self.slip_leaks.setdefault(key, []).append(seed)
+
+    def _slipped(self, seed: int, env: dict[str, Any], name: str, value: Any, task: Task, spec: dict | None) -> Any:
+        """The answer with ``name`` slipped to ``value``: patched into the task where it can be
+        (``bank.slip``), else through the whole calculation with its downstream derived values."""
+        patch = self.patches[name]
+        if patch is not None and spec is not None:
+            try:
+                with np.errstate(all="ignore"):
+                    return slipped_answer(self.item, seed, patch, task, spec, value)
+            except Reparse:
+                pass
+        m = self.item.model
+        slipped = dict(env)
+        slipped[name] = value
+        for d in self.downstream[name]:
+            slipped[d] = evaluate(m.derived[d], slipped)
+        with np.errstate(all="ignore"):
+            return calculate(self.item, seed, slipped)[3]
 
     # ------------------------------------------------------------ findings
     def problems(self) -> list[Problem]:

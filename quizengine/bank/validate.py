@@ -169,14 +169,14 @@ def _calculated_rules(item: BankItem, seeds: int, report: list | None = None) ->
     for seed in range(seeds):
         try:
             env = values_for(item, seed)
-            _, task, result, answer = calculate(item, seed, env)
+            spec, task, result, answer = calculate(item, seed, env)
         except VariantError as e:
             return out + [item.problem(e.key, f"seed {seed}: {e}")]
         if not m.allow_trivial:
             why = is_trivial(task, result, m.answer)
             if why:
                 trivial.append((seed, why))
-        checks.add(seed, env, task, result, answer)
+        checks.add(seed, env, task, result, answer, spec)
     if trivial:
         seed, why = trivial[0]
         out.append(item.problem(("params",), f"{len(trivial)} of {seeds} seeds make the question trivial "

@@ -158,6 +158,8 @@ MISTAKES: dict[str, Callable[[Task], dict[str, Any] | None]] = {
 # values (every layer's z and a, the output, the loss) are the true calculator's, bit for bit.
 BACKWARD_ONLY = ("derivative_as_value", "no_activation_derivative", "derivative_at_output", "gradient_ascent",
                  "transposed_gradient")
+DERIVATIVE_SWAPS = ("derivative_as_value", "no_activation_derivative", "derivative_at_output")
+FORWARD = ("z", "a")  # a network layer's forward values
 
 
 def forward_unchanged(task: Task, mistake: str) -> bool:
@@ -170,6 +172,36 @@ def forward_unchanged(task: Task, mistake: str) -> bool:
     if mistake == "transposed_gradient":  # dW has the shape of W
         return any(l.weights.shape[0] == l.weights.shape[1] for l in task.network.layers)
     return True
+
+
+def unchanged_at(task: Task, mistake: str, steps: tuple) -> bool:
+    """True when ``mistake`` applies to ``task`` and what it computes at the result path ``steps``
+    (``("layers", 1, "dW")``) is the true calculator's, bit for bit: a caller reading only that can
+    take it from the true result instead of running the mistake.
+
+    - A swapped activation derivative changes neither an activation's value nor a network's forward pass.
+    - The other loss (``loss_factor``) changes the loss and the backward pass, not z, a or the output.
+    - A negated rate (``gradient_ascent``) changes only the update (W_new, b_new).
+    - ``transposed_gradient`` changes only dW and W_new (of the square layers).
+    """
+    if isinstance(task, ActivationTask):
+        return mistake in DERIVATIVE_SWAPS and task.name not in ("softmax", "linear") and steps[:1] == ("value",)
+    if not isinstance(task, NetworkTask) or not steps:
+        return False
+    head = steps[0]
+    part = steps[2] if head == "layers" and len(steps) > 2 else None
+    if head != "output" and head != "loss" and part is None:
+        return False
+    forward = head != "layers" or part in FORWARD
+    if mistake in DERIVATIVE_SWAPS:
+        return forward
+    if mistake == "loss_factor":
+        return task.network.loss.name in ("mse", "half_sse") and forward and head != "loss"
+    if mistake == "gradient_ascent":
+        return task.learning_rate is not None and (forward or part in ("delta", "dW", "db"))
+    if mistake == "transposed_gradient":
+        return forward_unchanged(task, mistake) and (forward or part in ("delta", "db"))
+    return False
 
 
 def buggy_result(task: Task, mistake: str) -> dict[str, Any] | None:

@@ -81,18 +81,21 @@ class NetworkResult:
 
     def to_json(self) -> dict:
         """Return the network task's result, 1-D where the input was 1-D."""
+        return {"output": self.example(self.output), "loss": self.loss,
+                "layers": [self.layer_json(lr) for lr in self.layers]}
 
-        def ex(v: Array) -> list:
-            return (v[0] if self.single else v).tolist()
+    def example(self, v: Array) -> list:
+        """A per-example quantity as JSON: its one row where the input was 1-D."""
+        return (v[0] if self.single else v).tolist()
 
-        layers = []
-        for lr in self.layers:
-            d = {"z": ex(lr.z), "a": ex(lr.a), "delta": ex(lr.delta), "dW": lr.dW.tolist(), "db": lr.db.tolist()}
-            if lr.W_new is not None:
-                d["W_new"] = lr.W_new.tolist()
-                d["b_new"] = lr.b_new.tolist()
-            layers.append(d)
-        return {"output": ex(self.output), "loss": self.loss, "layers": layers}
+    def layer_json(self, lr: LayerResult) -> dict:
+        """One layer's entry of ``to_json``."""
+        ex = self.example
+        d = {"z": ex(lr.z), "a": ex(lr.a), "delta": ex(lr.delta), "dW": lr.dW.tolist(), "db": lr.db.tolist()}
+        if lr.W_new is not None:
+            d["W_new"] = lr.W_new.tolist()
+            d["b_new"] = lr.b_new.tolist()
+        return d
 
 
 def run(network: Network, x: Array, y: Array, learning_rate: float | None = None, given: Given | None = None,

@@ -17,7 +17,8 @@ from pydantic import Field, StrictBool, model_validator
 
 from ...parsing import CostlyNumber, FormatError, parse_numeric
 from ...tolerance import Tolerance, numbers_match
-from ..core import Variant, VariantError, buggy_result, finite, is_trivial, resolve
+from ...calc.mistakes import unchanged_at
+from ..core import Variant, VariantError, buggy_result, finite, is_trivial, parse_path, resolve, shared
 from ..ecf import PartKey, depends, grade_parts, task_kind
 from ..ecf_names import quantity_name
 from ..loader import BankItem, Problem
@@ -105,6 +106,10 @@ class MultipartType(ItemType):
 
     # ------------------------------------------------------------ variants
     def build(self, v: Variant, calculated: Any) -> None:
+        # Built once per calculation while an item is validated (its figures and its rules both ask).
+        v.answer, v.payload = shared(("multipart", id(v.task), id(v.result)), (v.task, v.result), lambda: self._build(v))
+
+    def _build(self, v: Variant) -> tuple[dict[str, Any], MultipartPayload]:
         m: Multipart = v.model
         if task_kind(v.task) is None:
             raise VariantError(("calc",), "a multipart item's calc is a network or an optimizer task")
@@ -122,7 +127,9 @@ class MultipartType(ItemType):
                 deps = tuple(j for j, q in enumerate(m.parts[:i]) if depends(v.task, p.answer, q.answer))
             keys.append(PartKey(p, i + 1, answer, tuple(np.shape(answer)), deps, p.name or quantity_name(p.answer)))
         for mistake in m.mistakes:  # one buggy run per mistake, read at every part's path
-            res = buggy_result(v.task, mistake)
+            # (none when it leaves every part's quantity as it is: the true result gives the same values)
+            same = all(unchanged_at(v.task, mistake, parse_path(k.part.answer)) for k in keys)
+            res = v.result if same else buggy_result(v.task, mistake)
             for k in keys if res is not None else []:
                 try:
                     value = resolve(res, k.part.answer)
@@ -130,8 +137,7 @@ class MultipartType(ItemType):
                     continue
                 if np.shape(value) == k.shape and finite(value) and not numbers_match(value, k.answer, k.part.tolerance):
                     k.mistakes[mistake] = plain(value)
-        v.answer = {k.part.id: k.answer for k in keys}
-        v.payload = MultipartPayload(keys)
+        return {k.part.id: k.answer for k in keys}, MultipartPayload(keys)
 
     def public(self, v: Variant) -> dict[str, Any]:
         return {"parts": [{"id": k.part.id, "number": k.number, "prompt_html": markdown_to_html(k.part.prompt),
