@@ -18,7 +18,8 @@ from pydantic import Field, StrictBool, model_validator
 from ...parsing import CostlyNumber, FormatError, parse_numeric
 from ...tolerance import Tolerance, numbers_match
 from ..core import Variant, VariantError, buggy_result, finite, is_trivial, resolve
-from ..ecf import PartKey, depends, grade_parts, task_kind
+from ..ecf import PartKey, depends, task_kind
+from ..ecf_grade import grade_parts
 from ..ecf_names import quantity_name
 from ..loader import BankItem, Problem
 from ..params import fmt, latex, plain
