@@ -33,7 +33,7 @@ from ..calc.given import PATH
 from ..calc.spec import Task
 from ..tolerance import Tolerance, scalar_close
 from .core import resolve
-from .ecf import layout, shift, signature, slots_of, with_given
+from .ecf import layout, recompute, shift, signature, slots_of, with_given
 
 LEAVES = ("loss", "W_new", "b_new")  # network quantities nothing else is computed from
 UPDATE = ("W_new", "b_new")  # the only quantities computed from dW and db
@@ -120,6 +120,8 @@ class Shortcuts:
         places.sort(key=lambda e: e[0].order)
         kept: dict[str, np.ndarray] = {}
         for n, (_, path, x) in enumerate(places):
+            if not kept and signature(kept, derivative) not in self.cache:  # a spec with given values of its own
+                recompute(self.task, {}, path, self.cache, derivative)  # (the run without the student's, once)
             run = self.cache.get(signature(kept, derivative))
             if run is None:  # not run yet: running it to save a run would save nothing
                 return {**kept, **{p: v for _, p, v in places[n:]}}
@@ -135,27 +137,34 @@ class Shortcuts:
     def moves(self, path: str, key: np.ndarray, given: dict[str, np.ndarray], tol: Tolerance, derivative: str) -> bool:
         """True when ``moves`` would say True, read from the shared run with every source moved up;
         False when this cannot tell (then ``moves`` decides)."""
+        other = self.moved(path, given, derivative)
+        if other is None:
+            return False
+        if not np.all(np.isfinite(other)):
+            return True
+        return not all(scalar_close(float(a), float(b), tol) for a, b in zip(other.reshape(-1), key.reshape(-1)))
+
+    def moved(self, path: str, given: dict[str, np.ndarray], derivative: str) -> np.ndarray | None:
+        """The value at ``path`` with ``given`` moved up by the guard's shift, as ``recompute`` gives
+        it when it computes, read from the shared run; None if that run cannot tell."""
         target = locate(self.kind, path) if self.kind else None
         if target is None or any(p not in self.sources or self.sources[p] is not x for p, x in given.items()):
-            return False
+            return None
         for p in self.sources:
             place = locate(self.kind, p)
             if place is None or (p in given and place.key == target.key):
-                return False  # a path not in the graph, or a part's own quantity given (a partial one)
+                return None  # a path not in the graph, or a part's own quantity given (a partial one)
             if p not in given and reaches(self.kind, place, target):
-                return False  # a source this part does not use could change its quantity
+                return None  # a source this part does not use could change its quantity
         run = self._shifted(1.0, derivative)
         if run is None:
-            return False
+            return None
         before, result = run
         try:
             value = before[target.key][target.index] if target.key in before else resolve(result, path)
         except (KeyError, IndexError, TypeError):
-            return False
-        other = np.asarray(value, dtype=np.float64)
-        if not np.all(np.isfinite(other)):
-            return True
-        return not all(scalar_close(float(a), float(b), tol) for a, b in zip(other.reshape(-1), key.reshape(-1)))
+            return None
+        return np.asarray(value, dtype=np.float64)
 
     def _shifted(self, sign: float, derivative: str) -> tuple[dict, dict] | None:
         """The run with every source moved as ``moves`` moves it: (each given slot's value as computed,
