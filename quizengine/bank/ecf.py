@@ -8,6 +8,7 @@ Below the item types: bank/ecf_grade.py grades a chain with it, for the ``multip
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field as dc_field, replace
 from functools import lru_cache
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..calc.engine import run_task
-from ..calc.given import network_slots, optimizer_slots, parse_given
+from ..calc.given import PATH, Given, checked_given, network_slots, optimizer_slots, parse_given
 from ..calc.losses import InfiniteLossError
 from ..calc.optimizers import OPTIMIZERS
 from ..calc.spec import NetworkTask, OptimizerTask, SpecError, Task
@@ -140,13 +141,47 @@ def derivatives(task: Task, given: dict[str, Any]) -> tuple[str, ...]:
 def with_given(task: Task, given: dict[str, Any], derivative: str = "z") -> Task:
     """The task with ``given`` values (path -> value) put in; SpecError for a path it has not.
     ``derivative="a"``: f' of a layer whose a is given is taken from that a (calc's given_derivative)."""
-    given = {p: np.asarray(x, dtype=np.float64).tolist() for p, x in given.items()}
+    arrays = {p: np.asarray(x, dtype=np.float64) for p, x in given.items()}
     kind = layout(task)
     if kind is None:
         raise SpecError("only network and optimizer tasks take given values")
-    slots, absent = slots_of(kind)
-    return replace(task, given=replace(parse_given(given, slots, absent, "the paths of this task's result"),
-                                       derivative=derivative))
+    checked = _checked(kind, arrays)
+    if checked is None:  # something to refuse: calc's parser says what
+        slots, absent = slots_of(kind)
+        checked = parse_given({p: x.tolist() for p, x in arrays.items()}, slots, absent, "the paths of this task's result")
+    return replace(task, given=replace(checked, derivative=derivative))
+
+
+def _checked(kind: tuple, arrays: dict[str, np.ndarray]) -> Given | None:
+    """The Given calc's ``parse_given`` makes of finite values of the right shapes at known paths,
+    without parsing each path again; None for anything else."""
+    entries: dict[tuple, list] = {}
+    shown: dict[str, np.ndarray] = {}
+    for path, x in arrays.items():
+        place = slot_place(kind, str(path))
+        if place is None or x.shape != place[2] or x.size == 0 or not np.isfinite(x).all():
+            return None
+        v = np.array(x, dtype=np.float64)
+        entries.setdefault(place[0], []).append((place[1], v))
+        shown[place[3]] = v
+    return checked_given(entries, shown)
+
+
+@lru_cache(maxsize=4096)
+def slot_place(kind: tuple, path: str) -> tuple[tuple, tuple[int, ...], tuple[int, ...], str] | None:
+    """Where a given path puts its value in a task of layout ``kind``: (slot key, index into the
+    slot's array as the calculator holds it, the value's shape, the path as calc writes it); None
+    if it names no quantity (as calc.given.parse_given reads it)."""
+    slots, _ = slots_of(kind)
+    text = path.replace(" ", "")
+    m = PATH.fullmatch(text)
+    if m is None or m["base"] not in slots:
+        return None
+    slot = slots[m["base"]]
+    index = tuple(int(i) for i in re.findall(r"\d+", m["index"]))
+    if len(index) > len(slot.shape) or any(i >= n for i, n in zip(index, slot.shape)):
+        return None
+    return slot.key, slot.prefix + index, slot.shape[len(index):], text
 
 
 def layout(task: Task) -> tuple | None:

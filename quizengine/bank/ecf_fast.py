@@ -21,7 +21,6 @@ that both ways give the same results.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -29,11 +28,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..calc.engine import run_task
-from ..calc.given import PATH
 from ..calc.spec import Task
 from ..tolerance import Tolerance, scalar_close
 from .core import resolve
-from .ecf import layout, recompute, shift, signature, slots_of, with_given
+from .ecf import layout, recompute, shift, signature, slot_place, with_given
 
 LEAVES = ("loss", "W_new", "b_new")  # network quantities nothing else is computed from
 UPDATE = ("W_new", "b_new")  # the only quantities computed from dW and db
@@ -52,16 +50,8 @@ class Place(NamedTuple):
 @lru_cache(maxsize=4096)
 def locate(kind: tuple, path: str) -> Place | None:
     """Where ``path`` is in a run of a task of layout ``kind`` (ecf.layout); None if it names none."""
-    slots, _ = slots_of(kind)
-    text = path.replace(" ", "")
-    m = PATH.fullmatch(text)
-    if m is None or m["base"] not in slots:
-        return None
-    slot = slots[m["base"]]
-    index = tuple(int(i) for i in re.findall(r"\d+", m["index"]))
-    if len(index) > len(slot.shape) or any(i >= n for i, n in zip(index, slot.shape)):
-        return None
-    return Place(slot.key, slot.prefix + index, _order(kind, slot.key))
+    place = slot_place(kind, path)
+    return None if place is None else Place(place[0], place[1], _order(kind, place[0]))
 
 
 def _order(kind: tuple, key: tuple) -> int:
@@ -109,6 +99,7 @@ class Shortcuts:
             for way in ("z", "a"):
                 cache.setdefault(signature({}, way), true_result)
         self.shifted: dict[tuple[float, str], tuple[dict, dict] | None] = {}
+        self.memo: dict[tuple, Any] = {}  # by the values' ids: a grading's values live as long as it does
 
     # ------------------------------------------------------------ 1. pruned givens
     def pruned(self, given: dict[str, np.ndarray], derivative: str) -> dict[str, np.ndarray]:
@@ -120,18 +111,25 @@ class Shortcuts:
         places.sort(key=lambda e: e[0].order)
         kept: dict[str, np.ndarray] = {}
         for n, (_, path, x) in enumerate(places):
+            same = self._computed(kept, path, x, derivative)
+            if same is None:  # not run yet: running it to save a run would save nothing
+                return {**kept, **{p: v for _, p, v in places[n:]}}
+            if not same:
+                kept[path] = x
+        return kept
+
+    def _computed(self, kept: dict[str, np.ndarray], path: str, x: np.ndarray, derivative: str) -> bool | None:
+        """Is ``x`` bit for bit the value at ``path`` of the run with ``kept`` given? None: not run yet."""
+        memo = ("computed", derivative, path, id(x), *((p, id(v)) for p, v in kept.items()))
+        if memo not in self.memo:
             if not kept and signature(kept, derivative) not in self.cache:  # a spec with given values of its own
                 recompute(self.task, {}, path, self.cache, derivative)  # (the run without the student's, once)
             run = self.cache.get(signature(kept, derivative))
-            if run is None:  # not run yet: running it to save a run would save nothing
-                return {**kept, **{p: v for _, p, v in places[n:]}}
             try:
-                here = resolve(run, path)
+                self.memo[memo] = None if run is None else bool(np.isfinite(x).all()) and same_bits(x, resolve(run, path))
             except (KeyError, IndexError, TypeError):
-                return given
-            if not (np.all(np.isfinite(x)) and same_bits(x, here)):
-                kept[path] = x
-        return kept
+                self.memo[memo] = False
+        return self.memo[memo]
 
     # ------------------------------------------------------------ 2. one shifted run
     def moves(self, path: str, key: np.ndarray, given: dict[str, np.ndarray], tol: Tolerance, derivative: str) -> bool:
@@ -148,14 +146,8 @@ class Shortcuts:
         """The value at ``path`` with ``given`` moved up by the guard's shift, as ``recompute`` gives
         it when it computes, read from the shared run; None if that run cannot tell."""
         target = locate(self.kind, path) if self.kind else None
-        if target is None or any(p not in self.sources or self.sources[p] is not x for p, x in given.items()):
+        if target is None or not self._alone(path, target, given):
             return None
-        for p in self.sources:
-            place = locate(self.kind, p)
-            if place is None or (p in given and place.key == target.key):
-                return None  # a path not in the graph, or a part's own quantity given (a partial one)
-            if p not in given and reaches(self.kind, place, target):
-                return None  # a source this part does not use could change its quantity
         run = self._shifted(1.0, derivative)
         if run is None:
             return None
@@ -165,6 +157,23 @@ class Shortcuts:
         except (KeyError, IndexError, TypeError):
             return None
         return np.asarray(value, dtype=np.float64)
+
+    def _alone(self, path: str, target: Place, given: dict[str, np.ndarray]) -> bool:
+        """Can the shared run stand for the run with ``given`` moved, at ``target``? Every given value
+        is a source, and every other source is computed after the target or apart from it."""
+        memo = ("alone", path, *((p, id(x)) for p, x in given.items()))
+        if memo not in self.memo:
+            ok = all(self.sources.get(p) is x for p, x in given.items())
+            for p in self.sources if ok else ():
+                place = locate(self.kind, p)
+                # a path not in the graph, the part's own quantity given (a partial one), or a source
+                # this part does not use that could change its quantity
+                if place is None or (p in given and place.key == target.key) or (
+                        p not in given and reaches(self.kind, place, target)):
+                    ok = False
+                    break
+            self.memo[memo] = ok
+        return self.memo[memo]
 
     def _shifted(self, sign: float, derivative: str) -> tuple[dict, dict] | None:
         """The run with every source moved as ``moves`` moves it: (each given slot's value as computed,

@@ -58,7 +58,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
             out.append(r)
             continue
         ok = entries_close(x, k.answer, p.tolerance)
-        fraction = float(np.mean(ok))
+        fraction = share(ok)
         if fraction == 1.0:
             r.score, r.feedback = r.max_score, "Correct."
             out.append(r)
@@ -75,7 +75,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
                 why = why_not if way == "z" else why  # the reason the graph's own chain gives, if any
                 if key is None:
                     continue
-                ecf_fraction = credit * float(np.mean(entries_close(x, key, p.tolerance)))
+                ecf_fraction = credit * share(entries_close(x, key, p.tolerance))
                 if ecf_fraction > fraction and not ((fast and fast.moves(p.answer, key, given, p.tolerance, way))
                                                     or moves(v.task, p.answer, key, given, p.tolerance, cache, way)):
                     why = CONSTANT
@@ -100,6 +100,11 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
                 break
         out.append(r)
     return out
+
+
+def share(ok: np.ndarray) -> float:
+    """The share of entries right: ``float(np.mean(ok))``, counted."""
+    return np.count_nonzero(ok) / ok.size if ok.size else float(np.mean(ok))
 
 
 def _part_feedback(k: PartKey, x: np.ndarray, ok: np.ndarray, r: PartResult, why: str, credit: float) -> str:
