@@ -223,7 +223,7 @@ def recompute(task: Task, given: dict[str, Any], path: str, cache: dict | None =
         value = np.asarray(resolve(result, path), dtype=np.float64)
     except (SpecError, InfiniteLossError, FloatingPointError, KeyError, ValueError):
         return None
-    return value if np.all(np.isfinite(value)) else None
+    return value if np.isfinite(value).all() else None
 
 
 def zero_like(x: float, tol: Tolerance) -> bool:

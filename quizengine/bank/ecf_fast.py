@@ -95,6 +95,8 @@ class Shortcuts:
 
     def __init__(self, task: Task, true_result: dict | None, sources: dict[str, np.ndarray], cache: dict) -> None:
         self.task, self.kind, self.cache, self.sources = task, layout(task), cache, sources
+        self.places = {p: locate(self.kind, p) for p in sources} if self.kind else {}  # the sources'
+        self.where = dict(self.places)  # every path asked about
         if true_result is not None:
             for way in ("z", "a"):
                 cache.setdefault(signature({}, way), true_result)
@@ -105,7 +107,7 @@ class Shortcuts:
     def pruned(self, given: dict[str, np.ndarray], derivative: str) -> dict[str, np.ndarray]:
         """``given`` without the values that are bit for bit what the calculator computes from the
         others (a run with the result gives the same numbers everywhere, and fails where it fails)."""
-        places = [(locate(self.kind, p), p, x) for p, x in given.items()] if self.kind else []
+        places = [(self._place(p), p, x) for p, x in given.items()] if self.kind else []
         if not places or any(pl is None for pl, _, _ in places) or len({pl.key for pl, _, _ in places}) < len(places):
             return given
         places.sort(key=lambda e: e[0].order)
@@ -117,6 +119,11 @@ class Shortcuts:
             if not same:
                 kept[path] = x
         return kept
+
+    def _place(self, path: str) -> Place | None:
+        if path not in self.where:
+            self.where[path] = locate(self.kind, path)
+        return self.where[path]
 
     def _computed(self, kept: dict[str, np.ndarray], path: str, x: np.ndarray, derivative: str) -> bool | None:
         """Is ``x`` bit for bit the value at ``path`` of the run with ``kept`` given? None: not run yet."""
@@ -138,14 +145,14 @@ class Shortcuts:
         other = self.moved(path, given, derivative)
         if other is None:
             return False
-        if not np.all(np.isfinite(other)):
+        if not np.isfinite(other).all():
             return True
         return not all(scalar_close(float(a), float(b), tol) for a, b in zip(other.reshape(-1), key.reshape(-1)))
 
     def moved(self, path: str, given: dict[str, np.ndarray], derivative: str) -> np.ndarray | None:
         """The value at ``path`` with ``given`` moved up by the guard's shift, as ``recompute`` gives
         it when it computes, read from the shared run; None if that run cannot tell."""
-        target = locate(self.kind, path) if self.kind else None
+        target = self._place(path) if self.kind else None
         if target is None or not self._alone(path, target, given):
             return None
         run = self._shifted(1.0, derivative)
@@ -164,8 +171,7 @@ class Shortcuts:
         memo = ("alone", path, *((p, id(x)) for p, x in given.items()))
         if memo not in self.memo:
             ok = all(self.sources.get(p) is x for p, x in given.items())
-            for p in self.sources if ok else ():
-                place = locate(self.kind, p)
+            for p, place in self.places.items() if ok else ():
                 # a path not in the graph, the part's own quantity given (a partial one), or a source
                 # this part does not use that could change its quantity
                 if place is None or (p in given and place.key == target.key) or (

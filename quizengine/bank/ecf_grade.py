@@ -35,8 +35,9 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
             except FormatError as e:
                 values[i] = e
     read = {i: x for i, x in values.items() if isinstance(x, np.ndarray)}  # readable and finite
+    truth = [np.asarray(k.answer, dtype=np.float64) for k in parts]
     feeding = {j for k in parts for j in k.deps}
-    usable = {j: not zeroes(x, parts[j].answer, parts[j].part.tolerance) for j, x in read.items() if j in feeding}
+    usable = {j: not zeroes(x, truth[j], parts[j].part.tolerance) for j, x in read.items() if j in feeding}
     cache: dict = {}
     fast = None
     if shortcut and credit > 0:
@@ -57,7 +58,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
             r.feedback = r.format_error = str(x)
             out.append(r)
             continue
-        ok = entries_close(x, k.answer, p.tolerance)
+        ok = entries_close(x, truth[i], p.tolerance)
         fraction = share(ok)
         if fraction == 1.0:
             r.score, r.feedback = r.max_score, "Correct."
@@ -71,7 +72,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
                 if fraction >= credit:
                     break  # full ECF credit already: the other way cannot do better
                 own = fast.pruned(given, way) if fast else given
-                key, why_not = ecf_key(v.task, p.answer, k.answer, own, p.tolerance, cache, False, way)
+                key, why_not = ecf_key(v.task, p.answer, truth[i], own, p.tolerance, cache, False, way)
                 why = why_not if way == "z" else why  # the reason the graph's own chain gives, if any
                 if key is None:
                     continue
@@ -84,7 +85,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
                     r.ecf, r.ecf_key, r.ecf_derivative = True, key.tolist(), way
                     for j in sources:
                         if j not in wrong:
-                            wrong[j] = not numbers_match(read[j], parts[j].answer, parts[j].part.tolerance)
+                            wrong[j] = not numbers_match(read[j], truth[j], parts[j].part.tolerance)
                     r.ecf_from = [{"part": parts[j].number, "id": parts[j].part.id, "name": parts[j].name,
                                    "value": read[j].tolist(), "wrong": wrong[j]} for j in sources]
         elif p.ecf and credit > 0 and any(j in read for j in k.deps):
