@@ -255,8 +255,8 @@ def ecf_key(task: Task, path: str, true_key: Any, given: dict[str, np.ndarray], 
     truth = np.asarray(true_key, dtype=np.float64)
     if key.shape != truth.shape:
         return None, "the chain from your earlier answers does not have this part's shape"
-    for k, t in zip(key.reshape(-1), truth.reshape(-1)):
-        if zero_like(float(k), tol) and not zero_like(float(t), tol):
+    for k, t in zip(key.reshape(-1).tolist(), truth.reshape(-1).tolist()):
+        if zero_like(k, tol) and not zero_like(t, tol):
             return None, "your earlier answer makes this part 0"
     if check_constant and not moves(task, path, key, given, tol, cache, derivative):
         return None, CONSTANT
@@ -328,7 +328,8 @@ class PartResult:
 
 def shown_value(x: Any) -> str:
     """A student's value in feedback: 4 significant figures."""
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim == 0:
-        return fmt(float(a), 4)
-    return "[" + ", ".join(shown_value(e) for e in a) + "]"
+    return _shown(np.asarray(x, dtype=np.float64).tolist())
+
+
+def _shown(x: Any) -> str:
+    return fmt(x, 4) if isinstance(x, float) else "[" + ", ".join(_shown(e) for e in x) + "]"

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..calc.engine import run_task
 from ..calc.spec import Task
-from ..tolerance import Tolerance, scalar_close
+from ..tolerance import Tolerance, comparison
 from .core import resolve
 from .ecf import layout, recompute, shift, signature, slot_place, with_given
 
@@ -147,7 +147,8 @@ class Shortcuts:
             return False
         if not np.isfinite(other).all():
             return True
-        return not all(scalar_close(float(a), float(b), tol) for a, b in zip(other.reshape(-1), key.reshape(-1)))
+        close = comparison(tol)
+        return not all(close(a, b) for a, b in zip(other.reshape(-1).tolist(), key.reshape(-1).tolist()))
 
     def moved(self, path: str, given: dict[str, np.ndarray], derivative: str) -> np.ndarray | None:
         """The value at ``path`` with ``given`` moved up by the guard's shift, as ``recompute`` gives
