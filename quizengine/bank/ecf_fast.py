@@ -70,17 +70,44 @@ def _order(kind: tuple, key: tuple) -> int:
     return 5 * n + 1 + 2 * step + (name == "b_new")
 
 
-def reaches(kind: tuple, source: Place, target: Place) -> bool:
+def reaches(kind: tuple, source: Place, target: Place, flow: tuple[bool, bool, bool] = (True, True, False)) -> bool:
     """Can a value given at ``source`` change what the calculator computes at ``target``? (Erring
-    towards yes: every slot computed later, except that nothing is computed from the loss or an
-    update, and only the updates from dW and db.)"""
+    towards yes.) A network: every slot computed later, except that nothing is computed from the loss
+    or an update, and only the updates from dW and db. An optimizer (optimizers.run): within a step
+    the moments come from the gradient and the moments before, the parameters from all of those; a
+    gradient comes from the parameters before it only with an objective, the moments from the
+    parameters only with a coupled penalty, and each moment from its own only for the rules known to
+    keep them apart (``flow`` = (objective, penalty, apart); by default yes, yes, no)."""
     if source.order >= target.order:
         return False
     if kind[0] == "network":
         name = source.key[1]
-        if name in LEAVES or (name in ("dW", "db") and target.key[1] not in UPDATE):
-            return False
-    return True
+        return not (name in LEAVES or (name in ("dW", "db") and target.key[1] not in UPDATE))
+    return source.key in _optimizer_upstream(target.key, *flow)
+
+
+APART = ("sgd", "rmsprop", "adagrad", "adam", "adamw")  # optimizers.*_state: each moment from its own alone
+
+
+@lru_cache(maxsize=4096)
+def _optimizer_upstream(key: tuple, objective: bool, penalty: bool, apart: bool) -> frozenset:
+    seen: set = set()
+    todo = [key]
+    while todo:
+        k, name = todo.pop()
+        prev = [(k - 1, "params")] if k > 0 else []
+        if name == "gradient":
+            parents = prev if objective else []
+        elif name in ("velocity", "second_moment"):
+            moments = [(k - 1, name)] if apart else [(k - 1, "velocity"), (k - 1, "second_moment")]
+            parents = (moments if k > 0 else []) + [(k, "gradient")] + (prev if penalty else [])
+        else:  # params
+            parents = prev + [(k, "velocity"), (k, "second_moment"), (k, "gradient")]
+        for n in parents:
+            if n not in seen:
+                seen.add(n)
+                todo.append(n)
+    return frozenset(seen)
 
 
 def same_bits(x: np.ndarray, y: Any) -> bool:
@@ -97,6 +124,10 @@ class Shortcuts:
         self.task, self.kind, self.cache, self.sources = task, layout(task), cache, sources
         self.places = {p: locate(self.kind, p) for p in sources} if self.kind else {}  # the sources'
         self.where = dict(self.places)  # every path asked about
+        c = getattr(task, "config", None)  # an optimizer's: what its gradient and moments are computed from
+        self.flow = (getattr(task, "gradients", None) is None,
+                     bool(c is not None and (c.weight_decay and c.name != "adamw" or c.l1)),
+                     c is not None and c.name in APART)
         if true_result is not None:
             for way in ("z", "a"):
                 cache.setdefault(signature({}, way), true_result)
@@ -176,7 +207,7 @@ class Shortcuts:
                 # a path not in the graph, the part's own quantity given (a partial one), or a source
                 # this part does not use that could change its quantity
                 if place is None or (p in given and place.key == target.key) or (
-                        p not in given and reaches(self.kind, place, target)):
+                        p not in given and reaches(self.kind, place, target, self.flow)):
                     ok = False
                     break
             self.memo[memo] = ok

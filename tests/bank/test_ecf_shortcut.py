@@ -130,7 +130,8 @@ def test_a_slip_carried_on_takes_the_shortcuts(monkeypatch):
 
 # Chains the banks do not have: parts out of the calculator's order, partial paths, the same
 # quantity twice, explicit depends_on, dropout, a spec with its own given value, an optimizer with
-# weight decay (its moments depend on the parameters) and adam (two moments computed together).
+# weight decay (its moments depend on the parameters), adam (two moments computed together) and
+# adamw with an L1 penalty.
 ODD = """
   - id: odd-net
     type: multipart
@@ -207,6 +208,19 @@ ODD = """
       - {id: m2, prompt: m2, answer: "steps[1].velocity"}
       - {id: w2, prompt: w2, answer: "steps[1].params"}
       - {id: w3, prompt: w3, answer: "steps[2].params"}
+  - id: odd-adamw-l1
+    type: multipart
+    prompt: AdamW with an L1 penalty (it couples the moments to w; w1[0] is near 0, so moving it flips its sign).
+    calc:
+      optimizer: {name: adamw, learning_rate: 0.1, weight_decay: 0.1, l1: 0.05}
+      params: [0.02, -2.0]
+      gradients: [[0.5, -0.1], [0.4, 0.2]]
+    parts:
+      - {id: m1, prompt: m1, answer: "steps[0].velocity"}
+      - {id: w1, prompt: w1, answer: "steps[0].params"}
+      - {id: s2, prompt: s2, answer: "steps[1].second_moment"}
+      - {id: m2, prompt: m2, answer: "steps[1].velocity"}
+      - {id: w2, prompt: w2, answer: "steps[1].params"}
 """
 
 
@@ -219,7 +233,7 @@ def odd(tmp_path_factory):
     return cat
 
 
-@pytest.mark.parametrize("item_id", ["odd-net", "odd-given", "odd-decay", "odd-adam"])
+@pytest.mark.parametrize("item_id", ["odd-net", "odd-given", "odd-decay", "odd-adam", "odd-adamw-l1"])
 def test_shortcuts_agree_on_chains_out_of_the_usual_shape(odd, item_id):
     v = make_variant(odd.items[item_id], 0)
     cases = patterns(v)
@@ -263,7 +277,8 @@ def checked(monkeypatch):
 
 
 @pytest.mark.parametrize("where, item_id", [("odd", "odd-net"), ("odd", "odd-given"), ("odd", "odd-decay"),
-                                            ("odd", "odd-adam"), ("banks", "chain-bp-322-relu-softmax"),
+                                            ("odd", "odd-adam"), ("odd", "odd-adamw-l1"),
+                                            ("banks", "chain-bp-322-relu-softmax"),
                                             ("banks", "chain-bp-221-sigmoid"), ("banks", "chain-opt-adam")])
 def test_each_shortcut_gives_the_numbers_it_stands_for(odd, checked, where, item_id):
     """Not only the marks: the pruned chain's value at every other part, and the moved key read
