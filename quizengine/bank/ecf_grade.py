@@ -105,7 +105,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
 
 def share(ok: np.ndarray) -> float:
     """The share of entries right: ``float(np.mean(ok))``, counted."""
-    return np.count_nonzero(ok) / ok.size if ok.size else float(np.mean(ok))
+    return int(np.count_nonzero(ok)) / ok.size if ok.size else float(np.mean(ok))
 
 
 def _part_feedback(k: PartKey, x: np.ndarray, ok: np.ndarray, r: PartResult, why: str, credit: float) -> str:
