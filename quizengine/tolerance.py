@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from enum import Enum
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -79,10 +79,27 @@ def scalar_close(x: float, a: float, tol: Tolerance) -> bool:
     raise AssertionError(mode)  # pragma: no cover - exhaustive
 
 
+def comparison(tol: Tolerance) -> Callable[[float, float], bool]:
+    """``scalar_close`` with ``tol`` looked up once: for comparing many entries."""
+    mode = mode_of(tol)
+    finite = math.isfinite
+    if mode is Mode.REL_ABS:
+        rel, abs_ = tol.rel or 0.0, tol.abs or 0.0
+        return lambda x, a: finite(x) and finite(a) and close_rel_abs(x, a, rel, abs_)
+    if mode is Mode.SIGFIGS:
+        digits = tol.sigfigs
+        return lambda x, a: finite(x) and finite(a) and close_sigfigs(x, a, digits)
+    if mode is Mode.DECIMALS:
+        decimals = tol.decimals
+        return lambda x, a: finite(x) and finite(a) and close_decimals(x, a, decimals)
+    raise AssertionError(mode)  # pragma: no cover - exhaustive
+
+
 def entries_close(x: Any, a: Any, tol: Tolerance = DEFAULT_TOLERANCE) -> np.ndarray:
     """Return a boolean array: which entries of x are within tolerance of a (same shape)."""
     xs, as_ = np.asarray(x, dtype=np.float64), np.asarray(a, dtype=np.float64)
-    flat = [scalar_close(float(u), float(v), tol) for u, v in zip(xs.reshape(-1), as_.reshape(-1))]
+    close = comparison(tol)
+    flat = [close(u, v) for u, v in zip(xs.reshape(-1).tolist(), as_.reshape(-1).tolist())]
     return np.array(flat, dtype=bool).reshape(as_.shape)
 
 

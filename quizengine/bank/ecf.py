@@ -2,26 +2,26 @@
 from a student's own earlier answers (the calculator's ``given`` values), with the guards that keep
 an earlier answer from making a later part trivial (Numbas issue #368).
 
-Below the item types: the ``multipart`` type (bank/types/multipart.py) grades with it.
+Below the item types: bank/ecf_grade.py grades a chain with it, for the ``multipart`` type
+(bank/types/multipart.py).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field as dc_field, replace
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from ..calc import mistakes as buggy
 from ..calc.engine import run_task
-from ..calc.given import network_slots, optimizer_slots, parse_given
+from ..calc.given import PATH, Given, checked_given, network_slots, optimizer_slots, parse_given
 from ..calc.losses import InfiniteLossError
 from ..calc.optimizers import OPTIMIZERS
 from ..calc.spec import NetworkTask, OptimizerTask, SpecError, Task
-from ..parsing import FormatError, parse_numeric
-from ..tolerance import Tolerance, entries_close, numbers_match, scalar_close
-from .core import Variant, parse_path, resolve
+from ..tolerance import Tolerance, scalar_close
+from .core import parse_path, resolve
 from .params import fmt
 
 Node = tuple  # ("a", 1), ("loss",), ("velocity", 0): one quantity of the calculator, indices dropped
@@ -141,24 +141,69 @@ def derivatives(task: Task, given: dict[str, Any]) -> tuple[str, ...]:
 def with_given(task: Task, given: dict[str, Any], derivative: str = "z") -> Task:
     """The task with ``given`` values (path -> value) put in; SpecError for a path it has not.
     ``derivative="a"``: f' of a layer whose a is given is taken from that a (calc's given_derivative)."""
-    given = {p: np.asarray(x, dtype=np.float64).tolist() for p, x in given.items()}
+    arrays = {p: np.asarray(x, dtype=np.float64) for p, x in given.items()}
+    kind = layout(task)
+    if kind is None:
+        raise SpecError("only network and optimizer tasks take given values")
+    checked = _checked(kind, arrays)
+    if checked is None:  # something to refuse: calc's parser says what
+        slots, absent = slots_of(kind)
+        checked = parse_given({p: x.tolist() for p, x in arrays.items()}, slots, absent, "the paths of this task's result")
+    return replace(task, given=replace(checked, derivative=derivative))
+
+
+def _checked(kind: tuple, arrays: dict[str, np.ndarray]) -> Given | None:
+    """The Given calc's ``parse_given`` makes of finite values of the right shapes at known paths,
+    without parsing each path again; None for anything else."""
+    entries: dict[tuple, list] = {}
+    shown: dict[str, np.ndarray] = {}
+    for path, x in arrays.items():
+        place = slot_place(kind, str(path))
+        if place is None or x.shape != place[2] or x.size == 0 or not np.isfinite(x).all():
+            return None
+        v = np.array(x, dtype=np.float64)
+        entries.setdefault(place[0], []).append((place[1], v))
+        shown[place[3]] = v
+    return checked_given(entries, shown)
+
+
+@lru_cache(maxsize=4096)
+def slot_place(kind: tuple, path: str) -> tuple[tuple, tuple[int, ...], tuple[int, ...], str] | None:
+    """Where a given path puts its value in a task of layout ``kind``: (slot key, index into the
+    slot's array as the calculator holds it, the value's shape, the path as calc writes it); None
+    if it names no quantity (as calc.given.parse_given reads it)."""
+    slots, _ = slots_of(kind)
+    text = path.replace(" ", "")
+    m = PATH.fullmatch(text)
+    if m is None or m["base"] not in slots:
+        return None
+    slot = slots[m["base"]]
+    index = tuple(int(i) for i in re.findall(r"\d+", m["index"]))
+    if len(index) > len(slot.shape) or any(i >= n for i, n in zip(index, slot.shape)):
+        return None
+    return slot.key, slot.prefix + index, slot.shape[len(index):], text
+
+
+def layout(task: Task) -> tuple | None:
+    """What a task's given paths depend on: ("network", layer sizes, batch, update) or
+    ("optimizer", steps, parameter shape, second moment); None for other tasks."""
     if isinstance(task, NetworkTask):
         sizes = tuple(tuple(l.weights.shape) for l in task.network.layers)
-        batch = None if task.x.ndim == 1 else task.x.shape[0]
-        slots, absent = _slots("network", sizes, batch, task.learning_rate is not None)
-    elif isinstance(task, OptimizerTask):
-        second = OPTIMIZERS[task.config.name].second_moment
-        slots, absent = _slots("optimizer", task.steps, tuple(task.params.shape), second)
-    else:
-        raise SpecError("only network and optimizer tasks take given values")
-    return replace(task, given=replace(parse_given(given, slots, absent, "the paths of this task's result"),
-                                       derivative=derivative))
+        return "network", sizes, None if task.x.ndim == 1 else task.x.shape[0], task.learning_rate is not None
+    if isinstance(task, OptimizerTask):
+        return "optimizer", task.steps, tuple(task.params.shape), OPTIMIZERS[task.config.name].second_moment
+    return None
 
 
 @lru_cache(maxsize=256)
-def _slots(kind: str, *shape: Any) -> tuple[dict, dict]:
-    """The given paths of a task of this shape (the calculator's own tables, built once; read only)."""
-    return network_slots(list(shape[0]), shape[1], shape[2]) if kind == "network" else optimizer_slots(*shape)
+def slots_of(kind: tuple) -> tuple[dict, dict]:
+    """The given paths of a task of this layout (the calculator's own tables, built once; read only)."""
+    return network_slots(list(kind[1]), kind[2], kind[3]) if kind[0] == "network" else optimizer_slots(*kind[1:])
+
+
+def signature(given: dict[str, Any], derivative: str) -> tuple:
+    """The key of a run with these given values in ``recompute``'s cache: bit for bit."""
+    return (derivative, *sorted((p, np.asarray(x, dtype=np.float64).tobytes()) for p, x in given.items()))
 
 
 def recompute(task: Task, given: dict[str, Any], path: str, cache: dict | None = None,
@@ -167,7 +212,7 @@ def recompute(task: Task, given: dict[str, Any], path: str, cache: dict | None =
 
     ``cache`` (one per graded response) keeps each run's result by its given values: later parts
     often rest on the same earlier answers."""
-    sig = (derivative, *sorted((p, np.asarray(x, dtype=np.float64).tobytes()) for p, x in given.items()))
+    sig = signature(given, derivative)
     result = cache.get(sig) if cache is not None else None
     try:
         if result is None:
@@ -178,7 +223,7 @@ def recompute(task: Task, given: dict[str, Any], path: str, cache: dict | None =
         value = np.asarray(resolve(result, path), dtype=np.float64)
     except (SpecError, InfiniteLossError, FloatingPointError, KeyError, ValueError):
         return None
-    return value if np.all(np.isfinite(value)) else None
+    return value if np.isfinite(value).all() else None
 
 
 def zero_like(x: float, tol: Tolerance) -> bool:
@@ -210,8 +255,8 @@ def ecf_key(task: Task, path: str, true_key: Any, given: dict[str, np.ndarray], 
     truth = np.asarray(true_key, dtype=np.float64)
     if key.shape != truth.shape:
         return None, "the chain from your earlier answers does not have this part's shape"
-    for k, t in zip(key.reshape(-1), truth.reshape(-1)):
-        if zero_like(float(k), tol) and not zero_like(float(t), tol):
+    for k, t in zip(key.reshape(-1).tolist(), truth.reshape(-1).tolist()):
+        if zero_like(k, tol) and not zero_like(t, tol):
             return None, "your earlier answer makes this part 0"
     if check_constant and not moves(task, path, key, given, tol, cache, derivative):
         return None, CONSTANT
@@ -221,14 +266,18 @@ def ecf_key(task: Task, path: str, true_key: Any, given: dict[str, np.ndarray], 
 CONSTANT = "this part comes out the same whatever your earlier answer is"
 
 
+def shift(v: np.ndarray, sign: float) -> np.ndarray:
+    """A given value moved by the constant guard. Each entry moves by its own amount (1, 1.37, 1.74,
+    ... times the spread), so that symmetric weights cannot cancel a shift that is the same for
+    every entry."""
+    return v + sign * SPREAD * (np.abs(v) + 1.0) * (1.0 + 0.37 * np.arange(np.size(v)).reshape(np.shape(v)))
+
+
 def moves(task: Task, path: str, key: np.ndarray, given: dict[str, np.ndarray], tol: Tolerance,
           cache: dict | None = None, derivative: str = "z") -> bool:
     """The key at ``path`` changes (beyond the tolerance) when the given values move by SPREAD."""
     for sign in (1.0, -1.0):
-        # Each entry moves by its own amount (1, 1.37, 1.74, ... times the spread), so that
-        # symmetric weights cannot cancel a shift that is the same for every entry.
-        shifted = {p: v + sign * SPREAD * (np.abs(v) + 1.0) * (1.0 + 0.37 * np.arange(np.size(v)).reshape(np.shape(v)))
-                   for p, v in given.items()}
+        shifted = {p: shift(v, sign) for p, v in given.items()}
         other = recompute(task, shifted, path, cache, derivative)
         if other is None or not all(scalar_close(float(a), float(b), tol)
                                     for a, b in zip(other.reshape(-1), key.reshape(-1))):
@@ -279,93 +328,8 @@ class PartResult:
 
 def shown_value(x: Any) -> str:
     """A student's value in feedback: 4 significant figures."""
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim == 0:
-        return fmt(float(a), 4)
-    return "[" + ", ".join(shown_value(e) for e in a) + "]"
+    return _shown(np.asarray(x, dtype=np.float64).tolist())
 
 
-def grade_parts(v: Variant, response: Any) -> list[PartResult]:
-    """Grade every part: against the true chain and, for an ECF part, against the chain from the
-    student's own valid answers to the parts it depends on; the better score counts."""
-    resp = response if isinstance(response, dict) else {}
-    credit = float(v.model.ecf_credit)
-    read: dict[int, np.ndarray] = {}  # part index -> the student's value, readable and finite
-    cache: dict = {}
-    out: list[PartResult] = []
-    for i, k in enumerate(v.payload.parts):
-        p = k.part
-        r = PartResult(p.id, k.number, 0.0, float(p.points))
-        raw = resp.get(p.id)
-        if raw is None:
-            r.feedback, r.answered = "Not answered.", False
-            out.append(r)
-            continue
-        try:
-            x = parse_numeric(raw, k.shape)
-        except FormatError as e:
-            r.feedback = r.format_error = str(e)
-            out.append(r)
-            continue
-        read[i] = x
-        ok = entries_close(x, k.answer, p.tolerance)
-        fraction = float(np.mean(ok))
-        if fraction == 1.0:
-            r.score, r.feedback = r.max_score, "Correct."
-            out.append(r)
-            continue
-        why = ""
-        parts = v.payload.parts
-        sources = [j for j in k.deps if j in read and not zeroes(read[j], parts[j].answer, parts[j].part.tolerance)]
-        if p.ecf and credit > 0 and sources:
-            given = {parts[j].part.answer: read[j] for j in sources}
-            for way in derivatives(v.task, given):  # f' at z, or from the student's own a: the better counts
-                if fraction >= credit:
-                    break  # full ECF credit already: the other way cannot do better
-                key, why_not = ecf_key(v.task, p.answer, k.answer, given, p.tolerance, cache, False, way)
-                why = why_not if way == "z" else why  # the reason the graph's own chain gives, if any
-                if key is None:
-                    continue
-                ecf_fraction = credit * float(np.mean(entries_close(x, key, p.tolerance)))
-                if ecf_fraction > fraction and not moves(v.task, p.answer, key, given, p.tolerance, cache, way):
-                    why = CONSTANT
-                elif ecf_fraction > fraction:
-                    fraction = ecf_fraction
-                    r.ecf, r.ecf_key, r.ecf_derivative = True, key.tolist(), way
-                    r.ecf_from = [{"part": parts[j].number, "id": parts[j].part.id, "name": parts[j].name,
-                                   "value": read[j].tolist(),
-                                   "wrong": not numbers_match(read[j], parts[j].answer, parts[j].part.tolerance)}
-                                  for j in sources]
-        elif p.ecf and credit > 0 and any(j in read for j in k.deps):
-            why = "your earlier answers it depends on are 0 where the true values are not"
-        elif p.ecf and credit > 0 and k.deps:
-            why = "none of the earlier answers it depends on could be read"
-        r.score = round(r.max_score * fraction, 10)
-        r.feedback = _part_feedback(k, x, ok, r, why, credit)
-        for mistake, value in k.mistakes.items():
-            if not r.ecf and numbers_match(x, value, p.tolerance):
-                r.mistake = mistake
-                r.feedback = f"Your answer is what you get if you {buggy.DESCRIPTIONS[mistake]}."
-                break
-        out.append(r)
-    return out
-
-
-def _part_feedback(k: PartKey, x: np.ndarray, ok: np.ndarray, r: PartResult, why: str, credit: float) -> str:
-    if r.ecf:
-        src = " and ".join(f"your {s['name']} = {shown_value(s['value'])} from part {s['part']}" for s in named(r.ecf_from))
-        scaled = "" if credit == 1 else f" ({fmt(credit * 100)}% of the points for error carried forward)"
-        full = r.score >= r.max_score * credit - 1e-9
-        return (f"Part {k.number} is marked on {src}: {'right' if full else 'partly right'} for your values{scaled} "
-                f"(the true chain gives {shown_value(k.answer)}).")
-    text = f"{int(ok.sum())} of {ok.size} entries are right." if x.ndim else "Not right."
-    if why and k.part.ecf:
-        text += f" No credit carried forward: {why}."
-    return text
-
-
-def named(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The sources feedback names: the wrong ones nearest to the part (the latest wrong earlier answer
-    stands for those before it), or the latest one if none is wrong (a rounded value carried on)."""
-    wrong = [s for s in sources if s.get("wrong")]
-    return wrong[-1:] if wrong else sources[-1:]
+def _shown(x: Any) -> str:
+    return fmt(x, 4) if isinstance(x, float) else "[" + ", ".join(_shown(e) for e in x) + "]"

@@ -79,6 +79,12 @@ def parse_given(raw: Any, slots: dict[str, Slot], absent: dict[str, str], valid:
             raise SpecError(f"given.{text}: shape {v.shape} does not match {base}[...], shape {rest}")
         entries.setdefault(slot.key, []).append((slot.prefix + index, v))
         shown[text] = v
+    return checked_given(entries, shown)
+
+
+def checked_given(entries: dict[tuple, list[tuple[tuple[int, ...], Array]]], shown: dict[str, Array]) -> Given:
+    """The Given of values already checked: slot key -> [(index into the slot, value)], in order,
+    and path as written -> value."""
     return Given({key: _putter(items) for key, items in entries.items()}, shown)
 
 

@@ -19,7 +19,8 @@ from ...parsing import CostlyNumber, FormatError, parse_numeric
 from ...tolerance import Tolerance, numbers_match
 from ...calc.mistakes import unchanged_at
 from ..core import Variant, VariantError, buggy_result, finite, is_trivial, parse_path, resolve, shared
-from ..ecf import PartKey, depends, grade_parts, task_kind
+from ..ecf import PartKey, depends, task_kind
+from ..ecf_grade import grade_parts
 from ..ecf_names import quantity_name
 from ..loader import BankItem, Problem
 from ..params import fmt, latex, plain
