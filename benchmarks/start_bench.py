@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 QUIZ = "module-04-prep"
 FIGURED = "bench-chain-figures"  # module-04-prep plus a network diagram and an activation plot
 FIGURE_ITEMS = ("bp-forward-221", "act-calc-sigmoid-derivative")
-FAST_HASH = "pbkdf2:sha256:1000"
+FAST_HASH = "argon2id:m=8,t=1,p=1"
 
 
 def load() -> str:

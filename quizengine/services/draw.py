@@ -7,13 +7,14 @@ orders each pool, and seeds each question's variant.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Integer, String, bindparam, func, insert, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,8 +32,23 @@ log = logging.getLogger(__name__)
 
 
 def _hmac_int(secret: str, *parts: object) -> int:
-    msg = "\x1f".join(map(str, parts)).encode()
-    return int.from_bytes(hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:8], "big")
+    """The first 8 bytes of HMAC-SHA256(secret, parts joined by US), as an integer."""
+    inner, outer = _pads(secret)  # the key's pads hashed once, not at every one of a draw's few hundred calls
+    h = inner.copy()
+    h.update("\x1f".join(map(str, parts)).encode())
+    o = outer.copy()
+    o.update(h.digest())
+    return int.from_bytes(o.digest()[:8], "big")
+
+
+@functools.lru_cache(maxsize=8)
+def _pads(secret: str) -> tuple[Any, Any]:
+    """SHA-256 states after the HMAC key's inner and outer pads (RFC 2104, as ``hmac`` computes them)."""
+    key = secret.encode()
+    if len(key) > 64:  # SHA-256's block size
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key)))
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,20 @@ class PoolItem:
 _POOLS: dict[tuple, list[PoolItem]] = {}
 
 
+# What identifies the banks' items now: their count, the sum of their version ids, the last load.
+STAMP = select(func.count(CurrentItem.item_id), func.coalesce(func.sum(CurrentItem.item_version_id), literal_column("0")),
+               select(func.max(Quiz.updated_at)).scalar_subquery())
+
+
+def pool_key(url: str, stamp: Any) -> tuple:
+    return (url, int(stamp[0]), int(stamp[1]), stamp[2])
+
+
+def cached_pool(key: tuple) -> list[PoolItem] | None:
+    """The items of ``current_items`` if this process holds them for this key (``pool_key``)."""
+    return _POOLS.get(key)
+
+
 def current_items(s: Session) -> list[PoolItem]:
     """The items the banks hold now; cached per process until a bank load changes them.
 
@@ -56,10 +86,7 @@ def current_items(s: Session) -> list[PoolItem]:
     stamps each quiz; a revert that brings back older versions changes that time even when it
     leaves the sum of the ids as it was).
     """
-    loaded = select(func.max(Quiz.updated_at)).scalar_subquery()
-    stamp = s.execute(select(func.count(CurrentItem.item_id), func.coalesce(func.sum(CurrentItem.item_version_id), 0),
-                             loaded)).one()
-    key = (str(s.get_bind().url), int(stamp[0]), int(stamp[1]), stamp[2])
+    key = pool_key(str(s.get_bind().url), s.execute(STAMP).one())
     pool = _POOLS.get(key)
     if pool is None:
         rows = s.execute(select(CurrentItem.item_id, CurrentItem.topic, CurrentItem.tags, CurrentItem.item_version_id,
@@ -72,15 +99,23 @@ def current_items(s: Session) -> list[PoolItem]:
     return pool
 
 
-def draw_items(s: Session, q: Quiz, secret: str, user_id: int, number: int) -> list[tuple[PoolItem, float | None]]:
+def avoids_repeats(q: Any, number: int) -> bool:
+    """Whether attempt ``number``'s draw puts the items of earlier attempts last (``repeats: avoid``)."""
+    return number > 1 and q.definition.get("repeats", "avoid") == "avoid"
+
+
+def draw_items(s: Session | None, q: Any, secret: str, user_id: int, number: int,
+               pool: list[PoolItem] | None = None, seen: dict[str, int] | None = None
+               ) -> list[tuple[PoolItem, float | None]]:
     """Draw each slot's items for one attempt; no item twice; unpredictable without the secret.
 
     With ``repeats: avoid`` (the default) items the student met in an earlier attempt come last,
     the least recently met first: they are drawn again only when a pool has no unseen items left.
+    ``pool`` and ``seen`` (``current_items``, ``seen_items``), when given, are not read from ``s``.
     """
-    current = {c.item_id: c for c in current_items(s)}
-    avoid = number > 1 and q.definition.get("repeats", "avoid") == "avoid"
-    seen = seen_items(s, q.id, user_id, number) if avoid else {}
+    current = {c.item_id: c for c in (pool if pool is not None else current_items(s))}
+    if seen is None:
+        seen = seen_items(s, q.id, user_id, number) if avoids_repeats(q, number) else {}
     chosen: list[tuple[PoolItem, float | None]] = []
     used: set[str] = set()
     families: set[str] = set()
@@ -133,13 +168,18 @@ def quiz_points(s: Session, q: Quiz) -> float:
     return total or 1.0
 
 
+# Item id -> the latest of a student's attempts before a number that drew it.
+SEEN = (select(ItemVersion.item_id, func.max(Attempt.number))
+        .join(AttemptQuestion, AttemptQuestion.item_version_id == ItemVersion.id)
+        .join(Attempt, Attempt.id == AttemptQuestion.attempt_id)
+        .where(Attempt.user_id == bindparam("p_uid", type_=Integer), Attempt.quiz_id == bindparam("p_quiz", type_=String),
+               Attempt.number < bindparam("p_number", type_=Integer))
+        .group_by(ItemVersion.item_id))
+
+
 def seen_items(s: Session, quiz_id: str, user_id: int, number: int) -> dict[str, int]:
     """Item id -> the latest of the student's attempts before ``number`` that drew it."""
-    rows = s.execute(select(ItemVersion.item_id, func.max(Attempt.number))
-                     .join(AttemptQuestion, AttemptQuestion.item_version_id == ItemVersion.id)
-                     .join(Attempt, Attempt.id == AttemptQuestion.attempt_id)
-                     .where(Attempt.user_id == user_id, Attempt.quiz_id == quiz_id, Attempt.number < number)
-                     .group_by(ItemVersion.item_id))
+    rows = s.execute(SEEN, {"p_uid": user_id, "p_quiz": quiz_id, "p_number": number})
     return {item_id: int(n) for item_id, n in rows}
 
 
