@@ -42,7 +42,7 @@ class QuickStart:
         cfg = flask_app.config
         self.db = flask_app.extensions["quizengine.db"]
         self.secret, self.max_age = cfg["SECRET_KEY"], cfg["API_TOKEN_MAX_AGE"]
-        self.headers = api_headers(cfg)
+        self.headers = [*api_headers(cfg), ("Vary", "Cookie")]  # as Flask's answer has it (the session is looked at)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "POST" and "HTTP_COOKIE" not in environ:
