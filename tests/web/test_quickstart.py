@@ -174,3 +174,24 @@ def test_a_start_not_rendered_ahead_goes_to_flask_which_renders(app, client, db,
         api.start_attempt = saved
     assert r.status_code == 201 and calls == [1]
     assert r.json == client.get(f"/api/v1/attempts/{r.json['attempt_id']}", headers=head).json
+
+
+def test_the_page_start_takes_the_common_start_too(app, client, db, users, monkeypatch):
+    from quizengine.web import student
+
+    users.add("ann")
+    warm(app, db, "ann")
+    expected = full_path_draw(app, db, "ann")
+    users.login(client, "ann")
+    monkeypatch.setattr(student, "start_attempt", lambda *a, **k: pytest.fail("the page start went to the full path"))
+    r = client.post(f"/quizzes/{QUIZ}/start")
+    assert r.status_code == 302
+    aid = int(r.headers["Location"].rsplit("/", 1)[1])
+    assert stored(db, aid) == expected
+    page = client.get(f"/attempts/{aid}")
+    assert page.status_code == 200 and b"q20" in page.data
+    monkeypatch.undo()
+    again = client.post(f"/quizzes/{QUIZ}/start")  # in progress: the full path answers (and refuses)
+    with db.read() as s:
+        assert len(list(s.scalars(select(Attempt)))) == 1
+    assert again.status_code in (302, 409)
