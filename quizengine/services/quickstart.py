@@ -27,7 +27,7 @@ from .banks import bank_item, cached_item
 from .clock import iso, now
 from .draw import SEEN, STAMP, avoids_repeats, cached_pool, current_items, draw_items, pool_key, question_seed
 from .errors import ServiceError
-from .quicksave import Prepared
+from . import quicksave
 from .quizzes import start_refusal
 from .renderings import RENDER_FORMAT
 from .terms import Terms, terms_of
@@ -58,6 +58,26 @@ NEW_ATTEMPT = insert(Attempt).values(
 NEW_QUESTION = insert(AttemptQuestion).values(
     attempt_id=_p("p_aid", AQ.attempt_id), slot=_p("p_slot", AQ.slot), item_version_id=_p("p_iv", AQ.item_version_id),
     seed=_p("p_seed", AQ.seed), points=_p("p_points", AQ.points))
+
+
+class Prepared(quicksave.Prepared):
+    """``quicksave.Prepared``, with no result processor for a column whose dialect needs none without
+    knowing the column's database type (psycopg's floats: PostgreSQL's own types arrive as Python's)."""
+
+    def __init__(self, stmt: Any, dialect: Dialect):
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.order = list(compiled.positiontup or []) if compiled.positional else None
+        self.process = {name: p for name, b in compiled.binds.items()
+                        if (p := b.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
+        self.result = [_result_processor(c.type, dialect) for c in getattr(stmt, "selected_columns", [])]
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> Any:
+    try:
+        return type_.dialect_impl(dialect).result_processor(dialect, None)
+    except TypeError:  # psycopg's Numeric/Float asks for the column's type code, which only a cursor knows
+        return None
 
 
 def _views(n: int) -> Any:
