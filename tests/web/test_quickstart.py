@@ -195,3 +195,18 @@ def test_the_page_start_takes_the_common_start_too(app, client, db, users, monke
     with db.read() as s:
         assert len(list(s.scalars(select(Attempt)))) == 1
     assert again.status_code in (302, 409)
+
+
+def test_warming_two_attempts_ahead_renders_the_second_start_too(app, client, db, users, no_flask_start):
+    users.add("ann")
+    head = users.token(client, "ann")
+    report = warming.warm_quiz(db, app.config["SECRET_KEY"], QUIZ, ["ann"], ahead=2)
+    assert (report.questions, report.rendered) == (40, 40)
+    first = client.post(START, headers=head).json  # the fast lane: every question rendered ahead
+    assert client.post(f"/api/v1/attempts/{first['attempt_id']}/submit", headers=head).status_code == 200
+    expected = full_path_draw(app, db, "ann")
+    second = client.post(START, headers=head)  # the fast lane again: attempt 2 was rendered ahead as drawn now
+    assert second.status_code == 201 and stored(db, second.json["attempt_id"]) == expected
+    # the quiz allows 2 attempts: a third is not planned, and rerunning renders nothing
+    again = warming.warm_quiz(db, app.config["SECRET_KEY"], QUIZ, ["ann"], ahead=3)
+    assert (again.questions, again.rendered) == (20, 0)
