@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,21 @@ def _hmac_int(secret: str, *parts: object) -> int:
     return int.from_bytes(o.digest()[:8], "big")
 
 
+def _hmac_ints(secret: str, prefix: tuple, last: list[str]) -> list[int]:
+    """``_hmac_int(secret, *prefix, x)`` for each x of ``last``, the common prefix hashed once."""
+    inner, outer = _pads(secret)
+    head = inner.copy()
+    head.update(("\x1f".join(map(str, prefix)) + "\x1f").encode())
+    out = []
+    for x in last:
+        h = head.copy()
+        h.update(str(x).encode())
+        o = outer.copy()
+        o.update(h.digest())
+        out.append(int.from_bytes(o.digest()[:8], "big"))
+    return out
+
+
 @functools.lru_cache(maxsize=8)
 def _pads(secret: str) -> tuple[Any, Any]:
     """SHA-256 states after the HMAC key's inner and outer pads (RFC 2104, as ``hmac`` computes them)."""
@@ -61,7 +77,24 @@ class PoolItem:
     family: str | None = None  # at most one item of a family per attempt
 
 
-_POOLS: dict[tuple, list[PoolItem]] = {}
+class Pool(list):
+    """The current items (a list of PoolItem), with what draws computed from them (each slot's candidates)."""
+
+    def __init__(self, items: Any):
+        super().__init__(items)
+        self.by_id = {c.item_id: c for c in self}
+        self.slots: dict[str, list[PoolItem]] = {}
+
+    def candidates(self, slot: SlotDefinition) -> list[PoolItem]:
+        """``slot_pool`` of a slot, computed once per slot definition."""
+        key = json.dumps(slot, sort_keys=True, default=str)
+        found = self.slots.get(key)
+        if found is None:
+            found = self.slots[key] = slot_pool(self.by_id, slot)
+        return found
+
+
+_POOLS: dict[tuple, Pool] = {}
 
 
 # What identifies the banks' items now: their count, the sum of their version ids, the last load.
@@ -73,12 +106,12 @@ def pool_key(url: str, stamp: Any) -> tuple:
     return (url, int(stamp[0]), int(stamp[1]), stamp[2])
 
 
-def cached_pool(key: tuple) -> list[PoolItem] | None:
+def cached_pool(key: tuple) -> Pool | None:
     """The items of ``current_items`` if this process holds them for this key (``pool_key``)."""
     return _POOLS.get(key)
 
 
-def current_items(s: Session) -> list[PoolItem]:
+def current_items(s: Session) -> Pool:
     """The items the banks hold now; cached per process until a bank load changes them.
 
     The stamp is read at every call, so every worker of every host sees a load at once: the items'
@@ -92,8 +125,8 @@ def current_items(s: Session) -> list[PoolItem]:
         rows = s.execute(select(CurrentItem.item_id, CurrentItem.topic, CurrentItem.tags, CurrentItem.item_version_id,
                                 ItemVersion.version, ItemVersion.data["family"].as_string().label("family"))
                          .join(ItemVersion, CurrentItem.item_version_id == ItemVersion.id).order_by(CurrentItem.item_id))
-        pool = [PoolItem(r.item_id, r.topic, frozenset(r.tags or []), r.item_version_id, r.version, r.family or None)
-                for r in rows]
+        pool = Pool(PoolItem(r.item_id, r.topic, frozenset(r.tags or []), r.item_version_id, r.version,
+                             r.family or None) for r in rows)
         _POOLS.clear()
         _POOLS[key] = pool
     return pool
@@ -105,23 +138,25 @@ def avoids_repeats(q: Any, number: int) -> bool:
 
 
 def draw_items(s: Session | None, q: Any, secret: str, user_id: int, number: int,
-               pool: list[PoolItem] | None = None, seen: dict[str, int] | None = None
+               items: Pool | None = None, seen: dict[str, int] | None = None
                ) -> list[tuple[PoolItem, float | None]]:
     """Draw each slot's items for one attempt; no item twice; unpredictable without the secret.
 
     With ``repeats: avoid`` (the default) items the student met in an earlier attempt come last,
     the least recently met first: they are drawn again only when a pool has no unseen items left.
-    ``pool`` and ``seen`` (``current_items``, ``seen_items``), when given, are not read from ``s``.
+    ``items`` and ``seen`` (``current_items``, ``seen_items``), when given, are not read from ``s``.
     """
-    current = {c.item_id: c for c in (pool if pool is not None else current_items(s))}
+    current = items if items is not None else current_items(s)
     if seen is None:
         seen = seen_items(s, q.id, user_id, number) if avoids_repeats(q, number) else {}
     chosen: list[tuple[PoolItem, float | None]] = []
     used: set[str] = set()
     families: set[str] = set()
     for k, slot in enumerate(q.definition["slots"]):
-        pool = [c for c in slot_pool(current, slot) if c.item_id not in used]
-        pool.sort(key=lambda c: (seen.get(c.item_id, 0), _hmac_int(secret, "draw", user_id, q.id, number, k, c.item_id)))
+        pool = [c for c in current.candidates(slot) if c.item_id not in used]
+        ranks = _hmac_ints(secret, ("draw", user_id, q.id, number, k), [c.item_id for c in pool])
+        order = sorted(range(len(pool)), key=lambda i: (seen.get(pool[i].item_id, 0), ranks[i]))
+        pool = [pool[i] for i in order]
         count = slot.get("count", 1)
         pool = distinct(pool, count, lambda c: c.family, families)  # never two items of one family
         if len(pool) < count:

@@ -167,7 +167,7 @@ def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, se
     seen = ({item_id: int(n) for item_id, n in _all(st.seen, conn, p_uid=user_id, p_quiz=quiz_id, p_number=number)}
             if avoids_repeats(q, number) else {})
     try:
-        drawn = draw_items(None, q, secret, user_id, number, pool=_pool(db, st, conn), seen=seen)
+        drawn = draw_items(None, q, secret, user_id, number, items=_pool(db, st, conn), seen=seen)
     except ServiceError:
         return None
     rows = []
