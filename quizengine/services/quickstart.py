@@ -142,13 +142,21 @@ def _terms(st: Statements, conn: Any, q: Any, user_id: int) -> Terms:
     return terms_of(q, rows, user_id, group)
 
 
-def _pool(db: Database, st: Statements, conn: Any) -> list:
-    """``draw.current_items``: this process's copy when the stamp matches, else read with a session."""
-    pool = cached_pool(pool_key(str(db.engine.url), st.stamp.first(conn)))
-    if pool is None:
+class _Load(Exception):
+    """What the plan needs that this process does not hold: read with a session once the DBAPI
+    connection is given back (never a second connection while one is held: a pool of them would
+    run dry under a spike)."""
+
+    def __init__(self, pool: bool = False, versions: tuple[int, ...] = ()):
+        super().__init__()
+        self.pool, self.versions = pool, versions
+
+    def load(self, db: Database) -> None:
         with db.read() as s:
-            pool = current_items(s)
-    return pool
+            if self.pool:
+                current_items(s)
+            for iv in self.versions:
+                bank_item(s.get(ItemVersion, iv))
 
 
 def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, session_version: int | None,
@@ -167,17 +175,19 @@ def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, se
     seen = ({item_id: int(n) for item_id, n in _all(st.seen, conn, p_uid=user_id, p_quiz=quiz_id, p_number=number)}
             if avoids_repeats(q, number) else {})
     try:
-        drawn = draw_items(None, q, secret, user_id, number, items=_pool(db, st, conn), seen=seen)
+        pool = cached_pool(pool_key(str(db.engine.url), st.stamp.first(conn)))
+        if pool is None:
+            raise _Load(pool=True)
+        drawn = draw_items(None, q, secret, user_id, number, items=pool, seen=seen)
     except ServiceError:
         return None
+    unknown = tuple(c.item_version_id for c, points in drawn if points is None and cached_item(c.item_id, c.version) is None)
+    if unknown:
+        raise _Load(versions=unknown)
     rows = []
     for slot, (cur, points) in enumerate(drawn):
         if points is None:
-            item = cached_item(cur.item_id, cur.version)
-            if item is None:
-                with db.read() as s:
-                    item = bank_item(s.get(ItemVersion, cur.item_version_id))
-            points = item.model.points
+            points = cached_item(cur.item_id, cur.version).model.points  # type: ignore[union-attr]
         rows.append({"slot": slot, "item_version_id": cur.item_version_id,
                      "seed": question_seed(secret, user_id, q.id, number, cur.item_id), "points": float(points)})
     keys = list(dict.fromkeys((r["item_version_id"], r["seed"]) for r in rows))
@@ -201,8 +211,15 @@ def quick_start(db: Database, secret: str, user_id: int, session_version: int | 
     """
     t = t or now()
     st = _statements(db)
-    with db.raw_read() as conn:
-        plan = _plan(db, st, conn, secret, user_id, session_version, quiz_id)
+    for _ in range(3):  # the pool, then the items' points, each read at most once
+        try:
+            with db.raw_read() as conn:
+                plan = _plan(db, st, conn, secret, user_id, session_version, quiz_id)
+            break
+        except _Load as need:
+            need.load(db)
+    else:
+        return None
     if plan is None:
         return None
     _, number, rows, views = plan

@@ -210,3 +210,40 @@ def test_warming_two_attempts_ahead_renders_the_second_start_too(app, client, db
     # the quiz allows 2 attempts: a third is not planned, and rerunning renders nothing
     again = warming.warm_quiz(db, app.config["SECRET_KEY"], QUIZ, ["ann"], ahead=3)
     assert (again.questions, again.rendered) == (20, 0)
+
+
+def test_a_fresh_process_reads_the_pool_and_items_without_holding_two_connections(app, client, db, users,
+                                                                                  no_flask_start, monkeypatch):
+    from contextlib import contextmanager
+
+    from quizengine.services import banks
+
+    users.add("ann")
+    head = users.token(client, "ann")
+    warm(app, db, "ann")
+    expected = full_path_draw(app, db, "ann")
+    draw._POOLS.clear()  # as a worker that has drawn nothing yet
+    banks._ITEMS.clear()
+    held = []
+    raw_read, read = db.raw_read, db.read
+
+    @contextmanager
+    def tracked_raw_read():
+        held.append(1)
+        try:
+            with raw_read() as conn:
+                yield conn
+        finally:
+            held.pop()
+
+    @contextmanager
+    def checked_read():
+        assert not held, "a session opened while a DBAPI connection is held (a spike would empty the pool)"
+        with read() as s:
+            yield s
+
+    monkeypatch.setattr(db, "raw_read", tracked_raw_read)
+    monkeypatch.setattr(db, "read", checked_read)
+    r = client.post(START, headers=head)
+    assert r.status_code == 201, r.json
+    assert stored(db, r.json["attempt_id"]) == expected
