@@ -21,7 +21,7 @@ def create_app(config: dict[str, Any] | None = None):
     from .db import Database
     from . import web
     from .web import (api, auth, errors, headers, instructor, instructor_accommodations, instructor_banks, lti,
-                      quicksave, student, templating)
+                      quicksave, quickstart, student, templating)
     from .web import api_accommodations  # noqa: F401 - adds its routes to api.bp
 
     app = Flask(__name__, template_folder=str(settings.ROOT / "templates"),
@@ -41,5 +41,6 @@ def create_app(config: dict[str, Any] | None = None):
     errors.init_errors(app)
     headers.init_headers(app)
     templating.init_templating(app)
+    quickstart.init_quickstart(app)  # the common API start, before Flask's request machinery
     quicksave.init_quicksave(app)  # the common autosave, before Flask's request machinery
     return app

@@ -317,7 +317,10 @@ def load_banks_command() -> None:
 @main.command()
 @click.argument("quiz_id")
 @click.option("--student", "students", multiple=True, help="Only this student (repeat for several; default: the roster).")
-def warm(quiz_id: str, students: tuple[str, ...]) -> None:
+@click.option("--attempts", "ahead", type=click.IntRange(1, 10), default=1, show_default=True,
+              help="Render this many attempts ahead per student (as far as the quiz allows): 2 for a quiz "
+                   "the class takes twice in a row, so the second start needs no rendering either.")
+def warm(quiz_id: str, students: tuple[str, ...], ahead: int) -> None:
     """Render each student's next attempt at QUIZ_ID ahead of the start (into the shared cache).
 
     Run it before a quiz opens (a deploy step, or an instructor): starts then need no rendering.
@@ -335,7 +338,7 @@ def warm(quiz_id: str, students: tuple[str, ...]) -> None:
 
     db = app.extensions["quizengine.db"]
     try:
-        r = warm_quiz(db, app.config["SECRET_KEY"], quiz_id, list(students) or None, progress)
+        r = warm_quiz(db, app.config["SECRET_KEY"], quiz_id, list(students) or None, progress, ahead)
     except ServiceError as e:
         fail(e.message)
     finally:

@@ -7,13 +7,15 @@ orders each pool, and seeds each question's variant.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import hmac
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Integer, String, bindparam, func, insert, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,8 +33,38 @@ log = logging.getLogger(__name__)
 
 
 def _hmac_int(secret: str, *parts: object) -> int:
-    msg = "\x1f".join(map(str, parts)).encode()
-    return int.from_bytes(hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:8], "big")
+    """The first 8 bytes of HMAC-SHA256(secret, parts joined by US), as an integer."""
+    inner, outer = _pads(secret)  # the key's pads hashed once, not at every one of a draw's few hundred calls
+    h = inner.copy()
+    h.update("\x1f".join(map(str, parts)).encode())
+    o = outer.copy()
+    o.update(h.digest())
+    return int.from_bytes(o.digest()[:8], "big")
+
+
+def _hmac_ints(secret: str, prefix: tuple, last: list[str]) -> list[int]:
+    """``_hmac_int(secret, *prefix, x)`` for each x of ``last``, the common prefix hashed once."""
+    inner, outer = _pads(secret)
+    head = inner.copy()
+    head.update(("\x1f".join(map(str, prefix)) + "\x1f").encode())
+    out = []
+    for x in last:
+        h = head.copy()
+        h.update(str(x).encode())
+        o = outer.copy()
+        o.update(h.digest())
+        out.append(int.from_bytes(o.digest()[:8], "big"))
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _pads(secret: str) -> tuple[Any, Any]:
+    """SHA-256 states after the HMAC key's inner and outer pads (RFC 2104, as ``hmac`` computes them)."""
+    key = secret.encode()
+    if len(key) > 64:  # SHA-256's block size
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key)))
 
 
 @dataclass(frozen=True)
@@ -45,10 +77,41 @@ class PoolItem:
     family: str | None = None  # at most one item of a family per attempt
 
 
-_POOLS: dict[tuple, list[PoolItem]] = {}
+class Pool(list):
+    """The current items (a list of PoolItem), with what draws computed from them (each slot's candidates)."""
+
+    def __init__(self, items: Any):
+        super().__init__(items)
+        self.by_id = {c.item_id: c for c in self}
+        self.slots: dict[str, list[PoolItem]] = {}
+
+    def candidates(self, slot: SlotDefinition) -> list[PoolItem]:
+        """``slot_pool`` of a slot, computed once per slot definition."""
+        key = json.dumps(slot, sort_keys=True, default=str)
+        found = self.slots.get(key)
+        if found is None:
+            found = self.slots[key] = slot_pool(self.by_id, slot)
+        return found
 
 
-def current_items(s: Session) -> list[PoolItem]:
+_POOLS: dict[tuple, Pool] = {}
+
+
+# What identifies the banks' items now: their count, the sum of their version ids, the last load.
+STAMP = select(func.count(CurrentItem.item_id), func.coalesce(func.sum(CurrentItem.item_version_id), literal_column("0")),
+               select(func.max(Quiz.updated_at)).scalar_subquery())
+
+
+def pool_key(url: str, stamp: Any) -> tuple:
+    return (url, int(stamp[0]), int(stamp[1]), stamp[2])
+
+
+def cached_pool(key: tuple) -> Pool | None:
+    """The items of ``current_items`` if this process holds them for this key (``pool_key``)."""
+    return _POOLS.get(key)
+
+
+def current_items(s: Session) -> Pool:
     """The items the banks hold now; cached per process until a bank load changes them.
 
     The stamp is read at every call, so every worker of every host sees a load at once: the items'
@@ -56,37 +119,44 @@ def current_items(s: Session) -> list[PoolItem]:
     stamps each quiz; a revert that brings back older versions changes that time even when it
     leaves the sum of the ids as it was).
     """
-    loaded = select(func.max(Quiz.updated_at)).scalar_subquery()
-    stamp = s.execute(select(func.count(CurrentItem.item_id), func.coalesce(func.sum(CurrentItem.item_version_id), 0),
-                             loaded)).one()
-    key = (str(s.get_bind().url), int(stamp[0]), int(stamp[1]), stamp[2])
+    key = pool_key(str(s.get_bind().url), s.execute(STAMP).one())
     pool = _POOLS.get(key)
     if pool is None:
         rows = s.execute(select(CurrentItem.item_id, CurrentItem.topic, CurrentItem.tags, CurrentItem.item_version_id,
                                 ItemVersion.version, ItemVersion.data["family"].as_string().label("family"))
                          .join(ItemVersion, CurrentItem.item_version_id == ItemVersion.id).order_by(CurrentItem.item_id))
-        pool = [PoolItem(r.item_id, r.topic, frozenset(r.tags or []), r.item_version_id, r.version, r.family or None)
-                for r in rows]
+        pool = Pool(PoolItem(r.item_id, r.topic, frozenset(r.tags or []), r.item_version_id, r.version,
+                             r.family or None) for r in rows)
         _POOLS.clear()
         _POOLS[key] = pool
     return pool
 
 
-def draw_items(s: Session, q: Quiz, secret: str, user_id: int, number: int) -> list[tuple[PoolItem, float | None]]:
+def avoids_repeats(q: Any, number: int) -> bool:
+    """Whether attempt ``number``'s draw puts the items of earlier attempts last (``repeats: avoid``)."""
+    return number > 1 and q.definition.get("repeats", "avoid") == "avoid"
+
+
+def draw_items(s: Session | None, q: Any, secret: str, user_id: int, number: int,
+               items: Pool | None = None, seen: dict[str, int] | None = None
+               ) -> list[tuple[PoolItem, float | None]]:
     """Draw each slot's items for one attempt; no item twice; unpredictable without the secret.
 
     With ``repeats: avoid`` (the default) items the student met in an earlier attempt come last,
     the least recently met first: they are drawn again only when a pool has no unseen items left.
+    ``items`` and ``seen`` (``current_items``, ``seen_items``), when given, are not read from ``s``.
     """
-    current = {c.item_id: c for c in current_items(s)}
-    avoid = number > 1 and q.definition.get("repeats", "avoid") == "avoid"
-    seen = seen_items(s, q.id, user_id, number) if avoid else {}
+    current = items if items is not None else current_items(s)
+    if seen is None:
+        seen = seen_items(s, q.id, user_id, number) if avoids_repeats(q, number) else {}
     chosen: list[tuple[PoolItem, float | None]] = []
     used: set[str] = set()
     families: set[str] = set()
     for k, slot in enumerate(q.definition["slots"]):
-        pool = [c for c in slot_pool(current, slot) if c.item_id not in used]
-        pool.sort(key=lambda c: (seen.get(c.item_id, 0), _hmac_int(secret, "draw", user_id, q.id, number, k, c.item_id)))
+        pool = [c for c in current.candidates(slot) if c.item_id not in used]
+        ranks = _hmac_ints(secret, ("draw", user_id, q.id, number, k), [c.item_id for c in pool])
+        order = sorted(range(len(pool)), key=lambda i: (seen.get(pool[i].item_id, 0), ranks[i]))
+        pool = [pool[i] for i in order]
         count = slot.get("count", 1)
         pool = distinct(pool, count, lambda c: c.family, families)  # never two items of one family
         if len(pool) < count:
@@ -133,13 +203,18 @@ def quiz_points(s: Session, q: Quiz) -> float:
     return total or 1.0
 
 
+# Item id -> the latest of a student's attempts before a number that drew it.
+SEEN = (select(ItemVersion.item_id, func.max(Attempt.number))
+        .join(AttemptQuestion, AttemptQuestion.item_version_id == ItemVersion.id)
+        .join(Attempt, Attempt.id == AttemptQuestion.attempt_id)
+        .where(Attempt.user_id == bindparam("p_uid", type_=Integer), Attempt.quiz_id == bindparam("p_quiz", type_=String),
+               Attempt.number < bindparam("p_number", type_=Integer))
+        .group_by(ItemVersion.item_id))
+
+
 def seen_items(s: Session, quiz_id: str, user_id: int, number: int) -> dict[str, int]:
     """Item id -> the latest of the student's attempts before ``number`` that drew it."""
-    rows = s.execute(select(ItemVersion.item_id, func.max(Attempt.number))
-                     .join(AttemptQuestion, AttemptQuestion.item_version_id == ItemVersion.id)
-                     .join(Attempt, Attempt.id == AttemptQuestion.attempt_id)
-                     .where(Attempt.user_id == user_id, Attempt.quiz_id == quiz_id, Attempt.number < number)
-                     .group_by(ItemVersion.item_id))
+    rows = s.execute(SEEN, {"p_uid": user_id, "p_quiz": quiz_id, "p_number": number})
     return {item_id: int(n) for item_id, n in rows}
 
 

@@ -121,7 +121,12 @@ def terms_for(s: Session, q: Quiz, user_id: int) -> Terms:
     whose = Accommodation.user_id == user_id
     if group is not None:
         whose = whose | (Accommodation.group_name == group)
-    rows = s.scalars(select(Accommodation).where(Accommodation.quiz_id == q.id, whose))
+    return terms_of(q, s.scalars(select(Accommodation).where(Accommodation.quiz_id == q.id, whose)), user_id, group)
+
+
+def terms_of(q: Any, rows: Iterable[Any], user_id: int, group: str | None) -> Terms:
+    """The quiz's terms for one student from the accommodations of the student and of their group
+    (``rows``: anything with Accommodation's fields)."""
     mine = theirs = None
     for row in rows:
         if row.user_id == user_id:

@@ -27,7 +27,7 @@ from ..models import Attempt, AttemptState, ItemVersion, Quiz, Role, User
 from . import renderings
 from .banks import bank_item
 from .clock import now
-from .draw import draw_items, question_seed
+from .draw import avoids_repeats, draw_items, question_seed, seen_items
 from .errors import ServiceError
 from .quizzes import get_quiz
 from .renderings import Key
@@ -43,23 +43,30 @@ class WarmReport:
     rendered: int  # of them, those the cache lacked (rendered now)
 
 
-def upcoming(s: Session, q: Quiz, secret: str, user_id: int) -> list[Key]:
-    """The (item version, seed) of each question of the student's attempt in progress, or else of the
-    attempt they would start next; [] when they may start none."""
+def upcoming(s: Session, q: Quiz, secret: str, user_id: int, ahead: int = 1) -> list[Key]:
+    """The (item version, seed) of each question of the student's next ``ahead`` attempts: the one in
+    progress, if any, then those they would start next (as far as their attempts allow); [] when none.
+
+    An attempt after the next is drawn as if the ones before it were taken as drawn now (their items
+    then count as met: ``repeats: avoid``), which is what the start will draw."""
     attempts = list(s.scalars(select(Attempt).where(Attempt.user_id == user_id, Attempt.quiz_id == q.id)
                               .order_by(Attempt.number)))
     going = [a for a in attempts if a.state == AttemptState.OPEN]
-    if going:
-        return [(aq.item_version_id, aq.seed) for aq in going[-1].questions]
-    terms = terms_for(s, q, user_id)
-    if terms.max_attempts is not None and len(attempts) >= terms.max_attempts:
-        return []
+    keys = [(aq.item_version_id, aq.seed) for aq in going[-1].questions] if going else []
     number = len(attempts) + 1
-    try:
-        drawn = draw_items(s, q, secret, user_id, number)
-    except ServiceError:  # a pool too small: the start will say so
-        return []
-    return [(c.item_version_id, question_seed(secret, user_id, q.id, number, c.item_id)) for c, _ in drawn]
+    last = number + ahead - (1 if going else 0)  # the attempts to plan: number .. last - 1
+    terms = terms_for(s, q, user_id) if last > number else None
+    if terms is not None and terms.max_attempts is not None:
+        last = min(last, terms.max_attempts + 1)
+    seen = seen_items(s, q.id, user_id, number) if last > number else {}
+    for n in range(number, last):
+        try:
+            drawn = draw_items(s, q, secret, user_id, n, seen=seen if avoids_repeats(q, n) else {})
+        except ServiceError:  # a pool too small: the start will say so
+            break
+        keys += [(c.item_version_id, question_seed(secret, user_id, q.id, n, c.item_id)) for c, _ in drawn]
+        seen.update({c.item_id: n for c, _ in drawn})
+    return keys
 
 
 def render_keys(items: dict[int, BankItem], keys: Iterable[Key]) -> tuple[dict[Key, dict[str, Any]],
@@ -96,8 +103,8 @@ def fill(db: Database, todo: list[Key], items: dict[int, BankItem], render: Call
 
 
 def warm_quiz(db: Database, secret: str, quiz_id: str, usernames: list[str] | None = None,
-              progress: Callable[[int, int], None] | None = None) -> WarmReport:
-    """Render the upcoming attempt of every student on the roster (or of ``usernames``) at a quiz."""
+              progress: Callable[[int, int], None] | None = None, ahead: int = 1) -> WarmReport:
+    """Render the next ``ahead`` attempts of every student on the roster (or of ``usernames``) at a quiz."""
     people: list[int] = []
 
     def plan(s: Session) -> list[Key]:
@@ -106,7 +113,7 @@ def warm_quiz(db: Database, secret: str, quiz_id: str, usernames: list[str] | No
         if usernames is not None:
             stmt = stmt.where(User.username.in_(usernames))
         people.extend(s.scalars(stmt.order_by(User.username)))
-        return [key for uid in people for key in upcoming(s, q, secret, uid)]
+        return [key for uid in people for key in upcoming(s, q, secret, uid, ahead)]
 
     total, todo, items = _missing(db, plan)
     return WarmReport(len(people), total, fill(db, todo, items, progress=progress))
