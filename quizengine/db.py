@@ -72,8 +72,26 @@ class Database:
             conn.close()
 
     @contextmanager
+    def raw_autocommit(self) -> Iterator[Any]:
+        """A DBAPI connection on which each statement is its own transaction (PostgreSQL's fast save:
+        no BEGIN nor COMMIT round trips); given back to the pool in its usual mode."""
+        conn = self.engine.raw_connection()
+        raw = conn.driver_connection
+        try:
+            raw.autocommit = True
+            yield raw
+        finally:
+            try:
+                raw.autocommit = False
+            finally:
+                conn.close()
+
+    @contextmanager
     def raw_write(self) -> Iterator[Any]:
-        """A DBAPI connection in a write transaction, as ``write()`` but without the ORM (services/quicksave.py)."""
+        """A DBAPI connection in a write transaction, as ``write()`` but without the ORM (services/quicksave.py).
+
+        Under gevent the commit (SQLite's fsync) runs in a thread of its own, so that the worker's
+        other requests go on meanwhile (the transaction's writes are done; only the commit waits)."""
         gated = self._gate is not None and self._gate.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             conn = self.engine.raw_connection()
@@ -82,7 +100,7 @@ class Database:
                 if self.is_sqlite:
                     _begin_immediate(raw)
                 yield raw
-                conn.commit()
+                _commit(conn)
             except BaseException:
                 conn.rollback()
                 raise
@@ -123,6 +141,23 @@ def _sqlite_setup(engine: Engine) -> None:
                 raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             return
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+_COMMITTERS: dict[int, Any] = {}  # process id -> a gevent thread pool of one thread, for commits
+
+
+def _commit(conn: Any) -> None:
+    """Commit; under gevent in a thread (at the normal priority, unlike quizengine.offload's), the
+    calling greenlet waiting."""
+    if not gevent_patched():
+        conn.commit()
+        return
+    pool = _COMMITTERS.get(os.getpid())
+    if pool is None:
+        from gevent.threadpool import ThreadPool
+
+        pool = _COMMITTERS[os.getpid()] = ThreadPool(1)
+    pool.apply(conn.commit)
 
 
 PRIVATE = 0o600
