@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .offload import gevent_patched
 
 BUSY_TIMEOUT_MS = 10_000
+PG_POOL_SIZE, PG_POOL_OVERFLOW = 10, 10  # connections per process (each gevent worker)
 
 
 class Database:
@@ -34,7 +35,10 @@ class Database:
             if make_url(url).database not in (None, "", ":memory:"):
                 kwargs.update(pool_size=10, max_overflow=90)
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
+            # A fast save holds its connection for two round trips, the rest of a request for its
+            # queries: 20 per worker (4 workers of 2 app servers stay under PostgreSQL's default
+            # max_connections of 100) keep a gevent worker's greenlets from queueing for one.
+            kwargs.update(pool_pre_ping=True, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW)
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             _sqlite_setup(self.engine)
