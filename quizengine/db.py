@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .offload import gevent_patched
 
 BUSY_TIMEOUT_MS = 10_000
+PG_POOL_SIZE, PG_POOL_OVERFLOW = 10, 10  # connections per process (each gevent worker)
 
 
 class Database:
@@ -34,7 +35,10 @@ class Database:
             if make_url(url).database not in (None, "", ":memory:"):
                 kwargs.update(pool_size=10, max_overflow=90)
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
+            # A fast save holds its connection for two round trips, the rest of a request for its
+            # queries: 20 per worker (4 workers of 2 app servers stay under PostgreSQL's default
+            # max_connections of 100) keep a gevent worker's greenlets from queueing for one.
+            kwargs.update(pool_pre_ping=True, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW)
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             _sqlite_setup(self.engine)
@@ -72,8 +76,26 @@ class Database:
             conn.close()
 
     @contextmanager
+    def raw_autocommit(self) -> Iterator[Any]:
+        """A DBAPI connection on which each statement is its own transaction (PostgreSQL's fast save:
+        no BEGIN nor COMMIT round trips); given back to the pool in its usual mode."""
+        conn = self.engine.raw_connection()
+        raw = conn.driver_connection
+        try:
+            raw.autocommit = True
+            yield raw
+        finally:
+            try:
+                raw.autocommit = False
+            finally:
+                conn.close()
+
+    @contextmanager
     def raw_write(self) -> Iterator[Any]:
-        """A DBAPI connection in a write transaction, as ``write()`` but without the ORM (services/quicksave.py)."""
+        """A DBAPI connection in a write transaction, as ``write()`` but without the ORM (services/quicksave.py).
+
+        Under gevent the commit (SQLite's fsync) runs in a thread of its own, so that the worker's
+        other requests go on meanwhile (the transaction's writes are done; only the commit waits)."""
         gated = self._gate is not None and self._gate.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             conn = self.engine.raw_connection()
@@ -82,7 +104,7 @@ class Database:
                 if self.is_sqlite:
                     _begin_immediate(raw)
                 yield raw
-                conn.commit()
+                _commit(conn)
             except BaseException:
                 conn.rollback()
                 raise
@@ -123,6 +145,23 @@ def _sqlite_setup(engine: Engine) -> None:
                 raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             return
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+_COMMITTERS: dict[int, Any] = {}  # process id -> a gevent thread pool of one thread, for commits
+
+
+def _commit(conn: Any) -> None:
+    """Commit; under gevent in a thread (at the normal priority, unlike quizengine.offload's), the
+    calling greenlet waiting."""
+    if not gevent_patched():
+        conn.commit()
+        return
+    pool = _COMMITTERS.get(os.getpid())
+    if pool is None:
+        from gevent.threadpool import ThreadPool
+
+        pool = _COMMITTERS[os.getpid()] = ThreadPool(1)
+    pool.apply(conn.commit)
 
 
 PRIVATE = 0o600

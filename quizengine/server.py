@@ -233,11 +233,13 @@ def tame_malloc() -> bool:
 def run_gunicorn(app, host: str, port: int, workers: int, extra: dict[str, Any] | None = None) -> None:  # type: ignore[no-untyped-def]
     from gunicorn.app.base import BaseApplication
 
+    from .accesslog import AccessLogger
+
     class Server(BaseApplication):
         def load_config(self) -> None:
             opts = {"bind": f"{host}:{port}", "workers": workers, "worker_class": worker_class(), "timeout": 60,
                     "keepalive": HEAD_TIMEOUT, "worker_connections": WORKER_CONNECTIONS, "preload_app": True,
-                    "accesslog": "-", "control_socket_disable": True, "post_fork": post_fork,
+                    "accesslog": "-", "logger_class": AccessLogger, "control_socket_disable": True, "post_fork": post_fork,
                     "post_worker_init": post_worker_init, **(extra or {})}
             for k, v in opts.items():
                 self.cfg.set(k, v)

@@ -109,13 +109,18 @@ def cached(item_id: str, version: str, seed: int) -> Variant | None:
 
 def variant_of(iv: ItemVersion, seed: int) -> Variant:
     """The variant of a stored item version for a seed (an LRU cache per process)."""
-    key = (iv.item_id, iv.version, seed)
+    return variant_of_item(iv.item_id, bank_item(iv), seed)
+
+
+def variant_of_item(item_id: str, item: BankItem, seed: int) -> Variant:
+    """The variant of an item (from ``bank_item`` or ``cached_item``) for a seed, through the same cache."""
+    key = (item_id, item.version, seed)
     with _LOCK:
         v = _VARIANTS.get(key)
         if v is not None:
             _VARIANTS.move_to_end(key)
             return v
-    v = make_variant(bank_item(iv), seed)
+    v = make_variant(item, seed)
     with _LOCK:
         _VARIANTS[key] = v
         if len(_VARIANTS) > _VARIANT_CACHE_SIZE:

@@ -261,8 +261,13 @@ class TokenUser(Principal):
 def token_claims(secret: str, token: str, max_age: int) -> tuple[int, object]:
     """The (user id, session version) a token was signed with, if its signature holds and it is not
     expired; TokenError otherwise. Whether it still counts is the user's row's say (``user_for_token``)."""
+    return token_claims_until(secret, token, max_age)[:2]
+
+
+def token_claims_until(secret: str, token: str, max_age: int) -> tuple[int, object, float]:
+    """``token_claims`` and the time (epoch seconds) the token expires."""
     try:
-        data = _serializer(secret).loads(token, max_age=max_age)
+        data, signed_at = _serializer(secret).loads(token, max_age=max_age, return_timestamp=True)
     except SignatureExpired:
         raise TokenError("the token has expired; ask for a new one at /api/v1/auth/token") from None
     except BadSignature:
@@ -270,7 +275,7 @@ def token_claims(secret: str, token: str, max_age: int) -> tuple[int, object]:
     uid = data.get("uid") if isinstance(data, dict) else None
     if not isinstance(uid, int) or isinstance(uid, bool):
         raise TokenError("invalid token")
-    return uid, data.get("sv")
+    return uid, data.get("sv"), signed_at.timestamp() + max_age
 
 
 def user_for_token(s: Session, secret: str, token: str, max_age: int) -> TokenUser:

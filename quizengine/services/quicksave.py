@@ -6,26 +6,33 @@ their parameters pass through the column types' own bind and result processors, 
 the ones ``services/saving.py`` writes. Anything else (a bad token, another user's attempt, a
 closed attempt, a refused answer, a repeat or stale ``seq``, a first save that raced another)
 returns None having written nothing: the caller then runs the full path, which gives the exact
-error. Like the full path, the checks read without the write lock and the write is one short
-transaction of two or three statements.
+error. Like the full path, the checks read without the write lock. The write is one statement that
+writes the answer only while the attempt is open and its seq is new (an upsert), and touches the
+attempt: on SQLite two statements in a transaction shared with the worker's other saves waiting at
+that moment (services/groupcommit.py: one commit, one fsync, for all of them); on PostgreSQL one
+statement (a CTE that locks the attempt's row, upserts, touches) in its own transaction, on the
+connection the lookup used: two round trips in all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Dialect, bindparam, insert, or_, select, update
+from sqlalchemy import Dialect, bindparam, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ClauseElement
 
 from ..bank.types import ResponseRefused, check_response
 from ..db import Database
 from ..models import Attempt, AttemptQuestion, AttemptState, ItemVersion, Response, Role, User, UserSession
 from .attempts import check_value
-from .banks import cached, cached_variant
+from .banks import cached, cached_item, cached_variant, variant_of_item
 from .clock import aware, now
 from .errors import ServiceError
+from .groupcommit import group_commit
 from .saving import ACTIVE_CAP_S
 
 A, Q, R = Attempt.__table__.c, AttemptQuestion.__table__.c, Response.__table__.c
@@ -47,19 +54,36 @@ LOOKUP = (select(User.role, User.session_version, A.state, A.expires_at, A.last_
 # change deletes it), read in the same indexed lookup.
 PAGE_LOOKUP = LOOKUP.join(UserSession, (UserSession.user_id == A.user_id)
                           & (UserSession.id == _p("p_sid", UserSession.__table__.c.id)))
-# The attempt is still open (ordered with a concurrent submit: the attempt's row is written first).
-TOUCH = (update(Attempt)
-         .where(A.id == _p("p_aid", A.id), A.state == _p("p_open", A.state),
-                or_(A.expires_at.is_(None), A.expires_at > _p("p_t", A.expires_at)))
-         .values(last_activity_at=_p("p_t", A.last_activity_at)))
-SAVE = (update(Response)
-        .where(R.question_id == _p("p_qid", R.question_id), R.seq < _p("p_seq", R.seq))
-        .values(value=_p("p_value", R.value), saved_at=_p("p_t", R.saved_at),
-                active_s=R.active_s + _p("p_spent", R.active_s), seq=_p("p_seq", R.seq)))
-STORED = select(R.seq).where(R.question_id == _p("p_qid", R.question_id))
-FIRST = insert(Response).values(question_id=_p("p_qid", R.question_id), value=_p("p_value", R.value),
-                                seq=_p("p_seq", R.seq), saved_at=_p("p_t", R.saved_at),
-                                first_saved_at=_p("p_t", R.first_saved_at), active_s=_p("p_spent", R.active_s))
+# The attempt is still open: its row, then the answer written only while it is.
+OPEN = (A.id == _p("p_aid", A.id), A.state == _p("p_open", A.state),
+        or_(A.expires_at.is_(None), A.expires_at > _p("p_t", A.expires_at)))
+TOUCH = update(Attempt).where(*OPEN).values(last_activity_at=_p("p_t", A.last_activity_at))
+# The answer's values, as one row (INSERT ... SELECT: the row exists only while the attempt is open).
+ROW = [_p("p_qid", R.question_id), _p("p_value", R.value), _p("p_seq", R.seq), _p("p_t", R.saved_at),
+       _p("p_t", R.first_saved_at), _p("p_spent", R.active_s)]
+COLUMNS = ["question_id", "value", "seq", "saved_at", "first_saved_at", "active_s"]
+
+
+def _upsert(insert_: Any, rows: Any) -> Any:
+    """The first save inserts, a later one with a higher seq overwrites; a repeat or a stale seq writes nothing."""
+    stmt = insert_(Response).from_select(COLUMNS, rows)
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[R.question_id], where=R.seq < new.seq,
+        set_={"value": new.value, "seq": new.seq, "saved_at": new.saved_at, "active_s": R.active_s + new.active_s})
+
+
+# SQLite, in a write transaction (BEGIN IMMEDIATE: nothing interleaves): the answer if the attempt is
+# open, then, when a row was written, the attempt's activity time.
+SQLITE_SAVE = _upsert(sqlite.insert, select(*ROW).where(exists().where(*OPEN)))
+# PostgreSQL, one statement in its own transaction: lock the attempt's row while it is open (ordered
+# with a concurrent submit, which writes that row first), write the answer, touch the attempt only
+# when the answer was written; the count of touched attempts (1: saved, 0: nothing written).
+_OK = select(A.id).where(*OPEN).with_for_update().cte("ok")
+_SAVED = _upsert(postgresql.insert, select(*ROW).select_from(_OK)).returning(R.id).cte("saved")
+_TOUCHED = (update(Attempt).where(A.id == _p("p_aid", A.id), exists(select(_SAVED.c.id)))
+            .values(last_activity_at=_p("p_t", A.last_activity_at)).returning(A.id).cte("touched"))
+PG_SAVE = select(func.count()).select_from(_TOUCHED)
 
 
 class Prepared:
@@ -96,9 +120,11 @@ class Prepared:
 
 class Statements:
     def __init__(self, dialect: Dialect):
-        self.lookup, self.touch, self.save = Prepared(LOOKUP, dialect), Prepared(TOUCH, dialect), Prepared(SAVE, dialect)
-        self.stored, self.first = Prepared(STORED, dialect), Prepared(FIRST, dialect)
-        self.page_lookup = Prepared(PAGE_LOOKUP, dialect)
+        self.lookup, self.page_lookup = Prepared(LOOKUP, dialect), Prepared(PAGE_LOOKUP, dialect)
+        if dialect.name == "postgresql":
+            self.save = Prepared(PG_SAVE, dialect)
+        else:
+            self.save, self.touch = Prepared(SQLITE_SAVE, dialect), Prepared(TOUCH, dialect)
 
 
 _PREPARED: dict[tuple, Statements] = {}
@@ -132,11 +158,40 @@ def quick_save(db: Database, user_id: int, session_version: int, attempt_id: int
         return None
     t = t or now()
     st = _statements(db)
-    with db.raw_read() as conn:
-        if session_id is None:
-            row = st.lookup.first(conn, p_aid=attempt_id, p_uid=user_id, p_slot=slot)
-        else:
-            row = st.page_lookup.first(conn, p_aid=attempt_id, p_uid=user_id, p_slot=slot, p_sid=session_id)
+    if db.is_sqlite:  # the read alone (WAL: it waits for no writer); the write joins a group commit
+        with db.raw_read() as conn:
+            row = _lookup(st, conn, attempt_id, user_id, slot, session_id)
+        checked = _check(db, row, session_version, value, t)
+        if checked is None:
+            return None
+        qid, spent, note = checked
+        values = dict(p_aid=attempt_id, p_open=AttemptState.OPEN, p_qid=qid, p_seq=seq, p_value=value, p_t=t,
+                      p_spent=spent)
+        try:
+            if not group_commit(db).run(partial(_write_sqlite, st, values)):
+                return None
+        except _Refused:
+            return None
+        return Saved(t, seq, note)
+    with db.raw_autocommit() as conn:  # PostgreSQL: one connection, two statements, each its own transaction
+        row = _lookup(st, conn, attempt_id, user_id, slot, session_id)
+        checked = _check(db, row, session_version, value, t)
+        if checked is None:
+            return None
+        qid, spent, note = checked
+        saved = st.save.first(conn, p_aid=attempt_id, p_open=AttemptState.OPEN, p_qid=qid, p_seq=seq, p_value=value,
+                              p_t=t, p_spent=spent)
+    return Saved(t, seq, note) if saved is not None and saved[0] == 1 else None
+
+
+def _lookup(st: Statements, conn: Any, attempt_id: int, user_id: int, slot: int, session_id: str | None) -> tuple | None:
+    if session_id is None:
+        return st.lookup.first(conn, p_aid=attempt_id, p_uid=user_id, p_slot=slot)
+    return st.page_lookup.first(conn, p_aid=attempt_id, p_uid=user_id, p_slot=slot, p_sid=session_id)
+
+
+def _check(db: Database, row: tuple | None, session_version: int, value: Any, t: datetime) -> tuple | None:
+    """(question id, seconds spent, format note) when the looked-up row allows the save, else None."""
     if row is None:
         return None
     role, version, state, expires_at, last_activity_at, started_at, qid, seed, iv_id, item_id, item_version = row
@@ -147,26 +202,28 @@ def quick_save(db: Database, user_id: int, session_version: int, attempt_id: int
         check_value(value)
         variant = cached(item_id, item_version, seed)
         if variant is None:
-            with db.read() as s:
-                variant = cached_variant(s, iv_id, item_id, item_version, seed)
+            item = cached_item(item_id, item_version)
+            if item is not None:  # the item is known: only its variant for this seed is built
+                variant = variant_of_item(item_id, item, seed)
+            else:
+                with db.read() as s:
+                    variant = cached_variant(s, iv_id, item_id, item_version, seed)
         note = check_response(variant, value)
     except (ServiceError, ResponseRefused):
         return None
     since = aware(last_activity_at) or aware(started_at)
-    spent = min(max((t - since).total_seconds(), 0.0), ACTIVE_CAP_S)
-    integrity = db.engine.dialect.loaded_dbapi.IntegrityError
-    try:
-        with db.raw_write() as conn:
-            if st.touch.run(conn, p_aid=attempt_id, p_open=AttemptState.OPEN, p_t=t).rowcount != 1:
-                raise _Refused
-            if st.save.run(conn, p_qid=qid, p_seq=seq, p_value=value, p_t=t, p_spent=spent).rowcount != 1:
-                if st.stored.first(conn, p_qid=qid) is not None:
-                    raise _Refused  # a repeat or a stale seq: the full path answers it
-                st.first.run(conn, p_qid=qid, p_seq=seq, p_value=value, p_t=t, p_spent=spent)
-    except (_Refused, integrity):
-        return None
-    return Saved(t, seq, note)
+    return qid, min(max((t - since).total_seconds(), 0.0), ACTIVE_CAP_S), note
+
+
+def _write_sqlite(st: Statements, values: dict[str, Any], conn: Any) -> bool:
+    """In the group's transaction: the answer if the attempt is open and the seq new, then the attempt's
+    activity time; False having written nothing otherwise."""
+    if st.save.run(conn, **values).rowcount != 1:
+        return False
+    if st.touch.run(conn, p_aid=values["p_aid"], p_open=values["p_open"], p_t=values["p_t"]).rowcount != 1:
+        raise _Refused  # (the attempt was open a statement ago, in the same transaction: never expected)
+    return True
 
 
 class _Refused(Exception):
-    """Roll the write back: the save is not the common case after all."""
+    """Undo this save's writes (its savepoint): the save is not the common case after all."""

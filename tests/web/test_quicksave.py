@@ -171,24 +171,24 @@ def test_an_error_in_the_fast_lane_falls_back_to_flask(client, ann, db, monkeypa
     assert tuple(stored(db, aid, qid)) == ("1", 1)
 
 
-def test_quick_save_writes_nothing_when_the_attempt_closed_in_between(client, ann, db):
+def test_quick_save_writes_nothing_when_the_attempt_closed_in_between(client, ann, db, monkeypatch):
     """The attempt read open, then submitted before the write: the write's own check refuses it."""
     h, aid, qid, url = ann
     with db.read() as s:
         uid, version = s.execute(select(User.id, User.session_version).where(User.username == "ann")).one()
-    real_write = db.raw_write
+    real_check = quick._check
 
-    def submitted_first():
+    def submitted_first(*args, **kwargs):  # between the lookup and the write
+        checked = real_check(*args, **kwargs)
         with db.write() as s:
             s.execute(update(Attempt).where(Attempt.id == aid).values(state="submitted"))
-        return real_write()
+        return checked
 
-    db.raw_write = submitted_first
-    try:
-        assert quick.quick_save(db, uid, version, aid, int(qid[1:]) - 1, "1", 1) is None
-    finally:
-        db.raw_write = real_write
+    monkeypatch.setattr(quick, "_check", submitted_first)
+    assert quick.quick_save(db, uid, version, aid, int(qid[1:]) - 1, "1", 1) is None
     assert stored(db, aid, qid) is None
+    with db.read() as s:  # nor was the attempt touched
+        assert s.execute(select(Attempt.last_activity_at).where(Attempt.id == aid)).scalar() is None
 
 
 # ---------------------------------------------------------------- the highest seq (2^53 - 1)

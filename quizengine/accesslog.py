@@ -1,0 +1,47 @@
+"""Gunicorn's logger with a cheaper access line: the same line, without the per-request work the
+default format doesn't use.
+
+Gunicorn builds, for every access line, a dictionary of every request header, response header and
+environ variable (for ``%({name}i)s``-style atoms) and copies it once more to escape quotes, then
+formats the time with strftime: about a tenth of a fast autosave's CPU. With a format that uses no
+``{...}`` atom (the default, which `quizengine serve` keeps) this builds only the atoms a format
+can name and formats the time once per second; with any other format it is gunicorn's own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+
+class AccessLogger(Logger):
+    _second = -1
+    _stamp = ""
+
+    def now(self) -> str:
+        second = int(time.time())
+        if second != self._second:
+            self._second, self._stamp = second, super().now()
+        return self._stamp
+
+    def atoms(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict:
+        if "{" in self.cfg.access_log_format:
+            return super().atoms(resp, req, environ, request_time)
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        sent = getattr(resp, "sent", None)
+        return {
+            "h": environ.get("REMOTE_ADDR", "-"), "l": "-", "u": self._get_user(environ) or "-", "t": self.now(),
+            "r": "%s %s %s" % (environ["REQUEST_METHOD"], environ["RAW_URI"], environ["SERVER_PROTOCOL"]),
+            "s": status, "m": environ.get("REQUEST_METHOD"), "U": environ.get("PATH_INFO"),
+            "q": environ.get("QUERY_STRING"), "H": environ.get("SERVER_PROTOCOL"),
+            "b": sent is not None and str(sent) or "-", "B": sent,
+            "f": environ.get("HTTP_REFERER", "-"), "a": environ.get("HTTP_USER_AGENT", "-"),
+            "T": request_time.seconds, "D": request_time.seconds * 1000000 + request_time.microseconds,
+            "M": request_time.seconds * 1000 + int(request_time.microseconds / 1000),
+            "L": "%d.%06d" % (request_time.seconds, request_time.microseconds), "p": "<%s>" % os.getpid(),
+        }
