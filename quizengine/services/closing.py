@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from ..db import Database
 from ..lti import outbox as lti_outbox
 from ..models import Attempt, AttemptQuestion, AttemptState, Response
-from .attempts import load_attempt, read_attempt
+from .attempt_rows import attempt_head, question_rows
 from .banks import variant_of
 from .clock import aware, now
 from .errors import ServiceError
@@ -72,15 +72,14 @@ class GradingWork:
     fingerprint: Fingerprint
 
 
-def _read_work(s: Session, a: Attempt) -> GradingWork:
+def _read_work(s: Session, attempt_id: int, expires_at: datetime | None) -> GradingWork:
+    """The attempt's variants and responses, read as rows (services/attempt_rows: no ORM objects)."""
     questions, rows = [], []
-    for q in a.questions:
-        r = q.response
-        value = r.value if r is not None else None
-        questions.append((q.id, variant_of(q.item_version, q.seed), q.points, q.override_score, value))
-        rows.append(_fingerprint_row(q.id, q.item_version_id, q.override_score, r.seq if r else None,
-                                     r.saved_at if r else None, value))
-    return GradingWork(a.id, aware(a.expires_at), tuple(questions), tuple(rows))
+    for q in question_rows(s, attempt_id):
+        questions.append((q.id, q.variant(s), q.points, q.override_score, q.value if q.answered else None))
+        rows.append(_fingerprint_row(q.id, q.item_version_id, q.override_score, q.seq, q.saved_at,
+                                     q.value if q.answered else None))
+    return GradingWork(attempt_id, aware(expires_at), tuple(questions), tuple(rows))
 
 
 def _grade_work(work: GradingWork, deadline: float | None) -> tuple[list[dict[str, Any]], float]:
@@ -105,7 +104,7 @@ def close_attempt(db: Database, attempt_id: int, t: datetime, user: Principal | 
     """
     for _ in range(GRADE_TRIES):
         with db.read() as s:
-            a = load_attempt(s, user, attempt_id) if user is not None else read_attempt(s, attempt_id)
+            a = attempt_head(s, attempt_id, user)
             if a is None:
                 return False
             if user is not None and a.user_id != user.id:
@@ -113,7 +112,7 @@ def close_attempt(db: Database, attempt_id: int, t: datetime, user: Principal | 
             due = a.expires_at is not None and aware(a.expires_at) <= t
             if a.state != AttemptState.OPEN or (due_only and not due):
                 return False
-            work = _read_work(s, a)
+            work = _read_work(s, attempt_id, a.expires_at)
         rows, total = _grade_work(work, deadline)
         state, at = (AttemptState.EXPIRED, work.expires_at) if due else (AttemptState.SUBMITTED, t)
         with db.write() as s:

@@ -149,9 +149,9 @@ def save(attempt_id: str, question_id: str):
 def submit(attempt_id: str):
     aid, t = _attempt_id(attempt_id), now()
     submit_attempt(db(), me(), aid, t)
-    warming.schedule(me().id)  # the next attempt's questions
+    warming.schedule(me().id, after_submit=True)  # the next attempt's questions, once submits pause
     with reading() as s:
-        return jsonify(views.result_view(s, load_attempt(s, me(), aid), t))
+        return jsonify(views.result_view(s, me(), aid, t))
 
 
 @bp.get("/attempts/<attempt_id>/key")
