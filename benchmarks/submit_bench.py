@@ -5,7 +5,8 @@ Run: PYTHONPATH=. .venv/bin/python benchmarks/submit_bench.py [--students 30] [-
 
 A fresh database (SQLite, or with --postgres a throwaway PostgreSQL cluster from tests/pg.py) with
 the shipped banks; each student starts ``module-04-prep`` (20 questions, one multipart chain) over
-the JSON API (Flask's test client), answers every question, and then each attempt is submitted
+the JSON API (Flask's test client), answers every question (at random, as benchmarks/load.py does),
+and then each attempt is submitted
 (``POST /api/v1/attempts/{id}/submit``, whose answer is the results with feedback and worked
 solutions). Printed: the process CPU per submit (time.process_time, so other jobs on the machine
 inflate it less than wall time), p50/p95, and how it splits between grading-and-closing
@@ -24,6 +25,7 @@ import contextlib
 import cProfile
 import os
 import pstats
+import random
 import statistics
 import sys
 import tempfile
@@ -32,6 +34,9 @@ from pathlib import Path
 
 ROOT = Path(os.environ.get("SUBMIT_BENCH_TREE") or Path(__file__).resolve().parents[1])  # the code measured
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from loadlib.client import make_response  # noqa: E402 - after the path
 
 QUIZ = "module-04-prep"
 CHEAP_HASH = "argon2id:m=8,t=1,p=1"
@@ -90,8 +95,10 @@ def make_app(tmp: Path, url: str):
     return app
 
 
-def prepare(app, n: int, prefix: str) -> list[tuple[dict, int]]:
-    """n students, each with an answered attempt (rendered ahead, as the warmer does after a login)."""
+def prepare(app, n: int, prefix: str, random_answers: bool = True) -> list[tuple[dict, int]]:
+    """n students, each with an answered attempt (rendered ahead, as the warmer does after a login);
+    random answers as benchmarks/load.py sends (loadlib.client.make_response), else fixed ones."""
+    rng = random.Random(14)
     from quizengine.services import accounts
     from quizengine.services.warming import warm_quiz
 
@@ -108,25 +115,26 @@ def prepare(app, n: int, prefix: str) -> list[tuple[dict, int]]:
         h = {"Authorization": f"Bearer {r.json['token']}"}
         view = client.post(f"/api/v1/quizzes/{QUIZ}/attempts", headers=h).json
         for k, q in enumerate(view["questions"]):
+            value = make_response(q, rng) if random_answers else answer(q)
             r = client.put(f"/api/v1/attempts/{view['attempt_id']}/responses/{q['id']}", headers=h,
-                           json={"response": answer(q), "seq": k + 1})
+                           json={"response": value, "seq": k + 1})
             assert r.status_code == 200, (q["type"], r.json)
         out.append((h, view["attempt_id"]))
     return out
 
 
 class Split:
-    """CPU spent inside close_attempt (reading, grading, writing) during the submits."""
+    """CPU spent closing the attempts (reading, grading, writing) during the submits."""
 
     def __init__(self):
         self.cpu = 0.0
 
     @contextlib.contextmanager
     def patched(self):
-        from quizengine.services import closing
         from quizengine.web import api
 
-        real = closing.close_attempt
+        name = "submit_graded" if hasattr(api, "submit_graded") else "submit_attempt"  # (before: submit_attempt)
+        real = getattr(api, name)
 
         def timed(*a, **k):
             t0 = time.process_time()
@@ -135,15 +143,11 @@ class Split:
             finally:
                 self.cpu += time.process_time() - t0
 
-        def submit_attempt(db, user, attempt_id, t=None):
-            return timed(db, attempt_id, t or closing.now(), user=user)
-
-        old = api.submit_attempt
-        api.submit_attempt = submit_attempt
+        setattr(api, name, timed)
         try:
             yield
         finally:
-            api.submit_attempt = old
+            setattr(api, name, real)
 
 
 def pct(ms: list[float], p: int) -> float:
@@ -155,12 +159,23 @@ def run(url: str, tmp: Path, args) -> None:
     client = app.test_client()
     warm = prepare(app, 1, "warmup")  # one submit first: imports and what every submit shares
     assert client.post(f"/api/v1/attempts/{warm[0][1]}/submit", headers=warm[0][0]).status_code == 200
-    attempts = prepare(app, args.students, "s")
+    attempts = prepare(app, args.students, "s", not args.fixed_answers)
     if args.fresh_worker:
         forget_variants()
     split = Split()
     prof = cProfile.Profile() if args.profile else None
     ms = []
+    statements = [0]
+
+    def count(_conn, _cursor, statement, *_a):
+        statements[0] += 1
+        if args.show_sql and statements[0] <= 40:
+            print("   ", " ".join(statement.split())[:150])
+
+    from sqlalchemy import event
+
+    engine = app.extensions["quizengine.db"].engine
+    event.listen(engine, "before_cursor_execute", count)
     with split.patched():
         if prof:
             prof.enable()
@@ -174,8 +189,10 @@ def run(url: str, tmp: Path, args) -> None:
     db = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     how = "a fresh worker" if args.fresh_worker else "variants built by this worker"
     print(f"submit {QUIZ} on {db} ({how}): CPU per submit p50 {statistics.median(ms):.1f} ms, p95 {pct(ms, 95):.1f} ms,"
-          f" mean {statistics.fmean(ms):.1f} ms; of it close_attempt {1e3 * split.cpu / len(ms):.1f} ms "
+          f" mean {statistics.fmean(ms):.1f} ms; of it closing (read, grade, write) {1e3 * split.cpu / len(ms):.1f} ms "
           f"(n={len(ms)}, load {load()})", flush=True)
+    print(f"  SQL statements per submit (each a round trip on PostgreSQL; commits not counted): "
+          f"{statements[0] / len(ms):.1f}")
     if prof:
         pstats.Stats(prof).sort_stats("cumulative").print_stats(args.profile_lines)
     app.extensions["quizengine.db"].dispose()
@@ -187,7 +204,10 @@ def main() -> None:
     ap.add_argument("--postgres", action="store_true", help="on a throwaway PostgreSQL cluster (tests/pg.py)")
     ap.add_argument("--fresh-worker", action="store_true", help="forget this process's variants before the submits")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the submits")
+    ap.add_argument("--fixed-answers", action="store_true",
+                    help="0.5 for every number and the first option, not load.py's random answers")
     ap.add_argument("--profile-lines", type=int, default=45)
+    ap.add_argument("--show-sql", action="store_true", help="print the statements of the first submits")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="submit-bench-"))
     if a.postgres:

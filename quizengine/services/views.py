@@ -20,7 +20,7 @@ from . import renderings
 from .banks import variant_of
 from .clock import aware, iso, now
 from .closing import close_attempt
-from .attempt_rows import attempt_head, question_rows
+from .attempt_rows import QuestionRow, attempt_head, question_rows
 from .grades import counted, effective_score
 from .principal import Principal
 from .quizzes import feedback_allowed, user_attempts
@@ -124,13 +124,15 @@ def feedback_of(v: Any, result: dict[str, Any] | None, value: Any, points: float
     return out
 
 
-def result_view(s: Session, user: Principal, attempt_id: int, t: datetime) -> dict[str, Any]:
+def result_view(s: Session, user: Principal, attempt_id: int, t: datetime,
+                graded: list[QuestionRow] | None = None) -> dict[str, Any]:
     """The submit result (README, "JSON API"): score, and per question as the policy allows.
 
-    Read as rows (services/attempt_rows), not ORM objects: it answers every submit."""
+    Read as rows (services/attempt_rows), not ORM objects: it answers every submit; ``graded``, the
+    questions as the submit just stored them (closing.submit_graded), spares reading them again."""
     a = attempt_head(s, attempt_id, user)
     show = feedback_allowed(s, s.get(Quiz, a.quiz_id), t)
-    rows = question_rows(s, attempt_id)
+    rows = graded if graded is not None else question_rows(s, attempt_id)
     solved = renderings.solutions(s, [q.key for q in rows]) if show else {}
     questions = []
     for q in rows:

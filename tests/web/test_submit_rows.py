@@ -8,14 +8,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from quizengine.bank.catalog import load_catalog
 from quizengine.services import warming
 from quizengine.services.attempts import read_attempt
 from quizengine.services.banks import variant_of
 from quizengine.services.grades import grade_question
 
-from .conftest import set_quiz
+from .conftest import BANKS, set_quiz
 from .test_api_flow import start
-from .test_multipart import catalog, slipped_chain  # noqa: F401 - catalog is a fixture
+from .test_multipart import slipped_chain
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog([BANKS])
 
 
 def _slipped(answer):
