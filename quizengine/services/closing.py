@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from ..db import Database
 from ..lti import outbox as lti_outbox
 from ..models import Attempt, AttemptQuestion, AttemptState, Response
-from .attempt_rows import QuestionRow, attempt_head, question_rows
+from .attempt_rows import QuestionRow, attempt_head, question_rows, variants
 from .banks import variant_of
 from .clock import aware, now
 from .errors import ServiceError
@@ -79,8 +79,8 @@ def _read_work(s: Session, a: Any) -> GradingWork:
     """The attempt's variants and responses, read as rows (services/attempt_rows: no ORM objects)."""
     questions, rows = [], []
     read = question_rows(s, a.id)
-    for q in read:
-        questions.append((q.id, q.variant(s), q.points, q.override_score, q.value if q.answered else None))
+    for q, v in zip(read, variants(s, read)):
+        questions.append((q.id, v, q.points, q.override_score, q.value if q.answered else None))
         rows.append(_fingerprint_row(q.id, q.item_version_id, q.override_score, q.seq, q.saved_at,
                                      q.value if q.answered else None))
     return GradingWork(a.id, a.user_id, a.quiz_id, aware(a.expires_at), tuple(questions), tuple(rows), tuple(read))

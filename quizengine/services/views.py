@@ -20,7 +20,7 @@ from . import renderings
 from .banks import variant_of
 from .clock import aware, iso, now
 from .closing import close_attempt
-from .attempt_rows import QuestionRow, attempt_head, question_rows
+from .attempt_rows import QuestionRow, attempt_head, question_rows, variants
 from .grades import counted, effective_score
 from .principal import Principal
 from .quizzes import feedback_allowed, user_attempts
@@ -134,13 +134,13 @@ def result_view(s: Session, user: Principal, attempt_id: int, t: datetime,
     show = feedback_allowed(s, s.get(Quiz, a.quiz_id), t)
     rows = graded if graded is not None else question_rows(s, attempt_id)
     solved = renderings.solutions(s, [q.key for q in rows]) if show else {}
+    built = variants(s, rows) if show else [None] * len(rows)
     questions = []
-    for q in rows:
+    for q, v in zip(rows, built):
         d: dict[str, Any] = {"id": question_id(q), "score": counted(q.override_score, q.score),
                              "max_score": q.points, "feedback": (q.result or {}).get("feedback", "") if show else ""}
         if show:
-            d.update(feedback_of(q.variant(s), q.result, q.value if q.answered else None, q.points,
-                                 solved.get(q.key)))
+            d.update(feedback_of(v, q.result, q.value if q.answered else None, q.points, solved.get(q.key)))
         questions.append(d)
     return {"attempt_id": a.id, "state": a.state, "score": a.score, "max_score": a.max_score,
             "submitted_at": iso(a.submitted_at), "questions": questions}
