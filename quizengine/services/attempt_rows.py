@@ -80,6 +80,9 @@ def question_rows(s: Session, attempt_id: int) -> list[QuestionRow]:
 def variants(s: Session, rows: list[QuestionRow]) -> list[Variant]:
     """Each question's variant; the item versions this process has built none of read in one query."""
     missing = {q.item_version_id for q in rows if cached(q.item_id, q.version, q.seed) is None}
-    if missing:  # into the session, where each variant's s.get finds its version without a query
-        list(s.scalars(select(ItemVersion).where(ItemVersion.id.in_(missing))))
-    return [q.variant(s) for q in rows]
+    # held here while the variants are built: the session's identity map, where each variant's s.get
+    # finds its version without a query, keeps only weak references
+    held = list(s.scalars(select(ItemVersion).where(ItemVersion.id.in_(missing)))) if missing else []
+    out = [q.variant(s) for q in rows]
+    del held
+    return out
