@@ -159,5 +159,5 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_import_reader_resolves_relative_imports():
     found = dict(imports(PACKAGE / "services" / "closing.py"))
-    assert "quizengine.models" in found and "quizengine.services.attempts" in found
+    assert "quizengine.models" in found and "quizengine.services.attempt_rows" in found
     assert "quizengine.db" in found

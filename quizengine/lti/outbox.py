@@ -49,7 +49,12 @@ def enqueue(s: Session, attempt_ids: Iterable[int]) -> int:
     if not ids:
         return 0
     pairs = {(r.user_id, r.quiz_id) for r in s.execute(select(Attempt.user_id, Attempt.quiz_id).where(Attempt.id.in_(ids)))}
-    items = [i for user_id, quiz_id in pairs for i in s.scalars(
+    return enqueue_scores(s, pairs)
+
+
+def enqueue_scores(s: Session, pairs: Iterable[tuple[int, str]]) -> int:
+    """As ``enqueue``, for the (student id, quiz id) of each attempt (a caller that has them read)."""
+    items = [i for user_id, quiz_id in sorted(set(pairs)) for i in s.scalars(
         select(LtiLineItem.id).where(LtiLineItem.user_id == user_id, LtiLineItem.quiz_id == quiz_id))]
     return enqueue_items(s, items)
 

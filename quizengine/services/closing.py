@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from ..db import Database
 from ..lti import outbox as lti_outbox
 from ..models import Attempt, AttemptQuestion, AttemptState, Response
-from .attempts import load_attempt, read_attempt
+from .attempt_rows import QuestionRow, attempt_head, question_rows, variants
 from .banks import variant_of
 from .clock import aware, now
 from .errors import ServiceError
@@ -67,20 +67,23 @@ class GradingWork:
     """An open attempt as read for grading: its variants and responses, and their fingerprint."""
 
     attempt_id: int
+    user_id: int
+    quiz_id: str
     expires_at: datetime | None
     questions: tuple[tuple[int, Any, float, float | None, Any], ...]  # (id, variant, points, override, value)
     fingerprint: Fingerprint
+    rows: tuple[QuestionRow, ...]  # the questions as read
 
 
-def _read_work(s: Session, a: Attempt) -> GradingWork:
+def _read_work(s: Session, a: Any) -> GradingWork:
+    """The attempt's variants and responses, read as rows (services/attempt_rows: no ORM objects)."""
     questions, rows = [], []
-    for q in a.questions:
-        r = q.response
-        value = r.value if r is not None else None
-        questions.append((q.id, variant_of(q.item_version, q.seed), q.points, q.override_score, value))
-        rows.append(_fingerprint_row(q.id, q.item_version_id, q.override_score, r.seq if r else None,
-                                     r.saved_at if r else None, value))
-    return GradingWork(a.id, aware(a.expires_at), tuple(questions), tuple(rows))
+    read = question_rows(s, a.id)
+    for q, v in zip(read, variants(s, read)):
+        questions.append((q.id, v, q.points, q.override_score, q.value if q.answered else None))
+        rows.append(_fingerprint_row(q.id, q.item_version_id, q.override_score, q.seq, q.saved_at,
+                                     q.value if q.answered else None))
+    return GradingWork(a.id, a.user_id, a.quiz_id, aware(a.expires_at), tuple(questions), tuple(rows), tuple(read))
 
 
 def _grade_work(work: GradingWork, deadline: float | None) -> tuple[list[dict[str, Any]], float]:
@@ -103,16 +106,22 @@ def close_attempt(db: Database, attempt_id: int, t: datetime, user: Principal | 
     With ``due_only``, an attempt whose time is not up stays open. ``deadline`` (time.monotonic)
     bounds the grading, checked between questions.
     """
+    return _close(db, attempt_id, t, user, due_only, deadline) is not None
+
+
+def _close(db: Database, attempt_id: int, t: datetime, user: Principal | None, due_only: bool,
+           deadline: float | None) -> list[QuestionRow] | None:
+    """``close_attempt``; the questions as this call stored them (scores and results), or None."""
     for _ in range(GRADE_TRIES):
         with db.read() as s:
-            a = load_attempt(s, user, attempt_id) if user is not None else read_attempt(s, attempt_id)
+            a = attempt_head(s, attempt_id, user)
             if a is None:
-                return False
+                return None
             if user is not None and a.user_id != user.id:
                 raise ServiceError(403, "only the student taking the attempt can submit it")
             due = a.expires_at is not None and aware(a.expires_at) <= t
             if a.state != AttemptState.OPEN or (due_only and not due):
-                return False
+                return None
             work = _read_work(s, a)
         rows, total = _grade_work(work, deadline)
         state, at = (AttemptState.EXPIRED, work.expires_at) if due else (AttemptState.SUBMITTED, t)
@@ -120,20 +129,27 @@ def close_attempt(db: Database, attempt_id: int, t: datetime, user: Principal | 
             now_open = s.execute(select(Attempt.state, Attempt.expires_at).where(Attempt.id == attempt_id)
                                  .with_for_update()).first()
             if now_open is None or now_open.state != AttemptState.OPEN:
-                return False  # closed meanwhile by another submit or the sweeper: graded once
+                return None  # closed meanwhile by another submit or the sweeper: graded once
             if aware(now_open.expires_at) != work.expires_at or _fingerprint(s, attempt_id) != work.fingerprint:
                 continue  # a save landed while grading: grade what is stored now
             s.execute(update(AttemptQuestion), rows)
             s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.state == AttemptState.OPEN)
                       .values(state=state, submitted_at=at, score=total).execution_options(synchronize_session=False))
-            lti_outbox.enqueue(s, [attempt_id])  # the LMS's line items get the new score (after the commit)
-            return True
+            lti_outbox.enqueue_scores(s, [(work.user_id, work.quiz_id)])  # the LMS's line items get the new score
+            graded = {r["id"]: r for r in rows}
+            return [replace(q, score=graded[q.id]["score"], result=graded[q.id]["result"]) for q in work.rows]
     raise ServiceError(409, f"the answers kept changing while attempt {attempt_id} was graded; submit again")
 
 
 def submit_attempt(db: Database, user: Principal, attempt_id: int, t: datetime | None = None) -> bool:
     """Grade and close an open attempt; a second submit changes nothing. True if this call closed it."""
     return close_attempt(db, attempt_id, t or now(), user=user)
+
+
+def submit_graded(db: Database, user: Principal, attempt_id: int, t: datetime) -> list[QuestionRow] | None:
+    """``submit_attempt``; the questions as this call stored them, for the results it answers with
+    (``views.result_view``: no second read of them), or None when it closed nothing."""
+    return _close(db, attempt_id, t, user, False, None)
 
 
 def expire_if_due(s: Session, a: Attempt, t: datetime) -> bool:

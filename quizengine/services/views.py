@@ -20,7 +20,8 @@ from . import renderings
 from .banks import variant_of
 from .clock import aware, iso, now
 from .closing import close_attempt
-from .grades import effective_score
+from .attempt_rows import QuestionRow, attempt_head, question_rows, variants
+from .grades import counted, effective_score
 from .principal import Principal
 from .quizzes import feedback_allowed, user_attempts
 from .renderings import Key
@@ -107,27 +108,39 @@ def _override_reasons(s: Session, a: Attempt) -> dict[int, str]:
 
 def _feedback(v: Any, aq: AttemptQuestion, solution_html: str | None = None) -> dict[str, Any]:
     """The feedback and key of a question; ``solution_html``: its explanation as rendered ahead."""
-    res = aq.result or {}
+    return feedback_of(v, aq.result, aq.response.value if aq.response else None, aq.points, solution_html)
+
+
+def feedback_of(v: Any, result: dict[str, Any] | None, value: Any, points: float,
+                solution_html: str | None = None) -> dict[str, Any]:
+    """A graded question's feedback and key, from its stored ``result`` and response ``value``."""
+    res = result or {}
     out = {"feedback": res.get("feedback", ""), "format_error": res.get("format_error"),
            "mistake": res.get("mistake"), "correct": res.get("correct", False),
            "correct_answer": plain(v.answer),
            "explanation_html": solution_html if solution_html is not None else v.explanation_html,
            "accepted": v.kind.accepted(v)}
-    out.update(v.kind.review(v, aq.response.value if aq.response else None, res, aq.points))
+    out.update(v.kind.review(v, value, res, points))
     return out
 
 
-def result_view(s: Session, a: Attempt, t: datetime) -> dict[str, Any]:
-    """The submit result (README, "JSON API"): score, and per question as the policy allows."""
-    q = s.get(Quiz, a.quiz_id)
-    show = feedback_allowed(s, q, t)
-    solved = renderings.solutions(s, [(aq.item_version_id, aq.seed) for aq in a.questions]) if show else {}
+def result_view(s: Session, user: Principal, attempt_id: int, t: datetime,
+                graded: list[QuestionRow] | None = None) -> dict[str, Any]:
+    """The submit result (README, "JSON API"): score, and per question as the policy allows.
+
+    Read as rows (services/attempt_rows), not ORM objects: it answers every submit; ``graded``, the
+    questions as the submit just stored them (closing.submit_graded), spares reading them again."""
+    a = attempt_head(s, attempt_id, user)
+    show = feedback_allowed(s, s.get(Quiz, a.quiz_id), t)
+    rows = graded if graded is not None else question_rows(s, attempt_id)
+    solved = renderings.solutions(s, [q.key for q in rows]) if show else {}
+    built = variants(s, rows) if show else [None] * len(rows)
     questions = []
-    for aq in a.questions:
-        d: dict[str, Any] = {"id": question_id(aq), "score": effective_score(aq), "max_score": aq.points,
-                             "feedback": (aq.result or {}).get("feedback", "") if show else ""}
+    for q, v in zip(rows, built):
+        d: dict[str, Any] = {"id": question_id(q), "score": counted(q.override_score, q.score),
+                             "max_score": q.points, "feedback": (q.result or {}).get("feedback", "") if show else ""}
         if show:
-            d.update(_feedback(variant_of(aq.item_version, aq.seed), aq, solved.get((aq.item_version_id, aq.seed))))
+            d.update(feedback_of(v, q.result, q.value if q.answered else None, q.points, solved.get(q.key)))
         questions.append(d)
     return {"attempt_id": a.id, "state": a.state, "score": a.score, "max_score": a.max_score,
             "submitted_at": iso(a.submitted_at), "questions": questions}

@@ -12,6 +12,7 @@ mid-way loses nothing already stored, and a rerun renders only what is missing.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,16 +138,43 @@ def warm_student(db: Database, secret: str, user_id: int, t: datetime | None = N
 
 # ---------------------------------------------------------------- the background warmer of a worker
 
-_QUEUE: deque[int] = deque()
+_QUEUE: deque[tuple[int, bool, float]] = deque()  # (user id, after a submit, when queued)
 _WAKE = threading.Event()
 _RUNNING = threading.Event()
+_LAST_SUBMIT = [float("-inf")]  # time.monotonic() of the latest submit this worker queued
+QUIET_S = 3.0  # a next attempt queued by a submit waits until this worker's submits pause this long,
+PATIENCE_S = 60.0  # or this long at most: rendering it then would compete with a class's submits
 
 
-def schedule(user_id: int) -> None:
-    """Ask this process's warmer (if one runs: ``quizengine serve``) to render the student's next attempts."""
-    if _RUNNING.is_set() and user_id not in _QUEUE:
-        _QUEUE.append(user_id)
-        _WAKE.set()
+def schedule(user_id: int, after_submit: bool = False) -> None:
+    """Ask this process's warmer (if one runs: ``quizengine serve``) to render the student's next attempts.
+
+    After a login at once (a start follows); ``after_submit``, once this worker's submits pause (a class
+    submitting together is served first; reading the results comes before a next attempt)."""
+    if not _RUNNING.is_set():
+        return
+    t = time.monotonic()
+    if after_submit:
+        _LAST_SUBMIT[0] = t
+    queued = next((e for e in _QUEUE if e[0] == user_id), None)
+    if queued is not None and (after_submit or not queued[1]):
+        return
+    if queued is not None:
+        _QUEUE.remove(queued)  # queued after a submit, now a login: at once
+    _QUEUE.append((user_id, after_submit, t))
+    _WAKE.set()
+
+
+def next_due(t: float) -> int | None:
+    """Take the next student to warm at ``t`` (time.monotonic): the first queued by a login, else the
+    first queued by a submit once submits paused QUIET_S or it waited PATIENCE_S; None: wait."""
+    entry = next((e for e in _QUEUE if not e[1]), None)
+    if entry is None and _QUEUE and (t - _LAST_SUBMIT[0] >= QUIET_S or t - _QUEUE[0][2] >= PATIENCE_S):
+        entry = _QUEUE[0]
+    if entry is None:
+        return None
+    _QUEUE.remove(entry)
+    return entry[0]
 
 
 def run_warmer(db: Database, secret: str, render: Callable, stop: threading.Event,
@@ -157,9 +185,9 @@ def run_warmer(db: Database, secret: str, render: Callable, stop: threading.Even
         while not stop.is_set():
             _WAKE.wait(1.0)
             _WAKE.clear()
-            while _QUEUE and not stop.is_set():
+            while not stop.is_set() and (user_id := next_due(time.monotonic())) is not None:
                 try:
-                    warm_student(db, secret, _QUEUE.popleft(), render=render)
+                    warm_student(db, secret, user_id, render=render)
                 except Exception as e:  # noqa: BLE001 - a failed warm costs only speed: the start renders
                     on_error(e)
     finally:

@@ -13,7 +13,7 @@ from ..models import Role
 from ..services import logins, views, warming
 from ..services.attempts import check_seq, load_attempt
 from ..services.clock import iso, now
-from ..services.closing import expire_due, submit_attempt
+from ..services.closing import expire_due, submit_graded
 from ..services.draw import start_attempt
 from ..services.errors import ServiceError
 from ..services.gradebook import grades_csv
@@ -148,10 +148,10 @@ def save(attempt_id: str, question_id: str):
 @authenticated(Role.STUDENT)
 def submit(attempt_id: str):
     aid, t = _attempt_id(attempt_id), now()
-    submit_attempt(db(), me(), aid, t)
-    warming.schedule(me().id)  # the next attempt's questions
+    graded = submit_graded(db(), me(), aid, t)
+    warming.schedule(me().id, after_submit=True)  # the next attempt's questions, once submits pause
     with reading() as s:
-        return jsonify(views.result_view(s, load_attempt(s, me(), aid), t))
+        return jsonify(views.result_view(s, me(), aid, t, graded))
 
 
 @bp.get("/attempts/<attempt_id>/key")

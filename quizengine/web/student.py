@@ -133,7 +133,7 @@ def confirm(attempt_id: int):
 @student_required
 def submit(attempt_id: int):
     submit_attempt(db(), principal(), attempt_id)
-    warming.schedule(principal().id)  # the next attempt's questions
+    warming.schedule(principal().id, after_submit=True)  # the next attempt's, once submits pause
     return redirect(url_for("student.result", attempt_id=attempt_id))
 
 

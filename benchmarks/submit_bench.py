@@ -1,0 +1,223 @@
+"""What a submit costs the server (issue 14, part 4): CPU ms per submit, in one process.
+
+Run: PYTHONPATH=. .venv/bin/python benchmarks/submit_bench.py [--students 30] [--postgres]
+                                                               [--profile] [--fresh-worker]
+
+A fresh database (SQLite, or with --postgres a throwaway PostgreSQL cluster from tests/pg.py) with
+the shipped banks; each student starts ``module-04-prep`` (20 questions, one multipart chain) over
+the JSON API (Flask's test client), answers every question (at random, as benchmarks/load.py does),
+and then each attempt is submitted
+(``POST /api/v1/attempts/{id}/submit``, whose answer is the results with feedback and worked
+solutions). Printed: the process CPU per submit (time.process_time, so other jobs on the machine
+inflate it less than wall time), p50/p95, and how it splits between grading-and-closing
+(``close_attempt``) and the results payload, with the load average.
+
+As under ``quizengine serve`` the students' attempts were rendered ahead (the warmer's ``warm``
+after their logins). ``--fresh-worker`` forgets this process's variants before the submits, as a
+worker that built none of them (300 students x 20 questions outnumber a worker's variant cache).
+``--profile`` prints a cProfile of the submits, costliest first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import os
+import pstats
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(os.environ.get("SUBMIT_BENCH_TREE") or Path(__file__).resolve().parents[1])  # the code measured
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from loadlib.client import make_response  # noqa: E402 - after the path
+
+QUIZ = "module-04-prep"
+CHEAP_HASH = "argon2id:m=8,t=1,p=1"
+
+
+def load() -> str:
+    with open("/proc/loadavg") as fh:
+        return " ".join(fh.read().split()[:3])
+
+
+def answer(q: dict):
+    """A well-formed response to a question of the attempt view (right or wrong does not matter)."""
+    def numbers(shape: list[int]):
+        return 0.5 if not shape else [numbers(shape[1:]) for _ in range(shape[0])]
+
+    kind = q["type"]
+    if kind == "single_choice":
+        return q["choices"][0]["id"]
+    if kind == "multiple_select":
+        return [q["choices"][0]["id"]]
+    if kind == "true_false":
+        return True
+    if kind == "numeric":
+        return numbers(list(q.get("shape") or []))
+    if kind == "matching":
+        return {left["id"]: q["rights"][0]["id"] for left in q["lefts"]}
+    if kind == "ordering":
+        return [o["id"] for o in q["options"]]
+    if kind == "multipart":
+        return {p["id"]: numbers(p["shape"]) for p in q["parts"]}
+    return "an answer"
+
+
+def forget_variants() -> None:
+    """Forget what this process built (variants, figures, Markdown, MathML), as a fresh worker would."""
+    from quizengine.bank import figures, render
+    from quizengine.services import banks
+
+    banks._VARIANTS.clear()
+    figures._CACHE.clear()
+    render.markdown_to_html.cache_clear()
+    render._mathml.cache_clear()
+
+
+def make_app(tmp: Path, url: str):
+    from quizengine import create_app
+    from quizengine.migrate import upgrade
+    from quizengine.services.banks import load_banks
+
+    upgrade(url)
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-secret", "BANKS": str(ROOT / "banks"),
+                      "INSTANCE": str(tmp), "PASSWORD_METHOD": CHEAP_HASH, "WTF_CSRF_ENABLED": False,
+                      "LOGINS_PER_ADDRESS": 0, "LOGINS_PER_SECOND": 0, "LTI_SEND": "thread"})
+    with app.extensions["quizengine.db"].write() as s:
+        load_banks(s, ROOT / "banks")
+    return app
+
+
+def prepare(app, n: int, prefix: str, random_answers: bool = True) -> list[tuple[dict, int]]:
+    """n students, each with an answered attempt (rendered ahead, as the warmer does after a login);
+    random answers as benchmarks/load.py sends (loadlib.client.make_response), else fixed ones."""
+    rng = random.Random(14)
+    from quizengine.services import accounts
+    from quizengine.services.warming import warm_quiz
+
+    db = app.extensions["quizengine.db"]
+    names = [f"{prefix}{i}" for i in range(n)]
+    with db.write() as s:
+        for name in names:
+            accounts.add_user(s, name, "student", "password-123", method=CHEAP_HASH)
+    warm_quiz(db, app.config["SECRET_KEY"], QUIZ, names)
+    client = app.test_client()
+    out = []
+    for name in names:
+        r = client.post("/api/v1/auth/token", json={"username": name, "password": "password-123"})
+        h = {"Authorization": f"Bearer {r.json['token']}"}
+        view = client.post(f"/api/v1/quizzes/{QUIZ}/attempts", headers=h).json
+        for k, q in enumerate(view["questions"]):
+            value = make_response(q, rng) if random_answers else answer(q)
+            r = client.put(f"/api/v1/attempts/{view['attempt_id']}/responses/{q['id']}", headers=h,
+                           json={"response": value, "seq": k + 1})
+            assert r.status_code == 200, (q["type"], r.json)
+        out.append((h, view["attempt_id"]))
+    return out
+
+
+class Split:
+    """CPU spent closing the attempts (reading, grading, writing) during the submits."""
+
+    def __init__(self):
+        self.cpu = 0.0
+
+    @contextlib.contextmanager
+    def patched(self):
+        from quizengine.web import api
+
+        name = "submit_graded" if hasattr(api, "submit_graded") else "submit_attempt"  # (before: submit_attempt)
+        real = getattr(api, name)
+
+        def timed(*a, **k):
+            t0 = time.process_time()
+            try:
+                return real(*a, **k)
+            finally:
+                self.cpu += time.process_time() - t0
+
+        setattr(api, name, timed)
+        try:
+            yield
+        finally:
+            setattr(api, name, real)
+
+
+def pct(ms: list[float], p: int) -> float:
+    return statistics.quantiles(ms, n=100)[p - 1] if len(ms) > 1 else ms[0]
+
+
+def run(url: str, tmp: Path, args) -> None:
+    app = make_app(tmp, url)
+    client = app.test_client()
+    warm = prepare(app, 1, "warmup")  # one submit first: imports and what every submit shares
+    assert client.post(f"/api/v1/attempts/{warm[0][1]}/submit", headers=warm[0][0]).status_code == 200
+    attempts = prepare(app, args.students, "s", not args.fixed_answers)
+    if args.fresh_worker:
+        forget_variants()
+    split = Split()
+    prof = cProfile.Profile() if args.profile else None
+    ms = []
+    statements = [0]
+
+    def count(_conn, _cursor, statement, *_a):
+        statements[0] += 1
+        if args.show_sql and statements[0] <= 40:
+            print("   ", " ".join(statement.split())[:150])
+
+    from sqlalchemy import event
+
+    engine = app.extensions["quizengine.db"].engine
+    event.listen(engine, "before_cursor_execute", count)
+    with split.patched():
+        if prof:
+            prof.enable()
+        for h, aid in attempts:
+            t0 = time.process_time()
+            r = client.post(f"/api/v1/attempts/{aid}/submit", headers=h)
+            ms.append((time.process_time() - t0) * 1e3)
+            assert r.status_code == 200, r.json
+        if prof:
+            prof.disable()
+    db = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+    how = "a fresh worker" if args.fresh_worker else "variants built by this worker"
+    print(f"submit {QUIZ} on {db} ({how}): CPU per submit p50 {statistics.median(ms):.1f} ms, p95 {pct(ms, 95):.1f} ms,"
+          f" mean {statistics.fmean(ms):.1f} ms; of it closing (read, grade, write) {1e3 * split.cpu / len(ms):.1f} ms "
+          f"(n={len(ms)}, load {load()})", flush=True)
+    print(f"  SQL statements per submit (each a round trip on PostgreSQL; commits not counted): "
+          f"{statements[0] / len(ms):.1f}")
+    if prof:
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(args.profile_lines)
+    app.extensions["quizengine.db"].dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--students", type=int, default=30, help="submits measured (default 30)")
+    ap.add_argument("--postgres", action="store_true", help="on a throwaway PostgreSQL cluster (tests/pg.py)")
+    ap.add_argument("--fresh-worker", action="store_true", help="forget this process's variants before the submits")
+    ap.add_argument("--profile", action="store_true", help="print a cProfile of the submits")
+    ap.add_argument("--fixed-answers", action="store_true",
+                    help="0.5 for every number and the first option, not load.py's random answers")
+    ap.add_argument("--profile-lines", type=int, default=45)
+    ap.add_argument("--show-sql", action="store_true", help="print the statements of the first submits")
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="submit-bench-"))
+    if a.postgres:
+        from tests.pg import throwaway_postgres
+
+        with throwaway_postgres() as url:
+            run(url, tmp, a)
+    else:
+        run(f"sqlite:///{tmp / 'bench.sqlite3'}", tmp, a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""An attempt read as plain rows, without the ORM: its head and one joined query for its questions,
+their responses and their item versions' keys. For the submit path (grading, the score's write and
+the results it answers with), where building some sixty ORM objects twice per submit cost more than
+the grading of most questions (issue 14)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
+
+from ..bank.variant import Variant
+from ..models import Attempt, AttemptQuestion, ItemVersion, Response, Role
+from .banks import cached, cached_variant
+from .errors import ServiceError
+from .principal import Principal
+
+
+@dataclass(frozen=True)
+class QuestionRow:
+    """One question of an attempt as stored, with its response (``answered`` false: none saved)."""
+
+    id: int
+    slot: int
+    item_version_id: int
+    item_id: str
+    version: str
+    seed: int
+    points: float
+    score: float | None
+    override_score: float | None
+    result: dict[str, Any] | None
+    answered: bool
+    value: Any
+    seq: int | None
+    saved_at: datetime | None
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """The rendering cache's key: (item version id, seed)."""
+        return self.item_version_id, self.seed
+
+    def variant(self, s: Session) -> Variant:
+        """The question's variant (this process's cache; the item version read only on a miss)."""
+        return cached_variant(s, self.item_version_id, self.item_id, self.version, self.seed)
+
+
+_HEAD = select(Attempt.id, Attempt.user_id, Attempt.quiz_id, Attempt.state, Attempt.expires_at,
+               Attempt.submitted_at, Attempt.score, Attempt.max_score)
+
+_QUESTIONS = (select(AttemptQuestion.id, AttemptQuestion.slot, AttemptQuestion.item_version_id, ItemVersion.item_id,
+                     ItemVersion.version, AttemptQuestion.seed, AttemptQuestion.points, AttemptQuestion.score,
+                     AttemptQuestion.override_score, AttemptQuestion.result, Response.id.label("response_id"),
+                     Response.value, Response.seq, Response.saved_at)
+              .join(ItemVersion, ItemVersion.id == AttemptQuestion.item_version_id)
+              .outerjoin(Response, Response.question_id == AttemptQuestion.id))
+
+
+def attempt_head(s: Session, attempt_id: int, user: Principal | None = None) -> Row[Any] | None:
+    """The attempt's own columns, or None; with ``user``, 404 unless they may see it (as
+    ``attempts.load_attempt``: its student, or an instructor)."""
+    head = s.execute(_HEAD.where(Attempt.id == attempt_id)).first()
+    if user is not None and (head is None or (head.user_id != user.id and user.role != Role.INSTRUCTOR)):
+        raise ServiceError(404, f"no attempt {attempt_id}")
+    return head
+
+
+def question_rows(s: Session, attempt_id: int) -> list[QuestionRow]:
+    """The attempt's questions in slot order, each with its response and item version's key (one query)."""
+    rows = s.execute(_QUESTIONS.where(AttemptQuestion.attempt_id == attempt_id).order_by(AttemptQuestion.slot))
+    return [QuestionRow(r.id, r.slot, r.item_version_id, r.item_id, r.version, r.seed, r.points, r.score,
+                        r.override_score, r.result, r.response_id is not None, r.value, r.seq, r.saved_at)
+            for r in rows]
+
+
+def variants(s: Session, rows: list[QuestionRow]) -> list[Variant]:
+    """Each question's variant; the item versions this process has built none of read in one query."""
+    missing = {q.item_version_id for q in rows if cached(q.item_id, q.version, q.seed) is None}
+    # held here while the variants are built: the session's identity map, where each variant's s.get
+    # finds its version without a query, keeps only weak references
+    held = list(s.scalars(select(ItemVersion).where(ItemVersion.id.in_(missing)))) if missing else []
+    out = [q.variant(s) for q in rows]
+    del held
+    return out

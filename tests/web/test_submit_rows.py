@@ -1,0 +1,143 @@
+"""The submit path reads the attempt as rows (services/attempt_rows), not ORM objects (issue 14):
+what it grades, stores and answers must be what the ORM path (the attempt page's view, the
+in-transaction grading of ``expire_if_due``) gives for the same attempt, field for field; and the
+background warmer renders a submitter's next attempt only once this worker's submits pause."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quizengine.bank.catalog import load_catalog
+from quizengine.services import warming
+from quizengine.services.attempts import read_attempt
+from quizengine.services.banks import variant_of
+from quizengine.services.grades import grade_question
+
+from .conftest import BANKS, set_quiz
+from .test_api_flow import start
+from .test_multipart import slipped_chain
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog([BANKS])
+
+
+def _slipped(answer):
+    """A wrong answer of the key's shape where one is easy to make (numbers off by 10% and 0.5)."""
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        return answer * 1.1 + 0.5
+    if isinstance(answer, list) and answer and all(isinstance(x, (int, float)) for x in np.ravel(answer)):
+        return (np.asarray(answer, dtype=float) * 1.1 + 0.5).tolist()
+    return answer
+
+
+@pytest.mark.parametrize("feedback", ["after_submission", "never"])
+def test_submit_answers_what_the_orm_path_shows_and_stores_what_it_grades(client, users, db, catalog, feedback):
+    set_quiz(db, feedback=feedback)
+    users.add("ann")
+    h = users.token(client, "ann")
+    a = start(client, h).json
+    aid = a["attempt_id"]
+    users.add("teacher", "instructor")
+    key = {q["id"]: q for q in client.get(f"/api/v1/attempts/{aid}/key",
+                                          headers=users.token(client, "teacher")).json["questions"]}
+    ids = [q["id"] for q in a["questions"]]
+    kinds = {q["id"]: q["type"] for q in a["questions"]}
+    for i, qid in enumerate(ids[:-2]):  # right, then slipped, in turn; the last two unanswered
+        value = key[qid]["answer"] if i % 2 == 0 else _slipped(key[qid]["answer"])
+        if kinds[qid] == "multipart":  # a slip in the first part, the rest right for it: ECF
+            value = slipped_chain(catalog, key[qid])
+        r = client.put(f"/api/v1/attempts/{aid}/responses/{qid}", headers=h, json={"response": value, "seq": 1})
+        assert r.status_code == 200, r.json
+    r = client.post(f"/api/v1/attempts/{aid}/submit", headers=h)
+    assert r.status_code == 200, r.json
+    result = r.json
+
+    # The scores stored are those the ORM-loaded grading gives for each stored response.
+    with db.read() as s:
+        att = read_attempt(s, aid)
+        for aq in att.questions:
+            score, graded = grade_question(variant_of(aq.item_version, aq.seed), aq.points,
+                                           aq.response.value if aq.response is not None else None)
+            assert (aq.score, aq.result) == (score, graded)
+        assert att.score == pytest.approx(sum(aq.score for aq in att.questions))
+        assert result["score"] == att.score and result["max_score"] == att.max_score
+    assert sum(q["score"] for q in result["questions"]) == pytest.approx(result["score"])
+    assert [q["score"] > 0 for q in result["questions"][-2:]] == [False, False]
+
+    # Each question of the result is what the attempt's own view (the ORM path) shows for it.
+    view = client.get(f"/api/v1/attempts/{aid}", headers=h).json
+    assert [q["id"] for q in result["questions"]] == [q["id"] for q in view["questions"]] == ids
+    for got, shown in zip(result["questions"], view["questions"]):
+        if feedback == "after_submission":
+            assert {k: shown[k] for k in got} == got
+            assert {"correct_answer", "explanation_html", "accepted"} <= set(got)
+        else:
+            assert got == {"id": shown["id"], "score": shown["score"], "max_score": shown["max_score"],
+                           "feedback": ""}
+    if feedback == "after_submission":
+        chain = [q for q, a_q in zip(result["questions"], a["questions"]) if a_q["type"] == "multipart"]
+        assert chain and all(q["part_results"] for q in chain)
+        assert any(p["ecf"] for q in chain for p in q["part_results"])  # the slip's error carried forward
+    assert client.post(f"/api/v1/attempts/{aid}/submit", headers=h).json == result  # idempotent
+
+
+def test_a_student_may_not_submit_another_students_attempt(client, users):
+    users.add("ann")
+    users.add("bob")
+    aid = start(client, users.token(client, "ann")).json["attempt_id"]
+    r = client.post(f"/api/v1/attempts/{aid}/submit", headers=users.token(client, "bob"))
+    assert r.status_code == 404 and "error" in r.json
+    assert client.post("/api/v1/attempts/99999/submit", headers=users.token(client, "bob")).status_code == 404
+
+
+@pytest.fixture
+def warmer_queue(monkeypatch):
+    """The warmer's queue as a running warmer has it, emptied before and after."""
+    warming._QUEUE.clear()
+    monkeypatch.setattr(warming, "_LAST_SUBMIT", [float("-inf")])
+    warming._RUNNING.set()
+    yield
+    warming._RUNNING.clear()
+    warming._QUEUE.clear()
+
+
+def test_warmer_takes_logins_at_once_and_submits_once_they_pause(warmer_queue, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(warming.time, "monotonic", lambda: clock[0])
+    warming.schedule(1, after_submit=True)
+    clock[0] += 1
+    warming.schedule(2, after_submit=True)
+    warming.schedule(3)  # a login
+    assert warming.next_due(clock[0]) == 3
+    assert warming.next_due(clock[0]) is None  # submits still arriving
+    assert warming.next_due(clock[0] + warming.QUIET_S - 0.01) is None
+    assert warming.next_due(clock[0] + warming.QUIET_S) == 1  # they paused: oldest first
+    assert warming.next_due(clock[0] + warming.QUIET_S) == 2
+    assert warming.next_due(clock[0] + warming.QUIET_S) is None
+
+
+def test_warmer_waits_for_a_pause_at_most_its_patience(warmer_queue, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(warming.time, "monotonic", lambda: clock[0])
+    warming.schedule(1, after_submit=True)
+    for _ in range(int(warming.PATIENCE_S)):  # a submit every second: never a pause
+        clock[0] += 1
+        warming.schedule(2, after_submit=True)
+        assert warming.next_due(clock[0]) in (None, 1)
+        if not any(e[0] == 1 for e in warming._QUEUE):
+            break
+    assert clock[0] - 1000.0 == pytest.approx(warming.PATIENCE_S)
+    assert warming.next_due(clock[0]) is None  # the second one waited less than that
+
+
+def test_a_login_takes_a_submitters_queued_warm_at_once(warmer_queue, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(warming.time, "monotonic", lambda: clock[0])
+    warming.schedule(1, after_submit=True)
+    warming.schedule(1, after_submit=True)  # queued once
+    assert len(warming._QUEUE) == 1 and warming.next_due(clock[0]) is None
+    warming.schedule(1)  # then they log in again: their start may come soon
+    assert warming.next_due(clock[0]) == 1 and not warming._QUEUE
