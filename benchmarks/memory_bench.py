@@ -105,8 +105,28 @@ def cmdline(pid: int) -> str:
         return "?"
 
 
+def packages(pid: int) -> set[str]:
+    """The top-level packages with native code mapped in ``pid`` (numpy, matplotlib, PIL, sqlalchemy,
+    ...), read from /proc/PID/maps: what a process has imported, pure-Python packages aside."""
+    out: set[str] = set()
+    try:
+        lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        path = line.split(maxsplit=5)[5] if len(line.split(maxsplit=5)) == 6 else ""
+        if "/site-packages/" in path:
+            out.add(path.split("/site-packages/", 1)[1].split("/", 1)[0].split(".")[0].removesuffix("_libs"))
+    return out
+
+
+def label(i: int, pid: int) -> str:
+    """master, worker N, or the drawing process (quizengine.figure_server, a worker's child)."""
+    return "master" if i == 0 else ("drawer" if "figure_server" in cmdline(pid) else f"worker {i}")
+
+
 def table(title: str, pid: int) -> tuple[float, float]:
-    """Print RSS/PSS per process of the server's tree; return the sums (MiB)."""
+    """Print RSS/PSS per process of the server's tree, and the packages each holds; return the sums (MiB)."""
     pids = tree(pid)
     rows = [(p, memory(p)) for p in pids]
     log(f"\n{title}")
@@ -114,11 +134,14 @@ def table(title: str, pid: int) -> tuple[float, float]:
         f"{'private':>8}   (MiB)")
     mib = 1024.0
     for i, (p, m) in enumerate(rows):
-        name = "master" if i == 0 else f"worker {i}"
+        name = label(i, p)
         shared = m.get("Shared_Clean", 0) + m.get("Shared_Dirty", 0)
         private = m.get("Private_Clean", 0) + m.get("Private_Dirty", 0)
         log(f"  {name:<16} {p:>7} {m.get('VmRSS', 0) / mib:7.1f} {m.get('Pss', 0) / mib:7.1f} "
             f"{m.get('Pss_Anon', 0) / mib:9.1f} {m.get('Pss_File', 0) / mib:9.1f} {shared / mib:7.1f} {private / mib:8.1f}")
+    for i, (p, _) in enumerate(rows):
+        name = label(i, p)
+        log(f"  {name} {p}: native packages mapped: {', '.join(sorted(packages(p))) or '-'}")
     rss = sum(m.get("VmRSS", 0) for _, m in rows) / mib
     pss = sum(m.get("Pss", 0) for _, m in rows) / mib
     log(f"  {'sum':<16} {'':>7} {rss:7.1f} {pss:7.1f}")

@@ -67,21 +67,23 @@ def draw_here(d: ActivationDrawing | TrajectoryDrawing, salt: str) -> str:
 
 
 def svg(d: ActivationDrawing | TrajectoryDrawing, salt: str) -> str:
-    """The plot's SVG, from the drawing process when one is in use, else drawn here."""
+    """The plot's SVG, from the drawing process when one is in use, else (or when it fails) drawn here."""
     if _PATH is None:
         return draw_here(d, salt)
-    line = json.dumps(encode(d, salt)).encode() + b"\n"
-    for attempt in range(2):
-        try:
-            return _ask(_PATH, line)
-        except (FileNotFoundError, ConnectionRefusedError):  # none runs (it stopped when idle): start one
-            if attempt == 0 and _start(_PATH):
-                continue
-            break
-        except (OSError, ValueError, KeyError) as e:
-            log.warning("the drawing process failed (%s); drawing here", e)
-            break
+    try:
+        return _remote(_PATH, json.dumps(encode(d, salt)).encode() + b"\n")
+    except Exception as e:  # noqa: BLE001 - the page still gets its figure
+        log.warning("the drawing process failed (%s: %s); drawing here", type(e).__name__, e)
     return draw_here(d, salt)
+
+
+def _remote(path: str, line: bytes) -> str:
+    try:
+        return _ask(path, line)
+    except (FileNotFoundError, ConnectionRefusedError):  # none runs (it stopped when idle): start one
+        if not _start(path):
+            raise
+    return _ask(path, line)
 
 
 def _ask(path: str, line: bytes) -> str:
@@ -100,12 +102,8 @@ def _start(path: str) -> bool:
     """Start a drawing process (one that finds another already running exits) and wait until it listens."""
     for pid in list(_SPAWNED):  # reap the ones that stopped
         _exited(pid)
-    try:
-        pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "quizengine.figure_server", path, str(IDLE_S)],
-                             dict(os.environ))
-    except OSError as e:
-        log.warning("could not start the drawing process (%s); drawing here", e)
-        return False
+    pid = _unpatched("posix_spawn")(sys.executable, [sys.executable, "-m", "quizengine.figure_server", path,
+                                                     str(IDLE_S)], dict(os.environ))
     _SPAWNED.append(pid)
     deadline = time.monotonic() + START_S
     while time.monotonic() < deadline:
@@ -124,7 +122,7 @@ def _start(path: str) -> bool:
 def _exited(pid: int) -> int | None:
     """The exit status of a drawing process this process started, None while it runs."""
     try:
-        done, status = os.waitpid(pid, os.WNOHANG)
+        done, status = _unpatched("waitpid")(pid, os.WNOHANG)
     except ChildProcessError:  # reaped already
         _SPAWNED.remove(pid)
         return 0
@@ -132,3 +130,13 @@ def _exited(pid: int) -> int | None:
         return None
     _SPAWNED.remove(pid)
     return os.waitstatus_to_exitcode(status)
+
+
+def _unpatched(name: str) -> Any:
+    """``os.NAME`` as the C library has it: gevent's (in a worker) watches children from the event
+    loop's thread only, and a plot may be drawn in a compute thread (quizengine.offload)."""
+    try:
+        from gevent.monkey import get_original
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return getattr(os, name)
+    return get_original("os", name)
