@@ -15,8 +15,10 @@ from this process (threads, plain HTTP to 127.0.0.1):
                  the bank index, an item page, an attempt's review, the accommodations and
                  settings pages.
 
-It prints, per process, VmRSS (/proc/PID/status) and Pss / Pss_Anon / Pss_File / Shared / Private
-(/proc/PID/smaps_rollup) right after start-up and again after the class, the sums, and the peak
+It prints, per process (the master, the workers, and the plots' drawing process while it runs),
+VmRSS (/proc/PID/status) and Pss / Pss_Anon / Pss_File / Shared / Private
+(/proc/PID/smaps_rollup) and the packages with native code it has mapped (numpy, matplotlib, ...)
+right after start-up and again after the class, the sums, and the peak
 RSS sum sampled every 0.2 s during the class. Target (issue 14): RSS sum under 300 MiB with 2
 workers. Exit status 0 when the final RSS sum meets it, 1 when not, 2 when the run failed.
 """
@@ -122,7 +124,10 @@ def packages(pid: int) -> set[str]:
 
 def label(i: int, pid: int) -> str:
     """master, worker N, or the drawing process (quizengine.figure_server, a worker's child)."""
-    return "master" if i == 0 else ("drawer" if "figure_server" in cmdline(pid) else f"worker {i}")
+    if i == 0:
+        return "master"
+    line = cmdline(pid)
+    return "drawer" if "figure_server" in line else (f"worker {i}" if line else "(exited)")
 
 
 def table(title: str, pid: int) -> tuple[float, float]:
