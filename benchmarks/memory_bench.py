@@ -15,8 +15,10 @@ from this process (threads, plain HTTP to 127.0.0.1):
                  the bank index, an item page, an attempt's review, the accommodations and
                  settings pages.
 
-It prints, per process, VmRSS (/proc/PID/status) and Pss / Pss_Anon / Pss_File / Shared / Private
-(/proc/PID/smaps_rollup) right after start-up and again after the class, the sums, and the peak
+It prints, per process (the master, the workers, and the plots' drawing process while it runs),
+VmRSS (/proc/PID/status) and Pss / Pss_Anon / Pss_File / Shared / Private
+(/proc/PID/smaps_rollup) and the packages with native code it has mapped (numpy, matplotlib, ...)
+right after start-up and again after the class, the sums, and the peak
 RSS sum sampled every 0.2 s during the class. Target (issue 14): RSS sum under 300 MiB with 2
 workers. Exit status 0 when the final RSS sum meets it, 1 when not, 2 when the run failed.
 """
@@ -105,8 +107,31 @@ def cmdline(pid: int) -> str:
         return "?"
 
 
+def packages(pid: int) -> set[str]:
+    """The top-level packages with native code mapped in ``pid`` (numpy, matplotlib, PIL, sqlalchemy,
+    ...), read from /proc/PID/maps: what a process has imported, pure-Python packages aside."""
+    out: set[str] = set()
+    try:
+        lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        path = line.split(maxsplit=5)[5] if len(line.split(maxsplit=5)) == 6 else ""
+        if "/site-packages/" in path:
+            out.add(path.split("/site-packages/", 1)[1].split("/", 1)[0].split(".")[0].removesuffix("_libs"))
+    return out
+
+
+def label(i: int, pid: int) -> str:
+    """master, worker N, or the drawing process (quizengine.figure_server, a worker's child)."""
+    if i == 0:
+        return "master"
+    line = cmdline(pid)
+    return "drawer" if "figure_server" in line else (f"worker {i}" if line else "(exited)")
+
+
 def table(title: str, pid: int) -> tuple[float, float]:
-    """Print RSS/PSS per process of the server's tree; return the sums (MiB)."""
+    """Print RSS/PSS per process of the server's tree, and the packages each holds; return the sums (MiB)."""
     pids = tree(pid)
     rows = [(p, memory(p)) for p in pids]
     log(f"\n{title}")
@@ -114,11 +139,14 @@ def table(title: str, pid: int) -> tuple[float, float]:
         f"{'private':>8}   (MiB)")
     mib = 1024.0
     for i, (p, m) in enumerate(rows):
-        name = "master" if i == 0 else f"worker {i}"
+        name = label(i, p)
         shared = m.get("Shared_Clean", 0) + m.get("Shared_Dirty", 0)
         private = m.get("Private_Clean", 0) + m.get("Private_Dirty", 0)
         log(f"  {name:<16} {p:>7} {m.get('VmRSS', 0) / mib:7.1f} {m.get('Pss', 0) / mib:7.1f} "
             f"{m.get('Pss_Anon', 0) / mib:9.1f} {m.get('Pss_File', 0) / mib:9.1f} {shared / mib:7.1f} {private / mib:8.1f}")
+    for i, (p, _) in enumerate(rows):
+        name = label(i, p)
+        log(f"  {name} {p}: native packages mapped: {', '.join(sorted(packages(p))) or '-'}")
     rss = sum(m.get("VmRSS", 0) for _, m in rows) / mib
     pss = sum(m.get("Pss", 0) for _, m in rows) / mib
     log(f"  {'sum':<16} {'':>7} {rss:7.1f} {pss:7.1f}")

@@ -281,6 +281,9 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
         sys.exit(code if code > 0 else 1)  # (negative: killed by a signal)
     patch_for_gevent()  # before the app exists, so its engine's pool and locks are gevent's
     app = load_app()
+    from .bank.figures import drawer
+
+    drawer.use(drawer.socket_path(app.config["INSTANCE"]))  # matplotlib stays out of the workers
     click.echo(f"\nquizengine on http://{host}:{port}/  (database: {app.config['DATABASE_URL']})\n")
     run_gunicorn(app, host, port, workers)
 

@@ -10,18 +10,18 @@ import hashlib
 import math
 import re
 from contextlib import contextmanager
-from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from .expr import ParamError, Value, compile_expr, eval_tree
+from .numfmt import FLOOR, fmt
 from .schema import ParamSpec
 
 
 NOISE = 1e-12  # a value below this share of the variant's largest value is floating-point residue: shown as 0
-_FLOOR: ContextVar[float] = ContextVar("noise_floor", default=0.0)
+_FLOOR = FLOOR  # (numfmt.py: fmt reads it)
 
 
 @contextmanager
@@ -205,18 +205,6 @@ def references(obj: Any) -> set[str]:
         m = REF.match(obj)
         return {m.group(1)} if m else set()
     return set()
-
-
-def fmt(x: Any, digits: int = 6) -> str:
-    """Format a number for a person: up to ``digits`` significant digits, no trailing zeros."""
-    x = float(x)
-    if x == 0 or abs(x) < _FLOOR.get():
-        return "0"
-    s = f"{x:.{digits}g}"
-    if "e" in s:
-        mant, exp = s.split("e")
-        return f"{mant}e{int(exp)}"
-    return s
 
 
 def latex(v: Value, transpose: bool = False) -> str:

@@ -23,7 +23,7 @@ from ..loader import BankItem, Problem
 from ..params import ParamError, substitute
 from ..schema import ActivationFigure, NetworkFigure, TrajectoryFigure
 from ..variant import make_variant
-from . import network, plots
+from . import drawer, network, plots
 from .svg import clean
 
 CACHE_SIZE = 256  # variants' figures kept per process (a figure is 5-40 kB of SVG)
@@ -166,10 +166,8 @@ def draw(item: BankItem, seed: int, drawings: list[Any], when: str | None = None
         salt = f"{item.id}:{item.version}:{seed}:{k}"
         if isinstance(d, network.NetworkDrawing):
             svg = network.draw(d)
-        elif isinstance(d, plots.ActivationDrawing):
-            svg = plots.activation_svg(d, salt)
-        else:
-            svg = plots.trajectory_svg(d, salt)
+        else:  # a plot: by the server's drawing process when there is one (drawer.py)
+            svg = drawer.svg(d, salt)
         out.append(Figure(_dom_id(item.id, seed, k), spec.kind, spec.when, spec.caption, d.alt(),
                           tuple(d.details()), clean(svg)))
     return out

@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from ..params import fmt
+from ..numfmt import fmt
 
 MAX_UNITS = 8  # units in one layer that a diagram can label legibly
 R = 19  # a neuron's radius
