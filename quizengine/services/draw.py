@@ -12,6 +12,7 @@ import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +34,19 @@ log = logging.getLogger(__name__)
 def _hmac_int(secret: str, *parts: object) -> int:
     msg = "\x1f".join(map(str, parts)).encode()
     return int.from_bytes(hmac.new(secret.encode(), msg, hashlib.sha256).digest()[:8], "big")
+
+
+def _ranker(secret: str, *prefix: object) -> Callable[[object], int]:
+    """``_hmac_int(secret, *prefix, last)`` as a function of ``last``, the prefix hashed once (a pool's
+    order: an HMAC per item, with the draw's, the background warmer's and each start's)."""
+    base = hmac.new(secret.encode(), "\x1f".join(map(str, (*prefix, ""))).encode(), hashlib.sha256)
+
+    def rank(last: object) -> int:
+        h = base.copy()
+        h.update(str(last).encode())
+        return int.from_bytes(h.digest()[:8], "big")
+
+    return rank
 
 
 @dataclass(frozen=True)
@@ -86,7 +100,8 @@ def draw_items(s: Session, q: Quiz, secret: str, user_id: int, number: int) -> l
     families: set[str] = set()
     for k, slot in enumerate(q.definition["slots"]):
         pool = [c for c in slot_pool(current, slot) if c.item_id not in used]
-        pool.sort(key=lambda c: (seen.get(c.item_id, 0), _hmac_int(secret, "draw", user_id, q.id, number, k, c.item_id)))
+        rank = _ranker(secret, "draw", user_id, q.id, number, k)
+        pool.sort(key=lambda c: (seen.get(c.item_id, 0), rank(c.item_id)))
         count = slot.get("count", 1)
         pool = distinct(pool, count, lambda c: c.family, families)  # never two items of one family
         if len(pool) < count:

@@ -89,3 +89,16 @@ def test_the_background_warmer_plans_queued_students_in_one_batch(app, client, d
     assert len(calls) == 1 and len(calls[0]) == 40  # ann's and dan's next attempts, rendered in one batch
     with db.read() as s:
         assert set(calls[0]) == {tuple(r) for r in s.execute(select(Rendering.item_version_id, Rendering.seed))}
+
+
+def test_a_pools_order_is_the_hmac_of_the_whole_message():
+    """The draw's ranks (the prefix hashed once) are HMAC-SHA256 of the full message, as before."""
+    import hashlib
+    import hmac
+
+    from quizengine.services.draw import _ranker
+
+    rank = _ranker("s3cret", "draw", 17, QUIZ, 2, 5)
+    for item_id in ("act-relu-1", "vocab-epoch", "", "ü-item"):
+        msg = "\x1f".join(["draw", "17", QUIZ, "2", "5", item_id]).encode()
+        assert rank(item_id) == int.from_bytes(hmac.new(b"s3cret", msg, hashlib.sha256).digest()[:8], "big")
