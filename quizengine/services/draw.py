@@ -60,6 +60,9 @@ class PoolItem:
 
 
 _POOLS: dict[tuple, list[PoolItem]] = {}
+# The banks' stamp (read by every draw; built once)
+_STAMP = select(func.count(CurrentItem.item_id), func.coalesce(func.sum(CurrentItem.item_version_id), 0),
+                select(func.max(Quiz.updated_at)).scalar_subquery())
 
 
 def current_items(s: Session) -> list[PoolItem]:
@@ -70,9 +73,7 @@ def current_items(s: Session) -> list[PoolItem]:
     stamps each quiz; a revert that brings back older versions changes that time even when it
     leaves the sum of the ids as it was).
     """
-    loaded = select(func.max(Quiz.updated_at)).scalar_subquery()
-    stamp = s.execute(select(func.count(CurrentItem.item_id), func.coalesce(func.sum(CurrentItem.item_version_id), 0),
-                             loaded)).one()
+    stamp = s.execute(_STAMP).one()
     key = (str(s.get_bind().url), int(stamp[0]), int(stamp[1]), stamp[2])
     pool = _POOLS.get(key)
     if pool is None:

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
+from typing import Any, Callable
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import Row, bindparam, case, delete, null, or_, select
@@ -145,7 +146,7 @@ def reserve(s: Session, username: str, address: str, t: datetime, th: Throttle) 
     PostgreSQL the upsert locks the row, so logins counted at once on several hosts lose no count.
     """
     pair_key, _, rate_key = throttle_keys(username, address)
-    locked = s.scalar(select(LoginFailure.locked_until).where(LoginFailure.key == pair_key))
+    locked = s.scalar(PAIR_LOCK, {"key": pair_key})
     if locked is not None and aware(locked) > t:
         return Wait(aware(locked) - t, "failures")
     if th.per_address and not _take(s, rate_key, t, MINUTE, th.per_address):
@@ -153,19 +154,30 @@ def reserve(s: Session, username: str, address: str, t: datetime, th: Throttle) 
     return None
 
 
-def _take(s: Session, key: str, t: datetime, window: timedelta, limit: int) -> bool:
-    """Add one to a counter, starting a new window when the last one is over, unless it holds
-    ``limit`` in its current window; whether it counted. One statement, insert or update."""
-    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-    over = LoginFailure.window_start <= t - window
-    stmt = insert(LoginFailure).values(key=key, count=1, window_start=t)
-    stmt = stmt.on_conflict_do_update(
+PAIR_LOCK = select(LoginFailure.locked_until).where(LoginFailure.key == bindparam("key"))
+
+
+def _take_statement(insert: Callable) -> Any:
+    """Add one to a counter (a new window when the last one is over) unless it holds ``limit`` in its
+    current window: one insert-or-update, built once per dialect."""
+    over = LoginFailure.window_start <= bindparam("cutoff", type_=LoginFailure.window_start.type)
+    t = bindparam("t", type_=LoginFailure.window_start.type)
+    stmt = insert(LoginFailure).values(key=bindparam("key"), count=1, window_start=t)
+    return stmt.on_conflict_do_update(
         index_elements=["key"],
         set_={"count": case((over, 1), else_=LoginFailure.count + 1),
               "window_start": case((over, t), else_=LoginFailure.window_start),
               "locked_until": case((over, null()), else_=LoginFailure.locked_until)},
-        where=or_(over, LoginFailure.count < limit))
-    return s.execute(stmt.returning(LoginFailure.count)).first() is not None
+        where=or_(over, LoginFailure.count < bindparam("limit"))).returning(LoginFailure.count)
+
+
+TAKE = {"postgresql": _take_statement(pg_insert), "sqlite": _take_statement(sqlite_insert)}
+
+
+def _take(s: Session, key: str, t: datetime, window: timedelta, limit: int) -> bool:
+    """Count one in ``key``'s window unless it holds ``limit`` there already; whether it counted."""
+    stmt = TAKE[s.get_bind().dialect.name]
+    return s.execute(stmt, {"key": key, "t": t, "cutoff": t - window, "limit": limit}).first() is not None
 
 
 def _counter(s: Session, key: str, t: datetime) -> tuple[LoginFailure, bool]:
