@@ -37,7 +37,8 @@ CHUNK = 60  # questions rendered and stored per batch (about 3 students' attempt
 IN_BATCH = 500  # students per IN (...) of a plan's reads
 # The background warmer: a login wakes it; it waits GATHER_S for the class's other logins, then plans
 # up to BATCH students in one read (a few queries for all, then a draw each), not a read per student.
-BATCH = 100
+# A plan holds the worker's event loop (about 2 ms a student): batches of 20 keep that to tens of ms.
+BATCH = 20
 GATHER_S = 0.5
 
 
