@@ -9,10 +9,19 @@ loop (each client sends its next login as soon as the last is answered):
   pbkdf2   every student's first login: a PBKDF2 check, then the new Argon2id hash and its write;
   argon2   the same logins again, now against the Argon2id hashes.
 For each it prints p50/p95/max (ms), errors by status (a 429 counts as one: it is not retried),
-the server's CPU per login and the load average. Beforehand it measures, in this process, the
+the server's CPU per login (over the phase, and until the server went quiet after it: the workers'
+warmers may still be checking the students who logged in) and the load average. Beforehand it measures, in this process, the
 CPU seconds (thread time) of one check with each scheme.
 
+With --warm, `quizengine warm module-04-prep` renders every student's first attempt before the
+server starts, as the deploy step and benchmarks/load.py do: each login's background warmer then
+finds everything rendered (without it, the warmer renders each student's attempt after the login,
+60-140 ms of CPU each, in the same workers). --postgres runs it on a throwaway PostgreSQL cluster
+(tests/pg.py). --profile FILE records the argon2id phase with py-spy (every worker, native frames
+left out) into FILE as collapsed stacks (one per line, with its count).
+
     python benchmarks/login_bench.py [--students 300] [--clients 32] [--workers 2] [--argon2-only]
+                                     [--warm] [--postgres] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -24,23 +33,25 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import create_engine, text  # noqa: E402
 from werkzeug.security import generate_password_hash  # noqa: E402
 
 from quizengine import passwords  # noqa: E402
 from quizengine.constants import PASSWORD_METHOD  # noqa: E402
 
 PBKDF2 = "pbkdf2:sha256:600000"  # what earlier versions stored
+QUIZ = "module-04-prep"
 
 
 def loadavg() -> str:
@@ -161,6 +172,14 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (database, server log)")
     ap.add_argument("--argon2-only", action="store_true",
                     help="skip the PBKDF2 phase (and the minutes its hashes take to compute here)")
+    ap.add_argument("--warm", action="store_true",
+                    help="render every student's first attempt (quizengine warm) before serving, as load.py does")
+    ap.add_argument("--postgres", action="store_true", help="on a throwaway PostgreSQL cluster (tests/pg.py)")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="record the argon2id phase's workers with py-spy into this file (collapsed stacks)")
+    ap.add_argument("--instance", type=Path, default=None,
+                    help="the instance folder, kept: a later run with the same folder (--argon2-only, SQLite) "
+                         "reuses its students and their rendered attempts")
     ap.add_argument("--code", type=Path, default=ROOT,
                     help="the checkout whose quizengine the server runs (e.g. an older one, for a before/after)")
     args = ap.parse_args()
@@ -172,8 +191,20 @@ def main() -> int:
     print(f"CPU per check, in this process (least of several): Argon2id {cpu_per_check(argon, 'password-0000', 20) * 1e3:.1f} ms, "
           f"PBKDF2 600k {cpu_per_check(old, 'password-0000', 3) * 1e3:.1f} ms")
 
-    tmp = Path(tempfile.mkdtemp(prefix="qe-login-"))
-    url = f"sqlite:///{tmp / 'quizengine.sqlite3'}"
+    reuse = args.instance is not None and (args.instance / "quizengine.sqlite3").exists()
+    if reuse and (args.postgres or not args.argon2_only):
+        raise SystemExit("error: --instance with a database in it runs only --argon2-only on SQLite")
+    tmp = args.instance.resolve() if args.instance else Path(tempfile.mkdtemp(prefix="qe-login-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    stack = ExitStack()
+    if args.postgres:
+        sys.path.insert(0, str(ROOT))
+        from tests.pg import throwaway_postgres
+
+        url = stack.enter_context(throwaway_postgres())
+    else:
+        url = f"sqlite:///{tmp / 'quizengine.sqlite3'}"
+    engine = create_engine(url)
     env = {**os.environ, "PYTHONPATH": str(args.code.resolve()), "QUIZENGINE_INSTANCE": str(tmp), "QUIZENGINE_SECRET_KEY": "login-bench",
            "QUIZENGINE_BANKS": str(ROOT / "banks"), "QUIZENGINE_DATABASE_URL": url,
            # README: a class behind one address needs QUIZENGINE_LOGINS_PER_ADDRESS of at least its
@@ -187,20 +218,31 @@ def main() -> int:
         f"{u},Student {i},{100000 + i},{u}@example.org,{pw}\n" for i, (u, pw) in enumerate(students)))
     server = None
     try:
+        print(f"database: {'a throwaway PostgreSQL cluster' if args.postgres else 'SQLite (WAL)'}")
         t0 = time.monotonic()
-        r = subprocess.run([exe, "users", "import", str(roster)], env=env, capture_output=True, text=True)
-        if r.returncode:
-            raise SystemExit(f"error: users import failed:\n{r.stdout}{r.stderr}")
-        print(f"imported {n} students (Argon2id) in {time.monotonic() - t0:.1f} s")
+        if reuse:
+            print(f"reusing the students and rendered attempts of {tmp}")
+        else:
+            r = subprocess.run([exe, "users", "import", str(roster)], env=env, capture_output=True, text=True)
+            if r.returncode:
+                raise SystemExit(f"error: users import failed:\n{r.stdout}{r.stderr}")
+            print(f"imported {n} students (Argon2id) in {time.monotonic() - t0:.1f} s")
         t0 = time.monotonic()
         phases = ["argon2id"] if args.argon2_only else ["pbkdf2 (first login, rehash)", "argon2id"]
         if not args.argon2_only:
             with ProcessPoolExecutor(os.cpu_count()) as pool:
                 olds = list(pool.map(generate_password_hash, [pw for _, pw in students], [PBKDF2] * n, chunksize=8))
-            with sqlite3.connect(tmp / "quizengine.sqlite3") as con:
-                con.executemany('UPDATE "user" SET password_hash = ? WHERE username = ?',
-                                [(h, u) for h, (u, _) in zip(olds, students)])
+            with engine.begin() as con:
+                con.execute(text('UPDATE "user" SET password_hash = :h WHERE username = :u'),
+                            [{"h": h, "u": u} for h, (u, _) in zip(olds, students)])
             print(f"gave them PBKDF2 hashes ({PBKDF2}) in {time.monotonic() - t0:.1f} s")
+        if args.warm and not reuse:
+            t0 = time.monotonic()
+            for cmd in (["load-banks"], ["warm", QUIZ]):
+                r = subprocess.run([exe, *cmd], env=env, capture_output=True, text=True)
+                if r.returncode:
+                    raise SystemExit(f"error: quizengine {' '.join(cmd)} failed:\n{r.stdout}{r.stderr}")
+            print(f"quizengine warm {QUIZ}: every student's first attempt rendered ahead in {time.monotonic() - t0:.1f} s")
 
         port = socket.socket()
         port.bind(("127.0.0.1", 0))
@@ -216,16 +258,20 @@ def main() -> int:
               "(closed loop), QUIZENGINE_LOGINS_PER_ADDRESS=" + env["QUIZENGINE_LOGINS_PER_ADDRESS"])
         print(f"  server RSS sum before the logins: {server_rss_mib(server.pid):.0f} MiB")
         for phase in phases:
+            spies = spy(server.pid, args.profile, tmp) if args.profile and phase == "argon2id" else []
             la0, c0, w0 = loadavg(), server_cpu(server.pid), time.monotonic()
             lat, errors = asyncio.run(closed_loop(port_n, students, args.clients, args.timeout))
             wall, cpu = time.monotonic() - w0, server_cpu(server.pid) - c0
+            settled = settle(server.pid) - c0  # with what the workers still did after the last answer (the warmers)
+            stop_spies(spies, args.profile)
             ms = [x * 1e3 for x in lat]
             err = ", ".join(f"{k}: {v}" for k, v in sorted(errors.items())) or "0"
             print(f"  {phase:<30} p50 {percentile(ms, 50):7.0f}  p95 {percentile(ms, 95):7.0f}  max {max(ms):7.0f} ms  "
-                  f"errors {err}; {wall:.1f} s, {n / wall:.0f} logins/s, server CPU {cpu / n * 1e3:.0f} ms/login; "
+                  f"errors {err}; {wall:.1f} s, {n / wall:.0f} logins/s, server CPU {cpu / n * 1e3:.0f} ms/login "
+                  f"({settled / n * 1e3:.0f} with the work left after the last answer, until the server went quiet); "
                   f"load average {la0} -> {loadavg()}")
-            with sqlite3.connect(tmp / "quizengine.sqlite3") as con:
-                argon2id = con.execute("""SELECT count(*) FROM "user" WHERE password_hash LIKE '$argon2id$%'""").fetchone()[0]
+            with engine.connect() as con:
+                argon2id = con.execute(text("""SELECT count(*) FROM "user" WHERE password_hash LIKE '$argon2id$%'""")).scalar()
             print(f"  {'':<30} accounts with an Argon2id hash: {argon2id} of {n}; "
                   f"server RSS sum {server_rss_mib(server.pid):.0f} MiB")
     finally:
@@ -235,11 +281,58 @@ def main() -> int:
                 server.wait(timeout=15)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(server.pid, signal.SIGKILL)
-        if args.keep:
+        engine.dispose()
+        stack.close()
+        if args.keep or args.instance:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def settle(pgid: int, quiet: float = 0.02, limit: float = 60.0) -> float:
+    """The server's CPU seconds once it has gone quiet (under ``quiet`` s of CPU in a second), at most
+    ``limit`` s from now: what its workers did after the last answer counts too."""
+    deadline, last = time.monotonic() + limit, server_cpu(pgid)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        cpu = server_cpu(pgid)
+        if cpu - last < quiet:
+            return cpu
+        last = cpu
+    return last
+
+
+def spy(pgid: int, out: Path, tmp: Path) -> list[tuple[subprocess.Popen, Path]]:
+    """py-spy recording each worker of the server (the processes of its group but the master)."""
+    exe = Path(sys.executable).with_name("py-spy")
+    spies = []
+    for pid in group(pgid):
+        if int(pid) == pgid:
+            continue
+        raw = tmp / f"spy-{pid}.txt"
+        spies.append((subprocess.Popen([str(exe), "record", "--pid", pid, "--format", "raw", "--rate", "250",
+                                        "--output", str(raw), "--threads"], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL), raw))
+    time.sleep(1.0)  # py-spy attaches
+    return spies
+
+
+def stop_spies(spies: list[tuple[subprocess.Popen, Path]], out: Path | None) -> None:
+    """Stop the recorders and write their collapsed stacks together into ``out``."""
+    if not spies or out is None:
+        return
+    lines: list[str] = []
+    for p, raw in spies:
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        if raw.exists():
+            lines += raw.read_text().splitlines()
+    out.write_text("\n".join(lines) + "\n")
+    print(f"  py-spy: {len(lines)} collapsed stacks of {len(spies)} workers in {out}")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
+from typing import Any, Callable
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, select
+from sqlalchemy import Row, bindparam, case, delete, null, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -112,23 +113,71 @@ class Wait:
 
 def refusal(s: Session, username: str, address: str, t: datetime, th: Throttle) -> Wait | None:
     """How long this login must wait before its password is checked, or None."""
+    return _refusal(_rows(s, username, address), username, address, t, th)
+
+
+def _rows(s: Session, username: str, address: str) -> dict[str, Row]:
+    """The throttle rows of a login's pair and address rate (key -> key, count, window_start,
+    locked_until), in one read."""
     pair_key, _, rate_key = throttle_keys(username, address)
-    pair = s.get(LoginFailure, pair_key)
+    return {r.key: r for r in s.execute(THROTTLE_ROWS, {"keys": [pair_key, rate_key]})}
+
+
+THROTTLE_ROWS = select(LoginFailure.key, LoginFailure.count, LoginFailure.window_start, LoginFailure.locked_until) \
+    .where(LoginFailure.key.in_(bindparam("keys", expanding=True)))
+
+
+def _refusal(rows: dict[str, Row], username: str, address: str, t: datetime, th: Throttle) -> Wait | None:
+    pair_key, _, rate_key = throttle_keys(username, address)
+    pair = rows.get(pair_key)
     if pair is not None and pair.locked_until is not None and aware(pair.locked_until) > t:
         return Wait(aware(pair.locked_until) - t, "failures")
-    if th.per_address:
-        rate = s.get(LoginFailure, rate_key)
-        if rate is not None and aware(rate.window_start) + MINUTE > t and rate.count >= th.per_address:
-            return Wait(aware(rate.window_start) + MINUTE - t, "address")
+    rate = rows.get(rate_key) if th.per_address else None
+    if rate is not None and aware(rate.window_start) + MINUTE > t and rate.count >= th.per_address:
+        return Wait(aware(rate.window_start) + MINUTE - t, "address")
     return None
 
 
 def reserve(s: Session, username: str, address: str, t: datetime, th: Throttle) -> Wait | None:
-    """Count one password check against the address (in a write transaction), or say how long to wait."""
-    wait = refusal(s, username, address, t, th)
-    if wait is None and th.per_address:
-        _bump(s, throttle_keys(username, address)[2], t, MINUTE)
-    return wait
+    """Count one password check against the address (in a write transaction), or say how long to wait.
+
+    Two statements: the pair's lock read again (a failure another login recorded since the read),
+    then the address's counter added to in one upsert that refuses itself at the limit; on
+    PostgreSQL the upsert locks the row, so logins counted at once on several hosts lose no count.
+    """
+    pair_key, _, rate_key = throttle_keys(username, address)
+    locked = s.scalar(PAIR_LOCK, {"key": pair_key})
+    if locked is not None and aware(locked) > t:
+        return Wait(aware(locked) - t, "failures")
+    if th.per_address and not _take(s, rate_key, t, MINUTE, th.per_address):
+        return refusal(s, username, address, t, th) or Wait(timedelta(seconds=1), "address")
+    return None
+
+
+PAIR_LOCK = select(LoginFailure.locked_until).where(LoginFailure.key == bindparam("key"))
+
+
+def _take_statement(insert: Callable) -> Any:
+    """Add one to a counter (a new window when the last one is over) unless it holds ``limit`` in its
+    current window: one insert-or-update, built once per dialect."""
+    over = LoginFailure.window_start <= bindparam("cutoff", type_=LoginFailure.window_start.type)
+    t = bindparam("t", type_=LoginFailure.window_start.type)
+    stmt = insert(LoginFailure).values(key=bindparam("key"), count=1, window_start=t)
+    return stmt.on_conflict_do_update(
+        index_elements=["key"],
+        set_={"count": case((over, 1), else_=LoginFailure.count + 1),
+              "window_start": case((over, t), else_=LoginFailure.window_start),
+              "locked_until": case((over, null()), else_=LoginFailure.locked_until)},
+        where=or_(over, LoginFailure.count < bindparam("limit"))).returning(LoginFailure.count)
+
+
+TAKE = {"postgresql": _take_statement(pg_insert), "sqlite": _take_statement(sqlite_insert)}
+
+
+def _take(s: Session, key: str, t: datetime, window: timedelta, limit: int) -> bool:
+    """Count one in ``key``'s window unless it holds ``limit`` there already; whether it counted."""
+    stmt = TAKE[s.get_bind().dialect.name]
+    return s.execute(stmt, {"key": key, "t": t, "cutoff": t - window, "limit": limit}).first() is not None
 
 
 def _counter(s: Session, key: str, t: datetime) -> tuple[LoginFailure, bool]:
@@ -194,11 +243,12 @@ def login(db: Database, username: str, password: str, address: str, th: Throttle
     """
     t = t or now()
     with db.read() as s:
-        wait = refusal(s, username, address, t, th)
+        rows = _rows(s, username, address)
+        wait = _refusal(rows, username, address, t, th)
         if wait is not None:
             return LoginResult(None, wait)
         user = find_user(s, username)
-        had_failures = s.get(LoginFailure, throttle_keys(username, address)[0]) is not None
+        had_failures = throttle_keys(username, address)[0] in rows
     if th.bucket is not None:
         seconds = th.bucket.take()
         if seconds:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, undefer
 from ..bank.loader import BankItem
 from ..bank.variant import make_variant
 from ..db import Database
-from ..models import Attempt, AttemptState, ItemVersion, Quiz, Role, User
+from ..models import Attempt, AttemptQuestion, AttemptState, ItemVersion, Quiz, Role, User
 from . import renderings
 from .banks import bank_item
 from .clock import now
@@ -32,9 +32,15 @@ from .draw import avoids_repeats, draw_items, question_seed, seen_items
 from .errors import ServiceError
 from .quizzes import get_quiz
 from .renderings import Key
-from .terms import terms_for
+from .terms import Terms, terms_by_user, terms_for
 
 CHUNK = 60  # questions rendered and stored per batch (about 3 students' attempts)
+IN_BATCH = 500  # students per IN (...) of a plan's reads
+# The background warmer: a login wakes it; it waits GATHER_S for the class's other logins, then plans
+# up to BATCH students in one read (a few queries for all, then a draw each), not a read per student.
+# A plan holds the worker's event loop (about 2 ms a student): batches of 20 keep that to tens of ms.
+BATCH = 20
+GATHER_S = 0.5
 
 
 @dataclass
@@ -67,6 +73,44 @@ def upcoming(s: Session, q: Quiz, secret: str, user_id: int, ahead: int = 1) -> 
             break
         keys += [(c.item_version_id, question_seed(secret, user_id, q.id, n, c.item_id)) for c, _ in drawn]
         seen.update({c.item_id: n for c, _ in drawn})
+    return keys
+
+
+def upcoming_of(s: Session, q: Quiz, secret: str, terms: dict[int, Terms]) -> list[Key]:
+    """``upcoming`` for many students at once, each with their terms of the quiz: their attempts in
+    two reads for all, then a draw for each one who may start an attempt."""
+    ids, keys = list(terms), []
+    for k in range(0, len(ids), IN_BATCH):
+        part = ids[k:k + IN_BATCH]
+        made: dict[int, int] = {}  # user -> attempts made
+        going: dict[int, int] = {}  # user -> the attempt in progress
+        for aid, uid, state in s.execute(select(Attempt.id, Attempt.user_id, Attempt.state).where(
+                Attempt.quiz_id == q.id, Attempt.user_id.in_(part)).order_by(Attempt.user_id, Attempt.number)):
+            made[uid] = made.get(uid, 0) + 1
+            if state == AttemptState.OPEN:
+                going[uid] = aid
+        questions: dict[int, list[Key]] = {}
+        if going:
+            for aid, iv, seed in s.execute(select(AttemptQuestion.attempt_id, AttemptQuestion.item_version_id,
+                                                  AttemptQuestion.seed)
+                                           .where(AttemptQuestion.attempt_id.in_(list(going.values())))
+                                           .order_by(AttemptQuestion.attempt_id, AttemptQuestion.slot)):
+                questions.setdefault(aid, []).append((iv, seed))
+        for uid in part:
+            if uid in going:
+                keys += questions.get(going[uid], [])
+                continue
+            limit, number = terms[uid].max_attempts, made.get(uid, 0) + 1
+            if limit is not None and number > limit:
+                continue
+            if number > 1 and avoids_repeats(q, number):  # drawn around the items met before, as the start draws it
+                keys += upcoming(s, q, secret, uid)
+                continue
+            try:
+                drawn = draw_items(s, q, secret, uid, number)
+            except ServiceError:  # a pool too small: the start will say so
+                continue
+            keys += [(c.item_version_id, question_seed(secret, uid, q.id, number, c.item_id)) for c, _ in drawn]
     return keys
 
 
@@ -120,20 +164,32 @@ def warm_quiz(db: Database, secret: str, quiz_id: str, usernames: list[str] | No
     return WarmReport(len(people), total, fill(db, todo, items, progress=progress))
 
 
-def warm_student(db: Database, secret: str, user_id: int, t: datetime | None = None,
-                 render: Callable = render_keys) -> int:
-    """Render a student's upcoming attempt at every quiz open to them now; the number rendered."""
+def warm_students(db: Database, secret: str, user_ids: list[int], t: datetime | None = None,
+                  render: Callable = render_keys) -> int:
+    """Render the upcoming attempts of these students at every quiz open to them now, planned in one
+    read for all of them (a few queries and a draw each); the number of questions rendered. When
+    everything is rendered already (``quizengine warm`` ran), that read is all it costs."""
     t = t or now()
 
     def plan(s: Session) -> list[Key]:
-        user = s.get(User, user_id)
-        if user is None or user.role != Role.STUDENT:
+        students = [u for k in range(0, len(user_ids), IN_BATCH) for u in s.scalars(
+            select(User.id).where(User.id.in_(user_ids[k:k + IN_BATCH]), User.role == Role.STUDENT))]
+        if not students:
             return []
-        quizzes = [q for q in s.scalars(select(Quiz).order_by(Quiz.id)) if terms_for(s, q, user_id).window(t) == "open"]
-        return [key for q in quizzes for key in upcoming(s, q, secret, user_id)]
+        keys: list[Key] = []
+        for q in s.scalars(select(Quiz).order_by(Quiz.id)):
+            terms = terms_by_user(s, q, students)
+            keys += upcoming_of(s, q, secret, {u: x for u, x in terms.items() if x.window(t) == "open"})
+        return keys
 
     _, todo, items = _missing(db, plan)
     return fill(db, todo, items, render=render)
+
+
+def warm_student(db: Database, secret: str, user_id: int, t: datetime | None = None,
+                 render: Callable = render_keys) -> int:
+    """Render a student's upcoming attempt at every quiz open to them now; the number rendered."""
+    return warm_students(db, secret, [user_id], t, render)
 
 
 # ---------------------------------------------------------------- the background warmer of a worker
@@ -178,16 +234,24 @@ def next_due(t: float) -> int | None:
 
 
 def run_warmer(db: Database, secret: str, render: Callable, stop: threading.Event,
-               on_error: Callable[[BaseException], None]) -> None:
-    """Warm the students ``schedule`` queues, one at a time, until ``stop`` is set."""
+               on_error: Callable[[BaseException], None], gather: float = GATHER_S) -> None:
+    """Warm the students ``schedule`` queues until ``stop`` is set: after a wake, it waits ``gather``
+    seconds for more (a class logs in together), then plans up to BATCH of them in one read."""
     _RUNNING.set()
     try:
         while not stop.is_set():
             _WAKE.wait(1.0)
             _WAKE.clear()
-            while not stop.is_set() and (user_id := next_due(time.monotonic())) is not None:
+            if gather and any(not e[1] for e in _QUEUE):
+                stop.wait(gather)  # a class logs in together: plan the logins of the next moment in one batch
+            while not stop.is_set():
+                batch: list[int] = []
+                while len(batch) < BATCH and (user_id := next_due(time.monotonic())) is not None:
+                    batch.append(user_id)
+                if not batch:
+                    break
                 try:
-                    warm_student(db, secret, user_id, render=render)
+                    warm_students(db, secret, batch, render=render)
                 except Exception as e:  # noqa: BLE001 - a failed warm costs only speed: the start renders
                     on_error(e)
     finally:
