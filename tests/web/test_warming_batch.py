@@ -5,6 +5,7 @@ next attempt when one is left, nothing for one who used every attempt or an inst
 from __future__ import annotations
 
 import threading
+import time
 
 from sqlalchemy import delete, select
 
@@ -73,7 +74,8 @@ def test_the_background_warmer_plans_queued_students_in_one_batch(app, client, d
     ids = class_of_four(app, client, db, users)
     calls: list[list[tuple[int, int]]] = []
     done, stop = threading.Event(), threading.Event()
-    warming._QUEUE.extend([ids["ann"], ids["dan"], ids["cal"]])  # queued before the warmer wakes: one batch
+    now = time.monotonic()  # queued by logins before the warmer wakes: one batch
+    warming._QUEUE.extend([(ids["ann"], False, now), (ids["dan"], False, now), (ids["cal"], False, now)])
     warming._WAKE.set()
     errors: list[BaseException] = []
     t = threading.Thread(target=warming.run_warmer, args=(db, app.config["SECRET_KEY"], recording(calls, done, 40),
