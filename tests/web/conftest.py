@@ -43,9 +43,17 @@ def _load(url: str, tmp: Path) -> None:
     app.extensions["quizengine.db"].dispose()
 
 
-# PostgreSQL keeps one database for the whole run: the quizzes as loaded from the banks are kept
-# here and put back before every test (a test may change a quiz's settings or its definition).
+# PostgreSQL keeps one database for the whole run: the quizzes and the items as loaded from the
+# banks are kept here and put back before every test (a test may change a quiz's settings or its
+# definition, or save a bank file in the editor, which makes new item versions current).
 _PG_QUIZZES: list[dict] = []
+_PG_ITEMS: dict[str, list[dict]] = {}  # table -> its rows: item versions, current items, bank file history
+
+
+def _item_tables():  # type: ignore[no-untyped-def]
+    from quizengine.models import BankFileVersion, CurrentItem, ItemVersion
+
+    return [ItemVersion.__table__, CurrentItem.__table__, BankFileVersion.__table__]
 
 
 def _snapshot_quizzes(url: str) -> None:
@@ -54,6 +62,8 @@ def _snapshot_quizzes(url: str) -> None:
     engine = create_engine(url)
     with engine.connect() as conn:
         _PG_QUIZZES[:] = [dict(r._mapping) for r in conn.execute(Quiz.__table__.select())]
+        for table in _item_tables():
+            _PG_ITEMS[table.name] = [dict(r._mapping) for r in conn.execute(table.select())]
     engine.dispose()
 
 
@@ -90,6 +100,11 @@ def _reset_pg(url: str) -> None:
         conn.execute(text('TRUNCATE "response", attempt_question, attempt, login_failure, "user" RESTART IDENTITY CASCADE'))
         conn.execute(text("TRUNCATE lti_platform, lti_key, lti_nonce RESTART IDENTITY CASCADE"))
         conn.execute(text("TRUNCATE rendering"))  # the shared rendering cache (issue 14)
+        tables = _item_tables()  # truncated without RESTART IDENTITY: later ids stay above the restored ones
+        conn.execute(text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " CASCADE"))
+        for table in tables:
+            if _PG_ITEMS[table.name]:
+                conn.execute(table.insert(), _PG_ITEMS[table.name])
         conn.execute(text("TRUNCATE quiz CASCADE"))
         conn.execute(Quiz.__table__.insert(), _PG_QUIZZES)
     engine.dispose()
