@@ -1,7 +1,10 @@
 """The start's fast path (issue 14, part 3): the common start (a student with no attempt in progress
 at the quiz, every question of the draw rendered ahead in the shared cache) as one read, one short
 write of the attempt and its questions (one INSERT and one executemany, Core statements), and the
-attempt's view built from the cached views, without reading the attempt back.
+attempt's view built from the cached views, without reading the attempt back. On SQLite the write
+joins the worker's group commit (services/groupcommit.py): the starts and saves that wait for the
+write lock at the same moment share one transaction and one commit (one fsync), each in its own
+savepoint, so a class starting together does not queue for an fsync each.
 
 The rules are the full path's: ``start_refusal`` on the student's terms (``terms_for``, read inside
 the write transaction, as ``draw.start_attempt`` does), the same draw and seeds (``draw_items``,
@@ -13,7 +16,9 @@ the exact answer (and renders what the cache lacks).
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,6 +32,7 @@ from .banks import bank_item, cached_item
 from .clock import iso, now
 from .draw import SEEN, STAMP, avoids_repeats, cached_pool, current_items, draw_items, pool_key, question_seed
 from .errors import ServiceError
+from .groupcommit import group_commit
 from . import quicksave
 from .quizzes import start_refusal
 from .renderings import RENDER_FORMAT
@@ -142,21 +148,27 @@ def _terms(st: Statements, conn: Any, q: Any, user_id: int) -> Terms:
     return terms_of(q, rows, user_id, group)
 
 
+_LOADING = threading.Lock()  # one start of a worker reads what the others need too (a gevent lock under serve)
+
+
 class _Load(Exception):
     """What the plan needs that this process does not hold: read with a session once the DBAPI
     connection is given back (never a second connection while one is held: a pool of them would
-    run dry under a spike)."""
+    run dry under a spike). One start at a time reads it: the starts of a spike that find a fresh
+    worker wait for that read instead of each making it again."""
 
-    def __init__(self, pool: bool = False, versions: tuple[int, ...] = ()):
+    def __init__(self, pool: bool = False, versions: tuple[tuple[int, str, str], ...] = ()):
         super().__init__()
-        self.pool, self.versions = pool, versions
+        self.pool, self.versions = pool, versions  # versions: (item version id, item id, version)
 
     def load(self, db: Database) -> None:
-        with db.read() as s:
-            if self.pool:
-                current_items(s)
-            for iv in self.versions:
-                bank_item(s.get(ItemVersion, iv))
+        with _LOADING:
+            with db.read() as s:
+                if self.pool:
+                    current_items(s)  # reads the stamp; the items only if no other start has meanwhile
+                for iv, item_id, version in self.versions:
+                    if cached_item(item_id, version) is None:
+                        bank_item(s.get(ItemVersion, iv))
 
 
 def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, session_version: int | None,
@@ -181,7 +193,8 @@ def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, se
         drawn = draw_items(None, q, secret, user_id, number, items=pool, seen=seen)
     except ServiceError:
         return None
-    unknown = tuple(c.item_version_id for c, points in drawn if points is None and cached_item(c.item_id, c.version) is None)
+    unknown = tuple((c.item_version_id, c.item_id, c.version) for c, points in drawn
+                    if points is None and cached_item(c.item_id, c.version) is None)
     if unknown:
         raise _Load(versions=unknown)
     rows = []
@@ -224,28 +237,41 @@ def quick_start(db: Database, secret: str, user_id: int, session_version: int | 
         return None
     _, number, rows, views = plan
     integrity = db.engine.dialect.loaded_dbapi.IntegrityError
+    write = partial(_write, st, user_id, quiz_id, number, rows, t)
     try:
-        with db.raw_write() as conn:
-            q = _quiz(st, conn, quiz_id)  # the window and time limit as they are now, under the lock
-            if q is None:
-                raise _Refused
-            terms = _terms(st, conn, q, user_id)
-            attempts = _attempts(st, conn, user_id, quiz_id)
-            if len(attempts) + 1 != number or start_refusal(terms, terms.window(t), attempts) is not None:
-                raise _Refused  # changed since the read, or refused: the full path says why
-            expires_at = terms.deadline(t)
-            cur = st.new_attempt.run(conn, p_uid=user_id, p_quiz=quiz_id, p_number=number, p_state=AttemptState.OPEN,
-                                     p_t=t, p_expires=expires_at, p_max=sum(r["points"] for r in rows))
-            attempt_id = cur.fetchone()[0]
-            cur.close()
-            cur = conn.cursor()
-            cur.executemany(st.new_question.sql, [st.new_question.params(
-                {"p_aid": attempt_id, "p_slot": r["slot"], "p_iv": r["item_version_id"], "p_seed": r["seed"],
-                 "p_points": r["points"]}) for r in rows])
-            cur.close()
-            return fresh_view(attempt_id, q, number, t, expires_at, terms, rows, views)  # before the commit
+        if db.is_sqlite:  # with the starts (and saves) of this worker waiting at this moment: one commit, one fsync
+            attempt_id, q, terms, expires_at = group_commit(db).run(write)
+        else:
+            with db.raw_write() as conn:
+                attempt_id, q, terms, expires_at = write(conn)
     except (_Refused, integrity):  # IntegrityError: another start took this number at the same moment
         return None
+    return fresh_view(attempt_id, q, number, t, expires_at, terms, rows, views)
+
+
+def _write(st: Statements, user_id: int, quiz_id: str, number: int, rows: list[dict[str, Any]], t: datetime,
+           conn: Any) -> tuple[int, Any, Terms, datetime | None]:
+    """The attempt and its questions, in the caller's write transaction; _Refused when the start is no
+    longer the common case (the quiz's window and time limit and the student's terms and attempts are
+    read again under the lock)."""
+    q = _quiz(st, conn, quiz_id)
+    if q is None:
+        raise _Refused
+    terms = _terms(st, conn, q, user_id)
+    attempts = _attempts(st, conn, user_id, quiz_id)
+    if len(attempts) + 1 != number or start_refusal(terms, terms.window(t), attempts) is not None:
+        raise _Refused  # changed since the read, or refused: the full path says why
+    expires_at = terms.deadline(t)
+    cur = st.new_attempt.run(conn, p_uid=user_id, p_quiz=quiz_id, p_number=number, p_state=AttemptState.OPEN,
+                             p_t=t, p_expires=expires_at, p_max=sum(r["points"] for r in rows))
+    attempt_id = cur.fetchone()[0]
+    cur.close()
+    cur = conn.cursor()
+    cur.executemany(st.new_question.sql, [st.new_question.params(
+        {"p_aid": attempt_id, "p_slot": r["slot"], "p_iv": r["item_version_id"], "p_seed": r["seed"],
+         "p_points": r["points"]}) for r in rows])
+    cur.close()
+    return attempt_id, q, terms, expires_at
 
 
 def fresh_view(attempt_id: int, q: Quiz, number: int, t: datetime, expires_at: datetime | None, terms: Any,
