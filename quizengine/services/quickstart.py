@@ -25,10 +25,9 @@ from typing import Any
 from sqlalchemy import Dialect, and_, bindparam, insert, or_, select
 
 from ..db import Database
-from ..models import Attempt, AttemptQuestion, AttemptState, ItemVersion, Quiz, Role, User
+from ..models import Attempt, AttemptQuestion, AttemptState, Quiz, Role, User
 from ..models_accommodation import Accommodation, AccommodationMember
 from ..models_rendering import Rendering
-from .banks import bank_item, cached_item
 from .clock import iso, now
 from .draw import SEEN, STAMP, avoids_repeats, cached_pool, current_items, draw_items, pool_key, question_seed
 from .errors import ServiceError
@@ -148,27 +147,18 @@ def _terms(st: Statements, conn: Any, q: Any, user_id: int) -> Terms:
     return terms_of(q, rows, user_id, group)
 
 
-_LOADING = threading.Lock()  # one start of a worker reads what the others need too (a gevent lock under serve)
+_LOADING = threading.Lock()  # one start of a worker reads the pool for all (a gevent lock under serve)
 
 
 class _Load(Exception):
-    """What the plan needs that this process does not hold: read with a session once the DBAPI
-    connection is given back (never a second connection while one is held: a pool of them would
-    run dry under a spike). One start at a time reads it: the starts of a spike that find a fresh
-    worker wait for that read instead of each making it again."""
-
-    def __init__(self, pool: bool = False, versions: tuple[tuple[int, str, str], ...] = ()):
-        super().__init__()
-        self.pool, self.versions = pool, versions  # versions: (item version id, item id, version)
+    """The pool of current items, when this process does not hold it: read with a session once the
+    DBAPI connection is given back (never a second connection while one is held: a pool of them
+    would run dry under a spike). One start at a time reads it: the starts of a spike that find a
+    fresh worker wait for that read instead of each making it again."""
 
     def load(self, db: Database) -> None:
-        with _LOADING:
-            with db.read() as s:
-                if self.pool:
-                    current_items(s)  # reads the stamp; the items only if no other start has meanwhile
-                for iv, item_id, version in self.versions:
-                    if cached_item(item_id, version) is None:
-                        bank_item(s.get(ItemVersion, iv))
+        with _LOADING, db.read() as s:
+            current_items(s)  # reads the stamp; the items only if no other start has read them meanwhile
 
 
 def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, session_version: int | None,
@@ -189,20 +179,12 @@ def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, se
     try:
         pool = cached_pool(pool_key(str(db.engine.url), st.stamp.first(conn)))
         if pool is None:
-            raise _Load(pool=True)
+            raise _Load
         drawn = draw_items(None, q, secret, user_id, number, items=pool, seen=seen)
     except ServiceError:
         return None
-    unknown = tuple((c.item_version_id, c.item_id, c.version) for c, points in drawn
-                    if points is None and cached_item(c.item_id, c.version) is None)
-    if unknown:
-        raise _Load(versions=unknown)
-    rows = []
-    for slot, (cur, points) in enumerate(drawn):
-        if points is None:
-            points = cached_item(cur.item_id, cur.version).model.points  # type: ignore[union-attr]
-        rows.append({"slot": slot, "item_version_id": cur.item_version_id,
-                     "seed": question_seed(secret, user_id, q.id, number, cur.item_id), "points": float(points)})
+    rows = [{"slot": slot, "item_version_id": cur.item_version_id, "points": points,
+             "seed": question_seed(secret, user_id, q.id, number, cur.item_id)} for slot, (cur, points) in enumerate(drawn)]
     keys = list(dict.fromkeys((r["item_version_id"], r["seed"]) for r in rows))
     params = {"p_format": RENDER_FORMAT}
     for k, (iv, seed) in enumerate(keys):
@@ -211,6 +193,8 @@ def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, se
     views = [cached.get((r["item_version_id"], r["seed"])) for r in rows]
     if any(v is None for v in views):
         return None  # not rendered ahead: the full path renders and stores
+    for r, view in zip(rows, views):  # a slot without points of its own: the item's, as its view (of that version) shows
+        r["points"] = float(view["points"] if r["points"] is None else r["points"])
     return q, number, rows, views  # type: ignore[return-value]
 
 
@@ -224,7 +208,7 @@ def quick_start(db: Database, secret: str, user_id: int, session_version: int | 
     """
     t = t or now()
     st = _statements(db)
-    for _ in range(3):  # the pool, then the items' points, each read at most once
+    for _ in range(2):  # the pool read at most once
         try:
             with db.raw_read() as conn:
                 plan = _plan(db, st, conn, secret, user_id, session_version, quiz_id)
