@@ -204,7 +204,7 @@ def report(records: list[dict], cpu0: dict[int, float], cpu1: dict[int, float], 
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--students", type=int, default=300, help="students per spike (default 300)")
     ap.add_argument("--rounds", type=int, default=1, help="spikes, each by N fresh students (default 1)")
     ap.add_argument("--within", type=float, default=1.0, help="the starts are spread over this many s (default 1)")
