@@ -18,14 +18,16 @@ Per round it prints: p50/p95/max of the latency, for all and for the attempts th
 multi-part chain and >= 2 figures (issue 13's target); the client's own share (scheduled moment ->
 the client's task running = its lag; -> connected; -> request written), the server's share
 (request written -> first byte of the answer) and the response's transfer; the server's CPU per
-start (utime + stime from /proc of the master, each worker and the drawing process, over the round),
-the fraction of the W cores (sic: of the machine's cores) the server used while the round ran, the
-client's own CPU, and the load average. --tree measures another checkout (e.g. main) with the same
-client, for paired base-vs-branch runs. --py-spy DIR records each worker with `py-spy record --idle`
-(raw collapsed stacks) during round --py-spy-round (default the first). --template FILE reuses a
-prepared database (the setup takes minutes under load); --direct-tokens signs the tokens instead of
-logging in over HTTP; --nice -15 runs the client and the server ahead of the machine's other jobs
-(a loaded shared machine otherwise measures its load: the server gets its 1/load share of the cores). The exit status is 0 when every round's p95 < 1 s.
+start (utime + stime from /proc of the master, each worker and the drawing process, over the
+round), the share of the machine's cores the server used while the round ran, the client's own
+CPU, and the load average. The exit status is 0 when every round's p95 < 1 s.
+
+--tree PATH measures another checkout (e.g. main) with the same client, for paired base-vs-branch
+runs. --template FILE reuses a prepared database (the setup takes minutes under load).
+--direct-tokens signs the tokens instead of logging in over HTTP. --nice -15 runs the client and
+the server ahead of the machine's other jobs (a loaded shared machine otherwise measures its load:
+the server gets its share of the cores, 1/load of them). --py-spy DIR records each worker with
+`py-spy record --idle` (raw collapsed stacks) during round --py-spy-round (default the first).
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -212,9 +213,9 @@ def main() -> int:
     ap.add_argument("--tree", type=Path, default=HERE.parent, help="the checkout measured (default this one)")
     ap.add_argument("--settle", type=float, default=0.0, help="s to wait between the logins and the first spike")
     ap.add_argument("--py-spy", type=Path, default=None, metavar="DIR",
-                    help="record each worker with py-spy (--idle, raw) during the first round into DIR")
+                    help="record each worker with py-spy (--idle, raw) during round --py-spy-round into DIR")
     ap.add_argument("--template", type=Path, default=None, metavar="FILE",
-                    help="reuse a prepared database (FILE-<students>.sqlite3: made on the first run, copied after): "
+                    help="reuse a prepared database (FILE-<students x rounds>.sqlite3: made on the first run, copied after): "
                          "skips the minutes of `quizengine warm`; the tree measured must have the same schema and banks")
     ap.add_argument("--py-spy-round", type=int, default=1, help="the round --py-spy records (default 1)")
     ap.add_argument("--direct-tokens", action="store_true",
@@ -289,12 +290,11 @@ def main() -> int:
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 time.sleep(1.0)  # py-spy attached
             print(f"round {rnd + 1}: {len(group)} starts within {a.within:g} s (load average {loadavg()})", flush=True)
-            cpu0, c0, w0 = cpu_split(server.pid), time.process_time(), time.monotonic()
+            cpu0, c0 = cpu_split(server.pid), time.process_time()
             records = asyncio.run(spike(port, group, a.within, seed=14 + rnd))
             cpu1, c1 = cpu_split(server.pid), time.process_time()
             wall = max(r["done"] for r in records) - min(r["at"] for r in records)
             worst = max(worst, report(records, cpu0, cpu1, wall, c1 - c0, server.pid))
-            _ = w0
             for s in spies:
                 s.wait()
         print(f"spike p95 {'< 1 s: met' if worst < TARGET_S else '>= 1 s: missed'} ({worst:.2f} s, worst round)")
