@@ -2,6 +2,7 @@
 
 Run: PYTHONPATH=. .venv/bin/python benchmarks/start_bench.py [--students N] [--profile start|submit]
                                                               [--http] [--http-students 300]
+     PYTHONPATH=. .venv/bin/python benchmarks/start_bench.py --spike-only [spike_bench.py's options]
 
 In-process (Flask test client, a fresh SQLite database with the shipped banks, one process): CPU ms
 per start of ``module-04-prep`` (20 questions, one multipart chain) and of a quiz that adds a network
@@ -19,6 +20,12 @@ With --http it also starts ``quizengine serve`` (2 workers, SQLite) on a fresh i
 drives it from this process: 300 starts from 32 clients (closed loop), 300 students starting within
 one second (the spike), and 300 submits from 32 clients; p50/p95 of each.
 Targets: a start costs a few ms; spike and closed-loop start p95 < 1 s; submit p95 < 1 s.
+
+--spike-only runs only the spike, with the breakdown of a start's time (the client's lag and
+connection, the server's share), the server's CPU per start and share of the cores, and the
+attempts with a chain and two figures (issue 13): benchmarks/spike_bench.py, given every other
+option of the command line (its own: --students N, --template FILE to reuse a prepared database, --nice -15 to
+give the spike the CPU of an idle machine on a shared one, --tree PATH for paired runs).
 """
 
 from __future__ import annotations
@@ -444,6 +451,16 @@ def main() -> None:
     ap.add_argument("--http-only", action="store_true", help="only the HTTP measures")
     ap.add_argument("--http-students", type=int, default=300, help="students per HTTP measure (default 300)")
     ap.add_argument("--cold", action="store_true", help="over HTTP: no rendering ahead (QUIZENGINE_WARM_AHEAD=0)")
+    ap.add_argument("--spike-only", action="store_true",
+                    help="only the spike (every student starts within 1 s) with its breakdown: runs "
+                         "benchmarks/spike_bench.py with every other option given (its own: e.g. --students 300 "
+                         "--template FILE --nice -15; see spike_bench.py --help)")
+    if "--spike-only" in sys.argv[1:]:  # every other option is spike_bench.py's (its --students too)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import spike_bench
+
+        sys.argv = [spike_bench.__file__, *(x for x in sys.argv[1:] if x != "--spike-only")]
+        raise SystemExit(spike_bench.main())
     a = ap.parse_args()
     if not a.http_only:
         in_process(a)

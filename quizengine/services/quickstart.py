@@ -1,7 +1,10 @@
 """The start's fast path (issue 14, part 3): the common start (a student with no attempt in progress
 at the quiz, every question of the draw rendered ahead in the shared cache) as one read, one short
 write of the attempt and its questions (one INSERT and one executemany, Core statements), and the
-attempt's view built from the cached views, without reading the attempt back.
+attempt's view built from the cached views, without reading the attempt back. On SQLite the write
+joins the worker's group commit (services/groupcommit.py): the starts and saves that wait for the
+write lock at the same moment share one transaction and one commit (one fsync), each in its own
+savepoint, so a class starting together does not queue for an fsync each.
 
 The rules are the full path's: ``start_refusal`` on the student's terms (``terms_for``, read inside
 the write transaction, as ``draw.start_attempt`` does), the same draw and seeds (``draw_items``,
@@ -13,20 +16,22 @@ the exact answer (and renders what the cache lacks).
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Dialect, and_, bindparam, insert, or_, select
 
 from ..db import Database
-from ..models import Attempt, AttemptQuestion, AttemptState, ItemVersion, Quiz, Role, User
+from ..models import Attempt, AttemptQuestion, AttemptState, Quiz, Role, User
 from ..models_accommodation import Accommodation, AccommodationMember
 from ..models_rendering import Rendering
-from .banks import bank_item, cached_item
 from .clock import iso, now
 from .draw import SEEN, STAMP, avoids_repeats, cached_pool, current_items, draw_items, pool_key, question_seed
 from .errors import ServiceError
+from .groupcommit import group_commit
 from . import quicksave
 from .quizzes import start_refusal
 from .renderings import RENDER_FORMAT
@@ -115,6 +120,13 @@ def _statements(db: Database) -> Statements:
     return _PREPARED[key]
 
 
+def prepare(db: Database) -> None:
+    """Compile the lane's statements now (``quizengine serve`` does it in the master, before the
+    workers fork: otherwise each worker's first starts, a spike's, compile them and configure the
+    ORM's mappers, about 0.2 s of its CPU)."""
+    _statements(db).views_of(20)  # a quiz of 20 questions; other sizes are compiled when first met
+
+
 def _all(p: Prepared, conn: Any, **values: Any) -> list[tuple]:
     """Every row of a prepared select, through the columns' result processors."""
     cur = p.run(conn, **values)
@@ -142,21 +154,18 @@ def _terms(st: Statements, conn: Any, q: Any, user_id: int) -> Terms:
     return terms_of(q, rows, user_id, group)
 
 
-class _Load(Exception):
-    """What the plan needs that this process does not hold: read with a session once the DBAPI
-    connection is given back (never a second connection while one is held: a pool of them would
-    run dry under a spike)."""
+_LOADING = threading.Lock()  # one start of a worker reads the pool for all (a gevent lock under serve)
 
-    def __init__(self, pool: bool = False, versions: tuple[int, ...] = ()):
-        super().__init__()
-        self.pool, self.versions = pool, versions
+
+class _Load(Exception):
+    """The pool of current items, when this process does not hold it: read with a session once the
+    DBAPI connection is given back (never a second connection while one is held: a pool of them
+    would run dry under a spike). One start at a time reads it: the starts of a spike that find a
+    fresh worker wait for that read instead of each making it again."""
 
     def load(self, db: Database) -> None:
-        with db.read() as s:
-            if self.pool:
-                current_items(s)
-            for iv in self.versions:
-                bank_item(s.get(ItemVersion, iv))
+        with _LOADING, db.read() as s:
+            current_items(s)  # reads the stamp; the items only if no other start has read them meanwhile
 
 
 def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, session_version: int | None,
@@ -177,19 +186,12 @@ def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, se
     try:
         pool = cached_pool(pool_key(str(db.engine.url), st.stamp.first(conn)))
         if pool is None:
-            raise _Load(pool=True)
+            raise _Load
         drawn = draw_items(None, q, secret, user_id, number, items=pool, seen=seen)
     except ServiceError:
         return None
-    unknown = tuple(c.item_version_id for c, points in drawn if points is None and cached_item(c.item_id, c.version) is None)
-    if unknown:
-        raise _Load(versions=unknown)
-    rows = []
-    for slot, (cur, points) in enumerate(drawn):
-        if points is None:
-            points = cached_item(cur.item_id, cur.version).model.points  # type: ignore[union-attr]
-        rows.append({"slot": slot, "item_version_id": cur.item_version_id,
-                     "seed": question_seed(secret, user_id, q.id, number, cur.item_id), "points": float(points)})
+    rows = [{"slot": slot, "item_version_id": cur.item_version_id, "points": points,
+             "seed": question_seed(secret, user_id, q.id, number, cur.item_id)} for slot, (cur, points) in enumerate(drawn)]
     keys = list(dict.fromkeys((r["item_version_id"], r["seed"]) for r in rows))
     params = {"p_format": RENDER_FORMAT}
     for k, (iv, seed) in enumerate(keys):
@@ -198,6 +200,8 @@ def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, se
     views = [cached.get((r["item_version_id"], r["seed"])) for r in rows]
     if any(v is None for v in views):
         return None  # not rendered ahead: the full path renders and stores
+    for r, view in zip(rows, views):  # a slot without points of its own: the item's, as its view (of that version) shows
+        r["points"] = float(view["points"] if r["points"] is None else r["points"])
     return q, number, rows, views  # type: ignore[return-value]
 
 
@@ -211,7 +215,7 @@ def quick_start(db: Database, secret: str, user_id: int, session_version: int | 
     """
     t = t or now()
     st = _statements(db)
-    for _ in range(3):  # the pool, then the items' points, each read at most once
+    for _ in range(2):  # the pool read at most once
         try:
             with db.raw_read() as conn:
                 plan = _plan(db, st, conn, secret, user_id, session_version, quiz_id)
@@ -224,28 +228,41 @@ def quick_start(db: Database, secret: str, user_id: int, session_version: int | 
         return None
     _, number, rows, views = plan
     integrity = db.engine.dialect.loaded_dbapi.IntegrityError
+    write = partial(_write, st, user_id, quiz_id, number, rows, t)
     try:
-        with db.raw_write() as conn:
-            q = _quiz(st, conn, quiz_id)  # the window and time limit as they are now, under the lock
-            if q is None:
-                raise _Refused
-            terms = _terms(st, conn, q, user_id)
-            attempts = _attempts(st, conn, user_id, quiz_id)
-            if len(attempts) + 1 != number or start_refusal(terms, terms.window(t), attempts) is not None:
-                raise _Refused  # changed since the read, or refused: the full path says why
-            expires_at = terms.deadline(t)
-            cur = st.new_attempt.run(conn, p_uid=user_id, p_quiz=quiz_id, p_number=number, p_state=AttemptState.OPEN,
-                                     p_t=t, p_expires=expires_at, p_max=sum(r["points"] for r in rows))
-            attempt_id = cur.fetchone()[0]
-            cur.close()
-            cur = conn.cursor()
-            cur.executemany(st.new_question.sql, [st.new_question.params(
-                {"p_aid": attempt_id, "p_slot": r["slot"], "p_iv": r["item_version_id"], "p_seed": r["seed"],
-                 "p_points": r["points"]}) for r in rows])
-            cur.close()
-            return fresh_view(attempt_id, q, number, t, expires_at, terms, rows, views)  # before the commit
+        if db.is_sqlite:  # with the starts (and saves) of this worker waiting at this moment: one commit, one fsync
+            attempt_id, q, terms, expires_at = group_commit(db).run(write)
+        else:
+            with db.raw_write() as conn:
+                attempt_id, q, terms, expires_at = write(conn)
     except (_Refused, integrity):  # IntegrityError: another start took this number at the same moment
         return None
+    return fresh_view(attempt_id, q, number, t, expires_at, terms, rows, views)
+
+
+def _write(st: Statements, user_id: int, quiz_id: str, number: int, rows: list[dict[str, Any]], t: datetime,
+           conn: Any) -> tuple[int, Any, Terms, datetime | None]:
+    """The attempt and its questions, in the caller's write transaction; _Refused when the start is no
+    longer the common case (the quiz's window and time limit and the student's terms and attempts are
+    read again under the lock)."""
+    q = _quiz(st, conn, quiz_id)
+    if q is None:
+        raise _Refused
+    terms = _terms(st, conn, q, user_id)
+    attempts = _attempts(st, conn, user_id, quiz_id)
+    if len(attempts) + 1 != number or start_refusal(terms, terms.window(t), attempts) is not None:
+        raise _Refused  # changed since the read, or refused: the full path says why
+    expires_at = terms.deadline(t)
+    cur = st.new_attempt.run(conn, p_uid=user_id, p_quiz=quiz_id, p_number=number, p_state=AttemptState.OPEN,
+                             p_t=t, p_expires=expires_at, p_max=sum(r["points"] for r in rows))
+    attempt_id = cur.fetchone()[0]
+    cur.close()
+    cur = conn.cursor()
+    cur.executemany(st.new_question.sql, [st.new_question.params(
+        {"p_aid": attempt_id, "p_slot": r["slot"], "p_iv": r["item_version_id"], "p_seed": r["seed"],
+         "p_points": r["points"]}) for r in rows])
+    cur.close()
+    return attempt_id, q, terms, expires_at
 
 
 def fresh_view(attempt_id: int, q: Quiz, number: int, t: datetime, expires_at: datetime | None, terms: Any,

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 from flask import Flask
 
 from ..services import logins
-from ..services.quickstart import quick_start
+from ..services.quickstart import prepare, quick_start
 from .headers import HSTS, content_security_policy
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class QuickStart:
         self.db = flask_app.extensions["quizengine.db"]
         self.secret, self.max_age = cfg["SECRET_KEY"], cfg["API_TOKEN_MAX_AGE"]
         self.headers = [*api_headers(cfg), ("Vary", "Cookie")]  # as Flask's answer has it (the session is looked at)
+        prepare(self.db)  # in the process that builds the app (serve's master: shared with the workers it forks)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "POST" and "HTTP_COOKIE" not in environ:
