@@ -7,17 +7,19 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import delete, func, select
 
 from quizengine.bank import figures, render
 from quizengine.bank.variant import make_variant
+from quizengine.db import SQLITE_CACHE_KIB
 from quizengine.cli import main
 from quizengine.bank.catalog import load_catalog
 from quizengine.models import Attempt, AttemptQuestion, CurrentItem, ItemVersion, Quiz, User
 from quizengine.models_rendering import Rendering
 from quizengine.services import banks, renderings, warming
 from quizengine.services.clock import now
-from tests.web.conftest import BANKS, set_quiz
+from tests.web.conftest import BANKS, POSTGRES, set_quiz
 
 QUIZ = "module-04-prep"
 # What a student must not see before submission, at any depth of a stored view.
@@ -262,3 +264,9 @@ def test_results_draw_no_plot_when_rendered_ahead(app, client, db, users, monkey
             v = make_variant(banks.bank_item(aq.item_version), aq.seed)
             assert q.get("figures", []) == [f.data() for f in figures.build(v)]
     assert any(f["when"] == "after_submission" for q in result["questions"] for f in q.get("figures", []))
+
+
+@pytest.mark.skipif(POSTGRES, reason="SQLite's page cache; PostgreSQL keeps its own")
+def test_sqlite_connections_keep_a_small_page_cache(db):
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
