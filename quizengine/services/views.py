@@ -87,8 +87,9 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False,
 def _with_after(v: Any, shown: list[dict[str, Any]], stored: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Every figure of a question in the item's order: those shown before submission (from its view)
     and those shown after (rendered ahead, else drawn now)."""
-    later = stored if stored is not None else [f.data() for f in figures_for(v, when="after_submission")]
-    before, later = iter(shown), iter(later)
+    if stored is None and any(spec.when != "always" for spec in v.model.figures):
+        stored = [f.data() for f in figures_for(v, when="after_submission")]
+    before, later = iter(shown), iter(stored or [])
     return [next(before if spec.when == "always" else later) for spec in v.model.figures]
 
 
