@@ -10,10 +10,7 @@ import time
 from pathlib import Path
 
 import click
-import numpy as np
 
-from .calc import SpecError, load_text, parse, run_task
-from .calc.report import render
 from .cli_common import fail, load_app
 from .config import banks_path
 from .constants import GRADE_FORMATS, VALIDATION_SEEDS, VERSION
@@ -62,6 +59,11 @@ def calc(spec: str, as_json: bool) -> None:
         fail(f"cannot read {spec}: {e.strerror}")
     except UnicodeDecodeError:
         fail(f"{spec}: not UTF-8 text")
+    import numpy as np  # (here: `serve --no-preload`'s master holds neither numpy nor the calculator)
+
+    from .calc import SpecError, load_text, parse, run_task
+    from .calc.report import render
+
     try:
         with np.errstate(over="raise", invalid="raise", divide="raise"):
             task = parse(load_text(text, name))
@@ -260,7 +262,10 @@ def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option("--demo", is_flag=True, help="Create demo accounts (first run) and print their credentials.")
-def serve(host: str, port: int, workers: int, demo: bool) -> None:
+@click.option("--preload/--no-preload", default=True, show_default=True, envvar="QUIZENGINE_PRELOAD",
+              help="Build the app in the master before forking the workers (their code then shared, PSS lower); "
+                   "--no-preload: each worker builds its own (RSS sum lower, PSS higher; README \"Server memory\").")
+def serve(host: str, port: int, workers: int, demo: bool, preload: bool) -> None:
     """Migrate the database, load the banks and serve the app with gunicorn."""
     from .server import ensure_demo_accounts, in_child, patch_for_gevent, run_gunicorn
 
@@ -280,12 +285,18 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
     if code:
         sys.exit(code if code > 0 else 1)  # (negative: killed by a signal)
     patch_for_gevent()  # before the app exists, so its engine's pool and locks are gevent's
-    app = load_app()
-    from .bank.figures import drawer
 
-    drawer.use(drawer.socket_path(app.config["INSTANCE"]))  # matplotlib stays out of the workers
-    click.echo(f"\nquizengine on http://{host}:{port}/  (database: {app.config['DATABASE_URL']})\n")
-    run_gunicorn(app, host, port, workers)
+    def build():  # type: ignore[no-untyped-def]
+        app = load_app()
+        from .bank.figures import drawer
+
+        drawer.use(drawer.socket_path(app.config["INSTANCE"]))  # matplotlib stays out of the workers
+        return app
+
+    from .config import from_env
+
+    click.echo(f"\nquizengine on http://{host}:{port}/  (database: {from_env()['DATABASE_URL']})\n")
+    run_gunicorn(build() if preload else build, host, port, workers)
 
 
 @main.group()

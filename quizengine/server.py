@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .constants import ATTEMPT_BUDGET_S, SWEEP_BUDGET_S
-from .services import accounts
 
 HEAD_TIMEOUT = 5  # s: request line and headers (gunicorn's keepalive, a gevent.Timeout around the parser)
 BODY_TIMEOUT = 20.0  # s: the whole request body
@@ -37,6 +36,8 @@ DEMO_USERS = [("instructor", "instructor", "Demo Instructor")] + [
 
 def ensure_demo_accounts(app) -> list[str]:  # type: ignore[no-untyped-def]
     """Create the demo accounts on first run; their credentials are kept in the instance folder."""
+    from .services import accounts  # (here: `serve --no-preload`'s master builds no app)
+
     path = Path(app.config["INSTANCE"]) / "demo-accounts.txt"
     db = app.extensions["quizengine.db"]
     created = []
@@ -231,26 +232,36 @@ def tame_malloc() -> bool:
 
 
 def run_gunicorn(app, host: str, port: int, workers: int, extra: dict[str, Any] | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Serve ``app`` (built here: preloaded, shared by the forked workers) or, given a function that
+    builds it, let each worker build its own (the master then holds no app)."""
     from gunicorn.app.base import BaseApplication
 
     from .accesslog import AccessLogger
 
+    preload = hasattr(app, "config")
+    build = None if preload else app
+    held = [app] if preload else []
+
     class Server(BaseApplication):
         def load_config(self) -> None:
             opts = {"bind": f"{host}:{port}", "workers": workers, "worker_class": worker_class(), "timeout": 60,
-                    "keepalive": HEAD_TIMEOUT, "worker_connections": WORKER_CONNECTIONS, "preload_app": True,
+                    "keepalive": HEAD_TIMEOUT, "worker_connections": WORKER_CONNECTIONS, "preload_app": preload,
                     "accesslog": "-", "logger_class": AccessLogger, "control_socket_disable": True, "post_fork": post_fork,
                     "post_worker_init": post_worker_init, **(extra or {})}
             for k, v in opts.items():
                 self.cfg.set(k, v)
 
         def load(self):  # type: ignore[no-untyped-def]
-            return buffered(app)
+            if not held:
+                held.append(build())  # type: ignore[misc]
+            return buffered(held[0])
 
     def post_fork(server, worker) -> None:  # type: ignore[no-untyped-def]
-        app.extensions["quizengine.db"].engine.dispose(close=False)  # no connection shared across a fork
+        if held:
+            held[0].extensions["quizengine.db"].engine.dispose(close=False)  # no connection shared across a fork
 
     def post_worker_init(worker) -> None:  # type: ignore[no-untyped-def]
+        app = held[0]
         # A thread computing (quizengine.offload) hands the GIL back to the event loop after 1 ms
         # instead of 5: each SQLite call of a request releases it and waits that long to resume.
         sys.setswitchinterval(0.001)

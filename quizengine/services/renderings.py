@@ -8,6 +8,10 @@ hence a new key), and ``RENDER_FORMAT`` is part of the key, bumped whenever the 
 changes. Rows hold only what a student sees before submission: never the answer key.
 Rendering happens outside any transaction; storing is one short insert that ignores rows another
 worker stored first.
+
+The figures a question shows only after submission (an optimizer's path: it gives the key away)
+are rendered ahead too, into rows of their own (``AFTER_FORMAT``, view ``{"figures": [...]}``) that
+a start never reads: the results then need no drawing, so no drawing process runs during a class.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ from typing import Any, Iterable
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from ..bank.figures import figures_for
+from ..bank.figures import build, figures_for
 from ..bank.variant import Variant
 from ..db import Database
 from ..models_rendering import Rendering
 from .clock import now
 
 RENDER_FORMAT = 1  # bump when the rendered HTML, MathML or SVG changes: old rows are then ignored
+AFTER_FORMAT = -RENDER_FORMAT  # the rows of the figures shown only after submission (read with the feedback)
 BATCH = 200  # keys per query or insert
 
 Key = tuple[int, int]  # (item version id, seed)
@@ -35,6 +40,27 @@ def render(v: Variant) -> dict[str, Any]:
     if v.model.figures:
         view["figures"] = [f.data() for f in figures_for(v, when="always")]
     return view
+
+
+def after_figures(v: Variant) -> list[dict[str, Any]] | None:
+    """The variant's figures shown only after submission, drawn now (not kept in this process's figure
+    cache: they are for the shared one); None when it has none."""
+    if not any(f.when != "always" for f in v.model.figures):
+        return None
+    return [f.data() for f in build(v, when="after_submission")]
+
+
+def figures_after(s: Session, keys: Iterable[Key]) -> dict[Key, list[dict[str, Any]]]:
+    """The stored after-submission figures of these keys, where rendered ahead (they give the answer away:
+    only for a view that shows feedback)."""
+    wanted = list(dict.fromkeys(keys))
+    out: dict[Key, list[dict[str, Any]]] = {}
+    for k in range(0, len(wanted), BATCH):
+        rows = s.execute(select(Rendering.item_version_id, Rendering.seed, Rendering.view).where(
+            Rendering.format == AFTER_FORMAT,
+            tuple_(Rendering.item_version_id, Rendering.seed).in_(wanted[k:k + BATCH])))
+        out.update({(r.item_version_id, r.seed): r.view["figures"] for r in rows})
+    return out
 
 
 def solutions(s: Session, keys: Iterable[Key]) -> dict[Key, str]:
@@ -74,17 +100,18 @@ def stored(s: Session, keys: Iterable[Key]) -> set[Key]:
     return out
 
 
-def store(db: Database, views: dict[Key, dict[str, Any]], solution: dict[Key, str | None] | None = None) -> None:
-    """Keep rendered views and, when rendered ahead, their solutions (one short write per batch); a
-    row another worker stored first is kept."""
-    items = list(views.items())
+def store(db: Database, views: dict[Key, dict[str, Any]], solution: dict[Key, str | None] | None = None,
+          after: dict[Key, list[dict[str, Any]]] | None = None) -> None:
+    """Keep rendered views and, when rendered ahead, their solutions and after-submission figures (one
+    short write per batch); a row another worker stored first is kept."""
     solution = solution or {}
-    for k in range(0, len(items), BATCH):
-        rows = [{"item_version_id": iv, "seed": seed, "format": RENDER_FORMAT, "view": view,
-                 "solution_html": solution.get((iv, seed)), "created_at": now()}
-                for (iv, seed), view in items[k:k + BATCH]]
+    rows = [{"item_version_id": iv, "seed": seed, "format": RENDER_FORMAT, "view": view,
+             "solution_html": solution.get((iv, seed)), "created_at": now()} for (iv, seed), view in views.items()]
+    rows += [{"item_version_id": iv, "seed": seed, "format": AFTER_FORMAT, "view": {"figures": figs},
+              "solution_html": None, "created_at": now()} for (iv, seed), figs in (after or {}).items()]
+    for k in range(0, len(rows), BATCH):
         with db.write() as s:
-            s.execute(_insert_ignoring(s).values(rows))
+            s.execute(_insert_ignoring(s).values(rows[k:k + BATCH]))
 
 
 def _insert_ignoring(s: Session) -> Any:

@@ -40,6 +40,7 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False,
     overrides = _override_reasons(s, a) if a.state in GRADED else {}
     rendered = renderings.lookup(s, [(aq.item_version_id, aq.seed) for aq in a.questions])
     solved = renderings.solutions(s, rendered) if show else {}
+    after = renderings.figures_after(s, rendered) if show else {}
     if show or len(rendered) < len(a.questions) or any(aq.response for aq in a.questions):
         _load_versions(s, a)  # variants to build: their item versions in one query, not one each
     questions = []
@@ -69,8 +70,8 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False,
         if show:
             v = v or variant_of(aq.item_version, aq.seed)
             d.update(_feedback(v, aq, solved.get(key)))
-        if "figures" in view:  # drawn from this student's variant; one that gives the key away waits for the results
-            d["figures"] = [f.data() for f in figures_for(v)] if show else list(view["figures"])
+        if "figures" in view:  # those that give the key away (after submission) wait for the results
+            d["figures"] = _with_after(v, view["figures"], after.get(key)) if show else list(view["figures"])
         questions.append(d)
     out = {"attempt_id": a.id, "quiz_id": a.quiz_id, "quiz_title": q.title, "number": a.number, "state": a.state,
            "started_at": iso(a.started_at), "expires_at": iso(a.expires_at), "submitted_at": iso(a.submitted_at),
@@ -81,6 +82,15 @@ def attempt_view(s: Session, a: Attempt, t: datetime, instructor: bool = False,
     if a.state in GRADED:
         out["score"], out["max_score"] = a.score, a.max_score
     return out
+
+
+def _with_after(v: Any, shown: list[dict[str, Any]], stored: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Every figure of a question in the item's order: those shown before submission (from its view)
+    and those shown after (rendered ahead, else drawn now)."""
+    if stored is None and any(spec.when != "always" for spec in v.model.figures):
+        stored = [f.data() for f in figures_for(v, when="after_submission")]
+    before, later = iter(shown), iter(stored or [])
+    return [next(before if spec.when == "always" else later) for spec in v.model.figures]
 
 
 def _load_versions(s: Session, a: Attempt) -> None:

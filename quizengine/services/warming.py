@@ -114,15 +114,18 @@ def upcoming_of(s: Session, q: Quiz, secret: str, terms: dict[int, Terms]) -> li
     return keys
 
 
-def render_keys(items: dict[int, BankItem], keys: Iterable[Key]) -> tuple[dict[Key, dict[str, Any]],
-                                                                          dict[Key, str | None]]:
-    """Render each key's public view, and its explanation with the worked solution (shown after the
-    submit); no database: safe in a worker's compute thread."""
-    views, solutions = {}, {}
+def render_keys(items: dict[int, BankItem], keys: Iterable[Key]) -> tuple[
+        dict[Key, dict[str, Any]], dict[Key, str | None], dict[Key, list[dict[str, Any]]]]:
+    """Render each key's public view, its explanation with the worked solution and its figures shown
+    after the submit (the results then draw nothing); no database: safe in a worker's compute thread."""
+    views, solutions, after = {}, {}, {}
     for iv, seed in keys:
         v = make_variant(items[iv], seed)
         views[(iv, seed)], solutions[(iv, seed)] = renderings.render(v), v.explanation_html
-    return views, solutions
+        figs = renderings.after_figures(v)
+        if figs is not None:
+            after[(iv, seed)] = figs
+    return views, solutions, after
 
 
 def _missing(db: Database, plan: Callable[[Session], list[Key]]) -> tuple[int, list[Key], dict[int, BankItem]]:

@@ -7,17 +7,19 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import delete, func, select
 
 from quizengine.bank import figures, render
 from quizengine.bank.variant import make_variant
+from quizengine.db import SQLITE_CACHE_KIB
 from quizengine.cli import main
 from quizengine.bank.catalog import load_catalog
 from quizengine.models import Attempt, AttemptQuestion, CurrentItem, ItemVersion, Quiz, User
 from quizengine.models_rendering import Rendering
 from quizengine.services import banks, renderings, warming
 from quizengine.services.clock import now
-from tests.web.conftest import BANKS, set_quiz
+from tests.web.conftest import BANKS, POSTGRES, set_quiz
 
 QUIZ = "module-04-prep"
 # What a student must not see before submission, at any depth of a stored view.
@@ -73,7 +75,8 @@ def test_rendered_ahead_is_what_the_start_serves(app, client, db, users):
     report = warming.warm_quiz(db, app.config["SECRET_KEY"], QUIZ, ["ann"])
     assert (report.students, report.questions, report.rendered) == (1, 20, 20)
     with db.read() as s:
-        stored = {(r.item_version_id, r.seed): r.view for r in s.scalars(select(Rendering))}
+        stored = {(r.item_version_id, r.seed): r.view for r in s.scalars(
+            select(Rendering).where(Rendering.format == renderings.RENDER_FORMAT))}
     view = start(client, head)
     with db.read() as s:
         a = s.get(Attempt, view["attempt_id"])
@@ -132,7 +135,7 @@ def test_no_answer_key_in_the_cache(app, client, db, users):
         users.add(name)
     warming.warm_quiz(db, app.config["SECRET_KEY"], QUIZ)
     with db.read() as s:
-        views = list(s.scalars(select(Rendering.view)))
+        views = list(s.scalars(select(Rendering.view).where(Rendering.format == renderings.RENDER_FORMAT)))
     assert len(views) == 60
     for view in views:
         assert not keys_in(view) & KEY_FIELDS, view["id"]
@@ -208,7 +211,7 @@ def test_solutions_rendered_ahead_are_served_only_with_feedback(app, client, db,
     view = start(client, head)
     assert not keys_in(view) & KEY_FIELDS  # the open attempt: no solution, no key
     with db.write() as s:  # a marker in every stored solution shows where the result's come from
-        for r in s.scalars(select(Rendering)):
+        for r in s.scalars(select(Rendering).where(Rendering.format == renderings.RENDER_FORMAT)):
             assert r.solution_html  # rendered ahead with the view
             r.solution_html = "<p>stored solution</p>" + r.solution_html
     result = client.post(f"/api/v1/attempts/{view['attempt_id']}/submit", headers=head).json
@@ -218,3 +221,52 @@ def test_solutions_rendered_ahead_are_served_only_with_feedback(app, client, db,
         for q, aq in zip(result["questions"], a.questions):
             rendered_now = make_variant(banks.bank_item(aq.item_version), aq.seed).explanation_html
             assert q["explanation_html"] == "<p>stored solution</p>" + rendered_now
+
+
+def test_results_draw_no_plot_when_rendered_ahead(app, client, db, users, monkeypatch):
+    # a student whose attempt holds a plot shown only after submission (an optimizer's path)
+    names = [f"s{i}" for i in range(12)]
+    for name in names:
+        users.add(name)
+    warming.warm_quiz(db, app.config["SECRET_KEY"], QUIZ)
+
+    def later(iv_id: int) -> bool:
+        with db.read() as s:
+            return any(f.get("when") == "after_submission" for f in s.get(ItemVersion, iv_id).data.get("figures", []))
+
+    name = keys = None
+    for name in names:
+        with db.read() as s:
+            keys = warming.upcoming(s, s.get(Quiz, QUIZ), app.config["SECRET_KEY"], user_id(db, name))
+        if any(later(iv) for iv, _ in keys):
+            break
+    else:
+        raise AssertionError("no student drew an item with an after-submission figure")
+    with db.read() as s:  # rendered ahead into rows of their own, apart from the views a start reads
+        after = renderings.figures_after(s, keys)
+        assert set(after) == {k for k in keys if later(k[0])}
+        assert all(f["when"] == "after_submission" for figs in after.values() for f in figs)
+    head = users.token(client, name)
+    view = start(client, head)
+    assert all(f["when"] == "always" for q in view["questions"] for f in q.get("figures", []))
+    assert client.post(f"/api/v1/attempts/{view['attempt_id']}/submit", headers=head).status_code == 200
+    forget_process_caches()
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a plot was drawn for the results")
+
+    monkeypatch.setattr(figures.drawer, "svg", boom)
+    result = client.get(f"/api/v1/attempts/{view['attempt_id']}", headers=head).json
+    monkeypatch.undo()
+    with db.read() as s:
+        a = s.get(Attempt, view["attempt_id"])
+        for q, aq in zip(result["questions"], a.questions):  # the same figures, in the item's order, as drawn now
+            v = make_variant(banks.bank_item(aq.item_version), aq.seed)
+            assert q.get("figures", []) == [f.data() for f in figures.build(v)]
+    assert any(f["when"] == "after_submission" for q in result["questions"] for f in q.get("figures", []))
+
+
+@pytest.mark.skipif(POSTGRES, reason="SQLite's page cache; PostgreSQL keeps its own")
+def test_sqlite_connections_keep_a_small_page_cache(db):
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
