@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 
 from ..bank.variant import Variant
 from ..models import Attempt, AttemptQuestion, ItemVersion, Response, Role
-from .banks import cached, cached_variant
+from ..models_rendering import Rendering
+from .banks import cached, cached_item, cached_variant
+from .renderings import RENDER_FORMAT
 from .errors import ServiceError
 from .principal import Principal
 
@@ -38,6 +40,7 @@ class QuestionRow:
     value: Any
     seq: int | None
     saved_at: datetime | None
+    solution_html: str | None = None  # the explanation rendered ahead, when read (question_rows(solutions=True))
 
     @property
     def key(self) -> tuple[int, int]:
@@ -59,6 +62,12 @@ _QUESTIONS = (select(AttemptQuestion.id, AttemptQuestion.slot, AttemptQuestion.i
               .join(ItemVersion, ItemVersion.id == AttemptQuestion.item_version_id)
               .outerjoin(Response, Response.question_id == AttemptQuestion.id))
 
+# The same with each question's explanation as rendered ahead (services/renderings.solutions, in
+# the same query): for the submit, whose results show it.
+_SOLVED = (_QUESTIONS.add_columns(Rendering.solution_html)
+           .outerjoin(Rendering, (Rendering.item_version_id == AttemptQuestion.item_version_id)
+                      & (Rendering.seed == AttemptQuestion.seed) & (Rendering.format == RENDER_FORMAT)))
+
 
 def attempt_head(s: Session, attempt_id: int, user: Principal | None = None) -> Row[Any] | None:
     """The attempt's own columns, or None; with ``user``, 404 unless they may see it (as
@@ -69,20 +78,26 @@ def attempt_head(s: Session, attempt_id: int, user: Principal | None = None) -> 
     return head
 
 
-def question_rows(s: Session, attempt_id: int) -> list[QuestionRow]:
-    """The attempt's questions in slot order, each with its response and item version's key (one query)."""
-    rows = s.execute(_QUESTIONS.where(AttemptQuestion.attempt_id == attempt_id).order_by(AttemptQuestion.slot))
+def question_rows(s: Session, attempt_id: int, solutions: bool = False) -> list[QuestionRow]:
+    """The attempt's questions in slot order, each with its response and item version's key (one query);
+    with ``solutions``, each with its explanation as rendered ahead (None where there is none)."""
+    stmt = _SOLVED if solutions else _QUESTIONS
+    rows = s.execute(stmt.where(AttemptQuestion.attempt_id == attempt_id).order_by(AttemptQuestion.slot))
     return [QuestionRow(r.id, r.slot, r.item_version_id, r.item_id, r.version, r.seed, r.points, r.score,
-                        r.override_score, r.result, r.response_id is not None, r.value, r.seq, r.saved_at)
+                        r.override_score, r.result, r.response_id is not None, r.value, r.seq, r.saved_at,
+                        r.solution_html if solutions else None)
             for r in rows]
 
 
 def variants(s: Session, rows: list[QuestionRow]) -> list[Variant]:
-    """Each question's variant; the item versions this process has built none of read in one query."""
-    missing = {q.item_version_id for q in rows if cached(q.item_id, q.version, q.seed) is None}
+    """Each question's variant; the item versions this process holds no item of read in one query
+    (an item already rebuilt here needs no read: only its variant for the seed is built)."""
+    missing = {q.item_version_id for q in rows
+               if cached(q.item_id, q.version, q.seed) is None and cached_item(q.item_id, q.version) is None}
     # held here while the variants are built: the session's identity map, where each variant's s.get
     # finds its version without a query, keeps only weak references
     held = list(s.scalars(select(ItemVersion).where(ItemVersion.id.in_(missing)))) if missing else []
     out = [q.variant(s) for q in rows]
     del held
     return out
+

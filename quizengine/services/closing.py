@@ -75,10 +75,11 @@ class GradingWork:
     rows: tuple[QuestionRow, ...]  # the questions as read
 
 
-def _read_work(s: Session, a: Any) -> GradingWork:
-    """The attempt's variants and responses, read as rows (services/attempt_rows: no ORM objects)."""
+def _read_work(s: Session, a: Any, solutions: bool = False) -> GradingWork:
+    """The attempt's variants and responses, read as rows (services/attempt_rows: no ORM objects);
+    with ``solutions``, each question's explanation as rendered ahead too (for the submit's results)."""
     questions, rows = [], []
-    read = question_rows(s, a.id)
+    read = question_rows(s, a.id, solutions)
     for q, v in zip(read, variants(s, read)):
         questions.append((q.id, v, q.points, q.override_score, q.value if q.answered else None))
         rows.append(_fingerprint_row(q.id, q.item_version_id, q.override_score, q.seq, q.saved_at,
@@ -110,8 +111,9 @@ def close_attempt(db: Database, attempt_id: int, t: datetime, user: Principal | 
 
 
 def _close(db: Database, attempt_id: int, t: datetime, user: Principal | None, due_only: bool,
-           deadline: float | None) -> list[QuestionRow] | None:
-    """``close_attempt``; the questions as this call stored them (scores and results), or None."""
+           deadline: float | None, solutions: bool = False) -> list[QuestionRow] | None:
+    """``close_attempt``; the questions as this call stored them (scores and results; with
+    ``solutions``, their explanations as rendered ahead), or None."""
     for _ in range(GRADE_TRIES):
         with db.read() as s:
             a = attempt_head(s, attempt_id, user)
@@ -122,7 +124,7 @@ def _close(db: Database, attempt_id: int, t: datetime, user: Principal | None, d
             due = a.expires_at is not None and aware(a.expires_at) <= t
             if a.state != AttemptState.OPEN or (due_only and not due):
                 return None
-            work = _read_work(s, a)
+            work = _read_work(s, a, solutions)
         rows, total = _grade_work(work, deadline)
         state, at = (AttemptState.EXPIRED, work.expires_at) if due else (AttemptState.SUBMITTED, t)
         with db.write() as s:
@@ -148,8 +150,9 @@ def submit_attempt(db: Database, user: Principal, attempt_id: int, t: datetime |
 
 def submit_graded(db: Database, user: Principal, attempt_id: int, t: datetime) -> list[QuestionRow] | None:
     """``submit_attempt``; the questions as this call stored them, for the results it answers with
-    (``views.result_view``: no second read of them), or None when it closed nothing."""
-    return _close(db, attempt_id, t, user, False, None)
+    (``views.result_view``: no second read of them, nor of their explanations rendered ahead), or
+    None when it closed nothing."""
+    return _close(db, attempt_id, t, user, False, None, solutions=True)
 
 
 def expire_if_due(s: Session, a: Attempt, t: datetime) -> bool:

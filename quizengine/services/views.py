@@ -129,18 +129,18 @@ def result_view(s: Session, user: Principal, attempt_id: int, t: datetime,
     """The submit result (README, "JSON API"): score, and per question as the policy allows.
 
     Read as rows (services/attempt_rows), not ORM objects: it answers every submit; ``graded``, the
-    questions as the submit just stored them (closing.submit_graded), spares reading them again."""
+    questions as the submit just stored them with their explanations (closing.submit_graded), spares
+    reading them again."""
     a = attempt_head(s, attempt_id, user)
     show = feedback_allowed(s, s.get(Quiz, a.quiz_id), t)
-    rows = graded if graded is not None else question_rows(s, attempt_id)
-    solved = renderings.solutions(s, [q.key for q in rows]) if show else {}
+    rows = graded if graded is not None else question_rows(s, attempt_id, solutions=show)
     built = variants(s, rows) if show else [None] * len(rows)
     questions = []
     for q, v in zip(rows, built):
         d: dict[str, Any] = {"id": question_id(q), "score": counted(q.override_score, q.score),
                              "max_score": q.points, "feedback": (q.result or {}).get("feedback", "") if show else ""}
         if show:
-            d.update(feedback_of(v, q.result, q.value if q.answered else None, q.points, solved.get(q.key)))
+            d.update(feedback_of(v, q.result, q.value if q.answered else None, q.points, q.solution_html))
         questions.append(d)
     return {"attempt_id": a.id, "state": a.state, "score": a.score, "max_score": a.max_score,
             "submitted_at": iso(a.submitted_at), "questions": questions}
