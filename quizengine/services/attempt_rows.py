@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,7 @@ class QuestionRow:
     seq: int | None
     saved_at: datetime | None
     solution_html: str | None = None  # the explanation rendered ahead, when read (question_rows(solutions=True))
+    view: dict[str, Any] | None = None  # a multi-part question's public view rendered ahead, read with them
 
     @property
     def key(self) -> tuple[int, int]:
@@ -63,8 +64,10 @@ _QUESTIONS = (select(AttemptQuestion.id, AttemptQuestion.slot, AttemptQuestion.i
               .outerjoin(Response, Response.question_id == AttemptQuestion.id))
 
 # The same with each question's explanation as rendered ahead (services/renderings.solutions, in
-# the same query): for the submit, whose results show it.
-_SOLVED = (_QUESTIONS.add_columns(Rendering.solution_html)
+# the same query), and a multi-part question's public view (its parts' prompts, rendered): for the
+# submit, whose results show them.
+_SOLVED = (_QUESTIONS.add_columns(Rendering.solution_html,
+                                  case((ItemVersion.type == "multipart", Rendering.view), else_=None).label("view"))
            .outerjoin(Rendering, (Rendering.item_version_id == AttemptQuestion.item_version_id)
                       & (Rendering.seed == AttemptQuestion.seed) & (Rendering.format == RENDER_FORMAT)))
 
@@ -85,7 +88,7 @@ def question_rows(s: Session, attempt_id: int, solutions: bool = False) -> list[
     rows = s.execute(stmt.where(AttemptQuestion.attempt_id == attempt_id).order_by(AttemptQuestion.slot))
     return [QuestionRow(r.id, r.slot, r.item_version_id, r.item_id, r.version, r.seed, r.points, r.score,
                         r.override_score, r.result, r.response_id is not None, r.value, r.seq, r.saved_at,
-                        r.solution_html if solutions else None)
+                        r.solution_html if solutions else None, r.view if solutions else None)
             for r in rows]
 
 

@@ -112,15 +112,16 @@ def _feedback(v: Any, aq: AttemptQuestion, solution_html: str | None = None) -> 
 
 
 def feedback_of(v: Any, result: dict[str, Any] | None, value: Any, points: float,
-                solution_html: str | None = None) -> dict[str, Any]:
-    """A graded question's feedback and key, from its stored ``result`` and response ``value``."""
+                solution_html: str | None = None, view: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A graded question's feedback and key, from its stored ``result`` and response ``value``;
+    ``solution_html`` and ``view``: its explanation and public view as rendered ahead, if at hand."""
     res = result or {}
     out = {"feedback": res.get("feedback", ""), "format_error": res.get("format_error"),
            "mistake": res.get("mistake"), "correct": res.get("correct", False),
            "correct_answer": plain(v.answer),
            "explanation_html": solution_html if solution_html is not None else v.explanation_html,
            "accepted": v.kind.accepted(v)}
-    out.update(v.kind.review(v, value, res, points))
+    out.update(v.kind.review(v, value, res, points, view))
     return out
 
 
@@ -140,7 +141,8 @@ def result_view(s: Session, user: Principal, attempt_id: int, t: datetime,
         d: dict[str, Any] = {"id": question_id(q), "score": counted(q.override_score, q.score),
                              "max_score": q.points, "feedback": (q.result or {}).get("feedback", "") if show else ""}
         if show:
-            d.update(feedback_of(v, q.result, q.value if q.answered else None, q.points, q.solution_html))
+            d.update(feedback_of(v, q.result, q.value if q.answered else None, q.points, q.solution_html,
+                                 q.view))
         questions.append(d)
     return {"attempt_id": a.id, "state": a.state, "score": a.score, "max_score": a.max_score,
             "submitted_at": iso(a.submitted_at), "questions": questions}
