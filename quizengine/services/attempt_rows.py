@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import bindparam, case, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -72,10 +72,18 @@ _SOLVED = (_QUESTIONS.add_columns(Rendering.solution_html,
                       & (Rendering.seed == AttemptQuestion.seed) & (Rendering.format == RENDER_FORMAT)))
 
 
+# Built once, with the attempt as a parameter, and run on the session's connection (Core): the ORM's
+# per-statement work (building the clause, its cache key, the ORM compile state) cost more than the
+# statements themselves on the submit path (0.4 ms against 0.08 ms for the head, issue 14).
+_HEAD_OF = _HEAD.where(Attempt.id == bindparam("attempt_id"))
+_QUESTIONS_OF = _QUESTIONS.where(AttemptQuestion.attempt_id == bindparam("attempt_id")).order_by(AttemptQuestion.slot)
+_SOLVED_OF = _SOLVED.where(AttemptQuestion.attempt_id == bindparam("attempt_id")).order_by(AttemptQuestion.slot)
+
+
 def attempt_head(s: Session, attempt_id: int, user: Principal | None = None) -> Row[Any] | None:
     """The attempt's own columns, or None; with ``user``, 404 unless they may see it (as
     ``attempts.load_attempt``: its student, or an instructor)."""
-    head = s.execute(_HEAD.where(Attempt.id == attempt_id)).first()
+    head = s.connection().execute(_HEAD_OF, {"attempt_id": attempt_id}).first()
     if user is not None and (head is None or (head.user_id != user.id and user.role != Role.INSTRUCTOR)):
         raise ServiceError(404, f"no attempt {attempt_id}")
     return head
@@ -84,8 +92,7 @@ def attempt_head(s: Session, attempt_id: int, user: Principal | None = None) -> 
 def question_rows(s: Session, attempt_id: int, solutions: bool = False) -> list[QuestionRow]:
     """The attempt's questions in slot order, each with its response and item version's key (one query);
     with ``solutions``, each with its explanation as rendered ahead (None where there is none)."""
-    stmt = _SOLVED if solutions else _QUESTIONS
-    rows = s.execute(stmt.where(AttemptQuestion.attempt_id == attempt_id).order_by(AttemptQuestion.slot))
+    rows = s.connection().execute(_SOLVED_OF if solutions else _QUESTIONS_OF, {"attempt_id": attempt_id})
     return [QuestionRow(r.id, r.slot, r.item_version_id, r.item_id, r.version, r.seed, r.points, r.score,
                         r.override_score, r.result, r.response_id is not None, r.value, r.seq, r.saved_at,
                         r.solution_html if solutions else None, r.view if solutions else None)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from ..db import Database
@@ -53,12 +53,24 @@ def _fingerprint_row(question_id: int, item_version_id: int, override: float | N
     return (question_id, item_version_id, override, seq, aware(saved_at), json.dumps(value, sort_keys=True))
 
 
+# The write's statements, built once and run on the session's connection (Core, as
+# services/attempt_rows.py reads): the ORM's per-statement work cost more than the statements.
+_FINGERPRINT = (select(AttemptQuestion.id, AttemptQuestion.item_version_id, AttemptQuestion.override_score,
+                       Response.seq, Response.saved_at, Response.value)
+                .outerjoin(Response, Response.question_id == AttemptQuestion.id)
+                .where(AttemptQuestion.attempt_id == bindparam("attempt_id")).order_by(AttemptQuestion.slot))
+_STILL_OPEN = select(Attempt.state, Attempt.expires_at).where(Attempt.id == bindparam("attempt_id")).with_for_update()
+_QUESTION_TABLE = AttemptQuestion.__table__
+_SCORES = (update(_QUESTION_TABLE).where(_QUESTION_TABLE.c.id == bindparam("q_id"))
+           .values(score=bindparam("q_score"), result=bindparam("q_result")))
+_CLOSE = (update(Attempt.__table__).where(Attempt.__table__.c.id == bindparam("attempt_id"),
+                                          Attempt.__table__.c.state == AttemptState.OPEN)
+          .values(state=bindparam("a_state"), submitted_at=bindparam("a_at"), score=bindparam("a_score")))
+
+
 def _fingerprint(s: Session, attempt_id: int) -> Fingerprint:
     """What grading depends on, as stored now: each question's version, override and response."""
-    rows = s.execute(select(AttemptQuestion.id, AttemptQuestion.item_version_id, AttemptQuestion.override_score,
-                            Response.seq, Response.saved_at, Response.value)
-                     .outerjoin(Response, Response.question_id == AttemptQuestion.id)
-                     .where(AttemptQuestion.attempt_id == attempt_id).order_by(AttemptQuestion.slot))
+    rows = s.connection().execute(_FINGERPRINT, {"attempt_id": attempt_id})
     return tuple(_fingerprint_row(*r) for r in rows)
 
 
@@ -128,15 +140,14 @@ def _close(db: Database, attempt_id: int, t: datetime, user: Principal | None, d
         rows, total = _grade_work(work, deadline)
         state, at = (AttemptState.EXPIRED, work.expires_at) if due else (AttemptState.SUBMITTED, t)
         with db.write() as s:
-            now_open = s.execute(select(Attempt.state, Attempt.expires_at).where(Attempt.id == attempt_id)
-                                 .with_for_update()).first()
+            conn = s.connection()
+            now_open = conn.execute(_STILL_OPEN, {"attempt_id": attempt_id}).first()
             if now_open is None or now_open.state != AttemptState.OPEN:
                 return None  # closed meanwhile by another submit or the sweeper: graded once
             if aware(now_open.expires_at) != work.expires_at or _fingerprint(s, attempt_id) != work.fingerprint:
                 continue  # a save landed while grading: grade what is stored now
-            s.execute(update(AttemptQuestion), rows)
-            s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.state == AttemptState.OPEN)
-                      .values(state=state, submitted_at=at, score=total).execution_options(synchronize_session=False))
+            conn.execute(_SCORES, [{"q_id": r["id"], "q_score": r["score"], "q_result": r["result"]} for r in rows])
+            conn.execute(_CLOSE, {"attempt_id": attempt_id, "a_state": state, "a_at": at, "a_score": total})
             lti_outbox.enqueue_scores(s, [(work.user_id, work.quiz_id)])  # the LMS's line items get the new score
             graded = {r["id"]: r for r in rows}
             return [replace(q, score=graded[q.id]["score"], result=graded[q.id]["result"]) for q in work.rows]

@@ -23,7 +23,7 @@ from .closing import close_attempt
 from .attempt_rows import QuestionRow, attempt_head, question_rows, variants
 from .grades import counted, effective_score
 from .principal import Principal
-from .quizzes import feedback_allowed, user_attempts
+from .quizzes import feedback_allowed, feedback_allowed_at, user_attempts
 from .renderings import Key
 from .scores import audit
 from .terms import terms_for
@@ -133,7 +133,7 @@ def result_view(s: Session, user: Principal, attempt_id: int, t: datetime,
     questions as the submit just stored them with their explanations (closing.submit_graded), spares
     reading them again."""
     a = attempt_head(s, attempt_id, user)
-    show = feedback_allowed(s, s.get(Quiz, a.quiz_id), t)
+    show = feedback_allowed_at(s, a.quiz_id, t)
     rows = graded if graded is not None else question_rows(s, attempt_id, solutions=show)
     built = variants(s, rows) if show else [None] * len(rows)
     questions = []
