@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -150,7 +150,7 @@ def _close(db: Database, attempt_id: int, t: datetime, user: Principal | None, d
             conn.execute(_CLOSE, {"attempt_id": attempt_id, "a_state": state, "a_at": at, "a_score": total})
             lti_outbox.enqueue_scores(s, [(work.user_id, work.quiz_id)])  # the LMS's line items get the new score
             graded = {r["id"]: r for r in rows}
-            return [replace(q, score=graded[q.id]["score"], result=graded[q.id]["result"]) for q in work.rows]
+            return [q._replace(score=graded[q.id]["score"], result=graded[q.id]["result"]) for q in work.rows]
     raise ServiceError(409, f"the answers kept changing while attempt {attempt_id} was graded; submit again")
 
 
