@@ -129,6 +129,12 @@ def variant_of_item(item_id: str, item: BankItem, seed: int) -> Variant:
 
 
 def cached_variant(s: Session, item_version_id: int, item_id: str, version: str, seed: int) -> Variant:
-    """The variant from the process cache, loading the item version only on a miss."""
+    """The variant from the process cache, loading the item version only when this process has not
+    rebuilt its item yet (``bank_item``'s cache: then only the variant for this seed is built)."""
     v = cached(item_id, version, seed)
-    return v if v is not None else variant_of(s.get(ItemVersion, item_version_id), seed)
+    if v is not None:
+        return v
+    item = cached_item(item_id, version)
+    if item is not None:
+        return variant_of_item(item_id, item, seed)
+    return variant_of(s.get(ItemVersion, item_version_id), seed)

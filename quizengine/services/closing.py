@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from ..db import Database
@@ -53,12 +53,24 @@ def _fingerprint_row(question_id: int, item_version_id: int, override: float | N
     return (question_id, item_version_id, override, seq, aware(saved_at), json.dumps(value, sort_keys=True))
 
 
+# The write's statements, built once and run on the session's connection (Core, as
+# services/attempt_rows.py reads): the ORM's per-statement work cost more than the statements.
+_FINGERPRINT = (select(AttemptQuestion.id, AttemptQuestion.item_version_id, AttemptQuestion.override_score,
+                       Response.seq, Response.saved_at, Response.value)
+                .outerjoin(Response, Response.question_id == AttemptQuestion.id)
+                .where(AttemptQuestion.attempt_id == bindparam("attempt_id")).order_by(AttemptQuestion.slot))
+_STILL_OPEN = select(Attempt.state, Attempt.expires_at).where(Attempt.id == bindparam("attempt_id")).with_for_update()
+_QUESTION_TABLE = AttemptQuestion.__table__
+_SCORES = (update(_QUESTION_TABLE).where(_QUESTION_TABLE.c.id == bindparam("q_id"))
+           .values(score=bindparam("q_score"), result=bindparam("q_result")))
+_CLOSE = (update(Attempt.__table__).where(Attempt.__table__.c.id == bindparam("attempt_id"),
+                                          Attempt.__table__.c.state == AttemptState.OPEN)
+          .values(state=bindparam("a_state"), submitted_at=bindparam("a_at"), score=bindparam("a_score")))
+
+
 def _fingerprint(s: Session, attempt_id: int) -> Fingerprint:
     """What grading depends on, as stored now: each question's version, override and response."""
-    rows = s.execute(select(AttemptQuestion.id, AttemptQuestion.item_version_id, AttemptQuestion.override_score,
-                            Response.seq, Response.saved_at, Response.value)
-                     .outerjoin(Response, Response.question_id == AttemptQuestion.id)
-                     .where(AttemptQuestion.attempt_id == attempt_id).order_by(AttemptQuestion.slot))
+    rows = s.connection().execute(_FINGERPRINT, {"attempt_id": attempt_id})
     return tuple(_fingerprint_row(*r) for r in rows)
 
 
@@ -75,10 +87,11 @@ class GradingWork:
     rows: tuple[QuestionRow, ...]  # the questions as read
 
 
-def _read_work(s: Session, a: Any) -> GradingWork:
-    """The attempt's variants and responses, read as rows (services/attempt_rows: no ORM objects)."""
+def _read_work(s: Session, a: Any, solutions: bool = False) -> GradingWork:
+    """The attempt's variants and responses, read as rows (services/attempt_rows: no ORM objects);
+    with ``solutions``, each question's explanation as rendered ahead too (for the submit's results)."""
     questions, rows = [], []
-    read = question_rows(s, a.id)
+    read = question_rows(s, a.id, solutions)
     for q, v in zip(read, variants(s, read)):
         questions.append((q.id, v, q.points, q.override_score, q.value if q.answered else None))
         rows.append(_fingerprint_row(q.id, q.item_version_id, q.override_score, q.seq, q.saved_at,
@@ -110,8 +123,9 @@ def close_attempt(db: Database, attempt_id: int, t: datetime, user: Principal | 
 
 
 def _close(db: Database, attempt_id: int, t: datetime, user: Principal | None, due_only: bool,
-           deadline: float | None) -> list[QuestionRow] | None:
-    """``close_attempt``; the questions as this call stored them (scores and results), or None."""
+           deadline: float | None, solutions: bool = False) -> list[QuestionRow] | None:
+    """``close_attempt``; the questions as this call stored them (scores and results; with
+    ``solutions``, their explanations as rendered ahead), or None."""
     for _ in range(GRADE_TRIES):
         with db.read() as s:
             a = attempt_head(s, attempt_id, user)
@@ -122,22 +136,21 @@ def _close(db: Database, attempt_id: int, t: datetime, user: Principal | None, d
             due = a.expires_at is not None and aware(a.expires_at) <= t
             if a.state != AttemptState.OPEN or (due_only and not due):
                 return None
-            work = _read_work(s, a)
+            work = _read_work(s, a, solutions)
         rows, total = _grade_work(work, deadline)
         state, at = (AttemptState.EXPIRED, work.expires_at) if due else (AttemptState.SUBMITTED, t)
         with db.write() as s:
-            now_open = s.execute(select(Attempt.state, Attempt.expires_at).where(Attempt.id == attempt_id)
-                                 .with_for_update()).first()
+            conn = s.connection()
+            now_open = conn.execute(_STILL_OPEN, {"attempt_id": attempt_id}).first()
             if now_open is None or now_open.state != AttemptState.OPEN:
                 return None  # closed meanwhile by another submit or the sweeper: graded once
             if aware(now_open.expires_at) != work.expires_at or _fingerprint(s, attempt_id) != work.fingerprint:
                 continue  # a save landed while grading: grade what is stored now
-            s.execute(update(AttemptQuestion), rows)
-            s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.state == AttemptState.OPEN)
-                      .values(state=state, submitted_at=at, score=total).execution_options(synchronize_session=False))
+            conn.execute(_SCORES, [{"q_id": r["id"], "q_score": r["score"], "q_result": r["result"]} for r in rows])
+            conn.execute(_CLOSE, {"attempt_id": attempt_id, "a_state": state, "a_at": at, "a_score": total})
             lti_outbox.enqueue_scores(s, [(work.user_id, work.quiz_id)])  # the LMS's line items get the new score
             graded = {r["id"]: r for r in rows}
-            return [replace(q, score=graded[q.id]["score"], result=graded[q.id]["result"]) for q in work.rows]
+            return [q._replace(score=graded[q.id]["score"], result=graded[q.id]["result"]) for q in work.rows]
     raise ServiceError(409, f"the answers kept changing while attempt {attempt_id} was graded; submit again")
 
 
@@ -148,8 +161,9 @@ def submit_attempt(db: Database, user: Principal, attempt_id: int, t: datetime |
 
 def submit_graded(db: Database, user: Principal, attempt_id: int, t: datetime) -> list[QuestionRow] | None:
     """``submit_attempt``; the questions as this call stored them, for the results it answers with
-    (``views.result_view``: no second read of them), or None when it closed nothing."""
-    return _close(db, attempt_id, t, user, False, None)
+    (``views.result_view``: no second read of them, nor of their explanations rendered ahead), or
+    None when it closed nothing."""
+    return _close(db, attempt_id, t, user, False, None, solutions=True)
 
 
 def expire_if_due(s: Session, a: Attempt, t: datetime) -> bool:

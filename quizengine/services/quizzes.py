@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..models import GRADED, Attempt, AttemptState, Quiz, Role
@@ -46,6 +46,18 @@ def feedback_allowed(s: Session, q: Quiz, t: datetime) -> bool:
         closes = last_close(s, q)
         return closes is not None and t >= closes
     return False
+
+
+_POLICY = select(Quiz.feedback).where(Quiz.id == bindparam("quiz_id"))
+
+
+def feedback_allowed_at(s: Session, quiz_id: str, t: datetime) -> bool:
+    """``feedback_allowed`` for a quiz by its id, reading its policy alone (one Core statement, for
+    every submit's results); the quiz itself only when the policy depends on its close."""
+    policy = s.connection().execute(_POLICY, {"quiz_id": quiz_id}).scalar()
+    if policy == "after_close":
+        return feedback_allowed(s, s.get(Quiz, quiz_id), t)
+    return policy == "after_submission"
 
 
 def user_attempts(s: Session, user: Principal, quiz_id: str | None = None) -> list[Attempt]:

@@ -23,7 +23,7 @@ from .closing import close_attempt
 from .attempt_rows import QuestionRow, attempt_head, question_rows, variants
 from .grades import counted, effective_score
 from .principal import Principal
-from .quizzes import feedback_allowed, user_attempts
+from .quizzes import feedback_allowed, feedback_allowed_at, user_attempts
 from .renderings import Key
 from .scores import audit
 from .terms import terms_for
@@ -122,15 +122,16 @@ def _feedback(v: Any, aq: AttemptQuestion, solution_html: str | None = None) -> 
 
 
 def feedback_of(v: Any, result: dict[str, Any] | None, value: Any, points: float,
-                solution_html: str | None = None) -> dict[str, Any]:
-    """A graded question's feedback and key, from its stored ``result`` and response ``value``."""
+                solution_html: str | None = None, view: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A graded question's feedback and key, from its stored ``result`` and response ``value``;
+    ``solution_html`` and ``view``: its explanation and public view as rendered ahead, if at hand."""
     res = result or {}
     out = {"feedback": res.get("feedback", ""), "format_error": res.get("format_error"),
            "mistake": res.get("mistake"), "correct": res.get("correct", False),
            "correct_answer": plain(v.answer),
            "explanation_html": solution_html if solution_html is not None else v.explanation_html,
            "accepted": v.kind.accepted(v)}
-    out.update(v.kind.review(v, value, res, points))
+    out.update(v.kind.review(v, value, res, points, view))
     return out
 
 
@@ -139,18 +140,19 @@ def result_view(s: Session, user: Principal, attempt_id: int, t: datetime,
     """The submit result (README, "JSON API"): score, and per question as the policy allows.
 
     Read as rows (services/attempt_rows), not ORM objects: it answers every submit; ``graded``, the
-    questions as the submit just stored them (closing.submit_graded), spares reading them again."""
+    questions as the submit just stored them with their explanations (closing.submit_graded), spares
+    reading them again."""
     a = attempt_head(s, attempt_id, user)
-    show = feedback_allowed(s, s.get(Quiz, a.quiz_id), t)
-    rows = graded if graded is not None else question_rows(s, attempt_id)
-    solved = renderings.solutions(s, [q.key for q in rows]) if show else {}
+    show = feedback_allowed_at(s, a.quiz_id, t)
+    rows = graded if graded is not None else question_rows(s, attempt_id, solutions=show)
     built = variants(s, rows) if show else [None] * len(rows)
     questions = []
     for q, v in zip(rows, built):
         d: dict[str, Any] = {"id": question_id(q), "score": counted(q.override_score, q.score),
                              "max_score": q.points, "feedback": (q.result or {}).get("feedback", "") if show else ""}
         if show:
-            d.update(feedback_of(v, q.result, q.value if q.answered else None, q.points, solved.get(q.key)))
+            d.update(feedback_of(v, q.result, q.value if q.answered else None, q.points, q.solution_html,
+                                 q.view))
         questions.append(d)
     return {"attempt_id": a.id, "state": a.state, "score": a.score, "max_score": a.max_score,
             "submitted_at": iso(a.submitted_at), "questions": questions}

@@ -8,10 +8,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sqlalchemy import delete, select
+
 from quizengine.bank.catalog import load_catalog
+from quizengine.models import User
+from quizengine.models_rendering import Rendering
 from quizengine.services import warming
 from quizengine.services.attempts import read_attempt
 from quizengine.services.banks import variant_of
+from quizengine.services.renderings import RENDER_FORMAT
 from quizengine.services.grades import grade_question
 
 from .conftest import BANKS, set_quiz
@@ -33,6 +38,25 @@ def _slipped(answer):
     return answer
 
 
+def _answer(client, users, catalog, h, a) -> None:
+    """Answer an attempt: right, then slipped, in turn; the last two questions unanswered; a chain
+    with a slip in its first part and the rest right for it (ECF)."""
+    aid = a["attempt_id"]
+    with users.app.extensions["quizengine.db"].read() as s:
+        if s.scalar(select(User.id).where(User.username == "teacher")) is None:
+            users.add("teacher", "instructor")
+    key = {q["id"]: q for q in client.get(f"/api/v1/attempts/{aid}/key",
+                                          headers=users.token(client, "teacher")).json["questions"]}
+    ids = [q["id"] for q in a["questions"]]
+    kinds = {q["id"]: q["type"] for q in a["questions"]}
+    for i, qid in enumerate(ids[:-2]):
+        value = key[qid]["answer"] if i % 2 == 0 else _slipped(key[qid]["answer"])
+        if kinds[qid] == "multipart":
+            value = slipped_chain(catalog, key[qid])
+        r = client.put(f"/api/v1/attempts/{aid}/responses/{qid}", headers=h, json={"response": value, "seq": 1})
+        assert r.status_code == 200, r.json
+
+
 @pytest.mark.parametrize("feedback", ["after_submission", "never"])
 def test_submit_answers_what_the_orm_path_shows_and_stores_what_it_grades(client, users, db, catalog, feedback):
     set_quiz(db, feedback=feedback)
@@ -40,17 +64,8 @@ def test_submit_answers_what_the_orm_path_shows_and_stores_what_it_grades(client
     h = users.token(client, "ann")
     a = start(client, h).json
     aid = a["attempt_id"]
-    users.add("teacher", "instructor")
-    key = {q["id"]: q for q in client.get(f"/api/v1/attempts/{aid}/key",
-                                          headers=users.token(client, "teacher")).json["questions"]}
     ids = [q["id"] for q in a["questions"]]
-    kinds = {q["id"]: q["type"] for q in a["questions"]}
-    for i, qid in enumerate(ids[:-2]):  # right, then slipped, in turn; the last two unanswered
-        value = key[qid]["answer"] if i % 2 == 0 else _slipped(key[qid]["answer"])
-        if kinds[qid] == "multipart":  # a slip in the first part, the rest right for it: ECF
-            value = slipped_chain(catalog, key[qid])
-        r = client.put(f"/api/v1/attempts/{aid}/responses/{qid}", headers=h, json={"response": value, "seq": 1})
-        assert r.status_code == 200, r.json
+    _answer(client, users, catalog, h, a)
     r = client.post(f"/api/v1/attempts/{aid}/submit", headers=h)
     assert r.status_code == 200, r.json
     result = r.json
@@ -82,6 +97,41 @@ def test_submit_answers_what_the_orm_path_shows_and_stores_what_it_grades(client
         assert chain and all(q["part_results"] for q in chain)
         assert any(p["ecf"] for q in chain for p in q["part_results"])  # the slip's error carried forward
     assert client.post(f"/api/v1/attempts/{aid}/submit", headers=h).json == result  # idempotent
+
+
+def test_submit_results_use_what_was_rendered_ahead_and_equal_those_rendered_now(client, users, db, app, catalog,
+                                                                                 monkeypatch):
+    """The submit reads each explanation and a chain's part prompts as rendered ahead (the rendering
+    cache) instead of rendering them; its results are what the attempt page renders from nothing."""
+    from quizengine.bank import render
+    from quizengine.bank.types import multipart_review
+
+    set_quiz(db, feedback="after_submission")
+    users.add("ann")
+    warming.warm_quiz(db, app.config["SECRET_KEY"], "module-04-prep", ["ann"])  # views and worked solutions
+    h = users.token(client, "ann")
+    a = start(client, h).json
+    aid = a["attempt_id"]
+    _answer(client, users, catalog, h, a)
+    with db.read() as s:
+        cached = s.execute(select(Rendering.solution_html, Rendering.view).where(Rendering.format == RENDER_FORMAT)).all()
+    assert len(cached) == 20 and all(r.solution_html for r in cached)
+    rendered: list[str] = []  # what the submit renders with Markdown for a chain's rows
+    real = multipart_review.markdown_to_html
+    monkeypatch.setattr(multipart_review, "markdown_to_html", lambda text: rendered.append(text) or real(text))
+    result = client.post(f"/api/v1/attempts/{aid}/submit", headers=h).json
+    chain = [q for q in result["questions"] if "part_results" in q]
+    assert chain and all(p["prompt_html"] for q in chain for p in q["part_results"])
+    prompts = {p["prompt_html"] for q in chain for p in q["part_results"]}
+    assert not {render.markdown_to_html(t) for t in rendered} & prompts  # the part prompts came from the cache
+
+    with db.write() as s:  # nothing rendered ahead any more, nor in this process
+        s.execute(delete(Rendering))
+    render.markdown_to_html.cache_clear()
+    view = client.get(f"/api/v1/attempts/{aid}", headers=h).json
+    assert [q["id"] for q in view["questions"]] == [q["id"] for q in result["questions"]]
+    for got, shown in zip(result["questions"], view["questions"]):
+        assert {k: shown[k] for k in got} == got
 
 
 def test_a_student_may_not_submit_another_students_attempt(client, users):

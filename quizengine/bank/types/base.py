@@ -136,8 +136,10 @@ class ItemType:
         """A response (never None) as plain text for a results page."""
         return numbers_text(value)
 
-    def review(self, v: Variant, response: Any, result: dict[str, Any], points: float) -> dict[str, Any]:
-        """Extra fields of a graded question for the results page (``review_template`` shows them)."""
+    def review(self, v: Variant, response: Any, result: dict[str, Any], points: float,
+               view: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Extra fields of a graded question for the results page (``review_template`` shows them);
+        ``view``: the variant's public view as rendered ahead (services/renderings), when at hand."""
         return {}
 
     def describe_html(self, q: dict[str, Any], value: Any, name: Namer, name_html: Namer) -> str:

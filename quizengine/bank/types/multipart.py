@@ -221,9 +221,10 @@ class MultipartType(ItemType):
         return "; ".join(f"part {i}: {numbers_text(value[p['id']]) if value.get(p['id']) is not None else '(no answer)'}"
                          for i, p in enumerate(q.get("parts") or [], start=1))
 
-    def review(self, v: Variant, response: Any, result: dict[str, Any], points: float) -> dict[str, Any]:
+    def review(self, v: Variant, response: Any, result: dict[str, Any], points: float,
+               view: dict[str, Any] | None = None) -> dict[str, Any]:
         """The results page's per-part rows and, where ECF was earned, the student's own chain."""
-        return multipart_review.review(v, response, result, points)
+        return multipart_review.review(v, response, result, points, view)
 
     # ------------------------------------------------------------ previews
     def preview(self, v: Variant) -> dict[str, Any]:

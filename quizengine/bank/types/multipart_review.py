@@ -22,16 +22,23 @@ ECF_SHARE = 0.05  # more than this share of those seeds without ECF for a part i
 SLIP = 1.1  # the simulated slip: an earlier answer 10% off
 
 
-def review(v: Variant, response: Any, result: dict[str, Any], points: float) -> dict[str, Any]:
-    """Per-part rows for the results page, scaled to the slot's ``points``, and the student's chain."""
+def review(v: Variant, response: Any, result: dict[str, Any], points: float,
+           view: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per-part rows for the results page, scaled to the slot's ``points``, and the student's chain.
+
+    ``view``, the variant's public view as rendered ahead (services/renderings), gives the parts'
+    prompts already rendered (``MultipartType.public``: the same HTML), which spares the submit
+    rendering them again (Markdown and MathML of each part's numbers, issue 14)."""
     scale = points / float(v.model.points) if v.model.points else 0.0
+    shown = {p["id"]: p["prompt_html"] for p in (view or {}).get("parts") or [] if "prompt_html" in p}
     graded = {p["id"]: p for p in result.get("parts") or []}
     resp = response if isinstance(response, dict) else {}
     rows = []
     for k in v.payload.parts:
         g = graded.get(k.part.id, {})
         raw = resp.get(k.part.id)
-        rows.append({"id": k.part.id, "number": k.number, "name": k.name, "prompt_html": markdown_to_html(k.part.prompt),
+        prompt_html = shown[k.part.id] if k.part.id in shown else markdown_to_html(k.part.prompt)
+        rows.append({"id": k.part.id, "number": k.number, "name": k.name, "prompt_html": prompt_html,
                      "response": "(no answer)" if raw is None else numbers_text(raw),
                      "answer": numbers_text(k.answer), "score": round(g.get("score", 0.0) * scale, 10),
                      "max_score": round(k.part.points * scale, 10), "feedback": g.get("feedback", "Not answered."),
