@@ -177,6 +177,8 @@ def main() -> int:
     ap.add_argument("--postgres", action="store_true", help="on a throwaway PostgreSQL cluster (tests/pg.py)")
     ap.add_argument("--profile", type=Path, default=None,
                     help="record the argon2id phase's workers with py-spy into this file (collapsed stacks)")
+    ap.add_argument("--spy-options", default="",
+                    help="more py-spy record options for --profile, e.g. '--gil', '--idle', '--native'")
     ap.add_argument("--instance", type=Path, default=None,
                     help="the instance folder, kept: a later run with the same folder (--argon2-only, SQLite) "
                          "reuses its students and their rendered attempts")
@@ -258,12 +260,18 @@ def main() -> int:
               "(closed loop), QUIZENGINE_LOGINS_PER_ADDRESS=" + env["QUIZENGINE_LOGINS_PER_ADDRESS"])
         print(f"  server RSS sum before the logins: {server_rss_mib(server.pid):.0f} MiB")
         for phase in phases:
-            spies = spy(server.pid, args.profile, tmp) if args.profile and phase == "argon2id" else []
+            spies = spy(server.pid, args.profile, tmp, args.spy_options.split()) \
+                if args.profile and phase == "argon2id" else []
+            workers = [pid for pid in group(server.pid) if int(pid) != server.pid]
+            counters = accept_counters(workers)
             la0, c0, w0 = loadavg(), server_cpu(server.pid), time.monotonic()
+            wc0 = {pid: proc_cpu(pid) for pid in workers}
             lat, errors = asyncio.run(closed_loop(port_n, students, args.clients, args.timeout))
             wall, cpu = time.monotonic() - w0, server_cpu(server.pid) - c0
+            wc = {pid: [b - a for a, b in zip(wc0[pid], proc_cpu(pid))] for pid in workers}
             settled = settle(server.pid) - c0  # with what the workers still did after the last answer (the warmers)
             stop_spies(spies, args.profile)
+            accepted = stop_counters(counters)
             ms = [x * 1e3 for x in lat]
             err = ", ".join(f"{k}: {v}" for k, v in sorted(errors.items())) or "0"
             print(f"  {phase:<30} p50 {percentile(ms, 50):7.0f}  p95 {percentile(ms, 95):7.0f}  max {max(ms):7.0f} ms  "
@@ -272,6 +280,9 @@ def main() -> int:
                   f"load average {la0} -> {loadavg()}")
             with engine.connect() as con:
                 argon2id = con.execute(text("""SELECT count(*) FROM "user" WHERE password_hash LIKE '$argon2id$%'""")).scalar()
+            print(f"  {'':<30} per worker: " + "; ".join(
+                f"pid {pid}: {accepted.get(pid, '?')} connections accepted, CPU {wc[pid][0]:.1f} s (system {wc[pid][1]:.1f} s; "
+                f"event loop's thread {wc[pid][2]:.1f} s, other threads {wc[pid][0] - wc[pid][2]:.1f} s)" for pid in workers))
             print(f"  {'':<30} accounts with an Argon2id hash: {argon2id} of {n}; "
                   f"server RSS sum {server_rss_mib(server.pid):.0f} MiB")
     finally:
@@ -303,7 +314,52 @@ def settle(pgid: int, quiet: float = 0.02, limit: float = 60.0) -> float:
     return last
 
 
-def spy(pgid: int, out: Path, tmp: Path) -> list[tuple[subprocess.Popen, Path]]:
+def proc_cpu(pid: str) -> tuple[float, float, float]:
+    """(utime + stime, of it stime, of it the main thread's utime + stime) in s of one process."""
+    hz = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        main = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / hz, int(fields[12]) / hz, (int(main[11]) + int(main[12])) / hz
+    except (OSError, IndexError, ValueError):
+        return 0.0, 0.0, 0.0
+
+
+def accept_counters(workers: list[str]) -> list[tuple[str, subprocess.Popen, Path]]:
+    """`perf stat` counting each worker's accepted connections (accept4 returning a socket), where
+    perf and its syscall tracepoints are available (root); [] otherwise."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return []
+    out = []
+    for pid in workers:
+        path = Path(tempfile.mkstemp(prefix=f"accepts-{pid}-")[1])
+        out.append((pid, subprocess.Popen([perf, "stat", "-x,", "-o", str(path), "-e", "syscalls:sys_exit_accept4",
+                                           "--filter", "ret >= 0", "-p", pid],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path))
+    time.sleep(0.5)  # perf attaches
+    return out
+
+
+def stop_counters(counters: list[tuple[str, subprocess.Popen, Path]]) -> dict[str, int | str]:
+    """Each worker's count of accepted connections ('?' where perf counted nothing readable)."""
+    counts: dict[str, int | str] = {}
+    for pid, p, path in counters:
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        counts[pid] = "?"
+        for line in path.read_text().splitlines():
+            value = line.split(",")[0]
+            if "accept4" in line and value.isdigit():
+                counts[pid] = int(value)
+        path.unlink(missing_ok=True)
+    return counts
+
+
+def spy(pgid: int, out: Path, tmp: Path, options: list[str] | None = None) -> list[tuple[subprocess.Popen, Path]]:
     """py-spy recording each worker of the server (the processes of its group but the master)."""
     exe = Path(sys.executable).with_name("py-spy")
     spies = []
@@ -312,7 +368,7 @@ def spy(pgid: int, out: Path, tmp: Path) -> list[tuple[subprocess.Popen, Path]]:
             continue
         raw = tmp / f"spy-{pid}.txt"
         spies.append((subprocess.Popen([str(exe), "record", "--pid", pid, "--format", "raw", "--rate", "250",
-                                        "--output", str(raw), "--threads"], stdout=subprocess.DEVNULL,
+                                        "--output", str(raw), "--threads", *(options or [])], stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL), raw))
     time.sleep(1.0)  # py-spy attaches
     return spies
