@@ -131,10 +131,12 @@ async def closed_loop(port: int, logins: list[tuple[str, str]], clients: int, ti
         queue.put_nowait(x)
     lat: list[float] = []
     errors: dict[str, int] = {}
+    sent: list[int] = []  # the send order of each answer, in the order answered
 
     async def client() -> None:
         while not queue.empty():
             username, password = queue.get_nowait()
+            k = next(order)
             t0 = time.perf_counter()
             try:
                 status = await asyncio.wait_for(post_token(port, username, password), timeout)
@@ -143,11 +145,14 @@ async def closed_loop(port: int, logins: list[tuple[str, str]], clients: int, ti
             except (OSError, ValueError, IndexError) as e:
                 status = type(e).__name__
             lat.append(time.perf_counter() - t0)
+            sent.append(k)
             if status != 200:
                 errors[str(status)] = errors.get(str(status), 0) + 1
 
+    order = iter(range(len(logins)))
     await asyncio.gather(*(client() for _ in range(clients)))
-    return lat, errors
+    overtaken = [sum(1 for j in sent[:i] if j > k) for i, k in enumerate(sent)]  # answered before it, sent after it
+    return lat, errors, overtaken
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, log: Path) -> None:
@@ -266,13 +271,14 @@ def main() -> int:
             counters = accept_counters(workers)
             la0, c0, w0 = loadavg(), server_cpu(server.pid), time.monotonic()
             wc0 = {pid: proc_cpu(pid) for pid in workers}
-            lat, errors = asyncio.run(closed_loop(port_n, students, args.clients, args.timeout))
+            lat, errors, overtaken = asyncio.run(closed_loop(port_n, students, args.clients, args.timeout))
             wall, cpu = time.monotonic() - w0, server_cpu(server.pid) - c0
             wc = {pid: [b - a for a, b in zip(wc0[pid], proc_cpu(pid))] for pid in workers}
             settled = settle(server.pid) - c0  # with what the workers still did after the last answer (the warmers)
             stop_spies(spies, args.profile)
             accepted = stop_counters(counters)
             ms = [x * 1e3 for x in lat]
+            rest = ms[args.clients:]  # answered after the first C (which all arrived at once)
             err = ", ".join(f"{k}: {v}" for k, v in sorted(errors.items())) or "0"
             print(f"  {phase:<30} p50 {percentile(ms, 50):7.0f}  p95 {percentile(ms, 95):7.0f}  max {max(ms):7.0f} ms  "
                   f"errors {err}; {wall:.1f} s, {n / wall:.0f} logins/s, server CPU {cpu / n * 1e3:.0f} ms/login "
@@ -280,6 +286,13 @@ def main() -> int:
                   f"load average {la0} -> {loadavg()}")
             with engine.connect() as con:
                 argon2id = con.execute(text("""SELECT count(*) FROM "user" WHERE password_hash LIKE '$argon2id$%'""")).scalar()
+            if rest:
+                print(f"  {'':<30} in the order answered: the first {args.clients} p50 {percentile(ms[:args.clients], 50):.0f} "
+                      f"max {max(ms[:args.clients]):.0f} ms; the rest p50 {percentile(rest, 50):.0f} p95 {percentile(rest, 95):.0f} "
+                      f"max {max(rest):.0f} ms; the last {args.clients} p50 {percentile(ms[-args.clients:], 50):.0f} ms")
+            print(f"  {'':<30} first come, first served? each login was overtaken by (answered before it, though sent "
+                  f"after it) mean {sum(overtaken) / len(overtaken):.1f}, p95 {percentile(overtaken, 95):.0f}, "
+                  f"max {max(overtaken)} logins")
             print(f"  {'':<30} per worker: " + "; ".join(
                 f"pid {pid}: {accepted.get(pid, '?')} connections accepted, CPU {wc[pid][0]:.1f} s (system {wc[pid][1]:.1f} s; "
                 f"event loop's thread {wc[pid][2]:.1f} s, other threads {wc[pid][0] - wc[pid][2]:.1f} s)" for pid in workers))

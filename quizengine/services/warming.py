@@ -202,7 +202,7 @@ QUIET_S = 3.0  # a next attempt queued by a submit waits until this worker's sub
 PATIENCE_S = 60.0  # or this long at most: rendering it then would compete with a class's submits
 _LAST_LOGIN = [float("-inf")]  # time.monotonic() of the latest login this worker queued
 LOGIN_QUIET_S = 1.0  # one queued by a login waits until this worker's logins pause this long,
-LOGIN_PATIENCE_S = 20.0  # or this long at most: planning it then would compete with a class's logins
+LOGIN_PATIENCE_S = 60.0  # or this long at most: planning it then would compete with a class's logins
 
 
 def schedule(user_id: int, after_submit: bool = False) -> None:
