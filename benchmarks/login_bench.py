@@ -10,7 +10,12 @@ loop (each client sends its next login as soon as the last is answered):
   argon2   the same logins again, now against the Argon2id hashes.
 For each it prints p50/p95/max (ms), errors by status (a 429 counts as one: it is not retried),
 the server's CPU per login (over the phase, and until the server went quiet after it: the workers'
-warmers may still be checking the students who logged in) and the load average. Beforehand it measures, in this process, the
+warmers may still be checking the students who logged in) and the load average; the latencies of the
+first C answers (sent all at once) apart from the rest; how far the answers came out of the order
+the logins were sent (each login's count of logins sent after it but answered before it: 0 for a
+first-come-first-served server); and per worker its CPU (system time, the event loop's thread, the
+other threads: the hashing lane) and, where `perf` can count the accept4 syscalls (root), the
+connections it accepted. Beforehand it measures, in this process, the
 CPU seconds (thread time) of one check with each scheme.
 
 With --warm, `quizengine warm module-04-prep` renders every student's first attempt before the
@@ -18,10 +23,12 @@ server starts, as the deploy step and benchmarks/load.py do: each login's backgr
 finds everything rendered (without it, the warmer renders each student's attempt after the login,
 60-140 ms of CPU each, in the same workers). --postgres runs it on a throwaway PostgreSQL cluster
 (tests/pg.py). --profile FILE records the argon2id phase with py-spy (every worker, native frames
-left out) into FILE as collapsed stacks (one per line, with its count).
+left out) into FILE as collapsed stacks (one per line, with its count); --spy-options adds py-spy
+options (e.g. --spy-options=--idle to sample waiting threads too).
 
     python benchmarks/login_bench.py [--students 300] [--clients 32] [--workers 2] [--argon2-only]
-                                     [--warm] [--postgres] [--profile FILE]
+                                     [--warm] [--postgres] [--profile FILE] [--spy-options=OPTS]
+                                     [--instance DIR] [--code CHECKOUT]
 """
 
 from __future__ import annotations
