@@ -57,6 +57,13 @@ def in_thread(fn: Callable[..., T], threads: int | None = None,
 
 
 _lanes: dict[tuple[int, int], "Lane"] = {}  # (process id, threads) -> this process's lane
+LANE_DONE: list[Callable[[], None]] = []  # called in the event loop each time a lane call is answered
+
+
+def backlog() -> int:
+    """The calls this process's lanes hold (queued or running)."""
+    pid = os.getpid()
+    return sum(lane.pending for (p, _), lane in _lanes.items() if p == pid)
 
 
 def lane(threads: int, idle: Callable[[], None] | None = None) -> "Lane":
@@ -83,6 +90,7 @@ class Lane:
         from gevent.monkey import get_original
 
         self.idle_s = IDLE_S if idle_s is None else idle_s
+        self.pending = 0  # calls queued or running (counted in the event loop's thread)
         self.idle_hooks: set[Callable[[], None]] = set()
         self.queue = get_original("queue", "SimpleQueue")()  # the C queue, not gevent's: shared with real threads
         self.empty = get_original("queue", "Empty")
@@ -103,10 +111,14 @@ class Lane:
         def done() -> None:
             watcher.stop()
             watcher.close()
+            self.pending -= 1
             ok, value = outcome[0]
             result.set(value) if ok else result.set_exception(value)
+            for hook in LANE_DONE:
+                hook()
 
         watcher.start(done)
+        self.pending += 1
         self.queue.put((fn, args, kwargs or {}, outcome, watcher))
         return result.get()
 
