@@ -70,3 +70,49 @@ def test_without_gevent_the_call_runs_here_and_its_idle_hook_follows():
     events: list[str] = []
     f = offload.in_thread(lambda x: events.append(f"call {x}") or x + 1, 1, idle=lambda: events.append("idle"))
     assert f(1) == 2 and events == ["call 1", "idle"]
+
+
+FAIR = textwrap.dedent("""
+    from gevent import monkey
+    monkey.patch_all()
+    import json
+    import socket
+    import gevent
+    from gevent.event import Event
+    from gevent.server import StreamServer
+    from quizengine import offload, server
+
+    lock = monkey.get_original("_thread", "allocate_lock")
+    gate = lock()
+    gate.acquire()
+
+    def hold(i):  # a hash that runs until the gate opens
+        gate.acquire()
+        gate.release()
+        return i
+
+    held = offload.in_thread(hold, 1)
+    accepted = Event()
+    srv = server.fair_server(StreamServer)(("127.0.0.1", 0), handle=lambda sock, addr: accepted.set())
+    srv.max_accept = 1
+    srv.start()
+    calls = [gevent.spawn(held, i) for i in range(server.ACCEPT_BACKLOG)]
+    gevent.sleep(0)  # both queued: the lane is backed up
+    backlog = offload.backlog()
+    client = socket.create_connection(srv.address)
+    srv._do_read()  # the connection is waiting: a backed-up lane leaves it in the kernel's queue
+    gevent.sleep(0)  # (a handler spawned would run now)
+    refused = not accepted.is_set() and srv._watcher is None
+    gate.release()  # the lane answers: the worker accepts again
+    gevent.joinall(calls)
+    ok = accepted.wait(30)
+    print(json.dumps({"backlog": backlog, "refused": refused, "accepted_after": ok, "left": offload.backlog()}))
+""")
+
+
+def test_a_worker_accepts_no_connection_while_its_lane_is_backed_up_and_resumes_as_it_answers():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", FAIR], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got == {"backlog": 2, "refused": True, "accepted_after": True, "left": 0}
