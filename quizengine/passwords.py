@@ -15,14 +15,15 @@ import hmac
 import re
 from functools import cache
 
-from _argon2_cffi_bindings import ffi, lib
 from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import core, ffi
 from werkzeug.security import check_password_hash
 
 from .constants import PASSWORD_METHOD
 
 METHOD = re.compile(r"^argon2id:m=(\d+),t=(\d+),p=(\d+)$")
+ARGON2_OK, ARGON2_MEMORY_ALLOCATION_ERROR, ARGON2_DEFAULT_FLAGS = 0, -22, 0  # argon2.h
 
 
 @cache
@@ -93,9 +94,9 @@ def _argon2_matches(pwhash: str, password: str, memory: Memory) -> bool | None:
     @ffi.callback("int(uint8_t **, size_t)")
     def allocate(out, n):  # type: ignore[no-untyped-def]
         if n > len(block):
-            return lib.ARGON2_MEMORY_ALLOCATION_ERROR
+            return ARGON2_MEMORY_ALLOCATION_ERROR
         out[0] = block
-        return lib.ARGON2_OK
+        return ARGON2_OK
 
     @ffi.callback("void(uint8_t *, size_t)")
     def free(_, n):  # type: ignore[no-untyped-def]
@@ -106,9 +107,9 @@ def _argon2_matches(pwhash: str, password: str, memory: Memory) -> bool | None:
         "out": out, "outlen": len(digest), "pwd": pwd, "pwdlen": len(secret), "salt": salt_c, "saltlen": len(salt),
         "secret": ffi.NULL, "secretlen": 0, "ad": ffi.NULL, "adlen": 0, "t_cost": params.time_cost,
         "m_cost": params.memory_cost, "lanes": params.parallelism, "threads": params.parallelism,
-        "version": params.version, "allocate_cbk": allocate, "free_cbk": free, "flags": lib.ARGON2_DEFAULT_FLAGS})
+        "version": params.version, "allocate_cbk": allocate, "free_cbk": free, "flags": ARGON2_DEFAULT_FLAGS})
     try:
-        ok = lib.argon2_ctx(ctx, params.type.value) == lib.ARGON2_OK  # the GIL is released meanwhile
+        ok = core(ctx, params.type.value) == ARGON2_OK  # argon2_ctx: the GIL is released meanwhile
     finally:
         memory.give(block)
     return ok and hmac.compare_digest(ffi.buffer(out)[:], digest)
