@@ -10,7 +10,12 @@ loop (each client sends its next login as soon as the last is answered):
   argon2   the same logins again, now against the Argon2id hashes.
 For each it prints p50/p95/max (ms), errors by status (a 429 counts as one: it is not retried),
 the server's CPU per login (over the phase, and until the server went quiet after it: the workers'
-warmers may still be checking the students who logged in) and the load average. Beforehand it measures, in this process, the
+warmers may still be checking the students who logged in) and the load average; the latencies of the
+first C answers (sent all at once) apart from the rest; how far the answers came out of the order
+the logins were sent (each login's count of logins sent after it but answered before it: 0 for a
+first-come-first-served server); and per worker its CPU (system time, the event loop's thread, the
+other threads: the hashing lane) and, where `perf` can count the accept4 syscalls (root), the
+connections it accepted. Beforehand it measures, in this process, the
 CPU seconds (thread time) of one check with each scheme.
 
 With --warm, `quizengine warm module-04-prep` renders every student's first attempt before the
@@ -18,10 +23,12 @@ server starts, as the deploy step and benchmarks/load.py do: each login's backgr
 finds everything rendered (without it, the warmer renders each student's attempt after the login,
 60-140 ms of CPU each, in the same workers). --postgres runs it on a throwaway PostgreSQL cluster
 (tests/pg.py). --profile FILE records the argon2id phase with py-spy (every worker, native frames
-left out) into FILE as collapsed stacks (one per line, with its count).
+left out) into FILE as collapsed stacks (one per line, with its count); --spy-options adds py-spy
+options (e.g. --spy-options=--idle to sample waiting threads too).
 
     python benchmarks/login_bench.py [--students 300] [--clients 32] [--workers 2] [--argon2-only]
-                                     [--warm] [--postgres] [--profile FILE]
+                                     [--warm] [--postgres] [--profile FILE] [--spy-options=OPTS]
+                                     [--instance DIR] [--code CHECKOUT]
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from werkzeug.security import generate_password_hash  # noqa: E402
 
 from quizengine import passwords  # noqa: E402
 from quizengine.constants import PASSWORD_METHOD  # noqa: E402
+from quizengine.offload import IDLE_S  # noqa: E402
 
 PBKDF2 = "pbkdf2:sha256:600000"  # what earlier versions stored
 QUIZ = "module-04-prep"
@@ -131,10 +139,12 @@ async def closed_loop(port: int, logins: list[tuple[str, str]], clients: int, ti
         queue.put_nowait(x)
     lat: list[float] = []
     errors: dict[str, int] = {}
+    sent: list[int] = []  # the send order of each answer, in the order answered
 
     async def client() -> None:
         while not queue.empty():
             username, password = queue.get_nowait()
+            k = next(order)
             t0 = time.perf_counter()
             try:
                 status = await asyncio.wait_for(post_token(port, username, password), timeout)
@@ -143,11 +153,14 @@ async def closed_loop(port: int, logins: list[tuple[str, str]], clients: int, ti
             except (OSError, ValueError, IndexError) as e:
                 status = type(e).__name__
             lat.append(time.perf_counter() - t0)
+            sent.append(k)
             if status != 200:
                 errors[str(status)] = errors.get(str(status), 0) + 1
 
+    order = iter(range(len(logins)))
     await asyncio.gather(*(client() for _ in range(clients)))
-    return lat, errors
+    overtaken = [sum(1 for j in sent[:i] if j > k) for i, k in enumerate(sent)]  # answered before it, sent after it
+    return lat, errors, overtaken
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, log: Path) -> None:
@@ -177,6 +190,8 @@ def main() -> int:
     ap.add_argument("--postgres", action="store_true", help="on a throwaway PostgreSQL cluster (tests/pg.py)")
     ap.add_argument("--profile", type=Path, default=None,
                     help="record the argon2id phase's workers with py-spy into this file (collapsed stacks)")
+    ap.add_argument("--spy-options", default="",
+                    help="more py-spy record options for --profile, e.g. '--gil', '--idle', '--native'")
     ap.add_argument("--instance", type=Path, default=None,
                     help="the instance folder, kept: a later run with the same folder (--argon2-only, SQLite) "
                          "reuses its students and their rendered attempts")
@@ -258,13 +273,20 @@ def main() -> int:
               "(closed loop), QUIZENGINE_LOGINS_PER_ADDRESS=" + env["QUIZENGINE_LOGINS_PER_ADDRESS"])
         print(f"  server RSS sum before the logins: {server_rss_mib(server.pid):.0f} MiB")
         for phase in phases:
-            spies = spy(server.pid, args.profile, tmp) if args.profile and phase == "argon2id" else []
+            spies = spy(server.pid, args.profile, tmp, args.spy_options.split()) \
+                if args.profile and phase == "argon2id" else []
+            workers = [pid for pid in group(server.pid) if int(pid) != server.pid]
+            counters = accept_counters(workers)
             la0, c0, w0 = loadavg(), server_cpu(server.pid), time.monotonic()
-            lat, errors = asyncio.run(closed_loop(port_n, students, args.clients, args.timeout))
+            wc0 = {pid: proc_cpu(pid) for pid in workers}
+            lat, errors, overtaken = asyncio.run(closed_loop(port_n, students, args.clients, args.timeout))
             wall, cpu = time.monotonic() - w0, server_cpu(server.pid) - c0
+            wc = {pid: [b - a for a, b in zip(wc0[pid], proc_cpu(pid))] for pid in workers}
             settled = settle(server.pid) - c0  # with what the workers still did after the last answer (the warmers)
             stop_spies(spies, args.profile)
+            accepted = stop_counters(counters)
             ms = [x * 1e3 for x in lat]
+            rest = ms[args.clients:]  # answered after the first C (which all arrived at once)
             err = ", ".join(f"{k}: {v}" for k, v in sorted(errors.items())) or "0"
             print(f"  {phase:<30} p50 {percentile(ms, 50):7.0f}  p95 {percentile(ms, 95):7.0f}  max {max(ms):7.0f} ms  "
                   f"errors {err}; {wall:.1f} s, {n / wall:.0f} logins/s, server CPU {cpu / n * 1e3:.0f} ms/login "
@@ -272,8 +294,20 @@ def main() -> int:
                   f"load average {la0} -> {loadavg()}")
             with engine.connect() as con:
                 argon2id = con.execute(text("""SELECT count(*) FROM "user" WHERE password_hash LIKE '$argon2id$%'""")).scalar()
+            if rest:
+                print(f"  {'':<30} in the order answered: the first {args.clients} p50 {percentile(ms[:args.clients], 50):.0f} "
+                      f"max {max(ms[:args.clients]):.0f} ms; the rest p50 {percentile(rest, 50):.0f} p95 {percentile(rest, 95):.0f} "
+                      f"max {max(rest):.0f} ms; the last {args.clients} p50 {percentile(ms[-args.clients:], 50):.0f} ms")
+            print(f"  {'':<30} first come, first served? each login was overtaken by (answered before it, though sent "
+                  f"after it) mean {sum(overtaken) / len(overtaken):.1f}, p95 {percentile(overtaken, 95):.0f}, "
+                  f"max {max(overtaken)} logins")
+            print(f"  {'':<30} per worker: " + "; ".join(
+                f"pid {pid}: {accepted.get(pid, '?')} connections accepted, CPU {wc[pid][0]:.1f} s (system {wc[pid][1]:.1f} s; "
+                f"event loop's thread {wc[pid][2]:.1f} s, other threads {wc[pid][0] - wc[pid][2]:.1f} s)" for pid in workers))
             print(f"  {'':<30} accounts with an Argon2id hash: {argon2id} of {n}; "
-                  f"server RSS sum {server_rss_mib(server.pid):.0f} MiB")
+                  f"server RSS sum {server_rss_mib(server.pid):.0f} MiB", end="", flush=True)
+            time.sleep(IDLE_S + 2)  # the hashing lanes give Argon2's memory back once logins pause
+            print(f", {server_rss_mib(server.pid):.0f} MiB {IDLE_S + 2:g} s later")
     finally:
         if server is not None:
             try:
@@ -303,7 +337,52 @@ def settle(pgid: int, quiet: float = 0.02, limit: float = 60.0) -> float:
     return last
 
 
-def spy(pgid: int, out: Path, tmp: Path) -> list[tuple[subprocess.Popen, Path]]:
+def proc_cpu(pid: str) -> tuple[float, float, float]:
+    """(utime + stime, of it stime, of it the main thread's utime + stime) in s of one process."""
+    hz = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        main = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / hz, int(fields[12]) / hz, (int(main[11]) + int(main[12])) / hz
+    except (OSError, IndexError, ValueError):
+        return 0.0, 0.0, 0.0
+
+
+def accept_counters(workers: list[str]) -> list[tuple[str, subprocess.Popen, Path]]:
+    """`perf stat` counting each worker's accepted connections (accept4 returning a socket), where
+    perf and its syscall tracepoints are available (root); [] otherwise."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return []
+    out = []
+    for pid in workers:
+        path = Path(tempfile.mkstemp(prefix=f"accepts-{pid}-")[1])
+        out.append((pid, subprocess.Popen([perf, "stat", "-x,", "-o", str(path), "-e", "syscalls:sys_exit_accept4",
+                                           "--filter", "ret >= 0", "-p", pid],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path))
+    time.sleep(0.5)  # perf attaches
+    return out
+
+
+def stop_counters(counters: list[tuple[str, subprocess.Popen, Path]]) -> dict[str, int | str]:
+    """Each worker's count of accepted connections ('?' where perf counted nothing readable)."""
+    counts: dict[str, int | str] = {}
+    for pid, p, path in counters:
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        counts[pid] = "?"
+        for line in path.read_text().splitlines():
+            value = line.split(",")[0]
+            if "accept4" in line and value.isdigit():
+                counts[pid] = int(value)
+        path.unlink(missing_ok=True)
+    return counts
+
+
+def spy(pgid: int, out: Path, tmp: Path, options: list[str] | None = None) -> list[tuple[subprocess.Popen, Path]]:
     """py-spy recording each worker of the server (the processes of its group but the master)."""
     exe = Path(sys.executable).with_name("py-spy")
     spies = []
@@ -312,7 +391,7 @@ def spy(pgid: int, out: Path, tmp: Path) -> list[tuple[subprocess.Popen, Path]]:
             continue
         raw = tmp / f"spy-{pid}.txt"
         spies.append((subprocess.Popen([str(exe), "record", "--pid", pid, "--format", "raw", "--rate", "250",
-                                        "--output", str(raw), "--threads"], stdout=subprocess.DEVNULL,
+                                        "--output", str(raw), "--threads", *(options or [])], stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL), raw))
     time.sleep(1.0)  # py-spy attaches
     return spies

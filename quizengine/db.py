@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from .offload import gevent_patched
@@ -49,6 +49,8 @@ class Database:
             _sqlite_setup(self.engine)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
+        self._lax_writer = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE", lax_commit=True),
+                                        expire_on_commit=False)
         # Under gevent, a worker's writers queue here in turn (a gevent lock), rather than all polling
         # SQLite's lock, where the unlucky ones could wait seconds.
         self._gate = threading.Lock() if self.is_sqlite and gevent_patched() else None
@@ -60,12 +62,19 @@ class Database:
             yield s
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A write transaction: BEGIN IMMEDIATE on SQLite, committed on success, rolled back on error."""
+    def write(self, durable: bool = True) -> Iterator[Session]:
+        """A write transaction: BEGIN IMMEDIATE on SQLite, committed on success, rolled back on error.
+
+        ``durable=False`` for a write that a crash of the machine may lose (a login throttle's counter):
+        its commit waits for no disk flush (SQLite: synchronous=NORMAL for this transaction, FULL again
+        when the connection goes back to the pool; PostgreSQL: synchronous_commit off for it).
+        """
         gated = self._gate is not None and self._gate.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
         try:
-            with self._writer() as s:
+            with (self._writer if durable else self._lax_writer)() as s:
                 with s.begin():
+                    if not durable and not self.is_sqlite:
+                        s.execute(text("SET LOCAL synchronous_commit TO OFF"))
                     yield s
         finally:
             if gated:
@@ -136,11 +145,19 @@ def _sqlite_setup(engine: Engine) -> None:
         cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cur.close()
 
+    @event.listens_for(engine, "checkin")
+    def on_checkin(dbapi_conn, record):  # type: ignore[no-untyped-def]
+        if record is not None and record.info.pop("lax_commit", False):
+            dbapi_conn.execute("PRAGMA synchronous=FULL")  # after a write(durable=False)
+
     @event.listens_for(engine, "begin")
     def on_begin(conn):  # type: ignore[no-untyped-def]
         # A read transaction upgraded to a write fails with SQLITE_BUSY at once, whatever the
         # busy timeout; writers that start IMMEDIATE queue on the lock instead.
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        if conn.get_execution_options().get("lax_commit"):  # write(durable=False): no fsync at its commit
+            conn.info["lax_commit"] = True  # (set before BEGIN: SQLite refuses it inside a transaction)
+            conn.connection.driver_connection.execute("PRAGMA synchronous=NORMAL")
         if mode == "IMMEDIATE" and gevent_patched():
             raw = conn.connection.driver_connection
             if _begin_immediate_cooperatively(raw):

@@ -25,45 +25,136 @@ def gevent_patched() -> bool:
     return monkey is not None and monkey.is_module_patched("threading")
 
 
-def in_thread(fn: Callable[..., T], threads: int | None = None) -> Callable[..., T]:
+IDLE_S = 10.0  # a lane's threads call its idle hooks after this long without a call
+
+
+def in_thread(fn: Callable[..., T], threads: int | None = None,
+              idle: Callable[[], None] | None = None) -> Callable[..., T]:
     """Wrap ``fn`` so that under gevent it runs in the hub's thread pool; exceptions are re-raised.
 
-    With ``threads``, it runs in a pool of its own of that many threads (one pool per process, shared
-    by every function wrapped with the same number): calls beyond them queue, so at most ``threads``
-    run at once (an Argon2 hash holds 19 MiB while it runs, and each thread's allocator keeps it).
+    With ``threads``, it runs in a lane of its own of that many threads (one lane per process, shared
+    by every function wrapped with the same number; see ``Lane``): calls queue first come first
+    served, at most ``threads`` run at once (an Argon2 hash holds 19 MiB while it runs), and ``idle``
+    is called in a lane thread once the lane has had no call for IDLE_S (e.g. to give back memory
+    kept between calls). Without gevent ``fn`` runs in the caller's thread, followed by ``idle``.
     """
 
     @functools.wraps(fn)
     def run(*args, **kwargs):  # type: ignore[no-untyped-def]
         if not gevent_patched():
-            return fn(*args, **kwargs)
-        import gevent
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if idle is not None:
+                    idle()
+        if threads is None:
+            import gevent
 
-        pool = gevent.get_hub().threadpool if threads is None else _pool(threads)
-        return pool.apply(_niced, (fn, args, kwargs))
+            return gevent.get_hub().threadpool.apply(_niced, (fn, args, kwargs))
+        return lane(threads, idle).apply(fn, args, kwargs)
 
     return run
 
 
-_pools: dict[tuple[int, int], object] = {}  # (process id, threads) -> gevent ThreadPool
+_lanes: dict[tuple[int, int], "Lane"] = {}  # (process id, threads) -> this process's lane
+LANE_DONE: list[Callable[[], None]] = []  # called in the event loop each time a lane call is answered
 
 
-def _pool(threads: int):  # type: ignore[no-untyped-def]
-    """This process's pool of ``threads`` threads (a forked worker makes its own)."""
+def backlog() -> int:
+    """The calls this process's lanes hold (queued or running)."""
+    pid = os.getpid()
+    return sum(lane.pending for (p, _), lane in _lanes.items() if p == pid)
+
+
+def lane(threads: int, idle: Callable[[], None] | None = None) -> "Lane":
+    """This process's lane of ``threads`` threads (a forked worker makes its own), with ``idle`` among its hooks."""
     key = (os.getpid(), threads)
-    if key not in _pools:
-        from gevent.threadpool import ThreadPool
+    if key not in _lanes:
+        _lanes[key] = Lane(threads)
+    if idle is not None:
+        _lanes[key].idle_hooks.add(idle)
+    return _lanes[key]
 
-        _pools[key] = ThreadPool(threads)
-    return _pools[key]
+
+class Lane:
+    """Real OS threads (at niceness NICE) running the calls of a gevent worker's greenlets one after
+    another, first come first served, while the greenlets wait.
+
+    Unlike gevent's ThreadPool, which lets a caller hand its call over only once the event loop has
+    delivered the last result (its threads idle while the loop is busy), every call is queued at once
+    and the threads take the next as soon as they finish one: a class logging in is hashed back to
+    back, in the order the logins arrived.
+    """
+
+    def __init__(self, threads: int, idle_s: float | None = None):
+        from gevent.monkey import get_original
+
+        self.idle_s = IDLE_S if idle_s is None else idle_s
+        self.pending = 0  # calls queued or running (counted in the event loop's thread)
+        self.idle_hooks: set[Callable[[], None]] = set()
+        self.queue = get_original("queue", "SimpleQueue")()  # the C queue, not gevent's: shared with real threads
+        self.empty = get_original("queue", "Empty")
+        start = get_original("_thread", "start_new_thread")
+        for _ in range(threads):
+            start(self._serve, ())
+
+    def apply(self, fn: Callable[..., T], args: tuple = (), kwargs: dict | None = None) -> T:
+        """Run ``fn(*args, **kwargs)`` in the lane; the calling greenlet waits (others run). Its result,
+        or its exception raised here."""
+        import gevent
+        from gevent.event import AsyncResult
+
+        result, hub = AsyncResult(), gevent.get_hub()
+        watcher = hub.loop.async_()  # the thread's send() wakes the event loop, which runs done()
+        outcome: list = []
+
+        def done() -> None:
+            watcher.stop()
+            watcher.close()
+            self.pending -= 1
+            ok, value = outcome[0]
+            result.set(value) if ok else result.set_exception(value)
+            for hook in LANE_DONE:
+                hook()
+
+        watcher.start(done)
+        self.pending += 1
+        self.queue.put((fn, args, kwargs or {}, outcome, watcher))
+        return result.get()
+
+    def _serve(self) -> None:
+        _nice()
+        timeout: float | None = self.idle_s
+        while True:
+            try:
+                fn, args, kwargs, outcome, watcher = self.queue.get(timeout=timeout)
+            except self.empty:  # no call for idle_s
+                for hook in list(self.idle_hooks):
+                    try:
+                        hook()
+                    except Exception:  # noqa: BLE001 - a hook's failure must not end the lane
+                        pass
+                timeout = None  # until the next call
+                continue
+            timeout = self.idle_s
+            try:
+                outcome.append((True, fn(*args, **kwargs)))
+            except BaseException as e:  # noqa: BLE001 - raised again in the caller
+                outcome.append((False, e))
+            watcher.send()
 
 
 def _niced(fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
-    """Call ``fn`` in this pool thread at a lower CPU priority (on Linux, niceness is per thread)."""
+    """Call ``fn`` in this pool thread at a lower CPU priority."""
+    _nice()
+    return fn(*args, **kwargs)
+
+
+def _nice() -> None:
+    """Lower this thread's CPU priority to NICE (on Linux, niceness is per thread)."""
     try:
         if os.getpriority(os.PRIO_PROCESS, 0) < NICE:
             os.setpriority(os.PRIO_PROCESS, 0, NICE)
     except OSError:  # not permitted or not supported: run at the normal priority
         pass
-    return fn(*args, **kwargs)
 

@@ -200,17 +200,53 @@ def _stop_reading(environ: dict) -> None:
         pass
 
 
-def worker_class():  # type: ignore[no-untyped-def]
-    """Gunicorn's gevent worker with a timeout on every read and write of a client socket."""
-    from gunicorn.workers.base_async import AsyncWorker
-    from gunicorn.workers.ggevent import GeventWorker
+ACCEPT_BACKLOG = 2  # a worker accepts no new connection while its hashing lane holds this many calls
 
-    class Worker(GeventWorker):
+
+def worker_class():  # type: ignore[no-untyped-def]
+    """Gunicorn's gevent worker with a timeout on every read and write of a client socket, which
+    accepts no new connection while its hashing lane is backed up (``fair_server``)."""
+    from gunicorn.workers import ggevent
+    from gunicorn.workers.base_async import AsyncWorker
+
+    class Worker(ggevent.GeventWorker):
         def handle(self, listener, client, addr):  # type: ignore[no-untyped-def]
             client.settimeout(IO_TIMEOUT)  # GeventWorker.handle would make it blocking without a timeout
             AsyncWorker.handle(self, listener, client, addr)
 
+        def run(self) -> None:
+            ggevent.StreamServer = fair_server(ggevent.StreamServer)  # (in this worker process only)
+            super().run()
+
     return Worker
+
+
+def fair_server(base):  # type: ignore[no-untyped-def]
+    """A gevent StreamServer that stops accepting while this worker's hashing lane holds ACCEPT_BACKLOG
+    calls (a class logging in) and starts again as each is answered.
+
+    The workers share one listening socket, and the one whose event loop gets to it first accepts:
+    one took 60% of a class's logins, each worker's lane served its own queue, and the logins of
+    the busier worker waited longer. Left in the kernel's queue (first come, first served), each
+    login goes to the first worker whose lane has room."""
+    from . import offload
+
+    class FairServer(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            offload.LANE_DONE.append(self._resume)
+
+        def _do_read(self) -> None:
+            if offload.backlog() >= ACCEPT_BACKLOG:
+                self.stop_accepting()  # until the lane answers a call (_resume)
+                return
+            super()._do_read()
+
+        def _resume(self) -> None:
+            if self.started and offload.backlog() < ACCEPT_BACKLOG:
+                self.start_accepting()
+
+    return FairServer
 
 
 M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc's mallopt parameters (malloc.h)

@@ -203,18 +203,21 @@ _RUNNING = threading.Event()
 _LAST_SUBMIT = [float("-inf")]  # time.monotonic() of the latest submit this worker queued
 QUIET_S = 3.0  # a next attempt queued by a submit waits until this worker's submits pause this long,
 PATIENCE_S = 60.0  # or this long at most: rendering it then would compete with a class's submits
+_LAST_LOGIN = [float("-inf")]  # time.monotonic() of the latest login this worker queued
+LOGIN_QUIET_S = 1.0  # one queued by a login waits until this worker's logins pause this long,
+LOGIN_PATIENCE_S = 60.0  # or this long at most: planning it then would compete with a class's logins
 
 
 def schedule(user_id: int, after_submit: bool = False) -> None:
     """Ask this process's warmer (if one runs: ``quizengine serve``) to render the student's next attempts.
 
-    After a login at once (a start follows); ``after_submit``, once this worker's submits pause (a class
-    submitting together is served first; reading the results comes before a next attempt)."""
+    After a login once this worker's logins pause (a class logging in together is served first; its
+    starts follow); ``after_submit``, once this worker's submits pause (a class submitting together is
+    served first; reading the results comes before a next attempt)."""
     if not _RUNNING.is_set():
         return
     t = time.monotonic()
-    if after_submit:
-        _LAST_SUBMIT[0] = t
+    (_LAST_SUBMIT if after_submit else _LAST_LOGIN)[0] = t
     queued = next((e for e in _QUEUE if e[0] == user_id), None)
     if queued is not None and (after_submit or not queued[1]):
         return
@@ -225,11 +228,16 @@ def schedule(user_id: int, after_submit: bool = False) -> None:
 
 
 def next_due(t: float) -> int | None:
-    """Take the next student to warm at ``t`` (time.monotonic): the first queued by a login, else the
-    first queued by a submit once submits paused QUIET_S or it waited PATIENCE_S; None: wait."""
+    """Take the next student to warm at ``t`` (time.monotonic): the first queued by a login once logins
+    paused LOGIN_QUIET_S or it waited LOGIN_PATIENCE_S, else the first queued by a submit once submits
+    paused QUIET_S or it waited PATIENCE_S; None: wait."""
     entry = next((e for e in _QUEUE if not e[1]), None)
-    if entry is None and _QUEUE and (t - _LAST_SUBMIT[0] >= QUIET_S or t - _QUEUE[0][2] >= PATIENCE_S):
-        entry = _QUEUE[0]
+    if entry is not None and t - _LAST_LOGIN[0] < LOGIN_QUIET_S and t - entry[2] < LOGIN_PATIENCE_S:
+        entry = None  # a class logging in: each plan would hold the event loop its logins need
+    if entry is None:
+        entry = next((e for e in _QUEUE if e[1]), None)
+        if entry is not None and t - _LAST_SUBMIT[0] < QUIET_S and t - entry[2] < PATIENCE_S:
+            entry = None
     if entry is None:
         return None
     _QUEUE.remove(entry)

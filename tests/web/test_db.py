@@ -27,6 +27,43 @@ def test_sqlite_pragmas_are_read_back(db):
 
 
 @sqlite_only
+def test_a_write_that_may_be_lost_commits_without_fsync_and_leaves_the_pool_at_full(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'lax.sqlite3'}")
+    db.engine.dispose()
+    with db.write(durable=False) as s:
+        assert s.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL: in WAL mode, no fsync at commit
+        s.execute(text("CREATE TABLE counter (n INTEGER)"))
+        s.execute(text("INSERT INTO counter VALUES (1)"))
+    with db.write() as s:
+        assert s.execute(text("PRAGMA synchronous")).scalar() == 2
+    held = [db.engine.raw_connection() for _ in range(db.engine.pool.checkedin())]  # every pooled connection
+    try:
+        assert held and all(c.driver_connection.execute("PRAGMA synchronous").fetchone()[0] == 2 for c in held)
+        with db.read() as s:  # committed, and read by another connection
+            assert s.execute(text("SELECT n FROM counter")).scalar() == 1
+    finally:
+        for c in held:
+            c.close()
+    with pytest.raises(RuntimeError), db.write(durable=False) as s:  # rolled back: the pool is FULL again too
+        s.execute(text("INSERT INTO counter VALUES (2)"))
+        raise RuntimeError
+    with db.read() as s:
+        assert s.execute(text("SELECT count(*) FROM counter")).scalar() == 1
+        assert s.execute(text("PRAGMA synchronous")).scalar() == 2
+    db.dispose()
+
+
+def test_a_write_that_may_be_lost_still_commits(db):
+    from quizengine.models import LoginFailure
+    from quizengine.services.clock import now
+
+    with db.write(durable=False) as s:  # on PostgreSQL: SET LOCAL synchronous_commit TO OFF
+        s.add(LoginFailure(key="rate:192.0.2.7", count=7, window_start=now()))
+    with db.read() as s:
+        assert s.scalar(select(LoginFailure.count).where(LoginFailure.key == "rate:192.0.2.7")) == 7
+
+
+@sqlite_only
 def test_writes_begin_immediate_so_concurrent_writers_queue(db):
     statements = []
     from sqlalchemy import event

@@ -148,6 +148,7 @@ def warmer_queue(monkeypatch):
     """The warmer's queue as a running warmer has it, emptied before and after."""
     warming._QUEUE.clear()
     monkeypatch.setattr(warming, "_LAST_SUBMIT", [float("-inf")])
+    monkeypatch.setattr(warming, "_LAST_LOGIN", [float("-inf")])
     warming._RUNNING.set()
     yield
     warming._RUNNING.clear()
@@ -161,8 +162,11 @@ def test_warmer_takes_logins_at_once_and_submits_once_they_pause(warmer_queue, m
     clock[0] += 1
     warming.schedule(2, after_submit=True)
     warming.schedule(3)  # a login
-    assert warming.next_due(clock[0]) == 3
+    assert warming.next_due(clock[0]) is None  # logins still arriving
+    clock[0] += warming.LOGIN_QUIET_S
+    assert warming.next_due(clock[0]) == 3  # they paused
     assert warming.next_due(clock[0]) is None  # submits still arriving
+    clock[0] -= warming.LOGIN_QUIET_S  # the last submit's time
     assert warming.next_due(clock[0] + warming.QUIET_S - 0.01) is None
     assert warming.next_due(clock[0] + warming.QUIET_S) == 1  # they paused: oldest first
     assert warming.next_due(clock[0] + warming.QUIET_S) == 2
@@ -190,4 +194,4 @@ def test_a_login_takes_a_submitters_queued_warm_at_once(warmer_queue, monkeypatc
     warming.schedule(1, after_submit=True)  # queued once
     assert len(warming._QUEUE) == 1 and warming.next_due(clock[0]) is None
     warming.schedule(1)  # then they log in again: their start may come soon
-    assert warming.next_due(clock[0]) == 1 and not warming._QUEUE
+    assert len(warming._QUEUE) == 1 and warming.next_due(clock[0] + warming.LOGIN_QUIET_S) == 1
