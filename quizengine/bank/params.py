@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import struct
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -89,16 +90,22 @@ class _Stream:
     def __init__(self, parts: tuple, expected: int):
         self._hash = hashlib.shake_256("\x1f".join(map(str, parts)).encode())
         self._size = max(8, expected + 8)
-        self._buf = self._hash.digest(8 * self._size)
+        self.ints = _unpacker(self._size)(self._hash.digest(8 * self._size))  # every integer of the digest, in order
         self._pos = 0
 
     def next(self) -> int:
         if self._pos == self._size:
             self._size *= 2
-            self._buf = self._hash.digest(8 * self._size)
-        u = int.from_bytes(self._buf[8 * self._pos: 8 * self._pos + 8], "big")
+            self.ints = _unpacker(self._size)(self._hash.digest(8 * self._size))
+        u = self.ints[self._pos]
         self._pos += 1
         return u
+
+
+@lru_cache(maxsize=64)
+def _unpacker(n: int):  # type: ignore[no-untyped-def]
+    """Reads ``n`` big-endian unsigned 64-bit integers (int.from_bytes of each 8 bytes, all at once)."""
+    return struct.Struct(f">{n}Q").unpack
 
 
 def _draw_one(spec: ParamSpec, stream: _Stream) -> float | Any:
@@ -133,7 +140,18 @@ def draw(item_id: str, seed: int, name: str, spec: ParamSpec) -> Value:
     if spec.shape is None:
         v = _draw_one(spec, stream)
         return np.array(v, dtype=np.float64) if isinstance(v, list) else v
-    cells = [_draw_one(spec, stream) for _ in range(n)]
+    if spec.exclude:
+        cells = [_draw_one(spec, stream) for _ in range(n)]
+    else:  # nothing is redrawn: cell i takes the stream's i-th integer (what _draw_one gives, without its loop)
+        us = stream.ints[:n]
+        if spec.choice is not None:
+            choice, k = spec.choice, len(spec.choice)
+            cells = [choice[u % k] for u in us]
+        else:
+            lo, step = spec.range[0], spec.step
+            size, decimals = _grid(lo, spec.range[1], step)
+            cells = [round(lo + (u % size) * step, decimals) for u in us]
+            cells = [0.0 if v == 0 else v for v in cells]
     return np.array(cells, dtype=np.float64).reshape(spec.shape)
 
 
