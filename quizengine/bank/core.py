@@ -24,7 +24,7 @@ from ..calc.losses import InfiniteLossError
 from ..calc.spec import ActivationTask, NetworkTask, SpecError, Task, parse
 from ..tolerance import Tolerance, numbers_match
 from .loader import BankItem
-from .params import ParamError, denoise, draw, evaluate, fmt, largest, noise_floor, render_text, substitute
+from .params import ParamError, denoise, draw, evaluate, fmt, largest, noise_floor, render_text, substitute_spec
 from .render import markdown_to_html
 
 
@@ -256,7 +256,7 @@ def calculate(item: BankItem, seed: int, env: dict[str, Any], read_answer: bool 
 def _calculate(item: BankItem, seed: int, env: dict[str, Any], read_answer: bool) -> tuple[dict, Task, dict, Any]:
     m = item.model
     try:
-        spec = substitute(m.calc, env)
+        spec = substitute_spec(m.calc, env)
     except ParamError as e:
         raise VariantError(("calc",), str(e)) from None
     try:

@@ -213,6 +213,46 @@ def substitute(obj: Any, env: dict[str, Value]) -> Any:
     return obj
 
 
+_COMPILED: dict[int, tuple[Any, Any]] = {}  # id(spec) -> (spec, its substituter): the spec kept alive with it
+
+
+def substitute_spec(obj: Any, env: dict[str, Value]) -> Any:
+    """``substitute(obj, env)`` for a spec substituted again and again (an item's calc, once per seed):
+    the spec is walked once (``substituter``), then each call only fills in the values."""
+    hit = _COMPILED.get(id(obj))
+    if hit is None or hit[0] is not obj:
+        if len(_COMPILED) >= 4096:
+            _COMPILED.clear()
+        hit = _COMPILED[id(obj)] = (obj, substituter(obj))
+    return hit[1](env)
+
+
+def substituter(obj: Any) -> Any:
+    """A function of ``env`` giving what ``substitute(obj, env)`` gives: new lists and dicts, the same
+    leaves, each ``"$name"`` replaced (the same ParamError, for the first bad reference in the same order)."""
+    const, fn = _compiled(obj)
+    return (lambda env: const) if fn is None else fn
+
+
+def _compiled(obj: Any) -> tuple[Any, Any]:
+    """(obj, None) for a leaf substitute returns as it is, else (None, function of env)."""
+    if isinstance(obj, dict):
+        parts = [(k, *_compiled(v)) for k, v in obj.items()]
+        if all(f is None for _, _, f in parts):
+            return None, lambda env: dict(obj)
+        return None, lambda env: {k: c if f is None else f(env) for k, c, f in parts}
+    if isinstance(obj, list):
+        items = [_compiled(v) for v in obj]
+        if all(f is None for _, f in items):
+            return None, lambda env: list(obj)
+        return None, lambda env: [c if f is None else f(env) for c, f in items]
+    if isinstance(obj, str) and obj.startswith("$"):
+        m = REF.match(obj)
+        name = m.group(1) if m else None
+        return None, lambda env: plain(env[name]) if name in env else substitute(obj, env)  # (which raises)
+    return obj, None
+
+
 def references(obj: Any) -> set[str]:
     """Return the names that a spec refers to with ``"$name"``."""
     if isinstance(obj, dict):

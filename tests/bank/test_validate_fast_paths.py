@@ -1,9 +1,11 @@
 """The validator's per-seed fast paths give what the plain way gives, bit for bit, on every shipped
 item: the seeded parameter draws (all integers of a digest read at once, a grid's cells drawn
-without the per-cell loop)."""
+without the per-cell loop), a spec substituted from its walk made once (params.substitute_spec) and
+the calculator's records replaced without dataclasses' field walk (calc.records.replace)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from pathlib import Path
@@ -12,7 +14,10 @@ import numpy as np
 import pytest
 
 from quizengine.bank.catalog import load_catalog
-from quizengine.bank.params import draw
+from quizengine.bank.core import VariantError, calculate, memo, values_for
+from quizengine.bank.params import ParamError, draw, substitute, substitute_spec
+from quizengine.calc import records
+from quizengine.calc.mistakes import MISTAKES
 from quizengine.bank.schema import ParamSpec
 
 BANKS = Path(__file__).resolve().parents[2] / "banks"
@@ -91,3 +96,75 @@ def test_synthetic_grids_choices_and_exclusions_draw_as_the_plain_way(spec):
     p = ParamSpec(**spec)
     for seed in range(300):
         assert _same(draw("x-item", seed, "w", p), _plain_draw("x-item", seed, "w", p)), seed
+
+
+def _identical(a, b):
+    """The same nested value: same types all the way down, equal leaves (arrays bit for bit)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_identical(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+    return a == b or (a != a and b != b)
+
+
+def test_every_shipped_spec_substitutes_as_the_plain_walk_on_200_seeds(catalog):
+    done = 0
+    for item in catalog.items.values():
+        calc = getattr(item.model, "calc", None)
+        if calc is None:
+            continue
+        for seed in SEEDS:
+            env = values_for(item, seed)
+            fast = substitute_spec(calc, env)
+            assert _identical(fast, substitute(calc, env)), (item.id, seed)
+            done += 1
+    assert done >= 114 * 200
+
+
+def test_a_substituted_spec_is_new_every_time_and_bad_references_raise_as_before():
+    spec = {"a": [[1.0, 2.0], [3.0, "$w"]], "b": {"c": [0.5, 0.25]}, "d": "$x", "e": "plain", "f": None}
+    one, two = substitute_spec(spec, {"w": 4.0, "x": np.array([1.0, 2.0])}), substitute_spec(spec, {"w": 5.0, "x": 1.5})
+    assert one == {"a": [[1.0, 2.0], [3.0, 4.0]], "b": {"c": [0.5, 0.25]}, "d": [1.0, 2.0], "e": "plain", "f": None}
+    assert two["a"][1][1] == 5.0 and two["d"] == 1.5
+    one["b"]["c"].append(9.0)
+    one["a"][0][0] = -1.0
+    assert substitute_spec(spec, {"w": 4.0, "x": 1.0})["b"]["c"] == [0.5, 0.25]
+    assert spec["b"]["c"] == [0.5, 0.25] and spec["a"][0][0] == 1.0
+    for bad, env in ((dict(spec, d="$y"), {"w": 1.0, "x": 1.0}), (dict(spec, e="$1x"), {"w": 1.0, "x": 1.0}),
+                     (spec, {"x": 1.0})):
+        with pytest.raises(ParamError) as plain:
+            substitute(bad, env)
+        with pytest.raises(ParamError) as fast:
+            substitute_spec(bad, env)
+        assert str(fast.value) == str(plain.value)
+
+
+def test_records_replace_makes_what_dataclasses_replace_makes(catalog):
+    """Every buggy calculator's result (each built with records.replace) on a few seeds of every shipped
+    calculated item equals the one dataclasses.replace gives."""
+    import quizengine.calc.mistakes as mistakes_module
+
+    compared = 0
+    for item in catalog.items.values():
+        if getattr(item.model, "calc", None) is None:
+            continue
+        for seed in range(3):
+            with memo():
+                try:
+                    _, task, _, _ = calculate(item, seed, values_for(item, seed), read_answer=False)
+                except VariantError:
+                    continue
+                for name in MISTAKES:
+                    fast = mistakes_module.buggy_result(task, name)
+                    mistakes_module.replace = dataclasses.replace
+                    try:
+                        plain = mistakes_module.buggy_result(task, name)
+                    finally:
+                        mistakes_module.replace = records.replace
+                    assert _identical(fast, plain), (item.id, seed, name)
+                    compared += fast is not None
+    assert compared > 300
