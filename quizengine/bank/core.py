@@ -158,6 +158,20 @@ def parse_path(path: str) -> tuple[str | int, ...]:
 
 def resolve(result: Any, path: str) -> Any:
     """Follow a result path such as ``layers[1].dW[0][1]``; raise KeyError naming the first bad step."""
+    node = result
+    for step in parse_path(path):  # the common case, plain dicts and lists all the way
+        if type(step) is str:
+            if type(node) is dict and step in node:
+                node = node[step]
+                continue
+        elif type(node) is list and -len(node) <= step < len(node):
+            node = node[step]
+            continue
+        return _resolve(result, path)  # anything else the long way, which names the bad step
+    return node
+
+
+def _resolve(result: Any, path: str) -> Any:
     node, done = result, ""
     for step in parse_path(path):
         if isinstance(step, str):

@@ -1,7 +1,8 @@
 """The validator's per-seed fast paths give what the plain way gives, bit for bit, on every shipped
 item: the seeded parameter draws (all integers of a digest read at once, a grid's cells drawn
 without the per-cell loop), a spec substituted from its walk made once (params.substitute_spec) and
-the calculator's records replaced without dataclasses' field walk (calc.records.replace)."""
+the calculator's records replaced without dataclasses' field walk (calc.records.replace), answers
+compared without arrays (bank.seedcmp) and result paths followed without building error text (core.resolve)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import numpy as np
 import pytest
 
 from quizengine.bank.catalog import load_catalog
-from quizengine.bank.core import VariantError, calculate, memo, values_for
+from quizengine.bank import seedcmp
+from quizengine.bank.core import VariantError, buggy_answers, calculate, memo, values_for
 from quizengine.bank.params import ParamError, draw, substitute, substitute_spec
 from quizengine.calc import records
 from quizengine.calc.mistakes import MISTAKES
 from quizengine.bank.schema import ParamSpec
+from quizengine.tolerance import scalar_close
 
 BANKS = Path(__file__).resolve().parents[2] / "banks"
 SEEDS = range(200)
@@ -168,3 +171,93 @@ def test_records_replace_makes_what_dataclasses_replace_makes(catalog):
                     assert _identical(fast, plain), (item.id, seed, name)
                     compared += fast is not None
     assert compared > 300
+
+
+def _numpy_same(a, b):
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(float(np.abs(y).max(initial=0.0)), float(np.abs(x).max(initial=0.0)), 1.0)
+    return x.shape == y.shape and bool(np.abs(x - y).max(initial=0.0) <= 1e-12 * scale)
+
+
+def _numpy_match(x, a, tol):
+    xs, as_ = np.asarray(x, dtype=np.float64), np.asarray(a, dtype=np.float64)
+    return xs.shape == as_.shape and all(scalar_close(u, v, tol) for u, v in zip(xs.ravel().tolist(), as_.ravel().tolist()))
+
+
+def test_answers_compare_as_with_arrays_on_every_shipped_item(catalog):
+    """Every buggy answer against the key (and the key against itself nudged by residue and by a step the
+    tolerance sees), on 5 seeds of every calculated item: the same verdicts as the comparisons with arrays."""
+    compared = 0
+    for item in catalog.items.values():
+        m = item.model
+        if getattr(m, "calc", None) is None or not isinstance(getattr(m, "answer", None), str):
+            continue
+        for seed in range(5):
+            with memo():
+                try:
+                    _, task, result, key = calculate(item, seed, values_for(item, seed))
+                except VariantError:
+                    continue
+                others = [v for _, v in buggy_answers(task, m.answer, key, list(MISTAKES), result)]
+                nudged = np.asarray(key, dtype=np.float64)
+                others += [(nudged * (1 + 1e-13)).tolist(), (nudged * (1 + 1e-4)).tolist(), (nudged + 1e-3).tolist()]
+                for other in others:
+                    assert seedcmp.same(other, key) == _numpy_same(other, key), (item.id, seed, other, key)
+                    assert seedcmp.match(other, key, m.tolerance) == _numpy_match(other, key, m.tolerance)
+                    compared += 1
+    assert compared > 2000
+
+
+@pytest.mark.parametrize("a, b", [
+    ([1.0, 2.0], [1.0, 2.0 + 1e-13]), ([1.0, 2.0], [1.0, 2.1]), ([[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [3.0, 4.0]]),
+    ([[1.0, 2.0], [3.0, 4.0]], [1.0, 2.0, 3.0, 4.0]), ([1.0, float("nan")], [1.0, 2.0]), ([float("nan"), 1.0], [5.0, 1.0]),
+    ([float("inf"), 1.0], [float("inf"), 1.0]), ([1, 2], [1.0, 2.0]), ([1.0], 1.0), ([[1.0], [2.0, 3.0]], [[1.0], [2.0, 3.0]]),
+    ([], []), ([0.0, -0.0], [-0.0, 0.0]), ([1e300, -1e300], [-1e300, 1e300]), (np.array([1.0, 2.0]), [1.0, 2.0]),
+])
+def test_odd_answers_compare_as_with_arrays(a, b):
+    import warnings
+
+    from quizengine.tolerance import Tolerance
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            expect = _numpy_same(a, b)
+        except ValueError:  # ragged lists: np.asarray refuses them
+            expect = None
+        if expect is not None:
+            assert seedcmp.same(a, b) == expect
+        for tol in (Tolerance(sigfigs=3), Tolerance(rel=1e-6, abs=0.0)):
+            try:
+                expect = _numpy_match(a, b, tol)
+            except ValueError:
+                continue
+            assert seedcmp.match(a, b, tol) == expect
+
+
+def test_result_paths_resolve_as_the_long_way_and_bad_ones_raise_the_same_error(catalog):
+    from quizengine.bank.core import _resolve, resolve
+
+    checked = 0
+    for item in catalog.items.values():
+        m = item.model
+        if getattr(m, "calc", None) is None:
+            continue
+        paths = [m.answer] if isinstance(getattr(m, "answer", None), str) else [p.answer for p in getattr(m, "parts", [])]
+        with memo():
+            try:
+                _, _, result, _ = calculate(item, 0, values_for(item, 0), read_answer=False)
+            except VariantError:
+                continue
+        for path in paths + ["nothing", "layers[9].dW", "output[0][0][0]", "steps[-99].params", "loss.x"]:
+            try:
+                expect = ("ok", _resolve(result, path))
+            except KeyError as e:
+                expect = ("error", str(e))
+            try:
+                got = ("ok", resolve(result, path))
+            except KeyError as e:
+                got = ("error", str(e))
+            assert got == expect and (got[0] == "error" or got[1] is expect[1]), (item.id, path)
+            checked += 1
+    assert checked > 600
