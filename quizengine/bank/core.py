@@ -24,7 +24,7 @@ from ..calc.losses import InfiniteLossError
 from ..calc.spec import ActivationTask, NetworkTask, SpecError, Task, parse
 from ..tolerance import Tolerance, numbers_match
 from .loader import BankItem
-from .params import ParamError, denoise, draw, evaluate, fmt, largest, noise_floor, render_text, substitute
+from .params import ParamError, denoise, draw, evaluate, fmt, largest, noise_floor, render_text, substitute_spec
 from .render import markdown_to_html
 
 
@@ -158,6 +158,20 @@ def parse_path(path: str) -> tuple[str | int, ...]:
 
 def resolve(result: Any, path: str) -> Any:
     """Follow a result path such as ``layers[1].dW[0][1]``; raise KeyError naming the first bad step."""
+    node = result
+    for step in parse_path(path):  # the common case, plain dicts and lists all the way
+        if type(step) is str:
+            if type(node) is dict and step in node:
+                node = node[step]
+                continue
+        elif type(node) is list and -len(node) <= step < len(node):
+            node = node[step]
+            continue
+        return _resolve(result, path)  # anything else the long way, which names the bad step
+    return node
+
+
+def _resolve(result: Any, path: str) -> Any:
     node, done = result, ""
     for step in parse_path(path):
         if isinstance(step, str):
@@ -256,7 +270,7 @@ def calculate(item: BankItem, seed: int, env: dict[str, Any], read_answer: bool 
 def _calculate(item: BankItem, seed: int, env: dict[str, Any], read_answer: bool) -> tuple[dict, Task, dict, Any]:
     m = item.model
     try:
-        spec = substitute(m.calc, env)
+        spec = substitute_spec(m.calc, env)
     except ParamError as e:
         raise VariantError(("calc",), str(e)) from None
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import struct
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -89,16 +90,22 @@ class _Stream:
     def __init__(self, parts: tuple, expected: int):
         self._hash = hashlib.shake_256("\x1f".join(map(str, parts)).encode())
         self._size = max(8, expected + 8)
-        self._buf = self._hash.digest(8 * self._size)
+        self.ints = _unpacker(self._size)(self._hash.digest(8 * self._size))  # every integer of the digest, in order
         self._pos = 0
 
     def next(self) -> int:
         if self._pos == self._size:
             self._size *= 2
-            self._buf = self._hash.digest(8 * self._size)
-        u = int.from_bytes(self._buf[8 * self._pos: 8 * self._pos + 8], "big")
+            self.ints = _unpacker(self._size)(self._hash.digest(8 * self._size))
+        u = self.ints[self._pos]
         self._pos += 1
         return u
+
+
+@lru_cache(maxsize=64)
+def _unpacker(n: int):  # type: ignore[no-untyped-def]
+    """Reads ``n`` big-endian unsigned 64-bit integers (int.from_bytes of each 8 bytes, all at once)."""
+    return struct.Struct(f">{n}Q").unpack
 
 
 def _draw_one(spec: ParamSpec, stream: _Stream) -> float | Any:
@@ -133,7 +140,18 @@ def draw(item_id: str, seed: int, name: str, spec: ParamSpec) -> Value:
     if spec.shape is None:
         v = _draw_one(spec, stream)
         return np.array(v, dtype=np.float64) if isinstance(v, list) else v
-    cells = [_draw_one(spec, stream) for _ in range(n)]
+    if spec.exclude:
+        cells = [_draw_one(spec, stream) for _ in range(n)]
+    else:  # nothing is redrawn: cell i takes the stream's i-th integer (what _draw_one gives, without its loop)
+        us = stream.ints[:n]
+        if spec.choice is not None:
+            choice, k = spec.choice, len(spec.choice)
+            cells = [choice[u % k] for u in us]
+        else:
+            lo, step = spec.range[0], spec.step
+            size, decimals = _grid(lo, spec.range[1], step)
+            cells = [round(lo + (u % size) * step, decimals) for u in us]
+            cells = [0.0 if v == 0 else v for v in cells]
     return np.array(cells, dtype=np.float64).reshape(spec.shape)
 
 
@@ -193,6 +211,46 @@ def substitute(obj: Any, env: dict[str, Value]) -> Any:
             raise ParamError(f"{obj!r} refers to an undefined parameter (defined: {', '.join(sorted(env)) or 'none'})")
         return plain(env[m.group(1)])
     return obj
+
+
+_COMPILED: dict[int, tuple[Any, Any]] = {}  # id(spec) -> (spec, its substituter): the spec kept alive with it
+
+
+def substitute_spec(obj: Any, env: dict[str, Value]) -> Any:
+    """``substitute(obj, env)`` for a spec substituted again and again (an item's calc, once per seed):
+    the spec is walked once (``substituter``), then each call only fills in the values."""
+    hit = _COMPILED.get(id(obj))
+    if hit is None or hit[0] is not obj:
+        if len(_COMPILED) >= 4096:
+            _COMPILED.clear()
+        hit = _COMPILED[id(obj)] = (obj, substituter(obj))
+    return hit[1](env)
+
+
+def substituter(obj: Any) -> Any:
+    """A function of ``env`` giving what ``substitute(obj, env)`` gives: new lists and dicts, the same
+    leaves, each ``"$name"`` replaced (the same ParamError, for the first bad reference in the same order)."""
+    const, fn = _compiled(obj)
+    return (lambda env: const) if fn is None else fn
+
+
+def _compiled(obj: Any) -> tuple[Any, Any]:
+    """(obj, None) for a leaf substitute returns as it is, else (None, function of env)."""
+    if isinstance(obj, dict):
+        parts = [(k, *_compiled(v)) for k, v in obj.items()]
+        if all(f is None for _, _, f in parts):
+            return None, lambda env: dict(obj)
+        return None, lambda env: {k: c if f is None else f(env) for k, c, f in parts}
+    if isinstance(obj, list):
+        items = [_compiled(v) for v in obj]
+        if all(f is None for _, f in items):
+            return None, lambda env: list(obj)
+        return None, lambda env: [c if f is None else f(env) for c, f in items]
+    if isinstance(obj, str) and obj.startswith("$"):
+        m = REF.match(obj)
+        name = m.group(1) if m else None
+        return None, lambda env: plain(env[name]) if name in env else substitute(obj, env)  # (which raises)
+    return obj, None
 
 
 def references(obj: Any) -> set[str]:

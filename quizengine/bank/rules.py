@@ -20,6 +20,7 @@ from ..tolerance import Mode, Tolerance, entries_close, mode_of, scalar_close
 from .core import VariantError, buggy_answers, calculate, finite, parse_path
 from .loader import BankItem, Problem
 from .params import ParamError, evaluate, fmt, references, template_names
+from .seedcmp import match as _match, same as _same
 from .slip import Reparse, patcher, slipped_answer
 
 LEAK_SHARE = 0.01  # a slip the tolerance accepts in more than this share of seeds is an error (any share: a warning)
@@ -128,23 +129,6 @@ def residue(text: str) -> str | None:
 
 
 # ---------------------------------------------------------------- per-seed checks
-
-def _same(a: Any, b: Any) -> bool:
-    """a and b are equal up to floating-point residue."""
-    if isinstance(a, float) and isinstance(b, float):
-        return abs(a - b) <= 1e-12 * max(abs(a), abs(b), 1.0)
-    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = max(float(np.abs(y).max(initial=0.0)), float(np.abs(x).max(initial=0.0)), 1.0)
-    return x.shape == y.shape and bool(np.abs(x - y).max(initial=0.0) <= 1e-12 * scale)
-
-
-def _match(x: Any, a: Any, tol: Tolerance) -> bool:
-    """numbers_match, without arrays for two numbers (the common case, checked thousands of times)."""
-    if isinstance(x, float) and isinstance(a, float):
-        return scalar_close(x, a, tol)
-    xs, as_ = np.asarray(x, dtype=np.float64), np.asarray(a, dtype=np.float64)
-    return xs.shape == as_.shape and all(scalar_close(u, v, tol) for u, v in zip(xs.ravel().tolist(), as_.ravel().tolist()))
-
 
 def _shown_values(m: Any) -> list[str]:
     """The params and derived values the prompt shows and the calculator sees (directly or not)."""

@@ -10,7 +10,7 @@ way, through ``calculate``.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from ..calc.records import replace
 from typing import Any, Callable
 
 import numpy as np

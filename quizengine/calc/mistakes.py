@@ -8,7 +8,7 @@ shape as the true calculator, or ``None`` when the mistake does not apply to the
 
 from __future__ import annotations
 
-from dataclasses import replace
+from .records import replace
 from typing import Any, Callable
 
 import numpy as np

@@ -1,0 +1,57 @@
+"""Comparing a seed's answers (floats, or nested lists of floats as a result's JSON holds them) without
+building arrays: the validator compares every buggy and slipped answer with the key, hundreds of
+thousands of times a run. Anything else goes through numpy as before, with the same verdicts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..tolerance import Tolerance, scalar_close
+
+
+def _flat(v: Any) -> tuple[tuple[int, ...], list[float]] | None:
+    """(shape, entries in row-major order) of a float or of non-empty nested lists (1 or 2 levels) of
+    finite floats, as np.asarray would see them; None for anything else (an array, ints, ragged lists,
+    NaN or infinity, which numpy's reductions treat their own way)."""
+    t = type(v)
+    if t is float:
+        return ((), [v]) if math.isfinite(v) else None
+    if t is not list or not v:
+        return None
+    if type(v[0]) is list:
+        n = len(v[0])
+        if not n or not all(type(r) is list and len(r) == n for r in v):
+            return None
+        flat = [u for r in v for u in r]
+        shape: tuple[int, ...] = (len(v), n)
+    else:
+        flat, shape = v, (len(v),)
+    return (shape, flat) if all(type(u) is float for u in flat) and all(map(math.isfinite, flat)) else None
+
+
+def same(a: Any, b: Any) -> bool:
+    """a and b are equal up to floating-point residue."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-12 * max(abs(a), abs(b), 1.0)
+    fa, fb = _flat(a), _flat(b)
+    if fa is not None and fb is not None and fa[0] == fb[0]:  # the same test without arrays
+        xs, ys = fa[1], fb[1]
+        scale = max(max(abs(u) for u in ys), max(abs(u) for u in xs), 1.0)
+        return max(abs(u - w) for u, w in zip(xs, ys)) <= 1e-12 * scale
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(float(np.abs(y).max(initial=0.0)), float(np.abs(x).max(initial=0.0)), 1.0)
+    return x.shape == y.shape and bool(np.abs(x - y).max(initial=0.0) <= 1e-12 * scale)
+
+
+def match(x: Any, a: Any, tol: Tolerance) -> bool:
+    """numbers_match, without arrays for two numbers (the common case, checked thousands of times)."""
+    if isinstance(x, float) and isinstance(a, float):
+        return scalar_close(x, a, tol)
+    fx, fa = _flat(x), _flat(a)
+    if fx is not None and fa is not None:
+        return fx[0] == fa[0] and all(scalar_close(u, v, tol) for u, v in zip(fx[1], fa[1]))
+    xs, as_ = np.asarray(x, dtype=np.float64), np.asarray(a, dtype=np.float64)
+    return xs.shape == as_.shape and all(scalar_close(u, v, tol) for u, v in zip(xs.ravel().tolist(), as_.ravel().tolist()))
