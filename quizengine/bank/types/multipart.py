@@ -140,6 +140,11 @@ class MultipartType(ItemType):
                     k.mistakes[mistake] = plain(value)
         return {k.part.id: k.answer for k in keys}, MultipartPayload(keys)
 
+    def save_view(self, v: Variant) -> Variant:
+        keys = [PartKey(part=k.part, number=k.number, answer=None, shape=k.shape, deps=(), name="")
+                for k in v.payload.parts]
+        return Variant(item=None, seed=0, kind=self, payload=MultipartPayload(keys))  # type: ignore[arg-type]
+
     def public(self, v: Variant) -> dict[str, Any]:
         return {"parts": [{"id": k.part.id, "number": k.number, "prompt_html": markdown_to_html(k.part.prompt),
                            "points": k.part.points, "shape": list(k.shape), "precision": precision(k.part.tolerance)}
