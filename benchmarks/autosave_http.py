@@ -5,12 +5,13 @@ Run: PYTHONPATH=. .venv/bin/python benchmarks/autosave_http.py [--postgres] [--s
 
 Builds a fresh database (SQLite in a temporary folder, or a throwaway PostgreSQL cluster with
 --postgres, tests/pg.py), students with API tokens and open attempts of module-04-prep, starts
-`quizengine serve`, warms it with wrk (every slot's variant built in each worker), then runs wrk
+`quizengine serve`, warms it with wrk (rounds of --warm seconds until every slot has been saved
+about once per worker: each variant built in each worker), then runs wrk
 (Debian's /usr/bin/wrk, keep-alive connections) for -d seconds: each thread cycles over its own
 (attempt, question) slots with a rising seq. Prints wrk's figures and the server's CPU (utime +
 stime of the gunicorn master and workers, /proc) divided by the requests answered, with the load
 average. Few students (the default) measure the save itself; many (--students 300: 6,000 slots,
-more than a worker's variant cache) add the variant builds a cache miss costs. --py-spy FILE
+more than a worker's variant cache) add what a class's rotation costs a worker that has seen it once. --py-spy FILE
 records the first worker with py-spy (--gil: only while it holds the GIL, i.e. CPU) in raw format.
 """
 
@@ -95,7 +96,7 @@ def main() -> int:
     ap.add_argument("-c", type=int, default=8, help="wrk connections (default 8)")
     ap.add_argument("-t", type=int, default=2, help="wrk threads (default 2)")
     ap.add_argument("-d", type=int, default=10, help="wrk seconds (default 10)")
-    ap.add_argument("--warm", type=int, default=5, help="wrk seconds before the measured run (default 5)")
+    ap.add_argument("--warm", type=int, default=5, help="wrk seconds per warm round (default 5)")
     ap.add_argument("--py-spy", dest="pyspy", metavar="FILE", help="record the first worker with py-spy --gil (raw)")
     args = ap.parse_args()
     with ExitStack() as stack:
@@ -139,7 +140,12 @@ def main() -> int:
                                    "-s", str(lua), f"http://127.0.0.1:{port}/", "--", str(base)],
                                   capture_output=True, text=True, check=True).stdout
 
-        wrk(args.warm, 0)
+        # Warm until every slot has been saved about once per worker (each variant built, or what the save keeps
+        # of it), each round's seqs above the last's: the measured run is a class's steady state.
+        warmed, rounds = 0, 0
+        while rounds == 0 or warmed < 1.2 * len(slots) * args.workers:
+            warmed += int(wrk(args.warm, rounds * 10**7).split(" requests in")[0].split()[-1])
+            rounds += 1
         spy = None
         if args.pyspy:
             spy = subprocess.Popen([venv_tool("py-spy"), "record", "--gil", "--pid", str(children(server.pid)[0]),
