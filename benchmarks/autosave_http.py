@@ -5,12 +5,14 @@ Run: PYTHONPATH=. .venv/bin/python benchmarks/autosave_http.py [--postgres] [--s
 
 Builds a fresh database (SQLite in a temporary folder, or a throwaway PostgreSQL cluster with
 --postgres, tests/pg.py), students with API tokens and open attempts of module-04-prep, starts
-`quizengine serve`, warms it with wrk (every slot's variant built in each worker), then runs wrk
+`quizengine serve`, warms it with wrk (rounds of --warm seconds until every slot has been saved
+about once per worker: each variant built in each worker; each run resumes the rotation where the
+last one stopped), then runs wrk
 (Debian's /usr/bin/wrk, keep-alive connections) for -d seconds: each thread cycles over its own
 (attempt, question) slots with a rising seq. Prints wrk's figures and the server's CPU (utime +
 stime of the gunicorn master and workers, /proc) divided by the requests answered, with the load
 average. Few students (the default) measure the save itself; many (--students 300: 6,000 slots,
-more than a worker's variant cache) add the variant builds a cache miss costs. --py-spy FILE
+more than a worker's variant cache) add what a class's rotation costs a worker that has seen it once. --py-spy FILE
 records the first worker with py-spy (--gil: only while it holds the GIL, i.e. CPU) in raw format.
 """
 
@@ -45,11 +47,11 @@ function setup(thread) thread:set("tid", nextid); nextid = nextid + 1 end
 function init(args)
   mine = {}
   for i = 1, #slots do if (i - 1) %% NT == tid then mine[#mine + 1] = i end end
-  issued = 0; base = tonumber(args[1]) or 0; host = wrk.headers["Host"]
+  issued = 0; base = tonumber(args[1]) or 0; skip = tonumber(args[2]) or 0; host = wrk.headers["Host"]
 end
 function request()
   issued = issued + 1
-  local s = slots[mine[(issued - 1) %% #mine + 1]]
+  local s = slots[mine[(skip + issued - 1) %% #mine + 1]]
   local body = '{"response":' .. s[3] .. ',"seq":' .. (base + issued) .. '}'
   return "PUT " .. s[1] .. " HTTP/1.1\\r\\nHost: " .. host .. "\\r\\nAuthorization: Bearer " .. tokens[s[2]] ..
          "\\r\\nContent-Type: application/json\\r\\nContent-Length: " .. #body .. "\\r\\n\\r\\n" .. body
@@ -95,7 +97,7 @@ def main() -> int:
     ap.add_argument("-c", type=int, default=8, help="wrk connections (default 8)")
     ap.add_argument("-t", type=int, default=2, help="wrk threads (default 2)")
     ap.add_argument("-d", type=int, default=10, help="wrk seconds (default 10)")
-    ap.add_argument("--warm", type=int, default=5, help="wrk seconds before the measured run (default 5)")
+    ap.add_argument("--warm", type=int, default=5, help="wrk seconds per warm round (default 5)")
     ap.add_argument("--py-spy", dest="pyspy", metavar="FILE", help="record the first worker with py-spy --gil (raw)")
     args = ap.parse_args()
     with ExitStack() as stack:
@@ -134,19 +136,24 @@ def main() -> int:
                 total += int(fields[11]) + int(fields[12])
             return total / hz
 
-        def wrk(seconds: int, base: int) -> str:
+        def wrk(seconds: int, base: int, skip: int = 0) -> str:  # skip: where each thread's rotation resumes
             return subprocess.run(["/usr/bin/wrk", "-t", str(args.t), "-c", str(args.c), "-d", f"{seconds}s", "--latency",
-                                   "-s", str(lua), f"http://127.0.0.1:{port}/", "--", str(base)],
+                                   "-s", str(lua), f"http://127.0.0.1:{port}/", "--", str(base), str(skip)],
                                   capture_output=True, text=True, check=True).stdout
 
-        wrk(args.warm, 0)
+        # Warm until every slot has been saved about once per worker (each variant built, or what the save keeps
+        # of it), each round's seqs above the last's: the measured run is a class's steady state.
+        warmed, rounds = 0, 0
+        while rounds == 0 or warmed < 1.2 * len(slots) * args.workers:
+            warmed += int(wrk(args.warm, rounds * 10**7, warmed // args.t).split(" requests in")[0].split()[-1])
+            rounds += 1
         spy = None
         if args.pyspy:
             spy = subprocess.Popen([venv_tool("py-spy"), "record", "--gil", "--pid", str(children(server.pid)[0]),
                                     "-d", str(args.d), "-r", "250", "-f", "raw", "-o", args.pyspy],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         c0 = cpu()
-        out = wrk(args.d, 10**9)
+        out = wrk(args.d, 10**9, warmed // args.t)
         used = cpu() - c0
         if spy:
             spy.wait()

@@ -5,7 +5,9 @@ Gunicorn builds, for every access line, a dictionary of every request header, re
 environ variable (for ``%({name}i)s``-style atoms) and copies it once more to escape quotes, then
 formats the time with strftime: about a tenth of a fast autosave's CPU. With a format that uses no
 ``{...}`` atom (the default, which `quizengine serve` keeps) this builds only the atoms a format
-can name and formats the time once per second; with any other format it is gunicorn's own.
+can name, escapes their quotes in place (gunicorn's ``SafeAtoms`` copies them into a dictionary
+whose lookups run in Python) and formats the time once per second; with any other format it is
+gunicorn's own.
 """
 
 from __future__ import annotations
@@ -14,10 +16,30 @@ import os
 import time
 from typing import Any
 
-from gunicorn.glogging import Logger
+from gunicorn.glogging import Logger, SafeAtoms
+
+
+class _Plain(dict):
+    """The atoms of a format without ``{...}`` atoms; one it doesn't know reads as ``-`` (as in SafeAtoms)."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> str:
+        return "-"
+
+
+def _wrap(atoms: dict) -> dict:
+    """What gunicorn's SafeAtoms gives for ``atoms``: quotes escaped, unknown atoms ``-``."""
+    if type(atoms) is not _Plain:
+        return SafeAtoms(atoms)
+    for k, v in atoms.items():
+        if v.__class__ is str and '"' in v:
+            atoms[k] = v.replace('"', '\\"')
+    return atoms
 
 
 class AccessLogger(Logger):
+    atoms_wrapper_class = staticmethod(_wrap)
     _second = -1
     _stamp = ""
 
@@ -34,7 +56,7 @@ class AccessLogger(Logger):
         if isinstance(status, str):
             status = status.split(None, 1)[0]
         sent = getattr(resp, "sent", None)
-        return {
+        return _Plain({
             "h": environ.get("REMOTE_ADDR", "-"), "l": "-", "u": self._get_user(environ) or "-", "t": self.now(),
             "r": "%s %s %s" % (environ["REQUEST_METHOD"], environ["RAW_URI"], environ["SERVER_PROTOCOL"]),
             "s": status, "m": environ.get("REQUEST_METHOD"), "U": environ.get("PATH_INFO"),
@@ -44,4 +66,4 @@ class AccessLogger(Logger):
             "T": request_time.seconds, "D": request_time.seconds * 1000000 + request_time.microseconds,
             "M": request_time.seconds * 1000 + int(request_time.microseconds / 1000),
             "L": "%d.%06d" % (request_time.seconds, request_time.microseconds), "p": "<%s>" % os.getpid(),
-        }
+        })

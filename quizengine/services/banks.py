@@ -15,6 +15,7 @@ from ..bank.loader import Document
 from ..bank.variant import Variant, make_variant
 from ..models import CurrentItem, ItemVersion, Quiz
 from .clock import now
+from .savecheck import remember
 
 
 class BankLoadError(RuntimeError):
@@ -121,6 +122,7 @@ def variant_of_item(item_id: str, item: BankItem, seed: int) -> Variant:
             _VARIANTS.move_to_end(key)
             return v
     v = make_variant(item, seed)
+    remember(item_id, v)  # what a save checks, kept for a whole class (services/savecheck.py)
     with _LOCK:
         _VARIANTS[key] = v
         if len(_VARIANTS) > _VARIANT_CACHE_SIZE:

@@ -33,6 +33,7 @@ from .banks import cached, cached_item, cached_variant, variant_of_item
 from .clock import aware, now
 from .errors import ServiceError
 from .groupcommit import group_commit
+from .savecheck import remember, save_view
 from .saving import ACTIVE_CAP_S
 
 A, Q, R = Attempt.__table__.c, AttemptQuestion.__table__.c, Response.__table__.c
@@ -200,15 +201,18 @@ def _check(db: Database, row: tuple | None, session_version: int, value: Any, t:
         return None
     try:
         check_value(value)
-        variant = cached(item_id, item_version, seed)
-        if variant is None:
-            item = cached_item(item_id, item_version)
-            if item is not None:  # the item is known: only its variant for this seed is built
-                variant = variant_of_item(item_id, item, seed)
-            else:
-                with db.read() as s:
-                    variant = cached_variant(s, iv_id, item_id, item_version, seed)
-        note = check_response(variant, value)
+        view = save_view(item_id, item_version, seed)  # what the answer is checked against (services/savecheck.py)
+        if view is None:
+            variant = cached(item_id, item_version, seed)
+            if variant is None:
+                item = cached_item(item_id, item_version)
+                if item is not None:  # the item is known: only its variant for this seed is built
+                    variant = variant_of_item(item_id, item, seed)
+                else:
+                    with db.read() as s:
+                        variant = cached_variant(s, iv_id, item_id, item_version, seed)
+            view = remember(item_id, variant)
+        note = check_response(view, value)
     except (ServiceError, ResponseRefused):
         return None
     since = aware(last_activity_at) or aware(started_at)

@@ -111,6 +111,11 @@ class ItemType:
         """A format note kept with a fitting response the grader can't read yet; None when readable."""
         return None
 
+    def save_view(self, v: Variant) -> Variant:
+        """A stand-in for ``v`` holding only what ``misfit`` and ``note`` read (ids, shapes): what an
+        autosave checks an answer against, small enough to keep for every question of a class."""
+        return Variant(item=None, seed=0, kind=self)  # type: ignore[arg-type]
+
     def grade(self, v: Variant, response: Any) -> Outcome:
         """Compare a response with the key; raise FormatError when it can't be read."""
         raise NotImplementedError

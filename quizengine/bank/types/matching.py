@@ -45,6 +45,11 @@ class MatchingType(ItemType):
         v.payload = MatchingPayload(lefts, [Option(f"r{k + 1}", rights[i]) for k, i in enumerate(order)])
         v.answer = {f"l{i + 1}": f"r{order.index(i) + 1}" for i in range(len(m.pairs))}
 
+    def save_view(self, v: Variant) -> Variant:
+        p = v.payload
+        return Variant(item=None, seed=0, kind=self,  # type: ignore[arg-type]
+                       payload=MatchingPayload([Option(o.id, "") for o in p.lefts], [Option(o.id, "") for o in p.rights]))
+
     def public(self, v: Variant) -> dict[str, Any]:
         return {"lefts": options_public(v.payload.lefts), "rights": options_public(v.payload.rights)}
 

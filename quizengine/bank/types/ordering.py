@@ -50,6 +50,10 @@ class OrderingType(ItemType):
         v.payload = OrderingPayload([Option(f"o{k + 1}", v.model.sequence[i]) for k, i in enumerate(order)])
         v.answer = [f"o{order.index(i) + 1}" for i in range(n)]
 
+    def save_view(self, v: Variant) -> Variant:
+        return Variant(item=None, seed=0, kind=self,  # type: ignore[arg-type]
+                       payload=OrderingPayload([Option(o.id, "") for o in v.payload.options]))
+
     def public(self, v: Variant) -> dict[str, Any]:
         return {"options": options_public(v.payload.options)}
 

@@ -59,6 +59,10 @@ class ChoiceType(ItemType):
         v.answer = correct[0] if self.name == "single_choice" and correct else correct
         v.payload = ChoicePayload(choices, {opt.id: c.feedback for opt, c in zip(choices, order) if c.feedback})
 
+    def save_view(self, v: Variant) -> Variant:
+        return Variant(item=None, seed=0, kind=self,  # type: ignore[arg-type]
+                       payload=ChoicePayload([Option(o.id, "") for o in v.payload.choices]))
+
     def public(self, v: Variant) -> dict[str, Any]:
         return {"choices": options_public(v.payload.choices)}
 

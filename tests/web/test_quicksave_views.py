@@ -1,0 +1,67 @@
+"""The fast lane checks an answer against the question's save view (services/savecheck.py), kept for
+every question the process has built, not against the variant (an LRU smaller than a class): a save
+builds no variant once the view is known, and refuses and notes what it did before."""
+
+from __future__ import annotations
+
+import pytest
+
+from quizengine.services import banks, savecheck
+from tests.web.test_quicksave import ann, flask_calls, stored  # noqa: F401 - fixtures
+
+
+@pytest.fixture
+def builds(monkeypatch):
+    """The variants built from here on (every build goes through services.banks.make_variant)."""
+    made = []
+    real = banks.make_variant
+
+    def counting(item, seed):
+        made.append((item.id, seed))
+        return real(item, seed)
+
+    monkeypatch.setattr(banks, "make_variant", counting)
+    return made
+
+
+def _drop_variants():
+    with banks._LOCK:
+        banks._VARIANTS.clear()
+
+
+def test_a_save_builds_no_variant_once_its_view_is_known(client, ann, db, flask_calls, builds):  # noqa: F811
+    h, aid, qid, url = ann
+    _drop_variants()  # the start built them; a class's rotation drops them from the LRU
+    assert client.put(url, headers=h, json={"response": "1.5", "seq": 1}).status_code == 200
+    _drop_variants()
+    r = client.put(url, headers=h, json={"response": "1,5", "seq": 2})
+    assert r.status_code == 200 and r.json["format_error"]  # the note still comes from the question's checks
+    assert builds == [] and flask_calls.calls == 0
+    assert tuple(stored(db, aid, qid)) == ("1,5", 2)
+
+
+def test_a_save_whose_view_is_unknown_builds_it_once(client, ann, db, flask_calls, builds):  # noqa: F811
+    h, aid, qid, url = ann
+    savecheck.forget()
+    _drop_variants()
+    assert client.put(url, headers=h, json={"response": "1.5", "seq": 1}).status_code == 200
+    assert len(builds) == 1
+    _drop_variants()
+    assert client.put(url, headers=h, json={"response": "2.5", "seq": 2}).status_code == 200
+    assert len(builds) == 1 and flask_calls.calls == 0
+    assert tuple(stored(db, aid, qid)) == ("2.5", 2)
+
+
+@pytest.mark.parametrize("body, status, fragment", [
+    ({"response": [1, 2], "seq": 1}, 400, "one number, not a list"),
+    ({"response": True, "seq": 1}, 400, "must be"),
+    ({"response": "9" * 5000, "seq": 1}, 400, "not saved"),
+    ({"response": "x" * 70000, "seq": 1}, 413, ""),
+])
+def test_a_refused_answer_is_refused_from_the_view_as_before(client, ann, db, flask_calls, builds,  # noqa: F811
+                                                             body, status, fragment):
+    h, aid, qid, url = ann
+    _drop_variants()
+    r = client.put(url, headers=h, json=body)
+    assert r.status_code == status and fragment in r.get_data(as_text=True)
+    assert flask_calls.calls == 1 and stored(db, aid, qid) is None  # Flask gave the error; nothing written
