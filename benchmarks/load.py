@@ -6,10 +6,17 @@ Run:  .venv/bin/python benchmarks/load.py [--students 300] [--workers 2] [--quic
       .venv/bin/python benchmarks/load.py --database-url postgresql+psycopg://u:pw@127.0.0.1/db
                                          # EMPTIES that database first (drops every table in it)
 
-It imports N students with `quizengine users import` into a fresh database (SQLite WAL in a temp
-folder, or PostgreSQL), runs `quizengine warm module-04-prep --attempts 2` (the deploy step that renders
-each student's two attempts ahead; --no-warm skips it), starts `quizengine serve --port P --workers W` (gunicorn, gevent workers)
-and, from this process (asyncio, all traffic from 127.0.0.1), simulates the class, in this order:
+Set-up (loadlib/setup.py; each step's wall and CPU time printed): a fresh database (SQLite WAL in a
+temp folder, or PostgreSQL) with the banks (`quizengine load-banks`); N students imported with the
+server's password hash (and, for the moonshot, its extra students with a cheap one and tokens issued
+directly), in one process, so that a student has the same id on every database of a run; then the
+deploy step `quizengine warm module-04-prep` for what the phases start (both attempts of each of the
+N students, one of each extra student), one process per core (--no-warm skips it). With --both the
+PostgreSQL half first copies the SQLite half's renderings of the item versions the two databases
+have alike (a rendering depends only on the item version and the seed), and warm renders what is
+left. Then it starts `quizengine serve --port P --workers W` (gunicorn, gevent workers) and, from
+this process (asyncio, all traffic from 127.0.0.1), simulates the class, in this order (each phase's
+run time printed as it ends):
 
   logins   every student asks for a token (POST /api/v1/auth/token), 32 clients at a time (closed
            loop). All traffic comes from one address, so the per-address login limit is raised
@@ -40,8 +47,9 @@ and, from this process (asyncio, all traffic from 127.0.0.1), simulates the clas
            file; PostgreSQL: the same cluster); two wrk processes, one per instance, at once;
   verify   every slot's stored seq is at least its highest acknowledged one;
   moonshot (full runs, or --moonshot) --moon-students students (the class on its second attempts
-           plus more students imported with a cheap password hash and given tokens directly: the
-           moonshot measures autosaves, not logins) each save once per --moon-interval s on average
+           plus more students imported with a cheap password hash and given tokens directly, who
+           start their attempt (rendered ahead) just before: the moonshot measures autosaves, not
+           logins nor starts) each save once per --moon-interval s on average
            for --moon-duration s on keep-alive connections; p95, errors, lost, and the client's
            own lag (scheduled time -> request begun) so that a client limit is not read as the
            server's.
@@ -360,7 +368,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--json", type=Path, help="also write the figures to this file (JSON)")
     ap.add_argument("--no-warm", dest="warm", action="store_false",
                     help="skip `quizengine warm QUIZ` before serving (the deploy step README asks for): the "
-                         "spike then renders every question at the start")
+                         "spike, the second starts and the moonshot's starts then render every question")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (logs, databases, Lua scripts)")
     a = ap.parse_args()
     a.students = a.students or (50 if a.quick else 300)
