@@ -43,7 +43,7 @@ app = create_app()
 db = app.extensions["quizengine.db"]
 accounts.hash_workers = lambda: len(os.sched_getaffinity(0))  # a set-up step: every core hashes
 class_csv, extras_csv = json.load(sys.stdin)
-import_roster(db, class_csv)  # the server's password hash
+import_roster(db, class_csv, app.config["PASSWORD_METHOD"])  # the server's password hash, as `users import`
 tokens = {}
 if extras_csv:
     import_roster(db, extras_csv, sys.argv[1])
