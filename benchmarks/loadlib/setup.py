@@ -132,21 +132,27 @@ def warm_parallel(env: dict[str, str], exe: str, students: list[Student], extras
     cores = max(1, cores)
     jobs = [(part, attempts) for group, attempts in ((students, 2), (extras, 1))
             for part in (group[k::cores] for k in range(cores)) if part]
-    running = []
-    for part, attempts in jobs:
-        cmd = [exe, "warm", QUIZ, "--attempts", str(attempts)] + [a for s in part for a in ("--student", s.username)]
-        running.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    running: list[subprocess.Popen] = []
     questions = rendered = 0
     failed = []
-    for proc in running:
-        out, err = proc.communicate(timeout=3600)
-        if proc.returncode != 0:
-            failed.append(f"{out[-2000:]}{err[-2000:]}")
-            continue
-        # "QUIZ: N students, Q questions in their next attempts, R rendered now (C were cached)"
-        words = out.strip().splitlines()[-1].split()
-        questions += int(words[words.index("questions") - 1])
-        rendered += int(words[words.index("rendered") - 1])
+    try:
+        for part, attempts in jobs:
+            cmd = [exe, "warm", QUIZ, "--attempts", str(attempts)] + [a for s in part for a in ("--student", s.username)]
+            running.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        for proc in running:
+            out, err = proc.communicate(timeout=3600)
+            if proc.returncode != 0:
+                failed.append(f"{out[-2000:]}{err[-2000:]}")
+                continue
+            # "QUIZ: N students, Q questions in their next attempts, R rendered now (C were cached)"
+            words = out.strip().splitlines()[-1].split()
+            questions += int(words[words.index("questions") - 1])
+            rendered += int(words[words.index("rendered") - 1])
+    finally:  # interrupted (or one failed): no warm process outlives the run
+        for proc in running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     if failed:
         raise SystemExit("error: quizengine warm failed:\n" + "\n".join(failed))
     return f"{len(jobs)} warm processes; {questions} questions, {rendered} rendered now, " \
