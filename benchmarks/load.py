@@ -6,10 +6,17 @@ Run:  .venv/bin/python benchmarks/load.py [--students 300] [--workers 2] [--quic
       .venv/bin/python benchmarks/load.py --database-url postgresql+psycopg://u:pw@127.0.0.1/db
                                          # EMPTIES that database first (drops every table in it)
 
-It imports N students with `quizengine users import` into a fresh database (SQLite WAL in a temp
-folder, or PostgreSQL), runs `quizengine warm module-04-prep --attempts 2` (the deploy step that renders
-each student's two attempts ahead; --no-warm skips it), starts `quizengine serve --port P --workers W` (gunicorn, gevent workers)
-and, from this process (asyncio, all traffic from 127.0.0.1), simulates the class, in this order:
+Set-up (loadlib/setup.py; each step's wall and CPU time printed): a fresh database (SQLite WAL in a
+temp folder, or PostgreSQL) with the banks (`quizengine load-banks`); N students imported with the
+server's password hash (and, for the moonshot, its extra students with a cheap one and tokens issued
+directly), in one process, so that a student has the same id on every database of a run; then the
+deploy step `quizengine warm module-04-prep` for what the phases start (both attempts of each of the
+N students, one of each extra student), one process per core (--no-warm skips it). With --both the
+PostgreSQL half first copies the SQLite half's renderings of the item versions the two databases
+have alike (a rendering depends only on the item version and the seed), and warm renders what is
+left. Then it starts `quizengine serve --port P --workers W` (gunicorn, gevent workers) and, from
+this process (asyncio, all traffic from 127.0.0.1), simulates the class, in this order (each phase's
+run time printed as it ends):
 
   logins   every student asks for a token (POST /api/v1/auth/token), 32 clients at a time (closed
            loop). All traffic comes from one address, so the per-address login limit is raised
@@ -40,8 +47,9 @@ and, from this process (asyncio, all traffic from 127.0.0.1), simulates the clas
            file; PostgreSQL: the same cluster); two wrk processes, one per instance, at once;
   verify   every slot's stored seq is at least its highest acknowledged one;
   moonshot (full runs, or --moonshot) --moon-students students (the class on its second attempts
-           plus more students imported with a cheap password hash and given tokens directly: the
-           moonshot measures autosaves, not logins) each save once per --moon-interval s on average
+           plus more students imported with a cheap password hash and given tokens directly, who
+           start their attempt (rendered ahead) just before: the moonshot measures autosaves, not
+           logins nor starts) each save once per --moon-interval s on average
            for --moon-duration s on keep-alive connections; p95, errors, lost, and the client's
            own lag (scheduled time -> request begun) so that a client limit is not read as the
            server's.
@@ -64,7 +72,6 @@ import resource
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -73,36 +80,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadlib import summary  # noqa: E402
-from loadlib.phases import QUIZ  # noqa: E402
+from loadlib import setup, summary  # noqa: E402
 from loadlib.client import Student  # noqa: E402
-from loadlib.phases import CLIENTS, Bench  # noqa: E402
+from loadlib.phases import Bench  # noqa: E402
 from loadlib.proc import MemorySampler, Processes, free_port, loadavg, log, machine, tail, venv_tool, wait_for_port  # noqa: E402
 from loadlib.report import details, figures  # noqa: E402
 from loadlib.wrk import BASELINE_APP, WRK, WrkResult, finish_wrk, merge, run_wrk, start_wrk, write_lua  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CHEAP_HASH = "argon2id:m=8,t=1,p=1"  # the moonshot's extra students only (they never log in)
-
-EXTRAS = '''
-import sys
-from quizengine import create_app
-from quizengine.migrate import upgrade
-from quizengine.services.accounts import find_user, import_roster
-from quizengine.services.logins import issue_token
-
-app = create_app()
-upgrade(app.config["DATABASE_URL"])
-db = app.extensions["quizengine.db"]
-text = sys.stdin.read()
-import_roster(db, text, sys.argv[1])
-with db.read() as s:
-    for line in text.splitlines()[1:]:
-        name = line.split(",", 1)[0]
-        print(name, issue_token(app.config["SECRET_KEY"], find_user(s, name)))
-'''
-
-
 # ---------------------------------------------------------------- the database
 
 def prepare_postgres(url: str) -> str:
@@ -146,8 +131,10 @@ def redacted(url: str) -> str:
 
 # ---------------------------------------------------------------- one run (one database)
 
-def run_one(args: argparse.Namespace, kind: str, procs: Processes) -> list[summary.Figure]:
-    """The whole benchmark on one database; prints its details and returns its figures."""
+def run_one(args: argparse.Namespace, kind: str, procs: Processes, reuse: Path | None = None,
+            keep_for: Path | None = None) -> list[summary.Figure]:
+    """The whole benchmark on one database; prints its details and returns its figures. ``reuse``: a
+    copy of an earlier database's set-up to take renderings from; ``keep_for``: where to keep this one's."""
     tmp = Path(tempfile.mkdtemp(prefix="qe-load-"))
     keep = args.keep
     stack = ExitStack()
@@ -177,49 +164,17 @@ def run_one(args: argparse.Namespace, kind: str, procs: Processes) -> list[summa
         n = args.students
         students = [Student(i, f"s{i}", f"password-{i:04d}") for i in range(n)]
         exe = venv_tool("quizengine")
-        parts = max(1, min(len(os.sched_getaffinity(0)), 4, n))  # one import per core: hashing is CPU-bound
-        log(f"[{kind}] importing {n} students (quizengine users import, the server's password hash; "
-            f"{parts} imports at once)")
-        t0 = time.monotonic()
-        r = subprocess.run([exe, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:  # the schema first: the imports at once must not race to create it
-            raise SystemExit(f"error: quizengine db upgrade failed:\n{r.stdout}{r.stderr}")
-        running = []
-        for k in range(parts):
-            roster = tmp / f"roster-{k + 1}.csv"
-            roster.write_text("username,full_name,student_id,email,password\n" + "".join(
-                f"{s.username},Student {s.i},{100000 + s.i},{s.username}@example.org,{s.password}\n"
-                for s in students[k::parts]))
-            running.append(subprocess.Popen([exe, "users", "import", str(roster)], env=env, stdout=subprocess.PIPE,
-                                            stderr=subprocess.STDOUT, text=True))
-        for p in running:
-            out, _ = p.communicate(timeout=300 + n * 2)
-            if p.returncode != 0:
-                raise SystemExit(f"error: users import failed:\n{out}")
-        log(f"imported in {time.monotonic() - t0:.1f} s")
         extras: list[Student] = []
-        tokens: dict[str, str] = {}
         if args.moonshot and args.moon_students > n:
             extras = [Student(i, f"m{i}", f"moonshot-{i:05d}") for i in range(n, args.moon_students)]
-            text = "username,full_name,student_id,email,password\n" + "".join(
-                f"{s.username},Moon {s.i},{200000 + s.i},{s.username}@example.org,{s.password}\n" for s in extras)
-            log(f"importing {len(extras)} more students for the moonshot ({CHEAP_HASH}; tokens issued directly)")
-            r = subprocess.run([sys.executable, "-c", EXTRAS, CHEAP_HASH], input=text, env=env, capture_output=True,
-                               text=True, timeout=600)
-            if r.returncode != 0:
-                raise SystemExit(f"error: importing the moonshot's students failed:\n{r.stdout}{r.stderr}")
-            tokens = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
-        if args.warm:  # the deploy step before a class (README "Serving"): each student's attempt rendered ahead
-            t0 = time.monotonic()
-            r = subprocess.run([exe, "load-banks"], env=env, capture_output=True, text=True, timeout=600)
-            if r.returncode != 0:
-                raise SystemExit(f"error: quizengine load-banks failed:\n{r.stdout}{r.stderr}")
-            # both attempts the quiz allows: the class's second starts need no rendering either
-            r = subprocess.run([exe, "warm", QUIZ, "--attempts", "2"], env=env, capture_output=True, text=True,
-                               timeout=1800)
-            if r.returncode != 0:
-                raise SystemExit(f"error: quizengine warm failed:\n{r.stdout}{r.stderr}")
-            log(f"quizengine warm {QUIZ}: banks loaded and both attempts of every student rendered ahead in {time.monotonic() - t0:.1f} s")
+        log(f"[{kind}] set-up: {n} students" + (f" and {len(extras)} more for the moonshot" if extras else "")
+            + ("; the attempts the phases start rendered ahead (quizengine warm)" if args.warm else ""))
+        prepared = setup.prepare(kind, env, exe, students, extras, args.warm, reuse)
+        if keep_for is not None and args.warm and kind == "sqlite":
+            with setup.Step(prepared, kind, "kept for the next database (SQLite backup)"):
+                setup.keep_for_reuse(url, keep_for)
+        tokens = prepared.tokens
+        log(f"[{kind}] set-up done in {prepared.wall:.1f} s")
         durability = app_durability(url)
         relaxed = "NORMAL" if kind == "sqlite" else "off"
         db_desc += f"; the app's {'synchronous' if kind == 'sqlite' else 'synchronous_commit'}={durability}"
@@ -239,19 +194,31 @@ def run_one(args: argparse.Namespace, kind: str, procs: Processes) -> list[summa
 
         bench = Bench(args, port, students)
 
+        def timed(name: str, t0: float) -> None:
+            log(f"[{kind}] {name}: {time.monotonic() - t0:.1f} s ({time.monotonic() - started:.0f} s into this database)")
+
         async def the_class() -> None:
-            await bench.logins(mem)
-            await bench.spike(mem)
-            await bench.paced(mem)
-            await bench.submits(mem)
+            for name, phase in (("logins", bench.logins), ("spike", bench.spike), ("paced", bench.paced),
+                                ("submits", bench.submits)):
+                t0 = time.monotonic()
+                await phase(mem)
+                timed(name, t0)
+            t0 = time.monotonic()
             await bench.verify(mem, "paced", [(s, s.attempt["attempt_id"]) for s in students if s.attempt], "submitted")
+            timed("verify", t0)
+            t0 = time.monotonic()
             await bench.starts(mem)
+            timed("starts", t0)
 
         asyncio.run(the_class())
+        t0 = time.monotonic()
         sat = saturation(args, bench, procs, mem, tmp, port, url, kind, durability, relaxed, exe, env)
+        timed("saturation and 2 instances", t0)
 
         if args.moonshot:
+            t0 = time.monotonic()
             asyncio.run(bench.moonshot(mem, extras, tokens))
+            timed("moonshot (its extra students' starts, the saves, the check)", t0)
         mem.enter("end")
         mem.stop()
 
@@ -260,7 +227,7 @@ def run_one(args: argparse.Namespace, kind: str, procs: Processes) -> list[summa
         status_5xx = len(re.findall(r'" 5\d\d ', log_text))
         run = {"kind": kind, "db": db_desc, "durability": durability, "relaxed": relaxed, "tracebacks": tracebacks,
                "status_5xx": status_5xx, "server_log": server_log, "wall": time.monotonic() - started,
-               "load_before": load_before, "load_after": loadavg(), **sat}
+               "load_before": load_before, "load_after": loadavg(), "setup": prepared.steps, **sat}
         details(args, bench, mem, run)
         figs = figures(args, bench, mem, run)
         ok = summary.all_passed(figs)
@@ -401,7 +368,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--json", type=Path, help="also write the figures to this file (JSON)")
     ap.add_argument("--no-warm", dest="warm", action="store_false",
                     help="skip `quizengine warm QUIZ` before serving (the deploy step README asks for): the "
-                         "spike then renders every question at the start")
+                         "spike, the second starts and the moonshot's starts then render every question")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (logs, databases, Lua scripts)")
     a = ap.parse_args()
     a.students = a.students or (50 if a.quick else 300)
@@ -453,9 +420,12 @@ def main() -> int:
     procs = Processes()
     columns: list[tuple[str, list[summary.Figure]]] = []
     t0 = time.monotonic()
+    shared = Path(tempfile.mkdtemp(prefix="qe-load-both-")) if len(kinds) > 1 else None
+    first = shared / "first-setup.sqlite3" if shared else None  # the SQLite set-up, its renderings reused
     try:
         for kind in kinds:
-            columns.append((names[kind], run_one(args, kind, procs)))
+            columns.append((names[kind], run_one(args, kind, procs, reuse=first if kind != "sqlite" else None,
+                                                 keep_for=first if kind == "sqlite" else None)))
             if len(kinds) > 1:  # the figures so far, in case a later database can't finish
                 print(f"\n== {names[kind]} figures ==")
                 summary.table(columns[-1:])
@@ -468,6 +438,9 @@ def main() -> int:
             print(e.code, file=sys.stderr)
             return 2
         raise
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
     print()
     print(f"== summary: {args.students} students, {args.workers} workers; {args.machine}; "
           f"load average now {loadavg()}; {time.monotonic() - t0:.0f} s in all ==")

@@ -49,7 +49,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from loadlib.client import make_response  # noqa: E402  (the load benchmark's responses)
-from loadlib.proc import children  # noqa: E402
+from loadlib.proc import children, wait_for_port  # noqa: E402
 QUIZ = "module-04-prep"
 TARGET_RSS_MIB = 300.0
 SEEN: dict[int, str] = {}  # status -> the first request answered with it (4xx, 5xx)
@@ -280,20 +280,6 @@ def instructor(base: str, password: str) -> dict[int, int]:
 
 
 # ---------------------------------------------------------------- main
-
-def wait_for_port(port: int, proc: subprocess.Popen, logfile: Path, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"error: the server exited with status {proc.returncode}; see {logfile}:\n"
-                             + logfile.read_text(errors="replace")[-3000:])
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"error: nothing listens on port {port} after {timeout:.0f} s; see {logfile}")
-
 
 def wait_for_workers(pid: int, n: int, timeout: float = 60.0) -> None:
     """Until the master has ``n`` children (the workers are forked after the port is bound)."""

@@ -54,12 +54,13 @@ def load() -> str:
         return " ".join(fh.read().split()[:3])
 
 
-def make_app(tmp: Path):
+def make_app(tmp: Path, url: str | None = None):
+    """The app on a fresh database (``url``, else SQLite in ``tmp``) with the shipped banks and FIGURED."""
     from quizengine import create_app
     from quizengine.migrate import upgrade
     from quizengine.services.banks import load_banks
 
-    url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    url = url or f"sqlite:///{tmp / 'bench.sqlite3'}"
     upgrade(url)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-secret", "BANKS": str(ROOT / "banks"),
                       "INSTANCE": str(tmp), "PASSWORD_METHOD": FAST_HASH, "WTF_CSRF_ENABLED": False,

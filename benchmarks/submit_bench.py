@@ -36,83 +36,26 @@ ROOT = Path(os.environ.get("SUBMIT_BENCH_TREE") or Path(__file__).resolve().pare
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+os.environ.setdefault("START_BENCH_TREE", str(ROOT))  # start_bench measures the same tree
 from loadlib.client import make_response  # noqa: E402 - after the path
+from start_bench import add_students, load, make_app, tokens  # noqa: E402 - the same set-up
+from start_bench import answers as answer  # noqa: E402
+from start_bench import clear_process_caches as forget_variants  # noqa: E402
 
 QUIZ = "module-04-prep"
-CHEAP_HASH = "argon2id:m=8,t=1,p=1"
-
-
-def load() -> str:
-    with open("/proc/loadavg") as fh:
-        return " ".join(fh.read().split()[:3])
-
-
-def answer(q: dict):
-    """A well-formed response to a question of the attempt view (right or wrong does not matter)."""
-    def numbers(shape: list[int]):
-        return 0.5 if not shape else [numbers(shape[1:]) for _ in range(shape[0])]
-
-    kind = q["type"]
-    if kind == "single_choice":
-        return q["choices"][0]["id"]
-    if kind == "multiple_select":
-        return [q["choices"][0]["id"]]
-    if kind == "true_false":
-        return True
-    if kind == "numeric":
-        return numbers(list(q.get("shape") or []))
-    if kind == "matching":
-        return {left["id"]: q["rights"][0]["id"] for left in q["lefts"]}
-    if kind == "ordering":
-        return [o["id"] for o in q["options"]]
-    if kind == "multipart":
-        return {p["id"]: numbers(p["shape"]) for p in q["parts"]}
-    return "an answer"
-
-
-def forget_variants() -> None:
-    """Forget what this process built (variants, figures, Markdown, MathML), as a fresh worker would."""
-    from quizengine.bank import figures, render
-    from quizengine.services import banks
-
-    banks._VARIANTS.clear()
-    figures._CACHE.clear()
-    render.markdown_to_html.cache_clear()
-    render._mathml.cache_clear()
-
-
-def make_app(tmp: Path, url: str):
-    from quizengine import create_app
-    from quizengine.migrate import upgrade
-    from quizengine.services.banks import load_banks
-
-    upgrade(url)
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-secret", "BANKS": str(ROOT / "banks"),
-                      "INSTANCE": str(tmp), "PASSWORD_METHOD": CHEAP_HASH, "WTF_CSRF_ENABLED": False,
-                      "LOGINS_PER_ADDRESS": 0, "LOGINS_PER_SECOND": 0, "LTI_SEND": "thread"})
-    with app.extensions["quizengine.db"].write() as s:
-        load_banks(s, ROOT / "banks")
-    return app
 
 
 def prepare(app, n: int, prefix: str, random_answers: bool = True) -> list[tuple[dict, int]]:
     """n students, each with an answered attempt (rendered ahead, as the warmer does after a login);
     random answers as benchmarks/load.py sends (loadlib.client.make_response), else fixed ones."""
     rng = random.Random(14)
-    from quizengine.services import accounts
     from quizengine.services.warming import warm_quiz
 
-    db = app.extensions["quizengine.db"]
-    names = [f"{prefix}{i}" for i in range(n)]
-    with db.write() as s:
-        for name in names:
-            accounts.add_user(s, name, "student", "password-123", method=CHEAP_HASH)
-    warm_quiz(db, app.config["SECRET_KEY"], QUIZ, names)
+    names = add_students(app, n, prefix)
+    warm_quiz(app.extensions["quizengine.db"], app.config["SECRET_KEY"], QUIZ, names)
     client = app.test_client()
     out = []
-    for name in names:
-        r = client.post("/api/v1/auth/token", json={"username": name, "password": "password-123"})
-        h = {"Authorization": f"Bearer {r.json['token']}"}
+    for h in tokens(app, client, names):
         view = client.post(f"/api/v1/quizzes/{QUIZ}/attempts", headers=h).json
         for k, q in enumerate(view["questions"]):
             value = make_response(q, rng) if random_answers else answer(q)

@@ -1,4 +1,4 @@
-"""Shared fixtures: a click runner for the ``quizengine`` command."""
+"""Shared fixtures: a click runner for the ``quizengine`` command and its environment."""
 
 from __future__ import annotations
 
@@ -9,3 +9,12 @@ from click.testing import CliRunner
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """The CLI's environment: a fresh SQLite database and instance folder in ``tmp_path`` (returned)."""
+    monkeypatch.setenv("QUIZENGINE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    monkeypatch.setenv("QUIZENGINE_SECRET_KEY", "cli-secret")
+    monkeypatch.setenv("QUIZENGINE_INSTANCE", str(tmp_path / "instance"))
+    return tmp_path

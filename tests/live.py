@@ -32,6 +32,15 @@ class LiveServer:
                     "QUIZENGINE_DATABASE_URL": database_url or f"sqlite:///{tmp / 'live.sqlite3'}"}
         self.proc: subprocess.Popen | None = None
 
+    def add_class(self, students: list[str] | tuple[str, ...], password: str, teacher_password: str) -> None:
+        """Import these students (``ann`` as Ann Student, S-1, ...), all with ``password``, and an
+        instructor ``teacher``."""
+        roster = self.tmp / "roster.csv"
+        roster.write_text("username,full_name,student_id,email,password\n" + "".join(
+            f"{u},{u.title()} Student,S-{k + 1},{u}@example.org,{password}\n" for k, u in enumerate(students)))
+        self.cli("users", "import", str(roster))
+        self.cli("users", "add", "teacher", "--role", "instructor", "--password-stdin", stdin=teacher_password + "\n")
+
     def cli(self, *args: str, stdin: str | None = None) -> str:
         r = subprocess.run([EXE, *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=120)
         if r.returncode != 0:

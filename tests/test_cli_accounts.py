@@ -5,17 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-import pytest
-
 from quizengine.cli import main
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("QUIZENGINE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
-    monkeypatch.setenv("QUIZENGINE_SECRET_KEY", "cli-secret")
-    monkeypatch.setenv("QUIZENGINE_INSTANCE", str(tmp_path / "instance"))
-    return tmp_path
 
 
 def test_users_add_with_password_stdin_and_generated(runner, env):

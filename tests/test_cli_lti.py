@@ -14,14 +14,6 @@ ARGS = ["lti", "add-platform", "--issuer", "https://canvas.instructure.com", "--
         "--jwks-url", "https://sso.canvaslms.com/api/lti/security/jwks"]
 
 
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("QUIZENGINE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
-    monkeypatch.setenv("QUIZENGINE_SECRET_KEY", "cli-secret")
-    monkeypatch.setenv("QUIZENGINE_INSTANCE", str(tmp_path / "instance"))
-    return tmp_path
-
-
 def test_add_platform_list_and_rotate_never_print_a_private_key(runner, env):
     r = runner.invoke(main, ARGS + ["--frame-origin", "https://school.instructure.com"])
     assert r.exit_code == 0, r.output

@@ -91,7 +91,10 @@ def details(args: argparse.Namespace, bench: Bench, mem: MemorySampler, run: dic
               f"(offered {m['rate']:.0f}/s over {args.moon_duration:g} s); client lag p50 {percentile(lag, 50):.1f}, p95 {percentile(lag, 95):.1f}, max "
               f"{max(lag, default=0):.1f} ms; client CPU {100 * m['client_cpu']:.0f}% of one core; "
               f"{m['connections']} connections")
-    print(f"  this run: {run['wall']:.0f} s; load average before {run['load_before']}, after {run['load_after']}")
+    steps = run.get("setup") or []
+    print(f"  this run: {run['wall']:.0f} s, of which set-up {sum(w for _, w, _ in steps):.0f} s ("
+          + "; ".join(f"{name.split(' (')[0]} {w:.0f} s, CPU {c:.0f} s" for name, w, c in steps)
+          + f"); load average before {run['load_before']}, after {run['load_after']}")
 
 
 def _lat(ep: Any) -> str:

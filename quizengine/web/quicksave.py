@@ -27,7 +27,7 @@ from ..services.attempts import check_seq
 from ..services.clock import iso
 from ..services.errors import ServiceError
 from ..services.quicksave import quick_save
-from .headers import HSTS, content_security_policy
+from .headers import api_headers
 from .pagesave import PAGE_PATH, page_lane
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,7 @@ class QuickSave:
         self.db = flask_app.extensions["quizengine.db"]
         self.secret, self.max_age = cfg["SECRET_KEY"], cfg["API_TOKEN_MAX_AGE"]
         self.max_body = cfg.get("MAX_CONTENT_LENGTH") or 64 * 1024
-        # The headers web/headers.py gives every API response of a request without a session.
-        self.headers = [("Content-Security-Policy", content_security_policy(None)), ("X-Frame-Options", "DENY"),
-                        ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"),
-                        ("Cache-Control", "no-store")]
-        if cfg.get("HTTPS"):
-            self.headers.append(("Strict-Transport-Security", HSTS))
+        self.headers = api_headers(cfg)  # as web/headers.py gives an API response without a session
         self.page = page_lane(flask_app)
         # token -> (user id, session version, expiry): a student's every save carries the same token;
         # its signature is checked once (the claims it signs never change), its expiry every time.

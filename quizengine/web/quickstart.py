@@ -18,20 +18,11 @@ from flask import Flask
 
 from ..services import logins
 from ..services.quickstart import prepare, quick_start
-from .headers import HSTS, content_security_policy
+from .headers import api_headers
 
 log = logging.getLogger(__name__)
 
 PATH = re.compile(r"/api/v1/quizzes/([A-Za-z0-9_.-]{1,200})/attempts\Z")
-
-
-def api_headers(cfg: Any) -> list[tuple[str, str]]:
-    """The headers web/headers.py gives every API response of a request without a session."""
-    out = [("Content-Security-Policy", content_security_policy(None)), ("X-Frame-Options", "DENY"),
-           ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"), ("Cache-Control", "no-store")]
-    if cfg.get("HTTPS"):
-        out.append(("Strict-Transport-Security", HSTS))
-    return out
 
 
 class QuickStart:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import textwrap
@@ -128,3 +130,49 @@ def test_a_plot_is_drawn_in_process_when_no_drawing_process_can_run(tmp_path, mo
         assert drawer._SPAWNED == []  # it was started, failed, and was reaped
     finally:
         drawer.use(None)
+
+
+OWNER = textwrap.dedent("""
+    import sys
+    from quizengine.bank.figures import drawer
+    from quizengine.bank.figures.plots import ActivationDrawing
+    drawer.IDLE_S = 600.0  # only its owner's end can stop it within the test
+    drawer.use(sys.argv[1])
+    drawer.svg(ActivationDrawing("relu", 0.0, (1.0,), -2.0, 2.0), "a")
+    print(drawer._SPAWNED[0], flush=True)
+    sys.stdin.readline()  # until the test kills this process
+""")
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    """True once ``pid`` has exited (its pidfd turns readable), False if it still runs after ``timeout`` s."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_the_drawing_process_leaves_as_soon_as_the_server_that_started_it_is_gone(sock, how):
+    with subprocess.Popen([sys.executable, "-c", OWNER, sock], env=ENV, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as owner:
+        try:
+            pid = int(owner.stdout.readline())
+            STRAYS.append(pid)
+            assert not wait_gone(pid, 0)  # it serves while its owner lives
+        finally:
+            owner.send_signal(how)
+            owner.wait(timeout=60)
+    assert wait_gone(pid, 30.0)  # not the 600 s of its idle time
+    assert not os.path.exists(sock)
+
+
+def test_a_drawing_process_whose_owner_is_gone_does_not_stay(sock):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    server = subprocess.run([sys.executable, "-m", "quizengine.figure_server", sock, "600", gone.stdout.strip()],
+                            env=ENV, timeout=300)
+    assert server.returncode == 0 and not os.path.exists(sock)

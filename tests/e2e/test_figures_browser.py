@@ -66,10 +66,7 @@ def server(tmp_path_factory):
     (banks / "figs.yaml").write_text(BANK)
     (banks / "quizzes" / "figs-quiz.yaml").write_text(QUIZ)
     srv = LiveServer(tmp, banks)
-    roster = tmp / "roster.csv"
-    roster.write_text(f"username,full_name,student_id,email,password\nann,Ann Student,S-1,ann@example.org,{PASSWORD}\n")
-    srv.cli("users", "import", str(roster))
-    srv.cli("users", "add", "teacher", "--role", "instructor", "--password-stdin", stdin=TEACHER_PASSWORD + "\n")
+    srv.add_class(["ann"], PASSWORD, TEACHER_PASSWORD)
     srv.start()
     yield srv
     srv.stop()

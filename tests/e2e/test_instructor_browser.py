@@ -32,11 +32,7 @@ def server(tmp_path_factory):
     banks = tmp / "banks"
     shutil.copytree(ROOT / "banks", banks, ignore=shutil.ignore_patterns("README.md"))
     srv = LiveServer(tmp, banks)
-    roster = tmp / "roster.csv"
-    roster.write_text("username,full_name,student_id,email,password\n" + "".join(
-        f"{u},{u.title()} Student,S-{k},{u}@example.org,{PASSWORD}\n" for k, u in enumerate(STUDENTS)))
-    srv.cli("users", "import", str(roster))
-    srv.cli("users", "add", "teacher", "--role", "instructor", "--password-stdin", stdin=TEACHER_PASSWORD + "\n")
+    srv.add_class(STUDENTS, PASSWORD, TEACHER_PASSWORD)
     srv.start()
     srv.banks = banks  # type: ignore[attr-defined]
     teacher = srv.token("teacher", TEACHER_PASSWORD)

@@ -35,11 +35,7 @@ def server(tmp_path_factory):
     for quiz in (DATA / "ux" / "quizzes").iterdir():
         shutil.copy(quiz, banks / "quizzes")
     srv = LiveServer(tmp, banks)
-    roster = tmp / "roster.csv"
-    rows = "".join(f"{u},{u.title()} Student,S-{k},{u}@example.org,{PASSWORD}\n" for k, u in enumerate(STUDENTS))
-    roster.write_text("username,full_name,student_id,email,password\n" + rows)
-    srv.cli("users", "import", str(roster))
-    srv.cli("users", "add", "teacher", "--role", "instructor", "--password-stdin", stdin=TEACHER_PASSWORD + "\n")
+    srv.add_class(STUDENTS, PASSWORD, TEACHER_PASSWORD)
     srv.start()
     yield srv
     srv.stop()

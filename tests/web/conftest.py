@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -171,6 +174,23 @@ def users(app) -> Accounts:
     return Accounts(app)
 
 
+@pytest.fixture
+def teacher(client, users):
+    """The test client, logged in as an instructor (a module may define its own ``teacher``)."""
+    users.add("teacher", "instructor")
+    users.login(client, "teacher")
+    return client
+
+
+@pytest.fixture
+def banks_copy(app, tmp_path):
+    """A private copy of the banks that the editor may write to (and that keeps its own board)."""
+    dst = tmp_path / "banks"
+    shutil.copytree(app.config["BANKS"], dst)
+    app.config["BANKS"] = str(dst)
+    return dst
+
+
 def set_quiz(db, quiz_id: str = "module-04-prep", **fields) -> None:
     from quizengine.models import Quiz
 
@@ -178,3 +198,29 @@ def set_quiz(db, quiz_id: str = "module-04-prep", **fields) -> None:
         q = s.get(Quiz, quiz_id)
         for k, v in fields.items():
             setattr(q, k, v)
+
+
+def two_writes_at_once(db, write: Callable) -> None:
+    """Run ``write(session)`` in two write transactions at once (PostgreSQL): the second starts while
+    the first holds its new row, must wait for it (a lock not granted, seen in pg_locks), then goes on
+    once the first commits; neither may raise (no unique violation)."""
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with db.write() as s:
+                write(s)
+        except BaseException as e:  # reported by the assertion below
+            errors.append(e)
+
+    with db.write() as s:
+        write(s)
+        other = threading.Thread(target=second)
+        other.start()
+        deadline = time.monotonic() + 10
+        with db.read() as r:  # the second transaction waits on the first one's new row
+            while not r.scalar(text("select count(*) from pg_locks where not granted")):
+                assert time.monotonic() < deadline, "the second transaction never waited"
+                r.rollback()
+    other.join(10)
+    assert not other.is_alive() and errors == []

@@ -18,19 +18,9 @@ ITEM = "vocab-epoch-definition"
 
 
 @pytest.fixture
-def teacher(client, users):
-    users.add("teacher", "instructor")
-    users.login(client, "teacher")
-    return client
-
-
-@pytest.fixture
-def banks(app, tmp_path):
+def banks(banks_copy):
     """A private copy of the banks (a board is kept per folder, so each test starts with none)."""
-    dst = tmp_path / "banks"
-    shutil.copytree(app.config["BANKS"], dst)
-    app.config["BANKS"] = str(dst)
-    return dst
+    return banks_copy
 
 
 @contextlib.contextmanager

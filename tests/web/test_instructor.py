@@ -32,24 +32,6 @@ PAGES = [
 ]
 
 
-@pytest.fixture
-def teacher(client, users):
-    users.add("teacher", "instructor")
-    users.login(client, "teacher")
-    return client
-
-
-@pytest.fixture
-def banks_copy(app, tmp_path):
-    """A private copy of the banks that the editor may write to."""
-    import shutil
-
-    dst = tmp_path / "banks"
-    shutil.copytree(app.config["BANKS"], dst)
-    app.config["BANKS"] = str(dst)
-    return dst
-
-
 @pytest.mark.parametrize("method,url", PAGES)
 def test_students_get_403_on_every_instructor_page(app, users, method, url):
     users.add("ann")

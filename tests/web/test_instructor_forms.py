@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
 from urllib.parse import urlencode
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,21 +15,6 @@ from sqlalchemy import select
 from quizengine.models import Attempt, CurrentItem, ItemVersion, Quiz, User
 from quizengine.services import accounts, editor
 from tests.web.test_instructor import QUIZ, _attempt_with_answers, _crafted_attempts
-
-
-@pytest.fixture
-def teacher(client, users):
-    users.add("teacher", "instructor")
-    users.login(client, "teacher")
-    return client
-
-
-@pytest.fixture
-def banks_copy(app, tmp_path):
-    dst = tmp_path / "banks"
-    shutil.copytree(app.config["BANKS"], dst)
-    app.config["BANKS"] = str(dst)
-    return dst
 
 
 def csrf(client, url: str) -> str:

@@ -4,15 +4,16 @@ over; the pair's lock is read again inside the write; counts made at once on Pos
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from quizengine.models import LoginFailure
 from quizengine.services import logins
 from quizengine.services.clock import aware
+
+from .conftest import two_writes_at_once
 
 ADDRESS = "192.0.2.44"
 
@@ -58,24 +59,9 @@ def test_address_counts_made_by_two_transactions_at_once_add_up(db):
     if db.is_sqlite:
         pytest.skip("one writer at a time on SQLite: no race to test")
     th, t = logins.Throttle(per_address=10), logins.now()
-    errors: list[BaseException] = []
 
-    def second() -> None:
-        try:
-            with db.write() as s:
-                assert logins.reserve(s, "ann", ADDRESS, t, th) is None
-        except BaseException as e:  # reported by the assertion below
-            errors.append(e)
-
-    with db.write() as s:
+    def count(s) -> None:
         assert logins.reserve(s, "ann", ADDRESS, t, th) is None
-        other = threading.Thread(target=second)
-        other.start()
-        deadline = logins.time.monotonic() + 10
-        with db.read() as r:  # the second transaction waits on the first one's new row
-            while not r.scalar(text("select count(*) from pg_locks where not granted")):
-                assert logins.time.monotonic() < deadline, "the second transaction never waited"
-                r.rollback()
-    other.join(10)
-    assert not other.is_alive() and errors == []
+
+    two_writes_at_once(db, count)
     assert rate_row(db) == (2, t)

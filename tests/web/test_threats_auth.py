@@ -355,30 +355,10 @@ def test_throttle_counters_made_by_two_transactions_at_once_are_one_row_counted_
     so the race can't happen there."""
     if db.is_sqlite:
         pytest.skip("one writer at a time on SQLite: no race to test")
-    import threading
-    from sqlalchemy import text
-
     from quizengine.models import LoginFailure
+
+    from .conftest import two_writes_at_once
     key, t, window = "addr:203.0.113.9", logins.now(), timedelta(minutes=1)
-    errors: list[BaseException] = []
-
-    def second() -> None:
-        try:
-            with db.write() as s:
-                logins._bump(s, key, t, window)
-        except BaseException as e:  # reported by the assertion below
-            errors.append(e)
-
-    with db.write() as s:
-        logins._bump(s, key, t, window)
-        other = threading.Thread(target=second)
-        other.start()
-        deadline = logins.time.monotonic() + 10
-        with db.read() as r:  # the second transaction waits on the first one's new row
-            while not r.scalar(text("select count(*) from pg_locks where not granted")):
-                assert logins.time.monotonic() < deadline, "the second transaction never waited"
-                r.rollback()
-    other.join(10)
-    assert not other.is_alive() and errors == []
+    two_writes_at_once(db, lambda s: logins._bump(s, key, t, window))
     with db.read() as s:
         assert s.get(LoginFailure, key).count == 2

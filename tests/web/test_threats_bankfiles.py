@@ -7,7 +7,6 @@ One test per threat, named after it.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,23 +23,9 @@ from quizengine.migrate import upgrade
 from quizengine.models import BankFileVersion, Quiz, User
 from quizengine.services import bank_checks, editor
 
+from tests.bank.test_threats_bankfiles import DERIVED_BANK
+
 from .conftest import POSTGRES, ROOT, set_quiz
-
-
-@pytest.fixture
-def teacher(client, users):
-    users.add("teacher", "instructor")
-    users.login(client, "teacher")
-    return client
-
-
-@pytest.fixture
-def banks_copy(app, tmp_path):
-    """A private copy of the banks that the editor may write to."""
-    dst = tmp_path / "banks"
-    shutil.copytree(app.config["BANKS"], dst)
-    app.config["BANKS"] = str(dst)
-    return dst
 
 
 def versions(db, key: str) -> list[BankFileVersion]:
@@ -156,22 +141,7 @@ def test_threat_history_split_by_the_path_as_typed(teacher, banks_copy, db):
     assert versions(db, "./vocabulary.yaml") == []
 
 
-DERIVED_BOMB = """\
-topic: t
-title: T
-items:
-  - id: t-power
-    type: numeric
-    prompt: "How many parameters has a Dense layer of {{h}} units on {{n}} inputs?"
-    params:
-      h: {choice: [1, 2]}
-    derived:
-      n: "(10**10**6) % 7"
-    calc:
-      keras: {input_dim: "$n", layers: ["$h"]}
-    answer: total_params
-    explanation: Weights and biases.
-"""
+DERIVED_BOMB = DERIVED_BANK.replace("EXPR", "(10**10**6) % 7")  # the bank tests' derived-parameter bank
 
 
 @pytest.mark.parametrize("bank,where,limit", [

@@ -31,6 +31,7 @@ REPLY_S = 30.0  # how long a worker waits for one drawing
 
 log = logging.getLogger(__name__)
 _PATH: str | None = None
+_OWNER: int | None = None  # the process that called use(): under serve, the gunicorn master
 _SPAWNED: list[int] = []  # drawing processes this process started (reaped once they exit)
 
 
@@ -41,9 +42,10 @@ def socket_path(instance: str) -> str:
 
 
 def use(path: str | None) -> None:
-    """Draw plots through the drawing process at ``path`` (None: in this process)."""
-    global _PATH
-    _PATH = path
+    """Draw plots through the drawing process at ``path`` (None: in this process); a drawing process
+    started later exits when this process (the gunicorn master, before it forks) is gone."""
+    global _PATH, _OWNER
+    _PATH, _OWNER = path, os.getpid()
 
 
 def encode(d: ActivationDrawing | TrajectoryDrawing, salt: str) -> dict[str, Any]:
@@ -103,7 +105,7 @@ def _start(path: str) -> bool:
     for pid in list(_SPAWNED):  # reap the ones that stopped
         _exited(pid)
     pid = _unpatched("posix_spawn")(sys.executable, [sys.executable, "-m", "quizengine.figure_server", path,
-                                                     str(IDLE_S)], dict(os.environ))
+                                                     str(IDLE_S), str(_OWNER or os.getpid())], dict(os.environ))
     _SPAWNED.append(pid)
     deadline = time.monotonic() + START_S
     while time.monotonic() < deadline:
