@@ -340,10 +340,10 @@ def report(label: str, lat: list[float], errors: int) -> None:
 
 
 def over_http(args) -> None:
-    import socket
     import sqlite3
     import subprocess
 
+    from loadlib.proc import free_port, wait_for_port
     from quizengine import create_app
     from quizengine.services import accounts
 
@@ -365,19 +365,12 @@ def over_http(args) -> None:
             for name in names:
                 accounts.add_user(s, name, "student", "password-123", method=FAST_HASH)
     app.extensions["quizengine.db"].dispose()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     log = open(tmp / "server.log", "w")
     server = subprocess.Popen(cli + ["serve", "--port", str(port), "--workers", "2"], env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        for _ in range(600):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for_port(port, server, tmp / "server.log")
         tokens: dict[str, str] = {}
 
         def login(c: Client, name: str) -> bool:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from loadlib.client import make_response  # noqa: E402 - after the path
+from loadlib.proc import free_port, wait_for_port  # noqa: E402
 from start_bench import closed_loop, pct, server_cpu  # noqa: E402
 
 QUIZ = "module-04-prep"
@@ -66,19 +66,12 @@ def main() -> None:
               f"        accounts.add_user(s, name, 'student', 'password-123', method={FAST_HASH!r})\n")
     subprocess.run([sys.executable, "-c", script], env=env, check=True, cwd=ROOT)
     subprocess.run(cli + ["warm", QUIZ, "--attempts", "2"], env=env, check=True, capture_output=True, cwd=ROOT)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     log = open(tmp / "server.log", "w")
     server = subprocess.Popen(cli + ["serve", "--port", str(port), "--workers", str(args.workers)], env=env,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
     try:
-        for _ in range(600):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for_port(port, server, tmp / "server.log")
         tokens: dict[str, str] = {}
         attempts: dict[str, dict] = {}
         rng = random.Random(14)

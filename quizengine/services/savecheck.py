@@ -3,7 +3,7 @@
 A save checks the answer against its question's variant (``bank.types.check_response``), but reads
 only its type and a few ids or shapes: the choice, term and entry ids, the numeric answer's shape,
 the parts' ids and shapes. The full variant (its prompt, its calculation, its buggy answers) is kept
-in an LRU of 4,096 per process (services/banks.py), fewer than a class's 300 students x 20 questions,
+in an LRU of 2,048 per process (services/banks.py), fewer than a class's 300 students x 20 questions,
 so a save rotating over a class would rebuild it (about 1 ms). This keeps the variant's save view
 (``ItemType.save_view``: a stand-in holding only what the checks read) instead, for every variant
 the process has built: one per item version when no seed changes it (no params, derived values or

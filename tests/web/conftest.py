@@ -21,6 +21,7 @@ from quizengine import create_app
 from quizengine.migrate import upgrade
 from quizengine.services import accounts
 from quizengine.services.banks import load_banks
+from quizengine.services.groupcommit import group_commit
 
 ROOT = Path(__file__).resolve().parents[2]
 BANKS = ROOT / "banks"
@@ -224,3 +225,25 @@ def two_writes_at_once(db, write: Callable) -> None:
                 r.rollback()
     other.join(10)
     assert not other.is_alive() and errors == []
+
+
+def hold_first_batch(monkeypatch, db):
+    """Make the group commit's first batch wait for ``gate``; return (the group commit, gate, write calls)."""
+    commits: list[int] = []
+    real_write = db.raw_write
+
+    def counted():
+        commits.append(1)
+        return real_write()
+
+    monkeypatch.setattr(db, "raw_write", counted)
+    gc = group_commit(db)
+    gate = threading.Event()
+    held = gc._write
+
+    def slow_first_batch(batch):
+        gate.wait(5)
+        held(batch)
+
+    monkeypatch.setattr(gc, "_write", slow_first_batch)
+    return gc, gate, commits

@@ -7,13 +7,11 @@ import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 from quizengine.cli import main
 from quizengine.models import Quiz
 from quizengine.services import views
 from quizengine.services.attempts import load_attempt
-from quizengine.services.clock import now
 
 from .conftest import BANKS, ROOT, set_quiz
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from quizengine.models import Attempt, AttemptQuestion, Response, User
 from quizengine.services import quicksave as quick
-from quizengine.services.groupcommit import GroupCommit, group_commit
-from tests.web.conftest import POSTGRES
+from quizengine.services.groupcommit import GroupCommit
+from tests.web.conftest import POSTGRES, hold_first_batch
 from tests.web.test_quicksave import QUIZ, flask_calls, stored  # noqa: F401  (flask_calls: a fixture)
 
 
@@ -43,23 +43,7 @@ def saved_rows(db, attempt_id: int) -> dict[int, tuple]:
 def test_saves_arriving_together_share_one_commit_and_all_are_kept(db, crowd, monkeypatch):
     if POSTGRES:
         pytest.skip("the group commit is SQLite's (PostgreSQL writes each save in one statement)")
-    commits = []
-    real_write = db.raw_write
-
-    def counted():
-        commits.append(1)
-        return real_write()
-
-    monkeypatch.setattr(db, "raw_write", counted)
-    gc = group_commit(db)
-    gate = threading.Event()
-    held = gc._write
-
-    def slow_first_batch(batch):  # the first batch waits until every other save has queued behind it
-        gate.wait(5)
-        held(batch)
-
-    monkeypatch.setattr(gc, "_write", slow_first_batch)
+    gc, gate, commits = hold_first_batch(monkeypatch, db)  # the first batch waits until every other save has queued behind it
     results: dict[tuple, object] = {}
 
     def save(uid, version, aid, slot, seq):

@@ -14,8 +14,7 @@ from sqlalchemy import select
 from quizengine.models import Attempt, User
 from quizengine.services import banks, draw
 from quizengine.services import quickstart as quick
-from quizengine.services.groupcommit import group_commit
-from tests.web.conftest import POSTGRES
+from tests.web.conftest import POSTGRES, hold_first_batch
 from tests.web.test_quickstart import QUIZ, full_path_draw, stored, warm
 
 
@@ -29,28 +28,6 @@ def crowd(app, db, users):
     with db.read() as s:
         return {n: tuple(s.execute(select(User.id, User.session_version).where(User.username == n)).one())
                 for n in names}
-
-
-def hold_first_batch(monkeypatch, db):
-    """Make the group commit's first batch wait for ``gate``; return (gate, write calls)."""
-    commits: list[int] = []
-    real_write = db.raw_write
-
-    def counted():
-        commits.append(1)
-        return real_write()
-
-    monkeypatch.setattr(db, "raw_write", counted)
-    gc = group_commit(db)
-    gate = threading.Event()
-    held = gc._write
-
-    def slow_first_batch(batch):
-        gate.wait(5)
-        held(batch)
-
-    monkeypatch.setattr(gc, "_write", slow_first_batch)
-    return gc, gate, commits
 
 
 def run_together(gc, gate, starts) -> list:
