@@ -50,8 +50,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import (CONN_ERROR, QUIZ, ROOT, TIMEOUT, Http, Processes, free_port, log,  # noqa: E402
-                  make_response, percentile, venv_tool, wait_for_port)
+from loadlib.client import CONN_ERROR, TIMEOUT, Http, make_response  # noqa: E402
+from loadlib.phases import QUIZ  # noqa: E402
+from loadlib.proc import Processes, free_port, log, percentile, venv_tool, wait_for_port  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGET_P95_MS = 200.0
 BOMB = "1e20000000/1"
