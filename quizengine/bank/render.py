@@ -67,8 +67,35 @@ def _mathml(content: str, display: str) -> str:
     return mathml.replace("<math", f'<math alttext="{name}" aria-label="{name}"', 1)
 
 
+BREAK = re.compile(r",\s*\\quad\b\s*")
+
+
+def display_pieces(content: str) -> list[str]:
+    """Split a display formula at its top-level ``, \\quad`` separators.
+
+    Top level: outside braces (and ``\\{ ... \\}``), environments and ``\\left ... \\right``.
+
+    Browsers set MathML on one line, so ``$$x = ..., \\quad W = ..., \\quad b = ...$$`` overflows a
+    phone and even a desktop card. Each piece keeps its comma and becomes its own formula; the pieces
+    wrap as words do. A formula without such a separator is one piece.
+    """
+    pieces, start = [], 0
+    for m in BREAK.finditer(content):
+        head = content[:m.start()]
+        if all(head.count(a) == head.count(b) for a, b in (("{", "}"), ("\\begin", "\\end"), ("\\left", "\\right"))):
+            pieces.append(content[start:m.start()] + ",")
+            start = m.end()
+    pieces.append(content[start:])
+    return [p.strip() for p in pieces if p.strip()]
+
+
 def _math(content: str, opts: dict[str, Any]) -> str:
-    return _mathml(content, "block" if opts.get("display_mode") else "inline")
+    if not opts.get("display_mode"):
+        return _mathml(content, "inline")
+    pieces = display_pieces(content)
+    if len(pieces) == 1:
+        return _mathml(content, "block")
+    return '<span class="math-pieces">' + "".join(_mathml(p, "block") for p in pieces) + "</span>"
 
 
 @lru_cache(maxsize=1)

@@ -27,7 +27,7 @@ from ..db import Database
 from ..models_rendering import Rendering
 from .clock import now
 
-RENDER_FORMAT = 1  # bump when the rendered HTML, MathML or SVG changes: old rows are then ignored
+RENDER_FORMAT = 2  # bump when the rendered HTML, MathML or SVG changes: old rows are then ignored
 AFTER_FORMAT = -RENDER_FORMAT  # the rows of the figures shown only after submission (read with the feedback)
 BATCH = 200  # keys per query or insert
 

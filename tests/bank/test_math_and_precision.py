@@ -29,6 +29,16 @@ def test_hat_and_infinity_render_as_ordinary_symbols():
     assert "<mi>\u221e</mi>" in html  # no operator space before the bracket
 
 
+def test_a_display_formula_breaks_into_pieces_at_its_top_level_quads():
+    html = markdown_to_html(r"$$x = 1, \quad W = \begin{bmatrix}1, \quad 2\end{bmatrix}, \quad b = \{1, \quad 2\}, \quad y = 0$$")
+    pieces = re.search(r'<span class="math-pieces">(.*)</span>', html, re.S).group(1)
+    names = re.findall(r'<math alttext="([^"]*)"[^>]*display="block"', pieces)
+    # the comma stays with the piece before it; quads inside an environment or braces stay put
+    assert names == ["x = 1,", r"W = \begin{bmatrix}1, \quad 2\end{bmatrix},", r"b = \{1, \quad 2\},", "y = 0"]
+    one = markdown_to_html(r"$$z = a W + b, \quad \text{row vectors}$$".replace(", \\quad", " \\quad"))
+    assert "math-pieces" not in one and one.count("<math") == 1  # no comma before the quad: one formula
+
+
 def test_tables_scroll_in_their_own_box():
     html = markdown_to_html("| $x_1$ | b |\n| --- | --- |\n| 1 | 2 |\n")
     assert html.startswith('<div class="scroll"><table>') and html.rstrip().endswith("</table></div>")

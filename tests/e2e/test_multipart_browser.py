@@ -146,6 +146,10 @@ def test_backprop_chain_with_a_slip_in_z1_earns_ecf_and_its_figure_shows_the_stu
     assert q["item_id"] == BP_ITEM
     v = make_variant(load_catalog([server.banks]).items[BP_ITEM], q["seed"])  # the variant the server drew
     check_network_figure(page, v.values)  # on the attempt page, beside the parts
+    # the line of parameters (x, W1, b1, W2, b2, y) wraps inside the card: nothing is cut off or scrolls
+    pieces = section.locator("div.prompt .math-pieces").first
+    expect(pieces.locator("math")).to_have_count(6)
+    assert pieces.evaluate("p => p.parentElement.scrollWidth <= p.parentElement.clientWidth + 1")
 
     # The slip: z1 off by 0.5 in each entry; every later part is worked on from it.
     z1 = np.asarray(v.answer["z1"], dtype=np.float64) + 0.5
