@@ -1,23 +1,3 @@
-// The student's pages (attempt and results). A formula, code block or table wider than the screen
-// scrolls inside its own box (style.css); such a box joins the Tab order, to scroll it by keyboard.
-(function () {
-  "use strict";
-  function mark() {
-    document.querySelectorAll("div.math, pre, .scroll").forEach((box) => {
-      if (box.scrollWidth > box.clientWidth + 1) {
-        box.tabIndex = 0;
-        box.classList.add("scrolls");
-      } else if (box.classList.contains("scrolls")) {
-        box.removeAttribute("tabindex");
-        box.classList.remove("scrolls");
-      }
-    });
-  }
-  mark();
-  window.addEventListener("resize", mark);
-  if (document.fonts) document.fonts.ready.then(mark); // the math font changes widths
-})();
-
 // Autosave for the attempt page: every change is sent for its own question, in order. The server
 // issues the versions: each question's hidden seq-<id> field holds the stored answer's seq (empty
 // when nothing is saved), a save sends that seq + 1, and the field adopts the seq each save returns.

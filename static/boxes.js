@@ -1,6 +1,6 @@
-// Instructor pages that show bank content (review, item preview): a formula, code block or table
-// wider than its box scrolls inside it (style.css); such a box joins the Tab order, so it can be
-// scrolled by keyboard (WCAG 2.1.1). The student's pages do the same in attempt.js.
+// Every page that shows bank content (the attempt and results pages, the instructor's review and
+// item preview): a formula, code block or table wider than its box scrolls inside it (style.css);
+// such a box joins the Tab order, so it can be scrolled by keyboard (WCAG 2.1.1).
 (function () {
   "use strict";
   function mark() {

@@ -114,7 +114,7 @@ def markdown_to_html(text: str) -> str:
     raw = _markdown().render(text)
     clean = nh3.clean(raw, tags=HTML_TAGS | MATHML_TAGS, attributes=ATTRIBUTES,
                       url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer")
-    # A wide table scrolls inside its own box, never the page (static/style.css, static/attempt.js).
+    # A wide table scrolls inside its own box, never the page (static/style.css, static/boxes.js).
     return clean.replace("<table>", '<div class="scroll"><table>').replace("</table>", "</table></div>")
 
 
