@@ -238,6 +238,7 @@ def grade(item_id: str, seed: int, response: str, as_json: bool, banks: Path | N
 def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
     from .migrate import upgrade
     from .services.banks import BankLoadError, load_banks
+    from .services import renderings
     from .services.editor import reconcile
 
     upgrade(app.config["DATABASE_URL"])
@@ -252,6 +253,9 @@ def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
     except BankLoadError as e:
         fail(str(e), 1)
     click.echo(f"banks: {report.items} items ({report.new_versions} new versions), {report.quizzes} quizzes", err=True)
+    pruned = renderings.prune(app.extensions["quizengine.db"])
+    if pruned:
+        click.echo(f"rendering cache: dropped {pruned} rows of an earlier format", err=True)
     if recorded:
         click.echo(f"bank history: recorded the current content of {len(recorded)} files "
                    f"({', '.join(recorded[:5])}{', ...' if len(recorded) > 5 else ''})", err=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from ..bank.figures import build, figures_for
@@ -112,6 +112,22 @@ def store(db: Database, views: dict[Key, dict[str, Any]], solution: dict[Key, st
     for k in range(0, len(rows), BATCH):
         with db.write() as s:
             s.execute(_insert_ignoring(s).values(rows[k:k + BATCH]))
+
+
+def prune(db: Database) -> int:
+    """Delete the rows of earlier formats (stored before ``RENDER_FORMAT`` was bumped: never read again),
+    a batch per short write; return how many went. Run when the banks are loaded, before serving."""
+    keep = (RENDER_FORMAT, -RENDER_FORMAT)
+    key = tuple_(Rendering.item_version_id, Rendering.seed, Rendering.format)
+    gone = 0
+    while True:
+        with db.write() as s:
+            old = select(Rendering.item_version_id, Rendering.seed, Rendering.format).where(
+                Rendering.format.not_in(keep)).limit(BATCH * 10)
+            n = s.execute(delete(Rendering).where(key.in_(old))).rowcount
+        gone += n
+        if n < BATCH * 10:
+            return gone
 
 
 def _insert_ignoring(s: Session) -> Any:

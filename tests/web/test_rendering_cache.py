@@ -130,6 +130,28 @@ def test_a_new_render_format_ignores_old_rows(app, client, db, users, monkeypatc
         assert renderings.lookup(s, keys) == {} and renderings.stored(s, keys) == set()
 
 
+def test_rows_of_an_earlier_format_are_pruned_when_the_banks_load(app, client, db, users, monkeypatch, runner):
+    users.add("ann")
+    warming.warm_quiz(db, app.config["SECRET_KEY"], QUIZ, ["ann"])
+    with db.read() as s:
+        before = s.scalar(select(func.count()).select_from(Rendering))
+    assert before >= 20
+    assert renderings.prune(db) == 0  # nothing of an earlier format yet
+    monkeypatch.setattr(renderings, "RENDER_FORMAT", renderings.RENDER_FORMAT + 1)  # a new renderer
+    monkeypatch.setattr(renderings, "BATCH", 1)  # several batches
+    warming.warm_quiz(db, app.config["SECRET_KEY"], QUIZ, ["ann"])  # rows in the new format beside the old
+    for name in ("DATABASE_URL", "SECRET_KEY", "INSTANCE", "BANKS"):
+        monkeypatch.setenv(f"QUIZENGINE_{name}", str(app.config[name]))
+    result = runner.invoke(main, ["load-banks"])
+    assert result.exit_code == 0, result.output
+    assert f"rendering cache: dropped {before} rows of an earlier format" in result.stderr
+    with db.read() as s:
+        formats = set(s.scalars(select(Rendering.format)))
+        assert formats <= {renderings.RENDER_FORMAT, -renderings.RENDER_FORMAT} and renderings.RENDER_FORMAT in formats
+        keys = [(r.item_version_id, r.seed) for r in s.scalars(select(Rendering))]
+        assert len(renderings.lookup(s, keys)) == 20
+
+
 def test_no_answer_key_in_the_cache(app, client, db, users):
     for name in ("ann", "bob", "cy"):
         users.add(name)
