@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..bank.figures import figures_for
 from ..bank.params import plain
@@ -94,10 +95,13 @@ def _with_after(v: Any, shown: list[dict[str, Any]], stored: list[dict[str, Any]
 
 
 def _load_versions(s: Session, a: Attempt) -> None:
-    """Load the item versions of an attempt's questions into the session (``aq.item_version`` then
-    reads them without a query each)."""
+    """Load the item versions of an attempt's questions in one query and set each ``aq.item_version``
+    (loading them into the session alone is not enough: its identity map holds them only weakly, so
+    they were gone again and every question read its version with a query of its own)."""
     ids = {aq.item_version_id for aq in a.questions}
-    list(s.scalars(select(ItemVersion).where(ItemVersion.id.in_(ids))))
+    loaded = {iv.id: iv for iv in s.scalars(select(ItemVersion).where(ItemVersion.id.in_(ids)))}
+    for aq in a.questions:
+        set_committed_value(aq, "item_version", loaded[aq.item_version_id])
 
 
 def _unreadable(v: Any, response: Any) -> str | None:

@@ -195,3 +195,30 @@ def test_a_login_takes_a_submitters_queued_warm_at_once(warmer_queue, monkeypatc
     assert len(warming._QUEUE) == 1 and warming.next_due(clock[0]) is None
     warming.schedule(1)  # then they log in again: their start may come soon
     assert len(warming._QUEUE) == 1 and warming.next_due(clock[0] + warming.LOGIN_QUIET_S) == 1
+
+
+def test_the_results_page_reads_with_a_few_queries_however_many_questions(client, users, db, catalog):
+    """The item versions of an attempt's 20 questions are read in one query, not one each (they were
+    read into the session but dropped again by its weak identity map, then lazily loaded per question)."""
+    from sqlalchemy import event
+
+    users.add("ann")
+    h = users.token(client, "ann")
+    a = start(client, h).json
+    _answer(client, users, catalog, h, a)
+    assert client.post(f"/api/v1/attempts/{a['attempt_id']}/submit", headers=h).status_code == 200
+    users.login(client, "ann")
+    selects: list[str] = []
+
+    def log(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", log)
+    try:
+        page = client.get(f"/attempts/{a['attempt_id']}/result")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", log)
+    assert page.status_code == 200 and len(a["questions"]) == 20
+    assert sum("FROM item_version" in q for q in selects) == 1, selects
+    assert len(selects) < 20, selects
