@@ -243,6 +243,7 @@ class SeedChecks:
         self.downstream = {p: _downstream(m, p) for p in self.relevant}
         self.patches = {p: None if self.downstream[p] else patcher(m.calc, p) for p in self.relevant}
         self.slip_cap = math.floor(LEAK_SHARE * self.total) + 1  # stop trying a slip once it is surely an error
+        self.slip_lists: dict[tuple[int, str], list[tuple[str, Any]]] = {}  # (seed, name) -> _slips, from prepare
 
     def add(self, seed: int, env: dict[str, Any], task: Task, result: dict, answer: Any, spec: dict | None = None,
             batch: Any = None) -> None:
@@ -286,20 +287,21 @@ class SeedChecks:
         """Hand ``batch`` every seed's patched slips, to compute at once."""
         for name in self.relevant:
             patch = self.patches[name]
-            if patch is None:
-                continue
             by_how: dict[str, dict[int, Any]] = {}
             for seed, env in enumerate(envs):
-                for how, value in _slips(env[name]):
+                found = self.slip_lists[(seed, name)] = _slips(env[name])
+                for how, value in found:
                     by_how.setdefault(how, {})[seed] = value
-            for how, values in by_how.items():
-                batch.add_slip(name, how, patch, values)
+            if patch is not None:
+                for how, values in by_how.items():
+                    batch.add_slip(name, how, patch, values)
 
     def _try_slips(self, seed: int, env: dict[str, Any], answer: Any, task: Task, spec: dict | None,
                    batch: Any = None) -> None:
         m = self.item.model
         for name in self.relevant:
-            for how, value in _slips(env[name]):
+            found = self.slip_lists.get((seed, name))
+            for how, value in found if found is not None else _slips(env[name]):
                 key = (name, how)
                 if len(self.slip_leaks.get(key, ())) >= self.slip_cap:
                     continue

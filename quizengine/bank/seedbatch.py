@@ -10,6 +10,7 @@ error, an answer with residue to remove) is left to the per-seed way, seed by se
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -42,36 +43,39 @@ class SeedBatch:
         task, result, answer = self.tasks[seed], self.results[seed], self.answers[seed]
         out = []
         for mistake in MISTAKES:
-            if unchanged_at(task, mistake, self.steps):
-                value = _at(result, self.path)
+            if not unchanged_at(task, mistake, self.steps):
+                hit = self._buggy.get(mistake, _MISSING)
+                if hit is _MISSING:
+                    hit = self._buggy[mistake] = self._run_buggy(mistake)
+                if hit is not None:  # the batch's answer, already filtered as below
+                    if hit[1][seed]:
+                        out.append((mistake, hit[0][seed]))
+                    continue
+                res = buggy_result(task, mistake)  # the batch cannot answer: the per-seed way
+                value = _MISSING if res is None else _at(res, self.path)
             else:
-                value = self._buggy_value(mistake, seed)
-            if value is _MISSING:
-                continue
-            if _shape(value) == _shape(answer) and finite(value):
+                value = _at(result, self.path)
+            if value is not _MISSING and _shape(value) == _shape(answer) and finite(value):
                 out.append((mistake, value))
         return out
 
-    def _buggy_value(self, mistake: str, seed: int) -> Any:
-        hit = self._buggy.get(mistake, _MISSING)
-        if hit is _MISSING:
-            hit = self._buggy[mistake] = self._run_buggy(mistake)
-        if hit is None:  # the batch cannot answer: the per-seed way
-            res = buggy_result(self.tasks[seed], mistake)
-            return _MISSING if res is None else _at(res, self.path)
-        values, applies = hit
-        return values[seed] if applies[seed] else _MISSING
-
     def _run_buggy(self, mistake: str) -> tuple[list | None, list[bool]] | None:
+        """(every seed's answer, whether it is kept: the mistake applies, the answer has the key's shape
+        and is finite), or None where the batch cannot answer."""
         if self.batch is None:
             return None
         res, applies = buggy(self.batch, mistake)
         if res is None:
-            return None, applies
+            return [None] * len(applies), [False] * len(applies)
         arr = read(self.batch, res, self.steps)
         if arr is None:
             return None
-        return (arr if type(arr) is list else arr.tolist()), applies
+        if type(arr) is list:  # a network's loss: a float per seed, None where refused
+            return arr, [a and x is not None and _shape(x) == _shape(k) and math.isfinite(x)
+                         for a, x, k in zip(applies, arr, self.answers)]
+        shape = arr.shape[1:]
+        ok = np.isfinite(arr.reshape(len(applies), -1)).all(axis=1).tolist()
+        return arr.tolist(), [a and f and shape == _shape(k) for a, f, k in zip(applies, ok, self.answers)]
 
     # ------------------------------------------------------------ parameter slips
     def add_slip(self, name: str, how: str, patch: Any, values: dict[int, Any]) -> None:
