@@ -11,6 +11,7 @@ error, an answer with residue to remove) is left to the per-seed way, seed by se
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from ..calc.batch import ActBatch, NetBatch, OptBatch, stack
 from ..calc.batch_mistakes import buggy, read, run
 from ..calc.mistakes import MISTAKES, unchanged_at
-from .core import _shape, buggy_result, finite, resolve
+from .core import _shape, buggy_result, finite, parse_path, resolve
 from .slip import _nested_shape, _read
 
 SKIP = object()  # the per-seed way skips this seed: the calculator refuses it, or the answer is not finite
@@ -31,7 +32,6 @@ class SeedBatch:
     def __init__(self, item: Any, tasks: list, results: list[dict], answers: list, specs: list[dict]):
         self.item, self.tasks, self.results, self.answers, self.specs = item, tasks, results, answers, specs
         self.path = item.model.answer
-        from .core import parse_path
         self.steps = parse_path(self.path)
         self.batch = stack(tasks)
         self._buggy: dict[str, tuple[list | None, list[bool]] | None] = {}
@@ -167,7 +167,6 @@ def _batch_field(batch: Any, field: tuple) -> np.ndarray | None:
 
 
 def _with_fields(batch: Any, arrays: dict[tuple, np.ndarray]) -> Any:
-    from dataclasses import replace
     if isinstance(batch, NetBatch):
         W, b = list(batch.W), list(batch.b)
         for field, new in arrays.items():

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import mistakes as mk
+from .activations import ACTIVATIONS
 from .batch import ActBatch, NetBatch, OptBatch, run_act, run_net, run_opt, updated, with_config
 from .losses import LOSSES
 
@@ -41,7 +42,6 @@ def buggy(batch: Batch, mistake: str, true: Any = None) -> tuple[Any, list[bool]
         if isinstance(batch, OptBatch):
             return _opt(batch, mistake)
         if mistake in _SWAPS and batch.name not in ("softmax", "linear"):
-            from .activations import ACTIVATIONS
             return run_act(batch, _SWAPS[mistake](ACTIVATIONS[batch.name])), [True] * seeds
         return None, [False] * seeds
 
