@@ -20,6 +20,7 @@ from ..tolerance import Mode, Tolerance, entries_close, mode_of, scalar_close
 from .core import VariantError, buggy_answers, calculate, finite, parse_path
 from .loader import BankItem, Problem
 from .params import ParamError, evaluate, fmt, references, template_names
+from .seedbatch import SKIP
 from .seedcmp import match as _match, same as _same
 from .slip import Reparse, patcher, slipped_answer
 
@@ -242,14 +243,19 @@ class SeedChecks:
         self.downstream = {p: _downstream(m, p) for p in self.relevant}
         self.patches = {p: None if self.downstream[p] else patcher(m.calc, p) for p in self.relevant}
         self.slip_cap = math.floor(LEAK_SHARE * self.total) + 1  # stop trying a slip once it is surely an error
+        self.slip_lists: dict[tuple[int, str], list[tuple[str, Any]]] = {}  # (seed, name) -> _slips, from prepare
 
-    def add(self, seed: int, env: dict[str, Any], task: Task, result: dict, answer: Any, spec: dict | None = None) -> None:
+    def add(self, seed: int, env: dict[str, Any], task: Task, result: dict, answer: Any, spec: dict | None = None,
+            batch: Any = None) -> None:
+        """One seed's checks; ``batch`` (a ``bank.seedbatch.SeedBatch`` of every seed) hands out what it
+        computed for all seeds at once."""
         m = self.item.model
         self.seeds += 1
         self.keys.append(answer)
         if np.ndim(answer) == 0 and float(answer) == 0.0 and not _relu_zero(task, m.answer):
             self.zeros.append(seed)
-        for k, value in buggy_answers(task, m.answer, answer, list(MISTAKES), result):
+        found = batch.buggy(seed) if batch is not None else buggy_answers(task, m.answer, answer, list(MISTAKES), result)
+        for k, value in found:
             self.applies[k] = self.applies.get(k, 0) + 1
             if not _same(value, answer):
                 self.differs[k] = self.differs.get(k, 0) + 1
@@ -262,7 +268,7 @@ class SeedChecks:
             self.applies[NO_UPDATE] = self.applies.get(NO_UPDATE, 0) + 1
             self.differs[NO_UPDATE] = self.differs.get(NO_UPDATE, 0) + (not _same(start, answer))
         self._branches(task, result)
-        self._try_slips(seed, env, answer, task, spec)
+        self._try_slips(seed, env, answer, task, spec, batch)
 
     def _branches(self, task: Task, result: dict) -> None:
         zs: list[tuple[str, Any]] = []
@@ -277,17 +283,36 @@ class SeedChecks:
             lo, hi = self.branches.setdefault(name, [math.inf, -math.inf])
             self.branches[name] = [min(lo, float(z.min())), max(hi, float(z.max()))]
 
-    def _try_slips(self, seed: int, env: dict[str, Any], answer: Any, task: Task, spec: dict | None) -> None:
+    def prepare(self, batch: Any, envs: list[dict[str, Any]]) -> None:
+        """Hand ``batch`` every seed's patched slips, to compute at once."""
+        for name in self.relevant:
+            patch = self.patches[name]
+            by_how: dict[str, dict[int, Any]] = {}
+            for seed, env in enumerate(envs):
+                found = self.slip_lists[(seed, name)] = _slips(env[name])
+                for how, value in found:
+                    by_how.setdefault(how, {})[seed] = value
+            if patch is not None:
+                for how, values in by_how.items():
+                    batch.add_slip(name, how, patch, values)
+
+    def _try_slips(self, seed: int, env: dict[str, Any], answer: Any, task: Task, spec: dict | None,
+                   batch: Any = None) -> None:
         m = self.item.model
         for name in self.relevant:
-            for how, value in _slips(env[name]):
+            found = self.slip_lists.get((seed, name))
+            for how, value in found if found is not None else _slips(env[name]):
                 key = (name, how)
                 if len(self.slip_leaks.get(key, ())) >= self.slip_cap:
                     continue
-                try:
-                    other = self._slipped(seed, env, name, value, task, spec)
-                except (VariantError, ParamError, ValueError, FloatingPointError):
+                other = batch.slipped(seed, name, how) if batch is not None else None
+                if other is SKIP:
                     continue
+                if other is None:
+                    try:
+                        other = self._slipped(seed, env, name, value, task, spec)
+                    except (VariantError, ParamError, ValueError, FloatingPointError):
+                        continue
                 if not finite(other) or _same(other, answer):
                     continue  # the answer does not depend on it here
                 self.slip_tried[key] = self.slip_tried.get(key, 0) + 1

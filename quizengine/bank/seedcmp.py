@@ -32,11 +32,26 @@ def _flat(v: Any) -> tuple[tuple[int, ...], list[float]] | None:
     return (shape, flat) if all(type(u) is float for u in flat) and all(map(math.isfinite, flat)) else None
 
 
+_LAST: tuple[Any, Any] = (None, None)  # (the last key flattened, its _flat): a seed's key is compared again and again
+
+
+def _flat_key(v: Any) -> tuple[tuple[int, ...], list[float]] | None:
+    """``_flat`` of the key (the second argument), computed once while the same key object is asked about
+    (the cache holds it, so its id cannot be reused; answers are only read)."""
+    global _LAST
+    last = _LAST
+    if last[0] is v:
+        return last[1]
+    flat = _flat(v)
+    _LAST = (v, flat)
+    return flat
+
+
 def same(a: Any, b: Any) -> bool:
     """a and b are equal up to floating-point residue."""
     if isinstance(a, float) and isinstance(b, float):
         return abs(a - b) <= 1e-12 * max(abs(a), abs(b), 1.0)
-    fa, fb = _flat(a), _flat(b)
+    fa, fb = _flat(a), _flat_key(b)
     if fa is not None and fb is not None and fa[0] == fb[0]:  # the same test without arrays
         xs, ys = fa[1], fb[1]
         scale = max(max(abs(u) for u in ys), max(abs(u) for u in xs), 1.0)
@@ -50,7 +65,7 @@ def match(x: Any, a: Any, tol: Tolerance) -> bool:
     """numbers_match, without arrays for two numbers (the common case, checked thousands of times)."""
     if isinstance(x, float) and isinstance(a, float):
         return scalar_close(x, a, tol)
-    fx, fa = _flat(x), _flat(a)
+    fx, fa = _flat(x), _flat_key(a)
     if fx is not None and fa is not None:
         return fx[0] == fa[0] and all(scalar_close(u, v, tol) for u, v in zip(fx[1], fa[1]))
     xs, as_ = np.asarray(x, dtype=np.float64), np.asarray(a, dtype=np.float64)

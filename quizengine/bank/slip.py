@@ -70,6 +70,7 @@ def patcher(calc: dict, name: str) -> Patch | None:
             new[index] = value
         return _write(task, arrays)
 
+    patch.places = split  # type: ignore[attr-defined]  # (field, index) of each place: bank.seedbatch patches batches
     return patch
 
 

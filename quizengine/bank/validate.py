@@ -19,6 +19,7 @@ from .expr import ParamError, compile_expr
 from .params import references, template_names
 from .render import math_errors
 from .rules import LEAK_SHARE, SeedChecks, precision_problems, residue
+from .seedbatch import SeedBatch
 from .types import item_type
 from .core import memo
 from .variant import VariantError, calculate, is_trivial, make_variant, values_for
@@ -166,17 +167,22 @@ def _calculated_rules(item: BankItem, seeds: int, report: list | None = None) ->
     m, out = item.model, []
     trivial: list[tuple[int, str]] = []
     checks = SeedChecks(item, seeds)
+    done = []  # (env, spec, task, result, answer) of every seed
     for seed in range(seeds):
         try:
             env = values_for(item, seed)
-            spec, task, result, answer = calculate(item, seed, env)
+            done.append((env, *calculate(item, seed, env)))
         except VariantError as e:
             return out + [item.problem(e.key, f"seed {seed}: {e}")]
         if not m.allow_trivial:
-            why = is_trivial(task, result, m.answer)
+            why = is_trivial(done[-1][2], done[-1][3], m.answer)
             if why:
                 trivial.append((seed, why))
-        checks.add(seed, env, task, result, answer, spec)
+    batch = SeedBatch(item, *[[d[i] for d in done] for i in (2, 3, 4, 1)]) if len(done) > 1 else None
+    if batch is not None:
+        checks.prepare(batch, [d[0] for d in done])
+    for seed, (env, spec, task, result, answer) in enumerate(done):
+        checks.add(seed, env, task, result, answer, spec, batch)
     if trivial:
         seed, why = trivial[0]
         out.append(item.problem(("params",), f"{len(trivial)} of {seeds} seeds make the question trivial "
