@@ -140,7 +140,7 @@ def draw(item_id: str, seed: int, name: str, spec: ParamSpec) -> Value:
         u = int.from_bytes(hashlib.shake_256("\x1f".join(map(str, (item_id, seed, name))).encode()).digest(8), "big")
         choice = spec.choice
         v = choice[u % len(choice)] if choice is not None else _grid_value(spec, u)
-        if type(v) is float and v not in spec.exclude:
+        if (type(v) is float or type(v) is int) and v not in spec.exclude:
             return v
     n = math.prod(spec.shape) if spec.shape is not None else 1
     stream = _Stream((item_id, seed, name), n)
