@@ -135,6 +135,13 @@ def _grid_value(spec: ParamSpec, u: int) -> float:
 
 def draw(item_id: str, seed: int, name: str, spec: ParamSpec) -> Value:
     """Draw one parameter (a scalar, or a vector/matrix of independent draws)."""
+    if spec.shape is None:  # the common scalar: the digest's first integer (a longer digest starts with
+        # the same 8 bytes), unless it is excluded and drawn again below
+        u = int.from_bytes(hashlib.shake_256("\x1f".join(map(str, (item_id, seed, name))).encode()).digest(8), "big")
+        choice = spec.choice
+        v = choice[u % len(choice)] if choice is not None else _grid_value(spec, u)
+        if (type(v) is float or type(v) is int) and v not in spec.exclude:
+            return v
     n = math.prod(spec.shape) if spec.shape is not None else 1
     stream = _Stream((item_id, seed, name), n)
     if spec.shape is None:

@@ -131,8 +131,17 @@ def math_errors(text: str) -> list[str]:
         children = tok.children or [tok]
         for t in children:
             if t.type.startswith("math"):
-                try:
-                    latex_to_mathml(t.content)
-                except Exception as e:  # noqa: BLE001 - report any converter failure
-                    bad.append(f"{t.content!r} ({type(e).__name__}: {e})")
+                why = _math_error(t.content)
+                if why is not None:
+                    bad.append(why)
     return bad
+
+
+@lru_cache(maxsize=4096)
+def _math_error(content: str) -> str | None:
+    """Why ``content`` does not convert to MathML, or None; once per formula (the banks repeat many)."""
+    try:
+        latex_to_mathml(content)
+    except Exception as e:  # noqa: BLE001 - report any converter failure
+        return f"{content!r} ({type(e).__name__}: {e})"
+    return None

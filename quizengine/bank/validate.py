@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -37,9 +36,10 @@ PAIR_MARGIN = 0.1  # a pairing heuristic that beats chance by more than this (or
 _FORKED: Catalog | None = None  # the catalog a forked worker inherits
 
 
-def _check_one(item_id: str, seeds: int) -> tuple[list[Problem], list[tuple]]:
+def _check_one(item_id: str, seeds: int) -> tuple[list[Problem], list[tuple], list[tuple]]:
     report: list[tuple] = []
-    return check_item(_FORKED.items[item_id], seeds, report), report
+    later: list[tuple] = []  # the figures to draw, drawn by the main process (figures.check)
+    return check_item(_FORKED.items[item_id], seeds, report, later), report, later
 
 
 def validate_paths(paths: list[Path], seeds: int = SEEDS, jobs: int = 1) -> Catalog:
@@ -49,7 +49,8 @@ def validate_paths(paths: list[Path], seeds: int = SEEDS, jobs: int = 1) -> Cata
     transposed or misread): (item, slip, seeds where it changes the answer, seeds the tolerance
     accepts it, seeds checked). ``jobs`` > 1 checks the items in that many forked processes, each
     taking the next item as it finishes one (the costliest first), so that every process stays
-    busy to the end. Only the single-threaded CLI asks for it: forking a process that runs other
+    busy to the end; meanwhile this process draws the figures they prepared (it alone imports
+    matplotlib). Only the single-threaded CLI asks for it: forking a process that runs other
     threads (a web worker) is not safe. The result does not depend on ``jobs``.
     """
     global _FORKED
@@ -57,14 +58,14 @@ def validate_paths(paths: list[Path], seeds: int = SEEDS, jobs: int = 1) -> Cata
     if jobs > 1 and len(cat.items) > 1:
         _FORKED = cat
         ids = _costliest_first(cat)
-        if any(item.model.figures for item in cat.items.values()):
-            _preload_matplotlib()
         try:
             with ProcessPoolExecutor(max_workers=min(jobs, len(ids)),
                                      mp_context=multiprocessing.get_context("fork")) as pool:
-                for found, rows in pool.map(_check_one, ids, [seeds] * len(ids)):
+                for item_id, (found, rows, later) in zip(ids, pool.map(_check_one, ids, [seeds] * len(ids))):
                     cat.problems += found
                     cat.report += rows
+                    for seed, drawings in later:
+                        figures.draw(cat.items[item_id], seed, drawings)
         finally:
             _FORKED = None
     else:
@@ -75,12 +76,6 @@ def validate_paths(paths: list[Path], seeds: int = SEEDS, jobs: int = 1) -> Cata
     cat.problems.sort(key=lambda p: (p.path, p.mark.line, p.mark.col, p.message))
     cat.report.sort()
     return cat
-
-
-def _preload_matplotlib() -> None:
-    """Import what drawing a plot imports once, before forking, rather than once in every process."""
-    for name in ("matplotlib.figure", "matplotlib.backends.backend_svg"):
-        importlib.import_module(name)
 
 
 def _costliest_first(cat: Catalog) -> list[str]:
@@ -94,13 +89,15 @@ def _costliest_first(cat: Catalog) -> list[str]:
     return sorted(cat.items, key=cost, reverse=True)
 
 
-def check_item(item: BankItem, seeds: int = SEEDS, report: list | None = None) -> list[Problem]:
-    """Every rule on one item; the rules share each seed's values, calculation and buggy results."""
+def check_item(item: BankItem, seeds: int = SEEDS, report: list | None = None,
+               later: list | None = None) -> list[Problem]:
+    """Every rule on one item; the rules share each seed's values, calculation and buggy results.
+    With ``later``, the sample figures are appended to it for the caller to draw (figures.check)."""
     with memo():
-        return _check_item(item, seeds, report)
+        return _check_item(item, seeds, report, later)
 
 
-def _check_item(item: BankItem, seeds: int, report: list | None) -> list[Problem]:
+def _check_item(item: BankItem, seeds: int, report: list | None, later: list | None = None) -> list[Problem]:
     m = item.model
     out: list[Problem] = []
     out += item_type(m.type).rules(item)
@@ -125,7 +122,7 @@ def _check_item(item: BankItem, seeds: int, report: list | None) -> list[Problem
             if tiny:
                 out.append(item.problem((key,), f"seed {seed}: the {key} prints {tiny}, floating-point residue "
                                         "below 1e-12 of its largest value; print it as 0"))
-    out += figures.check(item, seeds)
+    out += figures.check(item, seeds, later)
     if getattr(m, "calc", None) is not None:
         own = item_type(m.type).seed_rules(item, seeds)
         out += own if own is not None else _calculated_rules(item, seeds, report)

@@ -94,6 +94,9 @@ def test_every_shipped_parameter_draws_as_the_plain_way_on_200_seeds(catalog):
     {"choice": [1, 2], "shape": [16, 16], "exclude": [1]},
     {"range": [-3.0, 3.0], "step": 1.5, "exclude": [0.0]},
     {"choice": [[1, 2], [3, 4]]},
+    {"choice": [1, 2, 3], "exclude": [2]},  # a scalar from the digest's first 8 bytes, or drawn again
+    {"choice": [0.5, 1.5, 2.5, True]},
+    {"range": [-0.3, 0.3], "step": 0.1, "exclude": [-0.1, 0.2]},
 ])
 def test_synthetic_grids_choices_and_exclusions_draw_as_the_plain_way(spec):
     p = ParamSpec(**spec)

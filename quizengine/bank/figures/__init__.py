@@ -22,6 +22,7 @@ from ..core import Variant, VariantError, calculate, parse_path, values_for
 from ..loader import BankItem, Problem
 from ..params import ParamError, substitute
 from ..schema import ActivationFigure, NetworkFigure, TrajectoryFigure
+from ..types import item_type
 from ..variant import make_variant
 from . import drawer, network, plots
 from .svg import clean
@@ -204,18 +205,30 @@ def _numbers(item: BankItem, seed: int) -> tuple[dict[str, Any], Task | None, di
         values = values_for(item, seed)
         _, task, result, _ = calculate(item, seed, values)
         return values, task, result
+    kind = item_type(m.type)
+    if getattr(m, "calc", None) is not None and not kind.single_answer_path:  # a multi-part item: its variant
+        # without the prompt (whose template names the item's rules have checked), built as make_variant builds it
+        v = Variant(item=item, seed=seed, kind=kind, values=values_for(item, seed))
+        v.spec, v.task, v.result, calculated = calculate(item, seed, v.values, False)
+        kind.build(v, calculated)
+        return v.values, v.task, v.result
     v = make_variant(item, seed)  # a type with its own way of calculating (several answers)
     return v.values, v.task, v.result
 
 
-def check(item: BankItem, seeds: int) -> list[Problem]:
-    """Every figure's numbers on every seed, and the drawings of a few seeds; the first failure per item."""
+def check(item: BankItem, seeds: int, later: list | None = None) -> list[Problem]:
+    """Every figure's numbers on every seed, and the drawings of a few seeds; the first failure per item.
+    With ``later``, the drawings of those seeds are not drawn here but appended to it as (seed, drawings),
+    for the caller to draw (``draw``): validate's workers leave them to the main process, which is
+    otherwise idle while they work, so that matplotlib is imported there once (no drawing makes a Problem)."""
     if not item.model.figures:
         return []
     for seed in range(seeds):
         try:
             drawings = prepare(item, *_numbers(item, seed))
-            if seed in DRAW_SEEDS:
+            if seed in DRAW_SEEDS and later is not None:
+                later.append((seed, drawings))
+            elif seed in DRAW_SEEDS:
                 draw(item, seed, drawings)
         except VariantError as e:
             return [item.problem(e.key, f"seed {seed}: {e}")]

@@ -16,9 +16,9 @@ import numpy as np
 from pydantic import Field, StrictBool, model_validator
 
 from ...parsing import CostlyNumber, FormatError, parse_numeric
-from ...tolerance import Tolerance, numbers_match
+from ...tolerance import Tolerance
 from ...calc.mistakes import unchanged_at
-from ..core import Variant, VariantError, buggy_result, finite, is_trivial, parse_path, resolve, shared
+from ..core import Variant, VariantError, _shape, buggy_result, finite, is_trivial, parse_path, resolve, shared
 from ..ecf import PartKey, depends, task_kind
 from ..ecf_grade import grade_parts
 from ..ecf_names import quantity_name
@@ -26,6 +26,7 @@ from ..loader import BankItem, Problem
 from ..params import fmt, latex, plain
 from ..render import markdown_to_html
 from ..schema import DEFAULT_TOLERANCE, Calculated, ItemBase, Strict, Text
+from ..seedcmp import match
 from ..solution import row, worked_solution
 from . import multipart_review
 from .base import ItemType, Namer, Outcome, ResponseRefused, numbers_text
@@ -143,7 +144,7 @@ class MultipartType(ItemType):
                     value = resolve(res, k.part.answer)
                 except KeyError:
                     continue
-                if np.shape(value) == k.shape and finite(value) and not numbers_match(value, k.answer, k.part.tolerance):
+                if _shape(value) == k.shape and finite(value) and not match(value, k.answer, k.part.tolerance):
                     k.mistakes[mistake] = plain(value)
         return {k.part.id: k.answer for k in keys}, MultipartPayload(keys)
 

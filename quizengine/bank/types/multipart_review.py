@@ -120,8 +120,9 @@ def seed_rules(item: BankItem, seeds: int, kind: Any) -> list[Problem]:
             for mistake in k.mistakes:
                 applies[mistake] += 1
         if seed < ECF_SEEDS:
+            runs: dict = {}  # the seed's chains by their given values: parts often slip the same earlier part
             for i, k in enumerate(v.payload.parts):
-                why = _slip_refused(v, k)
+                why = _slip_refused(v, k, runs)
                 if why:
                     no_ecf.setdefault(i, []).append((seed, why))
     if trivial:
@@ -142,16 +143,17 @@ def seed_rules(item: BankItem, seeds: int, kind: Any) -> list[Problem]:
     return out
 
 
-def _slip_refused(v: Variant, k: Any) -> str | None:
+def _slip_refused(v: Variant, k: Any, runs: dict | None = None) -> str | None:
     """Why a slip in the part's first dependency would earn no ECF on this part when it matters (the
-    chain from the slip gives another key), or None."""
+    chain from the slip gives another key), or None. ``runs`` (one per seed) keeps each recomputed
+    chain by its given values, as a grading does (``ecf.recompute``): the same values either way."""
     if not k.part.ecf or not k.deps or task_kind(v.task) is None:
         return None
     dep = v.payload.parts[k.deps[0]]
     given = {dep.part.answer: np.asarray(dep.answer, dtype=np.float64) * SLIP + 0.01}
-    key, why = ecf_key(v.task, k.part.answer, k.answer, given, k.part.tolerance, check_constant=False)
+    key, why = ecf_key(v.task, k.part.answer, k.answer, given, k.part.tolerance, runs, check_constant=False)
     if key is None:
         return why
     if numbers_match(key, k.answer, k.part.tolerance):
         return None  # the slip does not reach this part's precision: the true key marks it right
-    return None if moves(v.task, k.part.answer, key, given, k.part.tolerance) else CONSTANT
+    return None if moves(v.task, k.part.answer, key, given, k.part.tolerance, runs) else CONSTANT
