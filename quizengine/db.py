@@ -7,10 +7,11 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from .offload import gevent_patched
@@ -22,6 +23,15 @@ BUSY_TIMEOUT_MS = 10_000
 # anyway (WAL), so a larger cache only holds memory (about 20 MiB per worker in a class).
 SQLITE_CACHE_KIB = 512
 PG_POOL_SIZE, PG_POOL_OVERFLOW = 10, 10  # connections per process (each gevent worker)
+# Set around a checkout whose caller handles a dropped connection itself (raw_autocommit(pinged=False)):
+# a context variable, so each greenlet (or thread) has its own.
+_UNPINGED: ContextVar[bool] = ContextVar("quizengine_unpinged", default=False)
+
+
+class Disconnected(Exception):
+    """The database connection was found dropped (a server restart, an idle timeout, a terminated
+    backend) during a raw_autocommit() block; the connection is discarded, the statement may or may not
+    have run."""
 
 
 class Database:
@@ -43,10 +53,13 @@ class Database:
             # A fast save holds its connection for two round trips, the rest of a request for its
             # queries: 20 per worker (4 workers of 2 app servers stay under PostgreSQL's default
             # max_connections of 100) keep a gevent worker's greenlets from queueing for one.
-            kwargs.update(pool_pre_ping=True, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW)
+            # Each checkout is pinged (_ping_on_checkout, as pool_pre_ping would) but the fast save's.
+            kwargs.update(pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW)
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             _sqlite_setup(self.engine)
+        else:
+            _ping_on_checkout(self.engine)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
         self._lax_writer = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE", lax_commit=True),
@@ -90,17 +103,33 @@ class Database:
             conn.close()
 
     @contextmanager
-    def raw_autocommit(self) -> Iterator[Any]:
+    def raw_autocommit(self, pinged: bool = True) -> Iterator[Any]:
         """A DBAPI connection on which each statement is its own transaction (PostgreSQL's fast save:
-        no BEGIN nor COMMIT round trips); given back to the pool in its usual mode."""
-        conn = self.engine.raw_connection()
+        no BEGIN nor COMMIT round trips); given back to the pool in its usual mode.
+
+        ``pinged=False``: the connection is not pinged first (a round trip on every checkout); a
+        connection found dropped in the block is discarded and Disconnected raised, for the caller
+        to run its statements again on a pinged one."""
+        token = _UNPINGED.set(not pinged)
+        try:
+            conn = self.engine.raw_connection()
+        finally:
+            _UNPINGED.reset(token)
         raw = conn.driver_connection
+        dropped = False
         try:
             raw.autocommit = True
             yield raw
+        except self.engine.dialect.loaded_dbapi.Error as e:
+            if not self.engine.dialect.is_disconnect(e, raw, None):
+                raise
+            dropped = True
+            conn.invalidate(e)
+            raise Disconnected(str(e)) from e
         finally:
             try:
-                raw.autocommit = False
+                if not dropped:
+                    raw.autocommit = False
             finally:
                 conn.close()
 
@@ -130,6 +159,28 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _ping_on_checkout(engine: Engine) -> None:
+    """What ``pool_pre_ping`` does (a pooled connection is pinged as it is checked out; a dropped one
+    is replaced, and the pool's older connections with it), except for a checkout in
+    ``raw_autocommit(pinged=False)``, whose caller handles a dropped connection on use."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn, record):  # type: ignore[no-untyped-def]
+        record.info["fresh"] = True  # just connected: no ping needed (as pool_pre_ping)
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_conn, record, proxy):  # type: ignore[no-untyped-def]
+        if record.info.pop("fresh", False) or _UNPINGED.get():
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as e:
+            if dialect.is_disconnect(e, dbapi_conn, None):
+                raise exc.InvalidatePoolError() from e  # the pool reconnects (and drops its older connections)
+            raise
 
 
 def _sqlite_setup(engine: Engine) -> None:
