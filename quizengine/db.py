@@ -67,6 +67,8 @@ class Database:
         # Under gevent, a worker's writers queue here in turn (a gevent lock), rather than all polling
         # SQLite's lock, where the unlucky ones could wait seconds.
         self._gate = threading.Lock() if self.is_sqlite and gevent_patched() else None
+        self._kept: tuple[int, Any] | None = None  # (process id, connection): raw_read_kept()'s
+        self._kept_lock = threading.Lock()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -101,6 +103,20 @@ class Database:
             yield conn.driver_connection
         finally:
             conn.close()
+
+    @contextmanager
+    def raw_read_kept(self) -> Iterator[Any]:
+        """SQLite: this process's own DBAPI connection for a read of one statement, outside any
+        transaction (the fast save's lookup): no pool checkout nor check-in. Callers take turns
+        (a lock); under gevent a SQLite call never lets another greenlet run, so none waits."""
+        with self._kept_lock:
+            kept = self._kept
+            if kept is None or kept[0] != os.getpid():  # (none across a fork: each process its own)
+                conn = self.engine.raw_connection()
+                raw = conn.driver_connection
+                conn.detach()  # the pool's set-up (pragmas) done, the pool no longer holds it
+                kept = self._kept = (os.getpid(), raw)
+            yield kept[1]
 
     @contextmanager
     def raw_autocommit(self, pinged: bool = True) -> Iterator[Any]:
@@ -158,6 +174,9 @@ class Database:
                 self._gate.release()  # type: ignore[union-attr]
 
     def dispose(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is not None and kept[0] == os.getpid():
+            kept[1].close()
         self.engine.dispose()
 
 

@@ -160,7 +160,7 @@ def quick_save(db: Database, user_id: int, session_version: int, attempt_id: int
     t = t or now()
     st = _statements(db)
     if db.is_sqlite:  # the read alone (WAL: it waits for no writer); the write joins a group commit
-        with db.raw_read() as conn:
+        with db.raw_read_kept() as conn:
             row = _lookup(st, conn, attempt_id, user_id, slot, session_id)
         checked = _check(db, row, session_version, value, t)
         if checked is None:
