@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 from sqlalchemy import Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from .offload import gevent_patched
 
@@ -109,6 +110,10 @@ class Database:
         """SQLite: this process's own DBAPI connection for a read of one statement, outside any
         transaction (the fast save's lookup): no pool checkout nor check-in. Callers take turns
         (a lock); under gevent a SQLite call never lets another greenlet run, so none waits."""
+        if not isinstance(self.engine.pool, QueuePool):  # an in-memory database: one per connection, so the pool's
+            with self.raw_read() as conn:
+                yield conn
+            return
         with self._kept_lock:
             kept = self._kept
             if kept is None or kept[0] != os.getpid():  # (none across a fork: each process its own)
