@@ -7,11 +7,13 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from .offload import gevent_patched
 
@@ -22,6 +24,15 @@ BUSY_TIMEOUT_MS = 10_000
 # anyway (WAL), so a larger cache only holds memory (about 20 MiB per worker in a class).
 SQLITE_CACHE_KIB = 512
 PG_POOL_SIZE, PG_POOL_OVERFLOW = 10, 10  # connections per process (each gevent worker)
+# Set around a checkout whose caller handles a dropped connection itself (raw_autocommit(pinged=False)):
+# a context variable, so each greenlet (or thread) has its own.
+_UNPINGED: ContextVar[bool] = ContextVar("quizengine_unpinged", default=False)
+
+
+class Disconnected(Exception):
+    """The database connection was found dropped (a server restart, an idle timeout, a terminated
+    backend) during a raw_autocommit() block; the connection is discarded, the statement may or may not
+    have run."""
 
 
 class Database:
@@ -43,10 +54,13 @@ class Database:
             # A fast save holds its connection for two round trips, the rest of a request for its
             # queries: 20 per worker (4 workers of 2 app servers stay under PostgreSQL's default
             # max_connections of 100) keep a gevent worker's greenlets from queueing for one.
-            kwargs.update(pool_pre_ping=True, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW)
+            # Each checkout is pinged (_ping_on_checkout, as pool_pre_ping would) but the fast save's.
+            kwargs.update(pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW)
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             _sqlite_setup(self.engine)
+        else:
+            _ping_on_checkout(self.engine)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
         self._lax_writer = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE", lax_commit=True),
@@ -54,6 +68,8 @@ class Database:
         # Under gevent, a worker's writers queue here in turn (a gevent lock), rather than all polling
         # SQLite's lock, where the unlucky ones could wait seconds.
         self._gate = threading.Lock() if self.is_sqlite and gevent_patched() else None
+        self._kept: tuple[int, Any] | None = None  # (process id, connection): raw_read_kept()'s
+        self._kept_lock = threading.Lock()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -90,17 +106,51 @@ class Database:
             conn.close()
 
     @contextmanager
-    def raw_autocommit(self) -> Iterator[Any]:
+    def raw_read_kept(self) -> Iterator[Any]:
+        """SQLite: this process's own DBAPI connection for a read of one statement, outside any
+        transaction (the fast save's lookup): no pool checkout nor check-in. Callers take turns
+        (a lock); under gevent a SQLite call never lets another greenlet run, so none waits."""
+        if not isinstance(self.engine.pool, QueuePool):  # an in-memory database: one per connection, so the pool's
+            with self.raw_read() as conn:
+                yield conn
+            return
+        with self._kept_lock:
+            kept = self._kept
+            if kept is None or kept[0] != os.getpid():  # (none across a fork: each process its own)
+                conn = self.engine.raw_connection()
+                raw = conn.driver_connection
+                conn.detach()  # the pool's set-up (pragmas) done, the pool no longer holds it
+                kept = self._kept = (os.getpid(), raw)
+            yield kept[1]
+
+    @contextmanager
+    def raw_autocommit(self, pinged: bool = True) -> Iterator[Any]:
         """A DBAPI connection on which each statement is its own transaction (PostgreSQL's fast save:
-        no BEGIN nor COMMIT round trips); given back to the pool in its usual mode."""
-        conn = self.engine.raw_connection()
+        no BEGIN nor COMMIT round trips); given back to the pool in its usual mode.
+
+        ``pinged=False``: the connection is not pinged first (a round trip on every checkout); a
+        connection found dropped in the block is discarded and Disconnected raised, for the caller
+        to run its statements again on a pinged one."""
+        token = _UNPINGED.set(not pinged)
+        try:
+            conn = self.engine.raw_connection()
+        finally:
+            _UNPINGED.reset(token)
         raw = conn.driver_connection
+        dropped = False
         try:
             raw.autocommit = True
             yield raw
+        except self.engine.dialect.loaded_dbapi.Error as e:
+            if not self.engine.dialect.is_disconnect(e, raw, None):
+                raise
+            dropped = True
+            conn.invalidate(e)
+            raise Disconnected(str(e)) from e
         finally:
             try:
-                raw.autocommit = False
+                if not dropped:
+                    raw.autocommit = False
             finally:
                 conn.close()
 
@@ -129,7 +179,32 @@ class Database:
                 self._gate.release()  # type: ignore[union-attr]
 
     def dispose(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is not None and kept[0] == os.getpid():
+            kept[1].close()
         self.engine.dispose()
+
+
+def _ping_on_checkout(engine: Engine) -> None:
+    """What ``pool_pre_ping`` does (a pooled connection is pinged as it is checked out; a dropped one
+    is replaced, and the pool's older connections with it), except for a checkout in
+    ``raw_autocommit(pinged=False)``, whose caller handles a dropped connection on use."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn, record):  # type: ignore[no-untyped-def]
+        record.info["fresh"] = True  # just connected: no ping needed (as pool_pre_ping)
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_conn, record, proxy):  # type: ignore[no-untyped-def]
+        if record.info.pop("fresh", False) or _UNPINGED.get():
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as e:
+            if dialect.is_disconnect(e, dbapi_conn, None):
+                raise exc.InvalidatePoolError() from e  # the pool reconnects (and drops its older connections)
+            raise
 
 
 def _sqlite_setup(engine: Engine) -> None:

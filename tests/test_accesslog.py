@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 import time
 
@@ -76,3 +77,44 @@ def test_the_logged_line_escapes_quotes_and_unknown_atoms_as_gunicorn_does():
     braces = '%(h)s "%({content-type}o)s"'
     cfg.set("access_log_format", braces)
     assert braces % ours.atoms_wrapper_class(ours.atoms(Resp(), [("Host", "h")], env, took)) == '10.0.0.7 "application/json"'
+
+
+def written(logger_class: type, path, env: dict, extra_filter: bool = False) -> str:
+    """What the logger's access() writes to an access log file for three requests."""
+    path.unlink(missing_ok=True)  # (same_second may call this again)
+    cfg = Config()
+    cfg.set("accesslog", str(path))
+    log = logger_class(cfg)  # (gunicorn's loggers share the "gunicorn.access" logger: each setup replaces its handler)
+    if extra_filter:
+        log.access_log.addFilter(lambda record: "q2" not in record.getMessage())
+    try:
+        took = datetime.timedelta(seconds=0, microseconds=1234)
+        for status in ("200 OK", "409 CONFLICT", "500 INTERNAL SERVER ERROR"):
+            resp = Resp()
+            resp.status = status
+            log.access(resp, [("Host", "h")], env, took)
+    finally:
+        log.access_log.filters.clear()
+        for h in list(log.access_log.handlers):
+            h.close()
+    return path.read_text()
+
+
+def test_the_written_line_is_what_logging_writes(tmp_path, monkeypatch):
+    env = environ(HTTP_REFERER='https://example.org/"a"')
+    # only gunicorn's own handler, as under `quizengine serve` (pytest's capture adds its own to the logger)
+    monkeypatch.setattr(logging.getLogger("gunicorn.access"), "handlers", [])
+    records: list[str] = []
+    make = logging.Logger.makeRecord
+    monkeypatch.setattr(logging.Logger, "makeRecord", lambda self, *a, **k: (records.append(self.name), make(self, *a, **k))[1])
+    ours = same_second(lambda: (records.clear(), written(AccessLogger, tmp_path / "ours.log", env))[1:] + (
+        records.count("gunicorn.access"), written(Logger, tmp_path / "theirs.log", env)))
+    assert ours[0] == ours[2] and ours[0].count("\n") == 3 and '" 409 213 "https://example.org/\\"a\\""' in ours[0]
+    assert ours[1] == 0 and records.count("gunicorn.access") >= 3  # ours built no LogRecord; gunicorn's one per line
+
+
+def test_a_filter_on_the_access_logger_is_honoured(tmp_path):
+    """With a filter (or any set-up beyond gunicorn's one handler) the line goes through logging."""
+    assert written(AccessLogger, tmp_path / "filtered.log", environ(), extra_filter=True) == ""
+    assert written(AccessLogger, tmp_path / "other.log", environ(RAW_URI="/other", PATH_INFO="/other"),
+                   extra_filter=True).count("\n") == 3

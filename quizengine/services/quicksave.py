@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ClauseElement
 
 from ..bank.types import ResponseRefused, check_response
-from ..db import Database
+from ..db import Database, Disconnected
 from ..models import Attempt, AttemptQuestion, AttemptState, ItemVersion, Response, Role, User, UserSession
 from .attempts import check_value
 from .banks import cached, cached_item, cached_variant, variant_of_item
@@ -160,7 +160,7 @@ def quick_save(db: Database, user_id: int, session_version: int, attempt_id: int
     t = t or now()
     st = _statements(db)
     if db.is_sqlite:  # the read alone (WAL: it waits for no writer); the write joins a group commit
-        with db.raw_read() as conn:
+        with db.raw_read_kept() as conn:
             row = _lookup(st, conn, attempt_id, user_id, slot, session_id)
         checked = _check(db, row, session_version, value, t)
         if checked is None:
@@ -174,7 +174,19 @@ def quick_save(db: Database, user_id: int, session_version: int, attempt_id: int
         except _Refused:
             return None
         return Saved(t, seq, note)
-    with db.raw_autocommit() as conn:  # PostgreSQL: one connection, two statements, each its own transaction
+    # PostgreSQL: one connection, two statements, each its own transaction. The connection is not
+    # pinged (a round trip on every checkout): one found dropped is discarded and the save runs once
+    # more on a pinged one (safe: a write that did commit before the drop makes the second a repeat,
+    # which writes nothing and goes to the full path, where an equal seq and value is answered as saved).
+    try:
+        return _save_pg(db, st, user_id, session_version, attempt_id, slot, value, seq, t, session_id, pinged=False)
+    except Disconnected:
+        return _save_pg(db, st, user_id, session_version, attempt_id, slot, value, seq, t, session_id, pinged=True)
+
+
+def _save_pg(db: Database, st: Statements, user_id: int, session_version: int, attempt_id: int, slot: int,
+             value: Any, seq: int, t: datetime, session_id: str | None, pinged: bool) -> Saved | None:
+    with db.raw_autocommit(pinged=pinged) as conn:
         row = _lookup(st, conn, attempt_id, user_id, slot, session_id)
         checked = _check(db, row, session_version, value, t)
         if checked is None:
