@@ -27,16 +27,31 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..bank.catalog import BankItem, Catalog, load_catalog
 from ..bank.loader import Mark, Problem
-from ..bank.validate import check_item, check_quiz
 from ..constants import VALIDATION_SEEDS
 from ..offload import in_thread
 
 CODE_DIRS = ("bank", "calc")  # the validator's code: a change to any of it makes every stored result stale
 _PACKAGE = Path(__file__).resolve().parent.parent
 _code_stamp: str | None = None
+
+
+def check_item(item: BankItem, seeds: int) -> list[Problem]:
+    """bank.validate's check, imported when first used: the validator (and multiprocessing) stays out of
+    a worker until an instructor's page needs it."""
+    from ..bank.validate import check_item as check
+
+    return check(item, seeds)
+
+
+def check_quiz(quiz: Any, cat: Catalog) -> list[Problem]:
+    """bank.validate's quiz check, imported when first used (as ``check_item``)."""
+    from ..bank.validate import check_quiz as check
+
+    return check(quiz, cat)
 
 
 def code_stamp() -> str:

@@ -14,12 +14,11 @@ from sqlalchemy.orm import Session
 
 from ..bank.catalog import Catalog, load_catalog, yaml_files
 from ..bank.loader import Problem
-from ..bank.validate import check_quiz
 from ..constants import VALIDATION_SEEDS
 from ..db import Database
 from ..models import BankFileVersion
 from ..offload import in_thread
-from .bank_checks import checked, item_keys
+from .bank_checks import check_quiz, checked, item_keys
 from .banks import sync_catalog
 from .clock import now
 from .errors import ServiceError

@@ -14,8 +14,6 @@ from typing import Any, Callable
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import Row, bindparam, case, delete, null, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from .. import passwords
@@ -174,12 +172,25 @@ def _take_statement(insert: Callable) -> Any:
         where=or_(over, LoginFailure.count < bindparam("limit"))).returning(LoginFailure.count)
 
 
-TAKE = {"postgresql": _take_statement(pg_insert), "sqlite": _take_statement(sqlite_insert)}
+def dialect_insert(dialect: str) -> Callable:
+    """The dialect's INSERT (it has ON CONFLICT), imported when first used: on SQLite the PostgreSQL
+    dialect (about 4 MiB of code) stays out of the server's processes."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+TAKE: dict[str, Any] = {}  # dialect name -> its statement, built at first use
 
 
 def _take(s: Session, key: str, t: datetime, window: timedelta, limit: int) -> bool:
     """Count one in ``key``'s window unless it holds ``limit`` there already; whether it counted."""
-    stmt = TAKE[s.get_bind().dialect.name]
+    dialect = s.get_bind().dialect.name
+    stmt = TAKE.get(dialect)
+    if stmt is None:
+        stmt = TAKE[dialect] = _take_statement(dialect_insert(dialect))
     return s.execute(stmt, {"key": key, "t": t, "cutoff": t - window, "limit": limit}).first() is not None
 
 
@@ -188,8 +199,7 @@ def _counter(s: Session, key: str, t: datetime) -> tuple[LoginFailure, bool]:
     is new. Several hosts or workers may count the same key at once: on PostgreSQL the insert skips
     a row another transaction made (no unique violation) and FOR UPDATE serialises the increments
     (no lost update); SQLite's write transaction already holds the whole database."""
-    dialect = s.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = dialect_insert(s.get_bind().dialect.name)
     made = s.execute(insert(LoginFailure).values(key=key, count=0, window_start=t)
                      .on_conflict_do_nothing(index_elements=["key"])).rowcount == 1
     row = s.scalars(select(LoginFailure).where(LoginFailure.key == key).with_for_update()

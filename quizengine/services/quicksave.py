@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Dialect, bindparam, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql import ClauseElement
 
 from ..bank.types import ResponseRefused, check_response
@@ -77,14 +77,20 @@ def _upsert(insert_: Any, rows: Any) -> Any:
 # SQLite, in a write transaction (BEGIN IMMEDIATE: nothing interleaves): the answer if the attempt is
 # open, then, when a row was written, the attempt's activity time.
 SQLITE_SAVE = _upsert(sqlite.insert, select(*ROW).where(exists().where(*OPEN)))
-# PostgreSQL, one statement in its own transaction: lock the attempt's row while it is open (ordered
-# with a concurrent submit, which writes that row first), write the answer, touch the attempt only
-# when the answer was written; the count of touched attempts (1: saved, 0: nothing written).
-_OK = select(A.id).where(*OPEN).with_for_update().cte("ok")
-_SAVED = _upsert(postgresql.insert, select(*ROW).select_from(_OK)).returning(R.id).cte("saved")
-_TOUCHED = (update(Attempt).where(A.id == _p("p_aid", A.id), exists(select(_SAVED.c.id)))
-            .values(last_activity_at=_p("p_t", A.last_activity_at)).returning(A.id).cte("touched"))
-PG_SAVE = select(func.count()).select_from(_TOUCHED)
+
+
+def pg_save() -> Any:
+    """PostgreSQL, one statement in its own transaction: lock the attempt's row while it is open (ordered
+    with a concurrent submit, which writes that row first), write the answer, touch the attempt only
+    when the answer was written; the count of touched attempts (1: saved, 0: nothing written). Built
+    when first compiled: on SQLite the PostgreSQL dialect (about 4 MiB of code) is never imported."""
+    from sqlalchemy.dialects import postgresql
+
+    ok = select(A.id).where(*OPEN).with_for_update().cte("ok")
+    saved = _upsert(postgresql.insert, select(*ROW).select_from(ok)).returning(R.id).cte("saved")
+    touched = (update(Attempt).where(A.id == _p("p_aid", A.id), exists(select(saved.c.id)))
+               .values(last_activity_at=_p("p_t", A.last_activity_at)).returning(A.id).cte("touched"))
+    return select(func.count()).select_from(touched)
 
 
 class Prepared:
@@ -123,7 +129,7 @@ class Statements:
     def __init__(self, dialect: Dialect):
         self.lookup, self.page_lookup = Prepared(LOOKUP, dialect), Prepared(PAGE_LOOKUP, dialect)
         if dialect.name == "postgresql":
-            self.save = Prepared(PG_SAVE, dialect)
+            self.save = Prepared(pg_save(), dialect)
         else:
             self.save, self.touch = Prepared(SQLITE_SAVE, dialect), Prepared(TOUCH, dialect)
 
