@@ -128,6 +128,7 @@ def run(url: str, tmp: Path, args) -> None:
             conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             conn.exec_driver_sql("SELECT pg_stat_statements_reset()")
     pg0 = cpu_of(postgres_pids(url))
+    by0 = {p: cpu_of([p]) for p in postgres_pids(url)}
     with split.patched():
         if prof:
             prof.enable()
@@ -148,12 +149,17 @@ def run(url: str, tmp: Path, args) -> None:
     if url.startswith("postgresql"):
         print(f"  PostgreSQL CPU per submit (the cluster's processes, /proc): "
               f"{1e3 * (cpu_of(postgres_pids(url)) - pg0) / len(ms):.1f} ms")
+        if os.environ.get("PG_BY_PROCESS"):
+            for p in postgres_pids(url):
+                d = cpu_of([p]) - by0.get(p, 0.0)
+                if d > 0.005:
+                    print(f"      {d * 1e3:7.0f} ms", Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:70])
         with engine.begin() as conn:
             top = conn.exec_driver_sql(
-                "SELECT calls, total_exec_time, rows, regexp_replace(query, '\\s+', ' ', 'g') FROM pg_stat_statements "
-                "WHERE query NOT LIKE '%%pg_stat_statements%%' ORDER BY total_exec_time DESC LIMIT 8").all()
-        for calls, total, rows, query in top:
-            print(f"    {calls / len(ms):5.1f} calls, {total / len(ms):6.3f} ms, {rows / len(ms):5.1f} rows per submit: "
+                "SELECT calls, total_exec_time + total_plan_time, plans, regexp_replace(query, '\\s+', ' ', 'g') FROM pg_stat_statements "
+                "WHERE query NOT LIKE '%%pg_stat_statements%%' ORDER BY total_exec_time + total_plan_time DESC LIMIT 8").all()
+        for calls, total, plans, query in top:
+            print(f"    {calls / len(ms):5.1f} calls, {total / len(ms):6.3f} ms, {plans / len(ms):5.1f} plans per submit: "
                   f"{query[:110]}")
     if prof:
         pstats.Stats(prof).sort_stats("cumulative").print_stats(args.profile_lines)
@@ -176,7 +182,7 @@ def main() -> None:
         spec = importlib.util.spec_from_file_location("bench_pg", Path(__file__).resolve().parents[1] / "tests" / "pg.py")
         pg = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(pg)
-        with pg.throwaway_postgres("-c shared_preload_libraries=pg_stat_statements") as url:
+        with pg.throwaway_postgres("-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on") as url:
             run(url, tmp, a)
     else:
         run(f"sqlite:///{tmp / 'bench.sqlite3'}", tmp, a)
