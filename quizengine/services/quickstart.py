@@ -4,7 +4,9 @@ write of the attempt and its questions (one INSERT and one executemany, Core sta
 attempt's view built from the cached views, without reading the attempt back. On SQLite the write
 joins the worker's group commit (services/groupcommit.py): the starts and saves that wait for the
 write lock at the same moment share one transaction and one commit (one fsync), each in its own
-savepoint, so a class starting together does not queue for an fsync each.
+savepoint, so a class starting together does not queue for an fsync each. On PostgreSQL the lane
+reads and writes on one connection in autocommit, the attempt and its questions in one statement
+(services/quickstart_pg.py): there a start's cost was its statements, not a commit's fsync.
 
 The rules are the full path's: ``start_refusal`` on the student's terms (``terms_for``, read inside
 the write transaction, as ``draw.start_attempt`` does), the same draw and seeds (``draw_items``,
