@@ -28,6 +28,9 @@ runs. --template FILE reuses a prepared database (the setup takes minutes under 
 the server ahead of the machine's other jobs (a loaded shared machine otherwise measures its load:
 the server gets its share of the cores, 1/load of them). --py-spy DIR records each worker with
 `py-spy record --idle` (raw collapsed stacks) during round --py-spy-round (default the first).
+--postgres serves from a throwaway PostgreSQL cluster (tests/pg.py) with the same students and
+renderings (copied from the SQLite set-up) and prints PostgreSQL's CPU per start beside the server's
+(the cluster's processes from /proc: on a 2-core machine it shares the cores with the server).
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from loadlib.proc import Processes, children, free_port, loadavg, percentile, venv_tool, wait_for_port  # noqa: E402
+from loadlib.proc import (Processes, children, free_port, loadavg, percentile, postgres_pids, venv_tool,  # noqa: E402
+                          wait_for_port)
 
 QUIZ = "module-04-prep"
 FAST_HASH = "argon2id:m=8,t=1,p=1"
@@ -169,7 +173,7 @@ def ms(xs: list[float], p: float) -> str:
 
 
 def report(records: list[dict], cpu0: dict[int, float], cpu1: dict[int, float], wall: float, client_cpu: float,
-           server_pid: int) -> float:
+           server_pid: int, pg0: dict[int, float] | None = None, pg1: dict[int, float] | None = None) -> float:
     ok = [r for r in records if r.get("status") == 201]
     errors = len(records) - len(ok)
     lat = [r["done"] - r["at"] for r in records]
@@ -198,6 +202,11 @@ def report(records: list[dict], cpu0: dict[int, float], cpu1: dict[int, float], 
         d = cpu1[p] - cpu0.get(p, 0.0)
         role = "master" if p == server_pid else cmdline(p)
         print(f"    pid {p:<7} {d * 1e3:8.0f} ms CPU  {role}")
+    if pg1 is not None:
+        pg = sum(v - (pg0 or {}).get(p, 0.0) for p, v in pg1.items())
+        print(f"  PostgreSQL CPU {pg:.2f} s = {pg / max(n, 1) * 1e3:.1f} ms per start (its backends and other processes, "
+              f"/proc); server + PostgreSQL {(total + pg) / max(n, 1) * 1e3:.1f} ms per start, "
+              f"{(total + pg) / wall / cores:.0%} of the {cores} cores")
     print(f"  client CPU {client_cpu:.2f} s ({client_cpu / max(n, 1) * 1e3:.1f} ms per start); load average {loadavg()}")
     if errors:
         print("  errors:", [r.get("error") or r.get("status") for r in records if r.get("status") != 201][:5])
@@ -225,7 +234,20 @@ def main() -> int:
                     help="run this client and the server at this niceness (e.g. -15, needs the privilege): on a "
                          "machine loaded by other jobs, the spike then gets the CPU as on an idle one")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (database, server log)")
+    ap.add_argument("--postgres", action="store_true",
+                    help="serve from a throwaway PostgreSQL cluster (tests/pg.py; fsync off) and print its CPU per "
+                         "start too; the renderings are copied from the SQLite set-up (--template's, when given)")
     a = ap.parse_args()
+    if a.postgres:
+        sys.path.insert(0, str(HERE.parent))
+        from tests.pg import throwaway_postgres
+
+        with throwaway_postgres() as pg_url:
+            return run(a, pg_url)
+    return run(a, None)
+
+
+def run(a: argparse.Namespace, pg_url: str | None) -> int:
 
     root = a.tree.resolve()
     if a.nice:  # this client before the machine's other jobs (the server too, once started)
@@ -259,6 +281,21 @@ def main() -> int:
                   flush=True)
             if template:
                 copy_db(db_file, template)
+        if pg_url:  # the same students (same ids), banks and renderings on PostgreSQL; warm then finds them cached
+            from loadlib.setup import copy_renderings
+
+            t0 = time.monotonic()
+            env["QUIZENGINE_DATABASE_URL"] = pg_url
+            for cmd in (["db", "upgrade"], ["load-banks"]):
+                subprocess.run([exe, *cmd], env=env, check=True, capture_output=True)
+            subprocess.run([sys.executable, "-c", ADD_USERS, FAST_HASH], input="".join(f"{n}\n" for n in names),
+                           env=env, check=True, text=True)
+            copied, _ = copy_renderings(db_file, pg_url)
+            r = subprocess.run([exe, "warm", QUIZ, "--attempts", "2"], env=env, capture_output=True, text=True)
+            if r.returncode:
+                raise SystemExit(f"error: quizengine warm failed:\n{r.stdout}{r.stderr}")
+            print(f"  PostgreSQL: {copied} renderings copied; {r.stdout.strip().splitlines()[-1]} "
+                  f"({time.monotonic() - t0:.0f} s)", flush=True)
         port = free_port()
         log = tmp / "server.log"
         server = procs.start([exe, "serve", "--port", str(port), "--workers", str(a.workers)], log, env=env)
@@ -290,11 +327,13 @@ def main() -> int:
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 time.sleep(1.0)  # py-spy attached
             print(f"round {rnd + 1}: {len(group)} starts within {a.within:g} s (load average {loadavg()})", flush=True)
+            pg0 = {p: stat_cpu(p) for p in postgres_pids(pg_url)} if pg_url else None
             cpu0, c0 = cpu_split(server.pid), time.process_time()
             records = asyncio.run(spike(port, group, a.within, seed=14 + rnd))
             cpu1, c1 = cpu_split(server.pid), time.process_time()
+            pg1 = {p: stat_cpu(p) for p in postgres_pids(pg_url)} if pg_url else None
             wall = max(r["done"] for r in records) - min(r["at"] for r in records)
-            worst = max(worst, report(records, cpu0, cpu1, wall, c1 - c0, server.pid))
+            worst = max(worst, report(records, cpu0, cpu1, wall, c1 - c0, server.pid, pg0, pg1))
             for s in spies:
                 s.wait()
         print(f"spike p95 {'< 1 s: met' if worst < TARGET_S else '>= 1 s: missed'} ({worst:.2f} s, worst round)")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import importlib.util
 import os
 import pstats
 import random
@@ -35,6 +36,7 @@ from pathlib import Path
 ROOT = Path(os.environ.get("SUBMIT_BENCH_TREE") or Path(__file__).resolve().parents[1])  # the code measured
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # this checkout's loadlib (postgres_pids)
 
 os.environ.setdefault("START_BENCH_TREE", str(ROOT))  # start_bench measures the same tree
 from loadlib.client import make_response  # noqa: E402 - after the path
@@ -98,6 +100,8 @@ def pct(ms: list[float], p: int) -> float:
 
 
 def run(url: str, tmp: Path, args) -> None:
+    from loadlib.proc import cpu_of, postgres_pids
+
     app = make_app(tmp, url)
     client = app.test_client()
     warm = prepare(app, 1, "warmup")  # one submit first: imports and what every submit shares
@@ -119,6 +123,12 @@ def run(url: str, tmp: Path, args) -> None:
 
     engine = app.extensions["quizengine.db"].engine
     event.listen(engine, "before_cursor_execute", count)
+    if url.startswith("postgresql"):
+        with engine.begin() as conn:  # the statements of the submits only
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            conn.exec_driver_sql("SELECT pg_stat_statements_reset()")
+    pg0 = cpu_of(postgres_pids(url))
+    by0 = {p: cpu_of([p]) for p in postgres_pids(url)}
     with split.patched():
         if prof:
             prof.enable()
@@ -136,6 +146,21 @@ def run(url: str, tmp: Path, args) -> None:
           f"(n={len(ms)}, load {load()})", flush=True)
     print(f"  SQL statements per submit (each a round trip on PostgreSQL; commits not counted): "
           f"{statements[0] / len(ms):.1f}")
+    if url.startswith("postgresql"):
+        print(f"  PostgreSQL CPU per submit (the cluster's processes, /proc): "
+              f"{1e3 * (cpu_of(postgres_pids(url)) - pg0) / len(ms):.1f} ms")
+        if os.environ.get("PG_BY_PROCESS"):
+            for p in postgres_pids(url):
+                d = cpu_of([p]) - by0.get(p, 0.0)
+                if d > 0.005:
+                    print(f"      {d * 1e3:7.0f} ms", Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:70])
+        with engine.begin() as conn:
+            top = conn.exec_driver_sql(
+                "SELECT calls, total_exec_time + total_plan_time, plans, regexp_replace(query, '\\s+', ' ', 'g') FROM pg_stat_statements "
+                "WHERE query NOT LIKE '%%pg_stat_statements%%' ORDER BY total_exec_time + total_plan_time DESC LIMIT 8").all()
+        for calls, total, plans, query in top:
+            print(f"    {calls / len(ms):5.1f} calls, {total / len(ms):6.3f} ms, {plans / len(ms):5.1f} plans per submit: "
+                  f"{query[:110]}")
     if prof:
         pstats.Stats(prof).sort_stats("cumulative").print_stats(args.profile_lines)
     app.extensions["quizengine.db"].dispose()
@@ -153,10 +178,11 @@ def main() -> None:
     ap.add_argument("--show-sql", action="store_true", help="print the statements of the first submits")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="submit-bench-"))
-    if a.postgres:
-        from tests.pg import throwaway_postgres
-
-        with throwaway_postgres() as url:
+    if a.postgres:  # this checkout's tests/pg.py (--tree's may not take options)
+        spec = importlib.util.spec_from_file_location("bench_pg", Path(__file__).resolve().parents[1] / "tests" / "pg.py")
+        pg = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(pg)
+        with pg.throwaway_postgres("-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on") as url:
             run(url, tmp, a)
     else:
         run(f"sqlite:///{tmp / 'bench.sqlite3'}", tmp, a)

@@ -26,8 +26,11 @@ def _tool(name: str) -> str:
 
 
 @contextmanager
-def throwaway_postgres() -> Iterator[str]:
-    """Start a private cluster on a free loopback port; yield its SQLAlchemy URL; always stop it."""
+def throwaway_postgres(options: str = "") -> Iterator[str]:
+    """Start a private cluster on a free loopback port; yield its SQLAlchemy URL; always stop it.
+
+    ``options``: more server settings (e.g. ``-c shared_preload_libraries=pg_stat_statements``).
+    """
     tmp = Path(tempfile.mkdtemp(prefix="qe-pg-"))
     data, sock = tmp / "data", tmp / "sock"
     sock.mkdir()
@@ -43,7 +46,7 @@ def throwaway_postgres() -> Iterator[str]:
     try:
         run(_tool("initdb"), "-D", str(data), "--auth=trust", "-U", "postgres", "--encoding=UTF8", "--no-sync")
         run(_tool("pg_ctl"), "-D", str(data), "-l", str(tmp / "log"), "-w", "-t", "60", "-o",
-            f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100", "start")
+            f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100 {options}", "start")
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
         if (data / "postmaster.pid").exists():

@@ -259,3 +259,39 @@ class MemorySampler(threading.Thread):
             self.join(timeout=2)
             self.sample()  # the end state
 
+
+
+def postgres_pids(url: str) -> list[int]:
+    """The processes of the PostgreSQL cluster listening on ``url``'s port on this machine (its
+    postmaster and every child: backends, checkpointer, WAL writer...); [] if none is found here."""
+    port = re.search(r":(\d+)/", url)
+    if not port:
+        return []
+    wanted = f"-p {port.group(1)}"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "postgres" in cmd and f"{wanted} " in f"{cmd} " and " -D " in cmd:
+            out, todo = [], [int(entry)]
+            while todo:
+                p = todo.pop()
+                out.append(p)
+                todo += children(p)
+            return out
+    return []
+
+
+def cpu_of(pids: list[int]) -> float:
+    """utime + stime of these processes, in s (a process gone counts 0)."""
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")

@@ -63,6 +63,11 @@ _STILL_OPEN = select(Attempt.state, Attempt.expires_at).where(Attempt.id == bind
 _QUESTION_TABLE = AttemptQuestion.__table__
 _SCORES = (update(_QUESTION_TABLE).where(_QUESTION_TABLE.c.id == bindparam("q_id"))
            .values(score=bindparam("q_score"), result=bindparam("q_result")))
+# PostgreSQL: the scores of every question in one statement (an executemany of UPDATEs is one
+# statement per question there, each parsed, planned and answered). JSON as the column would store it.
+_PG_SCORES = text("UPDATE attempt_question AS q SET score = u.score, result = CAST(u.result AS json) "
+                  "FROM unnest(CAST(:ids AS integer[]), CAST(:scores AS float8[]), CAST(:results AS text[])) "
+                  "AS u(id, score, result) WHERE q.attempt_id = :attempt_id AND q.id = u.id")  # the index on attempt_id
 _CLOSE = (update(Attempt.__table__).where(Attempt.__table__.c.id == bindparam("attempt_id"),
                                           Attempt.__table__.c.state == AttemptState.OPEN)
           .values(state=bindparam("a_state"), submitted_at=bindparam("a_at"), score=bindparam("a_score")))
@@ -111,6 +116,14 @@ def _grade_work(work: GradingWork, deadline: float | None) -> tuple[list[dict[st
     return rows, attempt_total(scores)
 
 
+def _write_scores(conn: Any, attempt_id: int, rows: list[dict[str, Any]]) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(_PG_SCORES, {"attempt_id": attempt_id, "ids": [r["id"] for r in rows],
+                                  "scores": [r["score"] for r in rows], "results": [json.dumps(r["result"]) for r in rows]})
+    else:
+        conn.execute(_SCORES, [{"q_id": r["id"], "q_score": r["score"], "q_result": r["result"]} for r in rows])
+
+
 def close_attempt(db: Database, attempt_id: int, t: datetime, user: Principal | None = None,
                   due_only: bool = False, deadline: float | None = None) -> bool:
     """Grade and close an open attempt (expired if its time is up at ``t``); True if this call closed it.
@@ -146,7 +159,7 @@ def _close(db: Database, attempt_id: int, t: datetime, user: Principal | None, d
                 return None  # closed meanwhile by another submit or the sweeper: graded once
             if aware(now_open.expires_at) != work.expires_at or _fingerprint(s, attempt_id) != work.fingerprint:
                 continue  # a save landed while grading: grade what is stored now
-            conn.execute(_SCORES, [{"q_id": r["id"], "q_score": r["score"], "q_result": r["result"]} for r in rows])
+            _write_scores(conn, attempt_id, rows)
             conn.execute(_CLOSE, {"attempt_id": attempt_id, "a_state": state, "a_at": at, "a_score": total})
             lti_outbox.enqueue_scores(s, [(work.user_id, work.quiz_id)])  # the LMS's line items get the new score
             graded = {r["id"]: r for r in rows}

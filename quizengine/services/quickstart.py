@@ -4,7 +4,9 @@ write of the attempt and its questions (one INSERT and one executemany, Core sta
 attempt's view built from the cached views, without reading the attempt back. On SQLite the write
 joins the worker's group commit (services/groupcommit.py): the starts and saves that wait for the
 write lock at the same moment share one transaction and one commit (one fsync), each in its own
-savepoint, so a class starting together does not queue for an fsync each.
+savepoint, so a class starting together does not queue for an fsync each. On PostgreSQL the lane
+reads and writes on one connection in autocommit, the attempt and its questions in one statement
+(services/quickstart_pg.py): there a start's cost was its statements, not a commit's fsync.
 
 The rules are the full path's: ``start_refusal`` on the student's terms (``terms_for``, read inside
 the write transaction, as ``draw.start_attempt`` does), the same draw and seeds (``draw_items``,
@@ -32,7 +34,7 @@ from .clock import iso, now
 from .draw import SEEN, STAMP, avoids_repeats, cached_pool, current_items, draw_items, pool_key, question_seed
 from .errors import ServiceError
 from .groupcommit import group_commit
-from . import quicksave
+from . import quicksave, quickstart_pg
 from .quizzes import start_refusal
 from .renderings import RENDER_FORMAT
 from .terms import Terms, terms_of
@@ -169,7 +171,7 @@ class _Load(Exception):
 
 
 def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, session_version: int | None,
-          quiz_id: str) -> tuple[Any, int, list[dict[str, Any]], list[dict[str, Any]]] | None:
+          quiz_id: str) -> tuple[Any, int, list[dict[str, Any]], list[dict[str, Any]], list[Any]] | None:
     """Read what the start needs: the quiz, the attempt's number, its questions' rows and their views."""
     user = st.user.first(conn, p_uid=user_id)
     if user is None or user[0] != Role.STUDENT or (session_version is not None and user[1] != session_version):
@@ -193,16 +195,22 @@ def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, se
     rows = [{"slot": slot, "item_version_id": cur.item_version_id, "points": points,
              "seed": question_seed(secret, user_id, q.id, number, cur.item_id)} for slot, (cur, points) in enumerate(drawn)]
     keys = list(dict.fromkeys((r["item_version_id"], r["seed"]) for r in rows))
-    params = {"p_format": RENDER_FORMAT}
-    for k, (iv, seed) in enumerate(keys):
-        params[f"p_iv{k}"], params[f"p_seed{k}"] = iv, seed
-    cached = {(iv, seed): view for iv, seed, view in _all(st.views_of(len(keys)), conn, **params)}
+    cached = _read_views(st, conn, keys)
     views = [cached.get((r["item_version_id"], r["seed"])) for r in rows]
     if any(v is None for v in views):
         return None  # not rendered ahead: the full path renders and stores
     for r, view in zip(rows, views):  # a slot without points of its own: the item's, as its view (of that version) shows
         r["points"] = float(view["points"] if r["points"] is None else r["points"])
-    return q, number, rows, views  # type: ignore[return-value]
+    return q, number, rows, views, attempts  # type: ignore[return-value]
+
+
+def _read_views(st: Statements, conn: Any, keys: list[tuple[int, int]]) -> dict[tuple[int, int], Any]:
+    if st.dialect.name == "postgresql":
+        return quickstart_pg.read_views(conn, RENDER_FORMAT, keys)
+    params = {"p_format": RENDER_FORMAT}
+    for k, (iv, seed) in enumerate(keys):
+        params[f"p_iv{k}"], params[f"p_seed{k}"] = iv, seed
+    return {(iv, seed): view for iv, seed, view in _all(st.views_of(len(keys)), conn, **params)}
 
 
 def quick_start(db: Database, secret: str, user_id: int, session_version: int | None, quiz_id: str,
@@ -215,6 +223,8 @@ def quick_start(db: Database, secret: str, user_id: int, session_version: int | 
     """
     t = t or now()
     st = _statements(db)
+    if not db.is_sqlite:
+        return _quick_start_pg(db, st, secret, user_id, session_version, quiz_id, t)
     for _ in range(2):  # the pool read at most once
         try:
             with db.raw_read() as conn:
@@ -226,18 +236,41 @@ def quick_start(db: Database, secret: str, user_id: int, session_version: int | 
         return None
     if plan is None:
         return None
-    _, number, rows, views = plan
+    _, number, rows, views, _ = plan
     integrity = db.engine.dialect.loaded_dbapi.IntegrityError
     write = partial(_write, st, user_id, quiz_id, number, rows, t)
-    try:
-        if db.is_sqlite:  # with the starts (and saves) of this worker waiting at this moment: one commit, one fsync
-            attempt_id, q, terms, expires_at = group_commit(db).run(write)
-        else:
-            with db.raw_write() as conn:
-                attempt_id, q, terms, expires_at = write(conn)
+    try:  # with the starts (and saves) of this worker waiting at this moment: one commit, one fsync
+        attempt_id, q, terms, expires_at = group_commit(db).run(write)
     except (_Refused, integrity):  # IntegrityError: another start took this number at the same moment
         return None
     return fresh_view(attempt_id, q, number, t, expires_at, terms, rows, views)
+
+
+def _quick_start_pg(db: Database, st: Statements, secret: str, user_id: int, session_version: int | None,
+                    quiz_id: str, t: datetime) -> dict[str, Any] | None:
+    """``quick_start`` on PostgreSQL (services/quickstart_pg.py): the reads, the terms and the one
+    statement that writes the attempt and its questions, on one connection in autocommit."""
+    integrity = db.engine.dialect.loaded_dbapi.IntegrityError
+    for _ in range(2):  # the pool read at most once
+        try:
+            with db.raw_autocommit() as conn:
+                plan = _plan(db, st, conn, secret, user_id, session_version, quiz_id)
+                if plan is None:
+                    return None
+                q, number, rows, views, attempts = plan
+                group, found = quickstart_pg.read_terms(conn, user_id, q.id)
+                terms = terms_of(q, [SimpleNamespace(**row) for row in found], user_id, group)
+                if start_refusal(terms, terms.window(t), attempts) is not None:
+                    return None  # the full path says why
+                expires_at = terms.deadline(t)
+                try:
+                    attempt_id = quickstart_pg.write_start(conn, user_id, q.id, number, t, expires_at, rows)
+                except integrity:  # another start took this number at the same moment
+                    return None
+            return fresh_view(attempt_id, q, number, t, expires_at, terms, rows, views)
+        except _Load as need:
+            need.load(db)
+    return None
 
 
 def _write(st: Statements, user_id: int, quiz_id: str, number: int, rows: list[dict[str, Any]], t: datetime,

@@ -118,6 +118,31 @@ def test_a_timed_start_with_an_accommodation_gets_the_students_deadline(app, cli
     assert before.isoformat() <= view["started_at"]
 
 
+def test_a_start_takes_the_groups_terms_under_the_students_own(app, client, db, users, no_flask_start):
+    """The group's accommodation covers its members; a member's own settings win over the group's;
+    a classmate's own accommodation is not theirs (one read of the group and accommodations on PostgreSQL)."""
+    set_quiz(db, time_limit_s=600)
+    users.add("teacher", "instructor")
+    for name in ("ann", "bob", "cy"):
+        users.add(name)
+    teacher = users.token(client, "teacher")
+    base = f"/api/v1/quizzes/{QUIZ}"
+    assert client.put(f"{base}/accommodation-groups/slow", headers=teacher,
+                      json={"time_multiplier": 2}).status_code == 200
+    assert client.put(f"{base}/accommodations/ann", headers=teacher, json={"group": "slow"}).status_code == 200
+    assert client.put(f"{base}/accommodations/bob", headers=teacher,
+                      json={"group": "slow", "time_multiplier": 3}).status_code == 200
+    assert client.put(f"{base}/accommodations/cy", headers=teacher, json={"extra_minutes": 1}).status_code == 200
+    warm(app, db, "ann", "bob", "cy")
+    got = {}
+    for name in ("ann", "bob", "cy"):
+        head = users.token(client, name)
+        view = client.post(START, headers=head).json
+        assert view == client.get(f"/api/v1/attempts/{view['attempt_id']}", headers=head).json
+        got[name] = view["time_limit_s"]
+    assert got == {"ann": 1200, "bob": 1800, "cy": 660}
+
+
 @pytest.mark.parametrize("case, status", [
     # an attempt in progress: Flask says so
     ("in_progress", 409),
