@@ -28,6 +28,9 @@ run: $(STAMP)
 # runs in JOBS pytest-xdist workers (one per core by default; JOBS=0: one process), a test module
 # to a worker (--dist loadscope), so a module's server and browser are started once.
 JOBS   ?= auto
+# pytest keeps the test modules' rewritten asserts in __pycache__ only where bytecode may be written:
+# without it every pass and every worker rewrites them again (about 10 CPU seconds each).
+unexport PYTHONDONTWRITEBYTECODE
 PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadscope
 
 test: test-sqlite test-postgres
