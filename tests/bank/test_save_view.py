@@ -4,6 +4,7 @@ shipped item and on bad inputs."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -76,11 +77,15 @@ def variants():
                     continue
 
 
-ALL = list(variants())
+@cache
+def shipped() -> list:
+    """Every item of the shipped and sample banks at each seed, made once, when a test first needs
+    them (not at collection, which every pytest-xdist worker repeats)."""
+    return list(variants())
 
 
 def test_every_shipped_type_is_covered():
-    assert {v.kind.name for _, v in ALL} == {"numeric", "single_choice", "multiple_select", "true_false", "short_text",
+    assert {v.kind.name for _, v in shipped()} == {"numeric", "single_choice", "multiple_select", "true_false", "short_text",
                                              "matching", "ordering", "multipart"}
 
 
@@ -88,7 +93,7 @@ def test_every_shipped_type_is_covered():
                                   "matching", "ordering", "multipart"])
 def test_the_save_view_accepts_notes_and_refuses_as_the_variant_does(kind):
     checked = refused = 0
-    for _, v in ALL:
+    for _, v in shipped():
         if v.kind.name != kind:
             continue
         view = v.kind.save_view(v)
@@ -102,14 +107,14 @@ def test_the_save_view_accepts_notes_and_refuses_as_the_variant_does(kind):
 
 
 def test_the_right_answer_is_accepted_by_every_view():
-    for _, v in ALL:
+    for _, v in shipped():
         assert outcome(v.kind.save_view(v), v.answer)[0] == "note", v.item.id
 
 
 def test_items_no_seed_changes_have_one_view():
     """An item kept once per version (no params, derived values or calculation) shows the same ids and
     shapes under every seed."""
-    free = [(item, v) for item, v in ALL if savecheck.seed_free(item)]
+    free = [(item, v) for item, v in shipped() if savecheck.seed_free(item)]
     assert {v.kind.name for _, v in free} >= {"single_choice", "multiple_select", "matching", "ordering", "numeric"}
     first: dict[str, str] = {}
     for item, v in free:
@@ -120,8 +125,8 @@ def test_items_no_seed_changes_have_one_view():
 def test_remembered_views_are_found_by_item_version_and_seed_and_shared():
     savecheck.forget()
     try:
-        calc = [(item, v) for item, v in ALL if not savecheck.seed_free(item) and v.kind.name == "numeric"]
-        free = next((item, v) for item, v in ALL if savecheck.seed_free(item))
+        calc = [(item, v) for item, v in shipped() if not savecheck.seed_free(item) and v.kind.name == "numeric"]
+        free = next((item, v) for item, v in shipped() if savecheck.seed_free(item))
         item, v = calc[0]
         other = next(w for i, w in calc if i is item and w.seed != v.seed)
         assert savecheck.save_view(item.id, item.version, v.seed) is None
@@ -142,7 +147,7 @@ def test_the_seeded_views_are_bounded(monkeypatch):
     savecheck.forget()
     monkeypatch.setattr(savecheck, "SEEDED_MAX", 2)
     try:
-        item = next(i for i, _ in ALL if not savecheck.seed_free(i) and i.model.type == "numeric")
+        item = next(i for i, _ in shipped() if not savecheck.seed_free(i) and i.model.type == "numeric")
         for seed in (1, 2, 3):
             savecheck.remember(item.id, make_variant(item, seed))
         known = [s for s in (1, 2, 3) if savecheck.save_view(item.id, item.version, s) is not None]
