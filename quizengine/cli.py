@@ -329,7 +329,11 @@ def db_downgrade(revision: str) -> None:
 @main.command("load-banks")
 def load_banks_command() -> None:
     """Migrate, then load the banks into the database as versioned items."""
-    _migrate_and_load(load_app())
+    app = load_app()
+    try:
+        _migrate_and_load(app)
+    finally:
+        app.extensions["quizengine.db"].dispose()  # its connections closed, not left to the collector
 
 
 @main.command()
