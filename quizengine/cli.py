@@ -253,9 +253,9 @@ def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
     except BankLoadError as e:
         fail(str(e), 1)
     click.echo(f"banks: {report.items} items ({report.new_versions} new versions), {report.quizzes} quizzes", err=True)
-    pruned = renderings.prune(app.extensions["quizengine.db"])
-    if pruned:
+    if pruned := renderings.prune(app.extensions["quizengine.db"]):
         click.echo(f"rendering cache: dropped {pruned} rows of an earlier format", err=True)
+    app.extensions["quizengine.db"].dispose()  # its connections closed, not left to the collector
     if recorded:
         click.echo(f"bank history: recorded the current content of {len(recorded)} files "
                    f"({', '.join(recorded[:5])}{', ...' if len(recorded) > 5 else ''})", err=True)
@@ -329,11 +329,7 @@ def db_downgrade(revision: str) -> None:
 @main.command("load-banks")
 def load_banks_command() -> None:
     """Migrate, then load the banks into the database as versioned items."""
-    app = load_app()
-    try:
-        _migrate_and_load(app)
-    finally:
-        app.extensions["quizengine.db"].dispose()  # its connections closed, not left to the collector
+    _migrate_and_load(load_app())
 
 
 @main.command()
