@@ -40,9 +40,8 @@ def saved_rows(db, attempt_id: int) -> dict[int, tuple]:
             .where(AttemptQuestion.attempt_id == attempt_id))}
 
 
+@pytest.mark.skipif(POSTGRES, reason="the group commit is SQLite's (PostgreSQL writes each save in one statement)")
 def test_saves_arriving_together_share_one_commit_and_all_are_kept(db, crowd, monkeypatch):
-    if POSTGRES:
-        pytest.skip("the group commit is SQLite's (PostgreSQL writes each save in one statement)")
     gc, gate, commits = hold_first_batch(monkeypatch, db)  # the first batch waits until every other save has queued behind it
     results: dict[tuple, object] = {}
 
@@ -68,9 +67,8 @@ def test_saves_arriving_together_share_one_commit_and_all_are_kept(db, crowd, mo
     assert not gc._leading and not gc._queue
 
 
+@pytest.mark.skipif(POSTGRES, reason="the group commit is SQLite's")
 def test_one_failing_save_in_a_batch_is_undone_alone(db, crowd):
-    if POSTGRES:
-        pytest.skip("the group commit is SQLite's")
     (uid, version, aid, slots), *_ = crowd
     st = quick._statements(db)
 
@@ -91,9 +89,8 @@ def test_one_failing_save_in_a_batch_is_undone_alone(db, crowd):
     assert rows[slots[0]] == ("5", 5) and rows[slots[2]] == ("9", 9) and slots[1] not in rows
 
 
+@pytest.mark.skipif(POSTGRES, reason="the group commit is SQLite's")
 def test_a_failed_commit_writes_nothing_and_flask_answers_each_save(client, users, db, crowd, monkeypatch, flask_calls):
-    if POSTGRES:
-        pytest.skip("the group commit is SQLite's")
     users.add("dee")
     h = users.token(client, "dee")
     a = client.post(f"/api/v1/quizzes/{QUIZ}/attempts", headers=h).json

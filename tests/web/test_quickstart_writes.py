@@ -51,9 +51,8 @@ def run_together(gc, gate, starts) -> list:
     return results
 
 
+@pytest.mark.skipif(POSTGRES, reason="the group commit is SQLite's (PostgreSQL commits each start in its own transaction)")
 def test_starts_arriving_together_share_one_commit_and_each_is_the_full_paths_draw(app, db, crowd, monkeypatch):
-    if POSTGRES:
-        pytest.skip("the group commit is SQLite's (PostgreSQL commits each start in its own transaction)")
     expected = {n: full_path_draw(app, db, n) for n in crowd}
     gc, gate, commits = hold_first_batch(monkeypatch, db)
     secret = app.config["SECRET_KEY"]
@@ -67,9 +66,8 @@ def test_starts_arriving_together_share_one_commit_and_each_is_the_full_paths_dr
     assert not gc._leading and not gc._queue
 
 
+@pytest.mark.skipif(POSTGRES, reason="the group commit is SQLite's")
 def test_a_start_refused_inside_a_shared_commit_leaves_the_others_written(app, db, crowd, monkeypatch):
-    if POSTGRES:
-        pytest.skip("the group commit is SQLite's")
     gc, gate, commits = hold_first_batch(monkeypatch, db)
     secret = app.config["SECRET_KEY"]
     (ann, ann_sv), (bob, bob_sv) = crowd["ann"], crowd["bob"]
