@@ -52,7 +52,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadlib.client import CONN_ERROR, TIMEOUT, Http, make_response  # noqa: E402
 from loadlib.phases import QUIZ  # noqa: E402
-from loadlib.proc import Processes, free_port, log, percentile, venv_tool, wait_for_port  # noqa: E402
+from loadlib.proc import Processes, log, percentile, venv_tool  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -209,10 +209,7 @@ def main() -> int:
         subprocess.run([exe, "users", "import", str(roster)], env=env, check=True, capture_output=True, timeout=300)
         subprocess.run([exe, "users", "add", "teacher", "--role", "instructor", "--password-stdin"], env=env,
                        input="password-teacher\n", text=True, check=True, capture_output=True, timeout=60)
-        port = free_port()
-        server_log = tmp / "server.log"
-        server = procs.start([exe, "serve", "--port", str(port), "--workers", str(args.workers)], server_log, env=env)
-        wait_for_port(port, server, server_log)
+        port, server = procs.serve(exe, args.workers, tmp / "server.log", env)
         log(f"server: quizengine serve on 127.0.0.1:{port}, {args.workers} workers (pid {server.pid})")
         rows = asyncio.run(run_phases(args, port, tmp))
     finally:

@@ -179,10 +179,8 @@ def run_one(args: argparse.Namespace, kind: str, procs: Processes, reuse: Path |
         relaxed = "NORMAL" if kind == "sqlite" else "off"
         db_desc += f"; the app's {'synchronous' if kind == 'sqlite' else 'synchronous_commit'}={durability}"
 
-        port = free_port()
         server_log = tmp / "server.log"
-        server = procs.start([exe, "serve", "--port", str(port), "--workers", str(args.workers)], server_log, env=env)
-        wait_for_port(port, server, server_log)
+        port, server = procs.serve(exe, args.workers, server_log, env)
         mem = MemorySampler(server.pid)
         mem.start()
         log(f"server: quizengine serve on 127.0.0.1:{port}, {args.workers} gevent workers (pid {server.pid}); "
@@ -297,10 +295,8 @@ def saturation(args: argparse.Namespace, bench: Bench, procs: Processes, mem: Me
 
     # two instances on the same database, one wrk each, at once
     mem.enter("second instance starting")
-    port2 = free_port()
     log2 = tmp / "server-2.log"
-    server2 = procs.start([exe, "serve", "--port", str(port2), "--workers", str(args.workers)], log2, env=env)
-    wait_for_port(port2, server2, log2)
+    port2, server2 = procs.serve(exe, args.workers, log2, env)
     cpu2 = MemorySampler(server2.pid)
     halves = [[(i, sl) for i, sl in enumerate(slots, start=1) if i % 2 == h] for h in (1, 0)]
     threads, conns = max(1, args.wrk_threads // 2), max(1, args.wrk_connections // 2)

@@ -33,7 +33,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from loadlib.client import make_response  # noqa: E402  (the load benchmark's responses)
-from loadlib.proc import children, wait_for_port  # noqa: E402
+from loadlib.proc import children, free_port, tree, venv_tool, wait_for_port  # noqa: E402
 QUIZ = "module-04-prep"
 TARGET_RSS_MIB = 300.0
 SEEN: dict[int, str] = {}  # status -> the first request answered with it (4xx, 5xx)
@@ -60,29 +59,7 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def venv_tool(name: str) -> str:
-    """The console script next to this interpreter (the venv's), else the one on PATH."""
-    here = Path(sys.executable).parent / name
-    return str(here) if here.exists() else (shutil.which(name) or name)
-
-
 # ---------------------------------------------------------------- /proc
-
-def tree(pid: int) -> list[int]:
-    """``pid`` and its descendants, parents first."""
-    pids, todo = [], [pid]
-    while todo:
-        p = todo.pop(0)
-        pids.append(p)
-        todo += children(p)
-    return pids
-
 
 def memory(pid: int) -> dict[str, int]:
     """VmRSS and the smaps_rollup fields of ``pid``, in KiB (empty if it is gone)."""

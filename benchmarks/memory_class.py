@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadlib import setup  # noqa: E402
 from loadlib.client import Student  # noqa: E402
 from loadlib.phases import Bench  # noqa: E402
-from loadlib.proc import MemorySampler, Processes, free_port, loadavg, log, venv_tool, wait_for_port  # noqa: E402
+from loadlib.proc import MemorySampler, Processes, loadavg, log, venv_tool  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,10 +83,7 @@ def main() -> int:
             setup.prepare("sqlite", env, exe, students, [], True, None)
             if args.prepared:
                 backup(str(tmp / "quizengine.sqlite3"), args.prepared)
-        port = free_port()
-        server_log = tmp / "server.log"
-        server = procs.start([exe, "serve", "--port", str(port), "--workers", str(args.workers)], server_log, env=env)
-        wait_for_port(port, server, server_log)
+        port, server = procs.serve(exe, args.workers, tmp / "server.log", env)
         mem = Sampler(server.pid)
         mem.start()
         bench = Bench(args, port, students)

@@ -21,19 +21,10 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadlib.proc import children  # noqa: E402
+from loadlib.proc import tree  # noqa: E402
 
 HEADER = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$")
 FIELDS = ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Shared_Clean", "Shared_Dirty", "Swap")
-
-
-def tree(pid: int) -> list[int]:
-    pids, todo = [], [pid]
-    while todo:
-        p = todo.pop(0)
-        pids.append(p)
-        todo += children(p)
-    return pids
 
 
 def group(path: str, size_kib: int, perms: str) -> str:

@@ -318,16 +318,9 @@ def spike(port: int, jobs: list, fn, within: float = 1.0, seed: int = 14) -> tup
 
 def server_cpu(pid: int) -> float:
     """utime + stime of the server (gunicorn master and its workers), in s."""
-    from loadlib.proc import children
+    from loadlib.proc import cpu_of, tree
 
-    total = 0
-    for p in [pid, *children(pid)]:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
+    return cpu_of(tree(pid))
 
 
 def pct(lat: list[float], p: int) -> float:

@@ -185,6 +185,16 @@ class Database:
         self.engine.dispose()
 
 
+def dialect_insert(dialect: str) -> Any:
+    """The dialect's INSERT (it has ON CONFLICT), imported when first used: on SQLite the PostgreSQL
+    dialect (about 4 MiB of code) stays out of the server's processes."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 def _ping_on_checkout(engine: Engine) -> None:
     """What ``pool_pre_ping`` does (a pooled connection is pinged as it is checked out; a dropped one
     is replaced, and the pool's older connections with it), except for a checkout in

@@ -30,6 +30,16 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, parents first."""
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop(0)
+        pids.append(p)
+        todo += children(p)
+    return pids
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -109,6 +119,14 @@ class Processes:
         fh.close()
         self.procs.append(p)
         return p
+
+    def serve(self, exe: str, workers: int, logfile: Path, env: dict[str, str]) -> tuple[int, subprocess.Popen]:
+        """``quizengine serve`` on a free port, its output in ``logfile``; returns (port, process) once
+        it accepts connections."""
+        port = free_port()
+        server = self.start([exe, "serve", "--port", str(port), "--workers", str(workers)], logfile, env=env)
+        wait_for_port(port, server, logfile)
+        return port, server
 
     def stop(self, p: subprocess.Popen, grace: float = 10.0) -> None:
         if p.poll() is None:
@@ -216,12 +234,7 @@ class MemorySampler(threading.Thread):
         return out
 
     def tree(self) -> list[int]:
-        pids, todo = [], [self.pid]
-        while todo:
-            p = todo.pop()
-            pids.append(p)
-            todo += children(p)
-        return pids
+        return tree(self.pid)
 
     @staticmethod
     def _field(path: str, name: str) -> int:
@@ -276,12 +289,7 @@ def postgres_pids(url: str) -> list[int]:
         except OSError:
             continue
         if "postgres" in cmd and f"{wanted} " in f"{cmd} " and " -D " in cmd:
-            out, todo = [], [int(entry)]
-            while todo:
-                p = todo.pop()
-                out.append(p)
-                todo += children(p)
-            return out
+            return tree(int(entry))
     return []
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from .. import passwords
 from ..constants import PASSWORD_METHOD
-from ..db import Database
+from ..db import Database, dialect_insert
 from ..models import LoginFailure, User
 from ..offload import in_thread
 from .accounts import HASH_THREADS, USERNAME, find_user, hash_password, rehash, set_password
@@ -170,16 +170,6 @@ def _take_statement(insert: Callable) -> Any:
               "window_start": case((over, t), else_=LoginFailure.window_start),
               "locked_until": case((over, null()), else_=LoginFailure.locked_until)},
         where=or_(over, LoginFailure.count < bindparam("limit"))).returning(LoginFailure.count)
-
-
-def dialect_insert(dialect: str) -> Callable:
-    """The dialect's INSERT (it has ON CONFLICT), imported when first used: on SQLite the PostgreSQL
-    dialect (about 4 MiB of code) stays out of the server's processes."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 TAKE: dict[str, Any] = {}  # dialect name -> its statement, built at first use

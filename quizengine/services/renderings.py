@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from ..bank.figures import build, figures_for
 from ..bank.variant import Variant
-from ..db import Database
+from ..db import Database, dialect_insert
 from ..models_rendering import Rendering
 from .clock import now
 
@@ -132,8 +132,4 @@ def prune(db: Database) -> int:
 
 def _insert_ignoring(s: Session) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING, in the dialect of the session's database."""
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(Rendering).on_conflict_do_nothing()
+    return dialect_insert(s.get_bind().dialect.name)(Rendering).on_conflict_do_nothing()
