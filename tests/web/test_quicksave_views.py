@@ -10,6 +10,15 @@ from quizengine.services import banks, savecheck
 from tests.web.test_quicksave import ann, flask_calls, stored  # noqa: F401 - fixtures
 
 
+@pytest.fixture(autouse=True)
+def _no_views_yet():
+    """Every test starts with no save view kept: the views are process-wide and bounded (a full store
+    is emptied), so a worker that ran other tests first could otherwise empty it in the middle of
+    this test's start and a save would build a variant."""
+    savecheck.forget()
+    yield
+
+
 @pytest.fixture
 def builds(monkeypatch):
     """The variants built from here on (every build goes through services.banks.make_variant)."""
