@@ -104,6 +104,33 @@ def machine() -> str:
     return f"nproc {nproc}, {model}{mem}, Linux {platform.release()}, Python {platform.python_version()}{load}"
 
 
+def steal_ticks() -> tuple[int, int]:
+    """(steal, total) jiffies of all CPUs from /proc/stat: the time the host gave this virtual
+    machine's CPUs to others; (0, 0) where unknown."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> str:
+    total = after[1] - before[1]
+    return f"{100 * (after[0] - before[0]) / total:.1f}%" if total > 0 else "unknown"
+
+
+def hash_probe(repeat: int = 5) -> float:
+    """The machine's speed as this app feels it: the least thread CPU, in ms, of one password hash
+    at the app's parameters (Argon2id, m = 19 MiB, t = 2, p = 1), the most CPU a request spends."""
+    from quizengine.passwords import hash_password
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.thread_time()
+        hash_password("probe-password")
+        best = min(best, time.thread_time() - t)
+    return best * 1e3
+
+
 # ---------------------------------------------------------------- processes (always cleaned up)
 
 class Processes:
