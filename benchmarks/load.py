@@ -453,7 +453,8 @@ def main() -> int:
     ok = all(summary.all_passed(figs) for _, figs in columns)
     print(f"  all targets: {'PASS' if ok else 'MISS'}")
     if args.json:
-        summary.write_json(args.json, {"machine": args.machine, "speed": speed, "students": args.students, "workers": args.workers,
+        summary.write_json(args.json, {"machine": args.machine, "speed": speed, "hash_cpu_ms": [round(speed0, 1), round(speed1, 1)],
+                                       "students": args.students, "workers": args.workers,
                                        "load_after": loadavg(), "seconds": time.monotonic() - t0}, columns)
         print(f"  (figures written to {args.json})")
     return 0 if ok else 1

@@ -33,4 +33,5 @@ def test_quick_run_reports_every_figure_without_errors_or_lost_answers(tmp_path:
     assert figs["moon_errors"]["number"] == 0, r.stdout[-3000:]
     assert figs["autosave_cpu_ms"]["number"] > 0  # the server's CPU was read from /proc
     assert figs["pss_peak_mib"]["number"] > 0
+    assert all(0 < ms < 60_000 for ms in data["hash_cpu_ms"]) and "machine speed: one Argon2id hash" in r.stdout
     assert "== summary" in r.stdout and "moonshot" in r.stdout
