@@ -20,6 +20,7 @@ from ..calc.batch import ActBatch, NetBatch, OptBatch, stack
 from ..calc.batch_mistakes import buggy, read, run
 from ..calc.mistakes import MISTAKES, unchanged_at
 from .core import _shape, buggy_result, finite, parse_path, resolve
+from .seedrun import batched
 from .slip import _nested_shape, _read
 
 SKIP = object()  # the per-seed way skips this seed: the calculator refuses it, or the answer is not finite
@@ -33,7 +34,8 @@ class SeedBatch:
         self.item, self.tasks, self.results, self.answers, self.specs = item, tasks, results, answers, specs
         self.path = item.model.answer
         self.steps = parse_path(self.path)
-        self.batch = stack(tasks)
+        ran = batched(item, tasks)  # the batch bank.seedrun ran, or a new one
+        self.batch, self.true = ran if ran is not None else (stack(tasks), None)
         self._buggy: dict[str, tuple[list | None, list[bool]] | None] = {}
         self.slips: dict[tuple[int, str, str], Any] = {}
 
@@ -64,7 +66,7 @@ class SeedBatch:
         and is finite), or None where the batch cannot answer."""
         if self.batch is None:
             return None
-        res, applies = buggy(self.batch, mistake)
+        res, applies = buggy(self.batch, mistake, self.true)
         if res is None:
             return [None] * len(applies), [False] * len(applies)
         arr = read(self.batch, res, self.steps)

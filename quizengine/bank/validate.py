@@ -19,6 +19,7 @@ from .params import references, template_names
 from .render import math_errors
 from .rules import LEAK_SHARE, SeedChecks, precision_problems, residue
 from .seedbatch import SeedBatch
+from .seedrun import prefill
 from .types import item_type
 from .core import memo
 from .variant import VariantError, calculate, is_trivial, make_variant, values_for
@@ -110,6 +111,7 @@ def _check_item(item: BankItem, seeds: int, report: list | None, later: list | N
         text = getattr(m, text_key) or ""
         for bad in math_errors(text):
             out.append(item.problem((text_key,), f"math that cannot be rendered: {bad}"))
+    prefill(item, seeds, not item_type(m.type).single_answer_path)  # every seed's calculation, batched
     for seed in range(min(RENDER_SEEDS, seeds)):
         try:
             v = make_variant(item, seed)
