@@ -21,7 +21,7 @@ from ..calc.batch_mistakes import buggy, read, run
 from ..calc.mistakes import MISTAKES, unchanged_at
 from .core import _shape, buggy_result, finite, parse_path, resolve
 from .seedrun import batched
-from .slip import _nested_shape, _read
+from .slip import QUADRATIC_A, QUADRATIC_B, _nested_shape, _read
 
 SKIP = object()  # the per-seed way skips this seed: the calculator refuses it, or the answer is not finite
 _MISSING = object()
@@ -80,17 +80,18 @@ class SeedBatch:
         return arr.tolist(), [a and f and shape == _shape(k) for a, f, k in zip(applies, ok, self.answers)]
 
     # ------------------------------------------------------------ parameter slips
-    def add_slip(self, name: str, how: str, patch: Any, values: dict[int, Any]) -> None:
-        """Compute the answers with ``name`` slipped to ``values[seed]`` (its ``how`` slip) on those seeds
-        at once, where the patch stands in for a reparse; ``slipped`` then hands them out."""
-        if self.batch is None or not values:
+    def add_slip(self, name: str, how: str, places: list[tuple[str, tuple, tuple]],
+                 values: dict[int, dict[str, Any]]) -> None:
+        """Compute the answers with ``name`` slipped (its ``how`` slip) on the seeds of ``values`` at once:
+        ``values[seed]`` holds the slipped value of each name in ``places`` (``slip.places``: the
+        parameter, and the derived values downstream of it), written where parsing would put them."""
+        if self.batch is None or not values or not places:
             return
-        places = getattr(patch, "places", None)
-        seeds = [s for s in values if places is not None and self._patchable(s, places, values[s])]
+        seeds = [s for s in values if self._patchable(s, places, values[s])]
         if len(seeds) < 2:
             return
         arrays: dict[tuple, np.ndarray] = {}
-        for field, index in places:
+        for src, field, index in places:
             new = arrays.get(field)
             if new is None:
                 old = _batch_field(self.batch, field)
@@ -99,7 +100,7 @@ class SeedBatch:
                 new = arrays[field] = old.copy()
             single = isinstance(self.batch, NetBatch) and self.batch.single and field[0] in ("input", "target")
             for s in seeds:
-                new[(s, 0, *index) if single else (s, *index)] = values[s]
+                new[(s, 0, *index) if single else (s, *index)] = values[s][src]
         slipped = _with_fields(self.batch, arrays)
         try:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
@@ -122,10 +123,15 @@ class SeedBatch:
         """The seed's slipped answer, SKIP, or None where the per-seed way must compute it."""
         return self.slips.get((seed, name, how))
 
-    def _patchable(self, seed: int, places: list, value: Any) -> bool:
-        """``slip.patcher``'s patch would not ask for a reparse on this seed."""
+    def _patchable(self, seed: int, places: list, values: dict[str, Any]) -> bool:
+        """``slip.patcher``'s patch would not ask for a reparse on this seed, and each value is a number
+        or an array of them, as parsing would take it."""
         task, spec = self.tasks[seed], self.specs[seed]
-        for field, index in places:
+        for src, field, index in places:
+            value = values[src]
+            t = type(value)
+            if not (t is float or (t is int and abs(value) < 2 ** 53) or (t is np.ndarray and value.dtype.kind == "f")):
+                return False
             raw = spec
             for step in field:
                 raw = raw[step]
@@ -165,6 +171,8 @@ def _batch_field(batch: Any, field: tuple) -> np.ndarray | None:
             return batch.params
         if head == "gradients" and batch.gradients is not None and field[1] < len(batch.gradients):
             return batch.gradients[field[1]]
+        if head == "objective":
+            return batch.A if field[2] == "A" else batch.b
     return None
 
 
@@ -183,4 +191,5 @@ def _with_fields(batch: Any, arrays: dict[tuple, np.ndarray]) -> Any:
         if field[0] == "gradients":
             grads[field[1]] = new
     return replace(batch, params=arrays.get(("params",), batch.params),
-                   gradients=tuple(grads) if grads is not None else None)
+                   gradients=tuple(grads) if grads is not None else None,
+                   A=arrays.get(QUADRATIC_A, batch.A), b=arrays.get(QUADRATIC_B, batch.b))
