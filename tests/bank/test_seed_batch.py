@@ -140,10 +140,11 @@ def test_the_validator_gets_each_seeds_buggy_answers_and_slips_as_the_per_seed_w
 
 
 def test_the_memo_filled_from_one_batched_run_holds_each_seeds_own_calculation(seeded, monkeypatch):
-    """bank.seedrun.prefill puts in the memo, for every seed, the spec, result and answer the per-seed
-    calculate gives, and for a chain every listed mistake's buggy result (mistakes.buggy_result).
-    Compared as pickles: every float's 8 bytes (-0.0 apart from 0.0), every type, the order of the keys.
-    (The seeds' values and parsed specs are the plain way's: prefill asks the same functions for them.)"""
+    """bank.seedrun.prefill puts in the memo, for every seed, the values, spec, result and answer the
+    per-seed values_for and calculate give, and for a chain or a single-choice item every listed
+    mistake's buggy result (mistakes.buggy_result). Compared as pickles: every float's 8 bytes (-0.0
+    apart from 0.0), every type, the order of the keys. (The parsed specs are the plain way's, reused:
+    prefill parses with the same function.)"""
     from quizengine.bank import seedrun
     from quizengine.bank.core import _MEMO
     from quizengine.bank.types import item_type
@@ -154,9 +155,9 @@ def test_the_memo_filled_from_one_batched_run_holds_each_seeds_own_calculation(s
         monkeypatch.setattr(seedrun, "parsed", lambda _, seed, env: (specs[seed], tasks[seed], None))
         with memo():
             cache = _MEMO.get()
-            for s, env in enumerate(envs):
-                cache[("values", id(item), s)] = (item, env)
             seedrun.prefill(item, SEEDS, multipart)
+            for s, env in enumerate(envs):  # every parameter drawn for all seeds at once (params.draw_seeds)
+                assert pickle.dumps(cache[("values", id(item), s)][1]) == pickle.dumps(env), (item.id, s)
             mine = [cache.get(("calculate", id(item), s, not multipart)) for s in range(len(tasks))]
             items += mine[0] is not None
             for s, hit in enumerate(mine):

@@ -1,6 +1,6 @@
 """The validator's per-seed fast paths give what the plain way gives, bit for bit, on every shipped
 item: the seeded parameter draws (all integers of a digest read at once, a grid's cells drawn
-without the per-cell loop), a spec substituted from its walk made once (params.substitute_spec) and
+without the per-cell loop, every seed of a parameter drawn at once), a spec substituted from its walk made once (params.substitute_spec) and
 the calculator's records replaced without dataclasses' field walk (calc.records.replace), answers
 compared without arrays (bank.seedcmp) and result paths followed without building error text (core.resolve)."""
 
@@ -17,7 +17,7 @@ import pytest
 from quizengine.bank.catalog import load_catalog
 from quizengine.bank import seedcmp
 from quizengine.bank.core import VariantError, buggy_answers, calculate, memo, values_for
-from quizengine.bank.params import ParamError, draw, substitute, substitute_spec
+from quizengine.bank.params import ParamError, draw, draw_seeds, substitute, substitute_spec
 from quizengine.calc import records
 from quizengine.calc.mistakes import MISTAKES
 from quizengine.bank.schema import ParamSpec
@@ -76,12 +76,14 @@ def _same(a, b):
 
 
 def test_every_shipped_parameter_draws_as_the_plain_way_on_200_seeds(catalog):
+    """Seed by seed (draw) and every seed at once (draw_seeds, the validator's)."""
     drawn = 0
     for item in catalog.items.values():
         for name, spec in getattr(item.model, "params", {}).items():
+            column = draw_seeds(item.id, len(SEEDS), name, spec)
             for seed in SEEDS:
                 fast, plain = draw(item.id, seed, name, spec), _plain_draw(item.id, seed, name, spec)
-                assert _same(fast, plain), (item.id, name, seed, fast, plain)
+                assert _same(fast, plain) and _same(column[seed], plain), (item.id, name, seed, fast, plain)
                 drawn += 1
     assert drawn > 20000  # 126 items with params, 200 seeds
 
@@ -100,8 +102,17 @@ def test_every_shipped_parameter_draws_as_the_plain_way_on_200_seeds(catalog):
 ])
 def test_synthetic_grids_choices_and_exclusions_draw_as_the_plain_way(spec):
     p = ParamSpec(**spec)
+    column = draw_seeds("x-item", 300, "w", p)
     for seed in range(300):
-        assert _same(draw("x-item", seed, "w", p), _plain_draw("x-item", seed, "w", p)), seed
+        plain = _plain_draw("x-item", seed, "w", p)
+        assert _same(draw("x-item", seed, "w", p), plain) and _same(column[seed], plain), seed
+
+
+def test_a_grid_with_every_value_excluded_raises_seed_by_seed_and_at_once():
+    p = ParamSpec(choice=[1, 2], exclude=[1, 2])
+    for way in (lambda: draw("x-item", 0, "w", p), lambda: draw_seeds("x-item", 5, "w", p)):
+        with pytest.raises(ParamError, match="every value of the grid is excluded"):
+            way()
 
 
 def _identical(a, b):
