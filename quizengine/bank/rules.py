@@ -174,12 +174,15 @@ class SeedChecks:
         self.keys.append(answer)
         if np.ndim(answer) == 0 and float(answer) == 0.0 and not _relu_zero(task, m.answer):
             self.zeros.append(seed)
-        found = batch.buggy(seed) if batch is not None else buggy_answers(task, m.answer, answer, list(MISTAKES), result)
-        for k, value in found:
+        found = batch.verdicts(seed) if batch is not None else []  # (mistake, differs, the tolerance accepts it)
+        for k, value in buggy_answers(task, m.answer, answer, list(MISTAKES), result) if batch is None else ():
+            differs = not _same(value, answer)
+            found.append((k, differs, differs and _match(value, answer, m.tolerance)))
+        for k, differs, leaks in found:
             self.applies[k] = self.applies.get(k, 0) + 1
-            if not _same(value, answer):
+            if differs:
                 self.differs[k] = self.differs.get(k, 0) + 1
-                if _match(value, answer, m.tolerance):
+                if leaks:
                     self.leaks.setdefault(k, []).append(seed)
         start = _before_update(task, m.answer)
         if start is not None and np.shape(start) == np.shape(answer) and _unmoved_credit(start, answer, m.tolerance):
@@ -235,6 +238,13 @@ class SeedChecks:
                     continue
                 other = batch.slipped(seed, name, how) if batch is not None else None
                 if other is SKIP:
+                    continue
+                verdict = batch.slip_verdict(seed, name, how) if other is not None else None
+                if verdict is not None:  # (the batch compared it: a finite answer)
+                    if verdict[0]:
+                        self.slip_tried[key] = self.slip_tried.get(key, 0) + 1
+                        if verdict[1]:
+                            self.slip_leaks.setdefault(key, []).append(seed)
                     continue
                 if other is None:
                     try:

@@ -20,6 +20,7 @@ from ..calc.batch import ActBatch, NetBatch, OptBatch, stack
 from ..calc.batch_mistakes import buggy, read, run
 from ..calc.mistakes import MISTAKES, unchanged_at
 from .core import _shape, buggy_result, finite, parse_path, resolve
+from .seedcmp import Keys, match, same
 from .seedrun import batched
 from .slip import QUADRATIC_A, QUADRATIC_B, _nested_shape, _read
 
@@ -36,8 +37,11 @@ class SeedBatch:
         self.steps = parse_path(self.path)
         ran = batched(item, tasks)  # the batch bank.seedrun ran, or a new one
         self.batch, self.true = ran if ran is not None else (stack(tasks), None)
-        self._buggy: dict[str, tuple[list | None, list[bool]] | None] = {}
+        self._buggy: dict[str, tuple[list | None, list[bool], list[bool] | None, list[bool] | None] | None] = {}
         self.slips: dict[tuple[int, str, str], Any] = {}
+        self.slip_verdicts: dict[tuple[int, str, str], tuple[bool, bool]] = {}
+        self.keys = Keys.of(answers, item.model.tolerance) if self.batch is not None else None
+        self._verdicts: list[list[tuple[str, bool, bool]]] | None = None
 
     # ------------------------------------------------------------ buggy calculators
     def buggy(self, seed: int) -> list[tuple[str, Any]]:
@@ -61,23 +65,45 @@ class SeedBatch:
                 out.append((mistake, value))
         return out
 
-    def _run_buggy(self, mistake: str) -> tuple[list | None, list[bool]] | None:
+    def verdicts(self, seed: int) -> list[tuple[str, bool, bool]]:
+        """(mistake, its answer differs from the key: not ``seedcmp.same``, and the tolerance accepts it:
+        ``seedcmp.match``) for each answer of ``buggy(seed)``, in its order; the comparisons made for all
+        seeds at once (``seedcmp.Keys``) where the batch computed the answers."""
+        if self._verdicts is None:
+            tol, out = self.item.model.tolerance, []
+            for s in range(len(self.tasks)):
+                row = []
+                for mistake, value in self.buggy(s):
+                    hit = self._buggy.get(mistake)
+                    if hit is not None and hit[2] is not None and not unchanged_at(self.tasks[s], mistake, self.steps):
+                        row.append((mistake, hit[2][s], hit[3][s]))
+                    else:
+                        differs = not same(value, self.answers[s])
+                        row.append((mistake, differs, differs and match(value, self.answers[s], tol)))
+                out.append(row)
+            self._verdicts = out
+        return self._verdicts[seed]
+
+    def _run_buggy(self, mistake: str) -> tuple[list | None, list[bool], list[bool] | None, list[bool] | None] | None:
         """(every seed's answer, whether it is kept: the mistake applies, the answer has the key's shape
-        and is finite), or None where the batch cannot answer."""
+        and is finite, and where the answers are an array, ``Keys.verdicts``), or None where the batch
+        cannot answer."""
         if self.batch is None:
             return None
         res, applies = buggy(self.batch, mistake, self.true)
         if res is None:
-            return [None] * len(applies), [False] * len(applies)
+            return [None] * len(applies), [False] * len(applies), None, None
         arr = read(self.batch, res, self.steps)
         if arr is None:
             return None
         if type(arr) is list:  # a network's loss: a float per seed, None where refused
             return arr, [a and x is not None and _shape(x) == _shape(k) and math.isfinite(x)
-                         for a, x, k in zip(applies, arr, self.answers)]
+                         for a, x, k in zip(applies, arr, self.answers)], None, None
         shape = arr.shape[1:]
         ok = np.isfinite(arr.reshape(len(applies), -1)).all(axis=1).tolist()
-        return arr.tolist(), [a and f and shape == _shape(k) for a, f, k in zip(applies, ok, self.answers)]
+        verdicts = self.keys.verdicts(arr) if self.keys is not None else None
+        return (arr.tolist(), [a and f and shape == _shape(k) for a, f, k in zip(applies, ok, self.answers)],
+                *(verdicts or (None, None)))
 
     # ------------------------------------------------------------ parameter slips
     def add_slip(self, name: str, how: str, places: list[tuple[str, tuple, tuple]],
@@ -111,6 +137,7 @@ class SeedBatch:
         if arr is None:
             return
         got = arr if type(arr) is list else arr.tolist()
+        verdicts = self.keys.verdicts(arr) if self.keys is not None and type(arr) is not list else None
         losses = res["loss"] if isinstance(slipped, NetBatch) else None
         for s in seeds:
             value = got[s]
@@ -118,10 +145,17 @@ class SeedBatch:
                 self.slips[(s, name, how)] = SKIP
             elif not _noisy(value):  # residue to remove: the per-seed way reparses
                 self.slips[(s, name, how)] = value
+                if verdicts is not None:
+                    self.slip_verdicts[(s, name, how)] = (verdicts[0][s], verdicts[1][s])
 
     def slipped(self, seed: int, name: str, how: str) -> Any:
         """The seed's slipped answer, SKIP, or None where the per-seed way must compute it."""
         return self.slips.get((seed, name, how))
+
+    def slip_verdict(self, seed: int, name: str, how: str) -> tuple[bool, bool] | None:
+        """(the slipped answer differs from the key, the tolerance accepts it), as ``Keys.verdicts`` gives
+        them, or None where the caller compares the answer itself."""
+        return self.slip_verdicts.get((seed, name, how))
 
     def _patchable(self, seed: int, places: list, values: dict[str, Any]) -> bool:
         """``slip.patcher``'s patch would not ask for a reparse on this seed, and each value is a number
