@@ -108,10 +108,16 @@ def test_the_true_run_and_every_buggy_calculator_give_every_seed_its_own_numbers
 
 def test_the_validator_gets_each_seeds_buggy_answers_and_slips_as_the_per_seed_way(seeded):
     """SeedBatch.buggy is core.buggy_answers, and every slip the batch answers is what SeedChecks._slipped
-    (the patch or the reparse) answers, or SKIP where that raises or is not finite."""
+    (the patch or the reparse) answers, or SKIP where that raises or is not finite; each seed's
+    comparisons made for all seeds at once (SeedBatch.verdicts, slip_verdict) are seedcmp.same's and match's."""
     from quizengine.bank.core import finite
+    from quizengine.bank.seedcmp import match, same
 
-    slips = buggies = 0
+    def verdict(value, key, tol):
+        differs = not same(value, key)
+        return differs, differs and match(value, key, tol)
+
+    slips = buggies = verdicts = 0
     for item, tasks, results, answers, specs, envs in seeded:
         m = item.model
         if not isinstance(getattr(m, "answer", None), str):
@@ -124,6 +130,7 @@ def test_the_validator_gets_each_seeds_buggy_answers_and_slips_as_the_per_seed_w
             plain = list(buggy_answers(task, m.answer, answers[s], list(MISTAKES), results[s]))
             assert [k for k, _ in fast] == [k for k, _ in plain], (item.id, s)
             assert all(_bytes(a) == _bytes(b) for (_, a), (_, b) in zip(fast, plain)), (item.id, s)
+            assert batch.verdicts(s) == [(k, *verdict(v, answers[s], m.tolerance)) for k, v in plain], (item.id, s)
             buggies += len(fast)
         for (s, name, how), got in batch.slips.items():
             value = dict(_slips(envs[s][name]))[how]
@@ -134,9 +141,12 @@ def test_the_validator_gets_each_seeds_buggy_answers_and_slips_as_the_per_seed_w
                 except (VariantError, ValueError, FloatingPointError):
                     want = SKIP
             assert (got is SKIP) == (want is SKIP) and (got is SKIP or _bytes(got) == _bytes(want)), (item.id, s, name, how)
+            compared = batch.slip_verdict(s, name, how)
+            assert compared is None or compared == verdict(want, answers[s], m.tolerance), (item.id, s, name, how)
             slips += 1
+            verdicts += compared is not None
     assert buggies > 50_000
-    assert slips > 30_000
+    assert slips > 30_000 and verdicts > 30_000
 
 
 def test_the_memo_filled_from_one_batched_run_holds_each_seeds_own_calculation(seeded, monkeypatch):

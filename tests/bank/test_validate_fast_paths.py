@@ -249,6 +249,35 @@ def test_odd_answers_compare_as_with_arrays(a, b):
             assert seedcmp.match(a, b, tol) == expect
 
 
+@pytest.mark.parametrize("tol", [{"sigfigs": 1}, {"sigfigs": 3}, {"sigfigs": 5}, {"decimals": 0}, {"decimals": 2},
+                                 {"rel": 1e-3, "abs": 1e-9}, {"rel": 0.05}, {"abs": 0.01}, {"rel": 0.0, "abs": 0.0}])
+def test_answers_of_all_seeds_compare_with_their_keys_as_one_by_one(tol):
+    """seedcmp.Keys.verdicts (the validator's comparisons over a batch of seeds) gives, seed by seed, what
+    same and match give: on keys of every magnitude and 0, with answers at the tolerance's edge, a float
+    either side of it, residue away and far off; scalar keys and 2x2 ones."""
+    from quizengine.tolerance import Tolerance
+
+    t = Tolerance(**tol)
+    rng = np.random.default_rng(7)
+    seen = set()
+    for shape in ((), (2, 2)):
+        keys = rng.choice([0.0, -0.0, 1.0, -2.5, 1e-7, 3.14159e5], size=(64, *shape)) * rng.uniform(0.5, 2.0, (64, *shape))
+        keys.reshape(64, -1)[:8] = 0.0
+        flat = keys.reshape(64, -1)
+        lim = np.array([[seedcmp.limit(a, t) for a in row] for row in flat.tolist()]).reshape(keys.shape)
+        for move in (lim, -lim, np.nextafter(keys + lim, np.inf) - keys, np.nextafter(keys + lim, -np.inf) - keys,
+                     1e-13 * np.abs(keys), 0.0 * keys, 10.0 * lim + 1.0, rng.normal(0.0, 1.0, keys.shape) * lim):
+            values = keys + move
+            answers = keys.tolist() if shape else [float(k) for k in keys]
+            got = seedcmp.Keys.of(answers, t).verdicts(values)
+            for s in range(64):
+                x, a = (values[s].tolist(), answers[s]) if shape else (float(values[s]), answers[s])
+                differs = not seedcmp.same(x, a)
+                assert (got[0][s], got[1][s]) == (differs, differs and seedcmp.match(x, a, t)), (tol, s, x, a)
+                seen.add((got[0][s], got[1][s]))
+    assert seen >= {(True, True), (True, False), (False, False)} or t.rel == t.abs == 0.0, seen
+
+
 def test_result_paths_resolve_as_the_long_way_and_bad_ones_raise_the_same_error(catalog):
     from quizengine.bank.core import _resolve, resolve
 
