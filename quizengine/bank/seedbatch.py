@@ -42,28 +42,44 @@ class SeedBatch:
         self.slip_verdicts: dict[tuple[int, str, str], tuple[bool, bool]] = {}
         self.keys = Keys.of(answers, item.model.tolerance) if self.batch is not None else None
         self._verdicts: list[list[tuple[str, bool, bool]]] | None = None
+        self._same_everywhere: dict[str, bool] = {}
 
     # ------------------------------------------------------------ buggy calculators
     def buggy(self, seed: int) -> list[tuple[str, Any]]:
         """``core.buggy_answers(task, path, answer, list(MISTAKES), result)`` of the seed."""
+        return [(mistake, value) for mistake, value, _ in self._found(seed)]
+
+    def _found(self, seed: int) -> list[tuple[str, Any, bool]]:
+        """``buggy(seed)``, each answer with whether the batch computed it."""
         task, result, answer = self.tasks[seed], self.results[seed], self.answers[seed]
         out = []
         for mistake in MISTAKES:
-            if not unchanged_at(task, mistake, self.steps):
+            if not self._unchanged(seed, mistake):
                 hit = self._buggy.get(mistake, _MISSING)
                 if hit is _MISSING:
                     hit = self._buggy[mistake] = self._run_buggy(mistake)
                 if hit is not None:  # the batch's answer, already filtered as below
                     if hit[1][seed]:
-                        out.append((mistake, hit[0][seed]))
+                        out.append((mistake, hit[0][seed], True))
                     continue
                 res = buggy_result(task, mistake)  # the batch cannot answer: the per-seed way
                 value = _MISSING if res is None else _at(res, self.path)
             else:
                 value = _at(result, self.path)
             if value is not _MISSING and _shape(value) == _shape(answer) and finite(value):
-                out.append((mistake, value))
+                out.append((mistake, value, False))
         return out
+
+    def _unchanged(self, seed: int, mistake: str) -> bool:
+        """``unchanged_at(task, mistake, path)`` of the seed's task. It reads the task's structure only
+        (its kind, activation, loss, whether it updates, its layers' shapes), which every seed of a batch
+        shares (``calc.batch.stack``): asked once per mistake then."""
+        if self.batch is None:
+            return unchanged_at(self.tasks[seed], mistake, self.steps)
+        hit = self._same_everywhere.get(mistake)
+        if hit is None:
+            hit = self._same_everywhere[mistake] = unchanged_at(self.tasks[0], mistake, self.steps)
+        return hit
 
     def verdicts(self, seed: int) -> list[tuple[str, bool, bool]]:
         """(mistake, its answer differs from the key: not ``seedcmp.same``, and the tolerance accepts it:
@@ -73,9 +89,9 @@ class SeedBatch:
             tol, out = self.item.model.tolerance, []
             for s in range(len(self.tasks)):
                 row = []
-                for mistake, value in self.buggy(s):
-                    hit = self._buggy.get(mistake)
-                    if hit is not None and hit[2] is not None and not unchanged_at(self.tasks[s], mistake, self.steps):
+                for mistake, value, computed in self._found(s):
+                    hit = self._buggy.get(mistake) if computed else None
+                    if hit is not None and hit[2] is not None:
                         row.append((mistake, hit[2][s], hit[3][s]))
                     else:
                         differs = not same(value, self.answers[s])
@@ -139,11 +155,12 @@ class SeedBatch:
         got = arr if type(arr) is list else arr.tolist()
         verdicts = self.keys.verdicts(arr) if self.keys is not None and type(arr) is not list else None
         losses = res["loss"] if isinstance(slipped, NetBatch) else None
+        fine = _finite_rows(arr)
         for s in seeds:
             value = got[s]
-            if (losses is not None and losses[s] is None) or value is None or not finite(value):
+            if (losses is not None and losses[s] is None) or value is None or not (fine[s] if fine else finite(value)):
                 self.slips[(s, name, how)] = SKIP
-            elif not _noisy(value):  # residue to remove: the per-seed way reparses
+            elif not (fine[s] == 2 if fine else _noisy(value)):  # residue to remove: the per-seed way reparses
                 self.slips[(s, name, how)] = value
                 if verdicts is not None:
                     self.slip_verdicts[(s, name, how)] = (verdicts[0][s], verdicts[1][s])
@@ -180,6 +197,17 @@ def _at(result: dict, path: str) -> Any:
         return resolve(result, path)
     except KeyError:
         return _MISSING
+
+
+def _finite_rows(arr: Any) -> list[int] | None:
+    """Per seed of a batched answer (seeds, ...): 0 where an entry is not finite (``core.finite``), 2 where
+    one is residue (``_noisy``: 0 < |x| < 1e-9), else 1; None for a list of losses (seed by seed then)."""
+    if type(arr) is list:
+        return None
+    flat = np.abs(arr.reshape(arr.shape[0], -1))
+    with np.errstate(invalid="ignore"):
+        noisy = ((flat > 0) & (flat < 1e-9)).any(axis=1)
+    return (np.isfinite(flat).all(axis=1) * (1 + noisy)).tolist()
 
 
 def _noisy(answer: Any) -> bool:
