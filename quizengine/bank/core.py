@@ -268,21 +268,29 @@ def calculate(item: BankItem, seed: int, env: dict[str, Any], read_answer: bool 
 
 
 def _calculate(item: BankItem, seed: int, env: dict[str, Any], read_answer: bool) -> tuple[dict, Task, dict, Any]:
-    m = item.model
+    spec, task, result = parsed(item, seed, env, run=True)
+    return spec, task, result, answer_of(item, seed, spec, result) if read_answer else None
+
+
+def parsed(item: BankItem, seed: int, env: dict[str, Any], run: bool = False) -> tuple[dict, Task, dict | None]:
+    """The item's spec with the seed's values substituted, the task the calculator parses from it and,
+    if ``run``, its result."""
     try:
-        spec = substitute_spec(m.calc, env)
+        spec = substitute_spec(item.model.calc, env)
     except ParamError as e:
         raise VariantError(("calc",), str(e)) from None
     try:
         with np.errstate(over="raise", invalid="raise", divide="raise"):
             task = parse(spec)
-            result = run_task(task)
+            return spec, task, run_task(task) if run else None
     except (SpecError, InfiniteLossError, FloatingPointError) as e:
         raise VariantError(("calc",), f"the calculator refuses seed {seed}'s spec: {e}") from None
-    if not read_answer:
-        return spec, task, result, None
+
+
+def answer_of(item: BankItem, seed: int, spec: dict, result: dict) -> Any:
+    """The answer path's value in a seed's result: finite, residue (0.1 + 0.2 - 0.3) set to 0."""
     try:
-        answer = resolve(result, m.answer)
+        answer = resolve(result, item.model.answer)
     except KeyError as e:
         raise VariantError(("answer",), str(e).strip('"')) from None
     if not finite(answer):
@@ -293,9 +301,7 @@ def _calculate(item: BankItem, seed: int, env: dict[str, Any], read_answer: bool
     else:
         tiny = np.abs(np.asarray(answer, dtype=np.float64))
         noisy = bool(((tiny > 0) & (tiny < 1e-9)).any())
-    if noisy:
-        answer = denoise(answer, largest(spec, result))
-    return spec, task, result, answer
+    return denoise(answer, largest(spec, result)) if noisy else answer
 
 
 def buggy_result(task: Task, mistake: str) -> dict[str, Any] | None:

@@ -111,6 +111,15 @@ def layer_count(task: Task) -> int:
     return len(task.network.layers) if isinstance(task, NetworkTask) else 0
 
 
+def graph_key(task: Task) -> tuple:
+    """All that ``depends`` reads of a task: tasks with the same key have the same graph."""
+    if isinstance(task, OptimizerTask):
+        c = task.config
+        coupled = c.name != "adamw" and bool(getattr(c, "weight_decay", 0) or getattr(c, "l1", 0))
+        return ("optimizer", 0, task.gradients is None, coupled)
+    return (task_kind(task), layer_count(task))
+
+
 def depends(task: Task, later: str, earlier: str) -> bool:
     """Is the quantity at path ``earlier`` upstream of the one at ``later`` in the calculator's graph?"""
     kind = task_kind(task)

@@ -162,6 +162,41 @@ def draw(item_id: str, seed: int, name: str, spec: ParamSpec) -> Value:
     return np.array(cells, dtype=np.float64).reshape(spec.shape)
 
 
+def draw_seeds(item_id: str, seeds: int, name: str, spec: ParamSpec) -> list[Value]:
+    """``[draw(item_id, seed, name, spec) for seed in range(seeds)]``, the same values (the same digests,
+    read the same way) with the work that does not depend on the seed done once; ParamError as ``draw``
+    raises it, at the first seed that raises it."""
+    head, tail, shape = f"{item_id}\x1f", f"\x1f{name}", spec.shape
+    choice, exclude = spec.choice, spec.exclude
+    if choice is None:
+        lo, step = spec.range[0], spec.step
+        size, decimals = _grid(lo, spec.range[1], step)
+    out: list[Value] = []
+    if shape is None:
+        for seed in range(seeds):  # the scalar of draw: the digest's first integer, unless excluded
+            u = int.from_bytes(hashlib.shake_256(f"{head}{seed}{tail}".encode()).digest(8), "big")
+            if choice is not None:
+                v = choice[u % len(choice)]
+            else:
+                v = round(lo + (u % size) * step, decimals)
+                v = 0.0 if v == 0 else v
+            out.append(v if (type(v) is float or type(v) is int) and v not in exclude else draw(item_id, seed, name, spec))
+        return out
+    if exclude:
+        return [draw(item_id, seed, name, spec) for seed in range(seeds)]
+    n = math.prod(shape)
+    unpack = _unpacker(n)
+    for seed in range(seeds):  # cell i: the stream's i-th integer (a digest of n integers starts the longer one)
+        us = unpack(hashlib.shake_256(f"{head}{seed}{tail}".encode()).digest(8 * n))
+        if choice is not None:
+            cells = [choice[u % len(choice)] for u in us]
+        else:
+            cells = [round(lo + (u % size) * step, decimals) for u in us]
+            cells = [0.0 if v == 0 else v for v in cells]
+        out.append(np.array(cells, dtype=np.float64).reshape(shape))
+    return out
+
+
 # ---------------------------------------------------------------- derived expressions (parsed and run by expr.py)
 
 def evaluate(text: str, env: dict[str, Value]) -> Value:

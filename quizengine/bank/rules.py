@@ -1,5 +1,6 @@
-"""Lint rules over a calculated item's seeds: stated precision, slips the tolerance lets through
-(every buggy calculator, perturbed or transposed parameters), degenerate variants and residue.
+"""Lint rules over a calculated item's seeds: slips the tolerance lets through (every buggy
+calculator, perturbed or transposed parameters), degenerate variants and residue (the stated
+precision: bank/precision.py).
 
 ``validate`` runs each item's seeds once and hands every seed to a ``SeedChecks``; its
 ``problems`` then say what was found, and ``report`` gives the rates ``validate --report`` prints.
@@ -16,98 +17,16 @@ import numpy as np
 
 from ..calc.mistakes import MISTAKES
 from ..calc.spec import ActivationTask, NetworkTask, OptimizerTask, Task
-from ..tolerance import Mode, Tolerance, entries_close, mode_of, scalar_close
+from ..tolerance import Tolerance, entries_close
 from .core import VariantError, buggy_answers, calculate, finite, parse_path
 from .loader import BankItem, Problem
 from .params import ParamError, evaluate, fmt, references, template_names
 from .seedbatch import SKIP
 from .seedcmp import match as _match, same as _same
-from .slip import Reparse, patcher, slipped_answer
+from .slip import Reparse, patcher, places, slipped_answer
 
 LEAK_SHARE = 0.01  # a slip the tolerance accepts in more than this share of seeds is an error (any share: a warning)
-PLAIN_DIGITS = 3  # keys with at most this many significant digits need no stated precision
 BRANCHED = ("relu", "leaky_relu", "elu")  # activations with a branch at z = 0
-
-# ---------------------------------------------------------------- (a) stated precision
-
-_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
-_N = r"(\d+|one|two|three|four|five|six|seven|eight)"
-# (pattern, mode, how to read n): the statements a prompt may make, documented in banks/README.md.
-STATEMENTS: tuple[tuple[re.Pattern[str], Mode], ...] = (
-    (re.compile(_N + r"[\s-]+(?:significant[\s-]+(?:figures?|digits?)|sig\.?\s*figs?|s\.\s?f\.)", re.I), Mode.SIGFIGS),
-    (re.compile(_N + r"[\s-]+(?:decimal[\s-]+(?:places?|digits?)|d\.\s?p\.|digits? after the (?:decimal )?point)", re.I),
-     Mode.DECIMALS),
-    (re.compile(r"(?:nearest|to an?) (?:whole number|integer)", re.I), Mode.DECIMALS),
-)
-
-
-def stated_precision(prompt: str) -> list[tuple[Mode, int, str]]:
-    """Every precision statement of a prompt: (mode, digits, the words that state it)."""
-    out = []
-    for pattern, mode in STATEMENTS:
-        for m in pattern.finditer(prompt):
-            if m.groups():
-                word = m.group(1).lower()
-                n = _WORD_NUMBERS.get(word) or int(word)
-            else:
-                n = 0
-            out.append((mode, n, " ".join(m.group(0).split())))
-    return out
-
-
-def significant_digits(x: float) -> int:
-    """How many significant digits ``x`` has, written out to 12 (0.25 -> 2, 0.00390625 -> 6, 120 -> 2)."""
-    if x == 0 or not math.isfinite(x):
-        return 1
-    mant = f"{abs(x):.12e}".split("e")[0].replace(".", "").rstrip("0")
-    return max(1, len(mant))
-
-
-def rounded(x: float, mode: Mode, n: int) -> float:
-    """``x`` rounded as a student stating that precision would write it."""
-    if mode is Mode.DECIMALS:
-        return round(x, n)
-    if x == 0:
-        return 0.0
-    return float(f"{x:.{n - 1}e}")
-
-
-def precision_problems(item: BankItem, keys: list[Any]) -> list[Problem]:
-    """A numeric item states the precision it grades to, its tolerance agrees, and rounding is accepted."""
-    m = item.model
-    entries = [float(x) for k in keys for x in np.asarray(k, dtype=np.float64).reshape(-1)]
-    if not entries:
-        return []
-    statements = stated_precision(m.prompt)
-    if len({(mode, n) for mode, n, _ in statements}) > 1:
-        said = "; ".join(f"'{words}'" for _, _, words in statements)
-        return [item.problem(("prompt",), f"the prompt states more than one precision ({said}); state one")]
-    where = ("tolerance",) if "tolerance" in item.raw else ("prompt",)
-    tol: Tolerance = m.tolerance
-    if not statements:
-        if all(x == round(x) or significant_digits(x) <= PLAIN_DIGITS for x in entries):
-            return []
-        example = max(entries, key=significant_digits)
-        refused = sum(not all(scalar_close(rounded(x, Mode.SIGFIGS, 3), x, tol)
-                              for x in np.asarray(k, dtype=np.float64).reshape(-1)) for k in keys)
-        share = f"; a correct answer to 3 significant figures is refused in {refused} of {len(keys)} variants" \
-            if refused else ""
-        return [item.problem(("prompt",), f"the prompt does not say what precision it grades to, and keys such as "
-                             f"{fmt(example, 12)} have more than {PLAIN_DIGITS} significant digits{share}: state it "
-                             "(e.g. 'to 3 significant figures') and grade with the same tolerance ({sigfigs: 3})")]
-    mode, n, words = statements[0]
-    mine = mode_of(tol)
-    want = f"{{{mode.value}: {n}}}"
-    if mine is not mode or (mode is Mode.SIGFIGS and tol.sigfigs != n) or (mode is Mode.DECIMALS and tol.decimals != n):
-        return [item.problem(where, f"the prompt says '{words}' but the tolerance is "
-                             f"{tol.model_dump(exclude_none=True)}; grade with tolerance {want}")]
-    bad = [i for i, k in enumerate(keys)
-           if not all(scalar_close(rounded(x, mode, n), x, tol) for x in np.asarray(k, dtype=np.float64).reshape(-1))]
-    if bad:
-        return [item.problem(where, f"the key rounded to {words} is refused in {len(bad)} of {len(keys)} variants "
-                             f"(first: seed {bad[0]})")]
-    return []
-
 
 # ---------------------------------------------------------------- (f) residue in printed text
 
@@ -242,6 +161,7 @@ class SeedChecks:
         self.relevant = _shown_values(m)
         self.downstream = {p: _downstream(m, p) for p in self.relevant}
         self.patches = {p: None if self.downstream[p] else patcher(m.calc, p) for p in self.relevant}
+        self.places = {p: places(m.calc, [p, *self.downstream[p]]) for p in self.relevant}  # for the batch
         self.slip_cap = math.floor(LEAK_SHARE * self.total) + 1  # stop trying a slip once it is surely an error
         self.slip_lists: dict[tuple[int, str], list[tuple[str, Any]]] = {}  # (seed, name) -> _slips, from prepare
 
@@ -254,12 +174,15 @@ class SeedChecks:
         self.keys.append(answer)
         if np.ndim(answer) == 0 and float(answer) == 0.0 and not _relu_zero(task, m.answer):
             self.zeros.append(seed)
-        found = batch.buggy(seed) if batch is not None else buggy_answers(task, m.answer, answer, list(MISTAKES), result)
-        for k, value in found:
+        found = batch.verdicts(seed) if batch is not None else []  # (mistake, differs, the tolerance accepts it)
+        for k, value in buggy_answers(task, m.answer, answer, list(MISTAKES), result) if batch is None else ():
+            differs = not _same(value, answer)
+            found.append((k, differs, differs and _match(value, answer, m.tolerance)))
+        for k, differs, leaks in found:
             self.applies[k] = self.applies.get(k, 0) + 1
-            if not _same(value, answer):
+            if differs:
                 self.differs[k] = self.differs.get(k, 0) + 1
-                if _match(value, answer, m.tolerance):
+                if leaks:
                     self.leaks.setdefault(k, []).append(seed)
         start = _before_update(task, m.answer)
         if start is not None and np.shape(start) == np.shape(answer) and _unmoved_credit(start, answer, m.tolerance):
@@ -284,17 +207,25 @@ class SeedChecks:
             self.branches[name] = [min(lo, float(z.min())), max(hi, float(z.max()))]
 
     def prepare(self, batch: Any, envs: list[dict[str, Any]]) -> None:
-        """Hand ``batch`` every seed's patched slips, to compute at once."""
+        """Hand ``batch`` every seed's slips, to compute at once: each slipped value and the derived
+        values downstream of it (the seeds where one of those cannot be evaluated go seed by seed)."""
+        m = self.item.model
         for name in self.relevant:
-            patch = self.patches[name]
-            by_how: dict[str, dict[int, Any]] = {}
+            at = self.places[name]
+            by_how: dict[str, dict[int, dict[str, Any]]] = {}
             for seed, env in enumerate(envs):
                 found = self.slip_lists[(seed, name)] = _slips(env[name])
-                for how, value in found:
-                    by_how.setdefault(how, {})[seed] = value
-            if patch is not None:
-                for how, values in by_how.items():
-                    batch.add_slip(name, how, patch, values)
+                for how, value in found if at else ():
+                    slipped = dict(env)  # as _slipped computes them
+                    slipped[name] = value
+                    try:
+                        for d in self.downstream[name]:
+                            slipped[d] = evaluate(m.derived[d], slipped)
+                    except (ParamError, ValueError, FloatingPointError):
+                        continue
+                    by_how.setdefault(how, {})[seed] = slipped
+            for how, values in by_how.items():
+                batch.add_slip(name, how, at, values)
 
     def _try_slips(self, seed: int, env: dict[str, Any], answer: Any, task: Task, spec: dict | None,
                    batch: Any = None) -> None:
@@ -307,6 +238,13 @@ class SeedChecks:
                     continue
                 other = batch.slipped(seed, name, how) if batch is not None else None
                 if other is SKIP:
+                    continue
+                verdict = batch.slip_verdict(seed, name, how) if other is not None else None
+                if verdict is not None:  # (the batch compared it: a finite answer)
+                    if verdict[0]:
+                        self.slip_tried[key] = self.slip_tried.get(key, 0) + 1
+                        if verdict[1]:
+                            self.slip_leaks.setdefault(key, []).append(seed)
                     continue
                 if other is None:
                     try:

@@ -20,7 +20,9 @@ from ..calc.batch import ActBatch, NetBatch, OptBatch, stack
 from ..calc.batch_mistakes import buggy, read, run
 from ..calc.mistakes import MISTAKES, unchanged_at
 from .core import _shape, buggy_result, finite, parse_path, resolve
-from .slip import _nested_shape, _read
+from .seedcmp import Keys, match, same
+from .seedrun import batched
+from .slip import QUADRATIC_A, QUADRATIC_B, _nested_shape, _read
 
 SKIP = object()  # the per-seed way skips this seed: the calculator refuses it, or the answer is not finite
 _MISSING = object()
@@ -33,62 +35,105 @@ class SeedBatch:
         self.item, self.tasks, self.results, self.answers, self.specs = item, tasks, results, answers, specs
         self.path = item.model.answer
         self.steps = parse_path(self.path)
-        self.batch = stack(tasks)
-        self._buggy: dict[str, tuple[list | None, list[bool]] | None] = {}
+        ran = batched(item, tasks)  # the batch bank.seedrun ran, or a new one
+        self.batch, self.true = ran if ran is not None else (stack(tasks), None)
+        self._buggy: dict[str, tuple[list | None, list[bool], list[bool] | None, list[bool] | None] | None] = {}
         self.slips: dict[tuple[int, str, str], Any] = {}
+        self.slip_verdicts: dict[tuple[int, str, str], tuple[bool, bool]] = {}
+        self.keys = Keys.of(answers, item.model.tolerance) if self.batch is not None else None
+        self._verdicts: list[list[tuple[str, bool, bool]]] | None = None
+        self._same_everywhere: dict[str, bool] = {}
 
     # ------------------------------------------------------------ buggy calculators
     def buggy(self, seed: int) -> list[tuple[str, Any]]:
         """``core.buggy_answers(task, path, answer, list(MISTAKES), result)`` of the seed."""
+        return [(mistake, value) for mistake, value, _ in self._found(seed)]
+
+    def _found(self, seed: int) -> list[tuple[str, Any, bool]]:
+        """``buggy(seed)``, each answer with whether the batch computed it."""
         task, result, answer = self.tasks[seed], self.results[seed], self.answers[seed]
         out = []
         for mistake in MISTAKES:
-            if not unchanged_at(task, mistake, self.steps):
+            if not self._unchanged(seed, mistake):
                 hit = self._buggy.get(mistake, _MISSING)
                 if hit is _MISSING:
                     hit = self._buggy[mistake] = self._run_buggy(mistake)
                 if hit is not None:  # the batch's answer, already filtered as below
                     if hit[1][seed]:
-                        out.append((mistake, hit[0][seed]))
+                        out.append((mistake, hit[0][seed], True))
                     continue
                 res = buggy_result(task, mistake)  # the batch cannot answer: the per-seed way
                 value = _MISSING if res is None else _at(res, self.path)
             else:
                 value = _at(result, self.path)
             if value is not _MISSING and _shape(value) == _shape(answer) and finite(value):
-                out.append((mistake, value))
+                out.append((mistake, value, False))
         return out
 
-    def _run_buggy(self, mistake: str) -> tuple[list | None, list[bool]] | None:
+    def _unchanged(self, seed: int, mistake: str) -> bool:
+        """``unchanged_at(task, mistake, path)`` of the seed's task. It reads the task's structure only
+        (its kind, activation, loss, whether it updates, its layers' shapes), which every seed of a batch
+        shares (``calc.batch.stack``): asked once per mistake then."""
+        if self.batch is None:
+            return unchanged_at(self.tasks[seed], mistake, self.steps)
+        hit = self._same_everywhere.get(mistake)
+        if hit is None:
+            hit = self._same_everywhere[mistake] = unchanged_at(self.tasks[0], mistake, self.steps)
+        return hit
+
+    def verdicts(self, seed: int) -> list[tuple[str, bool, bool]]:
+        """(mistake, its answer differs from the key: not ``seedcmp.same``, and the tolerance accepts it:
+        ``seedcmp.match``) for each answer of ``buggy(seed)``, in its order; the comparisons made for all
+        seeds at once (``seedcmp.Keys``) where the batch computed the answers."""
+        if self._verdicts is None:
+            tol, out = self.item.model.tolerance, []
+            for s in range(len(self.tasks)):
+                row = []
+                for mistake, value, computed in self._found(s):
+                    hit = self._buggy.get(mistake) if computed else None
+                    if hit is not None and hit[2] is not None:
+                        row.append((mistake, hit[2][s], hit[3][s]))
+                    else:
+                        differs = not same(value, self.answers[s])
+                        row.append((mistake, differs, differs and match(value, self.answers[s], tol)))
+                out.append(row)
+            self._verdicts = out
+        return self._verdicts[seed]
+
+    def _run_buggy(self, mistake: str) -> tuple[list | None, list[bool], list[bool] | None, list[bool] | None] | None:
         """(every seed's answer, whether it is kept: the mistake applies, the answer has the key's shape
-        and is finite), or None where the batch cannot answer."""
+        and is finite, and where the answers are an array, ``Keys.verdicts``), or None where the batch
+        cannot answer."""
         if self.batch is None:
             return None
-        res, applies = buggy(self.batch, mistake)
+        res, applies = buggy(self.batch, mistake, self.true)
         if res is None:
-            return [None] * len(applies), [False] * len(applies)
+            return [None] * len(applies), [False] * len(applies), None, None
         arr = read(self.batch, res, self.steps)
         if arr is None:
             return None
         if type(arr) is list:  # a network's loss: a float per seed, None where refused
             return arr, [a and x is not None and _shape(x) == _shape(k) and math.isfinite(x)
-                         for a, x, k in zip(applies, arr, self.answers)]
+                         for a, x, k in zip(applies, arr, self.answers)], None, None
         shape = arr.shape[1:]
         ok = np.isfinite(arr.reshape(len(applies), -1)).all(axis=1).tolist()
-        return arr.tolist(), [a and f and shape == _shape(k) for a, f, k in zip(applies, ok, self.answers)]
+        verdicts = self.keys.verdicts(arr) if self.keys is not None else None
+        return (arr.tolist(), [a and f and shape == _shape(k) for a, f, k in zip(applies, ok, self.answers)],
+                *(verdicts or (None, None)))
 
     # ------------------------------------------------------------ parameter slips
-    def add_slip(self, name: str, how: str, patch: Any, values: dict[int, Any]) -> None:
-        """Compute the answers with ``name`` slipped to ``values[seed]`` (its ``how`` slip) on those seeds
-        at once, where the patch stands in for a reparse; ``slipped`` then hands them out."""
-        if self.batch is None or not values:
+    def add_slip(self, name: str, how: str, places: list[tuple[str, tuple, tuple]],
+                 values: dict[int, dict[str, Any]]) -> None:
+        """Compute the answers with ``name`` slipped (its ``how`` slip) on the seeds of ``values`` at once:
+        ``values[seed]`` holds the slipped value of each name in ``places`` (``slip.places``: the
+        parameter, and the derived values downstream of it), written where parsing would put them."""
+        if self.batch is None or not values or not places:
             return
-        places = getattr(patch, "places", None)
-        seeds = [s for s in values if places is not None and self._patchable(s, places, values[s])]
+        seeds = [s for s in values if self._patchable(s, places, values[s])]
         if len(seeds) < 2:
             return
         arrays: dict[tuple, np.ndarray] = {}
-        for field, index in places:
+        for src, field, index in places:
             new = arrays.get(field)
             if new is None:
                 old = _batch_field(self.batch, field)
@@ -97,7 +142,7 @@ class SeedBatch:
                 new = arrays[field] = old.copy()
             single = isinstance(self.batch, NetBatch) and self.batch.single and field[0] in ("input", "target")
             for s in seeds:
-                new[(s, 0, *index) if single else (s, *index)] = values[s]
+                new[(s, 0, *index) if single else (s, *index)] = values[s][src]
         slipped = _with_fields(self.batch, arrays)
         try:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
@@ -108,22 +153,36 @@ class SeedBatch:
         if arr is None:
             return
         got = arr if type(arr) is list else arr.tolist()
+        verdicts = self.keys.verdicts(arr) if self.keys is not None and type(arr) is not list else None
         losses = res["loss"] if isinstance(slipped, NetBatch) else None
+        fine = _finite_rows(arr)
         for s in seeds:
             value = got[s]
-            if (losses is not None and losses[s] is None) or value is None or not finite(value):
+            if (losses is not None and losses[s] is None) or value is None or not (fine[s] if fine else finite(value)):
                 self.slips[(s, name, how)] = SKIP
-            elif not _noisy(value):  # residue to remove: the per-seed way reparses
+            elif not (fine[s] == 2 if fine else _noisy(value)):  # residue to remove: the per-seed way reparses
                 self.slips[(s, name, how)] = value
+                if verdicts is not None:
+                    self.slip_verdicts[(s, name, how)] = (verdicts[0][s], verdicts[1][s])
 
     def slipped(self, seed: int, name: str, how: str) -> Any:
         """The seed's slipped answer, SKIP, or None where the per-seed way must compute it."""
         return self.slips.get((seed, name, how))
 
-    def _patchable(self, seed: int, places: list, value: Any) -> bool:
-        """``slip.patcher``'s patch would not ask for a reparse on this seed."""
+    def slip_verdict(self, seed: int, name: str, how: str) -> tuple[bool, bool] | None:
+        """(the slipped answer differs from the key, the tolerance accepts it), as ``Keys.verdicts`` gives
+        them, or None where the caller compares the answer itself."""
+        return self.slip_verdicts.get((seed, name, how))
+
+    def _patchable(self, seed: int, places: list, values: dict[str, Any]) -> bool:
+        """``slip.patcher``'s patch would not ask for a reparse on this seed, and each value is a number
+        or an array of them, as parsing would take it."""
         task, spec = self.tasks[seed], self.specs[seed]
-        for field, index in places:
+        for src, field, index in places:
+            value = values[src]
+            t = type(value)
+            if not (t is float or (t is int and abs(value) < 2 ** 53) or (t is np.ndarray and value.dtype.kind == "f")):
+                return False
             raw = spec
             for step in field:
                 raw = raw[step]
@@ -138,6 +197,17 @@ def _at(result: dict, path: str) -> Any:
         return resolve(result, path)
     except KeyError:
         return _MISSING
+
+
+def _finite_rows(arr: Any) -> list[int] | None:
+    """Per seed of a batched answer (seeds, ...): 0 where an entry is not finite (``core.finite``), 2 where
+    one is residue (``_noisy``: 0 < |x| < 1e-9), else 1; None for a list of losses (seed by seed then)."""
+    if type(arr) is list:
+        return None
+    flat = np.abs(arr.reshape(arr.shape[0], -1))
+    with np.errstate(invalid="ignore"):
+        noisy = ((flat > 0) & (flat < 1e-9)).any(axis=1)
+    return (np.isfinite(flat).all(axis=1) * (1 + noisy)).tolist()
 
 
 def _noisy(answer: Any) -> bool:
@@ -163,6 +233,8 @@ def _batch_field(batch: Any, field: tuple) -> np.ndarray | None:
             return batch.params
         if head == "gradients" and batch.gradients is not None and field[1] < len(batch.gradients):
             return batch.gradients[field[1]]
+        if head == "objective":
+            return batch.A if field[2] == "A" else batch.b
     return None
 
 
@@ -181,4 +253,5 @@ def _with_fields(batch: Any, arrays: dict[tuple, np.ndarray]) -> Any:
         if field[0] == "gradients":
             grads[field[1]] = new
     return replace(batch, params=arrays.get(("params",), batch.params),
-                   gradients=tuple(grads) if grads is not None else None)
+                   gradients=tuple(grads) if grads is not None else None,
+                   A=arrays.get(QUADRATIC_A, batch.A), b=arrays.get(QUADRATIC_B, batch.b))

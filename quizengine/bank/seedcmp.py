@@ -70,3 +70,51 @@ def match(x: Any, a: Any, tol: Tolerance) -> bool:
         return fx[0] == fa[0] and all(scalar_close(u, v, tol) for u, v in zip(fx[1], fa[1]))
     xs, as_ = np.asarray(x, dtype=np.float64), np.asarray(a, dtype=np.float64)
     return xs.shape == as_.shape and all(scalar_close(u, v, tol) for u, v in zip(xs.ravel().tolist(), as_.ravel().tolist()))
+
+
+def limit(a: float, tol: Tolerance) -> float:
+    """How far an entry may be from the key entry ``a`` (finite): ``scalar_close(x, a, tol)`` is
+    ``abs(x - a) <= limit`` for a rel/abs tolerance (see ``strict``), ``abs(x - a) < limit`` otherwise:
+    the same expressions as tolerance.close_rel_abs, close_sigfigs and close_decimals."""
+    if tol.sigfigs is not None:
+        n = tol.sigfigs - 1 if a == 0 else -int(math.floor(math.log10(abs(a)))) + (tol.sigfigs - 1)
+        return 0.51 * 10.0 ** (-n)
+    if tol.decimals is not None:
+        return 0.51 * 10.0 ** (-tol.decimals)
+    return max(tol.abs or 0.0, (tol.rel or 0.0) * abs(a))
+
+
+def strict(tol: Tolerance) -> bool:
+    return tol.sigfigs is not None or tol.decimals is not None
+
+
+class Keys:
+    """Every seed's key (finite floats, all of one shape) as a (seeds, entries) array with each entry's
+    ``limit``: ``verdicts`` then compares a batch of answers with them as ``same`` and ``match`` compare
+    one answer with its key, the same float operations on the same numbers."""
+
+    def __init__(self, flats: list[list[float]], tol: Tolerance):
+        self.keys = np.array(flats, dtype=np.float64)
+        self.limits = np.array([[limit(a, tol) for a in row] for row in flats], dtype=np.float64)
+        self.strict = strict(tol)
+
+    @classmethod
+    def of(cls, answers: list[Any], tol: Tolerance) -> "Keys | None":
+        flats = [_flat(a) for a in answers]
+        if not flats or any(f is None or f[0] != flats[0][0] for f in flats):
+            return None
+        return cls([f[1] for f in flats], tol)
+
+    def verdicts(self, values: np.ndarray) -> tuple[list[bool], list[bool]] | None:
+        """(differs: not ``same(value, key)``, leaks: differs and ``match(value, key, tol)``) per seed, for
+        answers ``values`` (seeds, ...) of the keys' shape; None when their entries do not line up. Only
+        the seeds whose answer is finite mean anything (``same`` and ``match`` are not asked about others)."""
+        x = values.reshape(values.shape[0], -1) if values.ndim else values
+        if x.shape != self.keys.shape:
+            return None
+        with np.errstate(all="ignore"):
+            diff = np.abs(x - self.keys)
+            scale = np.maximum(np.maximum(np.abs(self.keys).max(axis=1), np.abs(x).max(axis=1)), 1.0)
+            differs = ~(diff.max(axis=1) <= 1e-12 * scale)
+            close = (diff < self.limits) if self.strict else (diff <= self.limits)
+        return differs.tolist(), (differs & close.all(axis=1)).tolist()

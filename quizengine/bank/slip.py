@@ -2,10 +2,11 @@
 
 The validator reruns every calculated item with one parameter slipped (transposed, its minus signs
 dropped) on every seed. Where the parameter goes straight into numeric fields of the task (a
-layer's weights, the input, an optimizer's params or one gradient, an activation's z), the
-slipped task is the true task with those entries replaced, exactly as parsing the slipped spec
-would give them; anything else (a derived value, a learning rate, a given value) goes the long
-way, through ``calculate``.
+layer's weights, the input, an optimizer's params, one gradient or its quadratic objective, an
+activation's z), the slipped task is the true task with those entries replaced, exactly as parsing
+the slipped spec would give them; anything else (a derived value, a learning rate, a given value)
+goes the long way, through ``calculate`` (over all seeds at once, ``bank.seedbatch`` also patches
+the derived values downstream of a parameter where they go into such fields).
 """
 
 from __future__ import annotations
@@ -41,9 +42,27 @@ def _split(path: tuple) -> tuple[tuple, tuple] | None:
         field, rest = path[:4], path[4:]
     elif n >= 2 and path[0] == "gradients" and type(path[1]) is int:
         field, rest = path[:2], path[2:]
+    elif n >= 3 and path[:2] == ("objective", "quadratic") and path[2] in ("A", "b"):
+        field, rest = path[:3], path[3:]
     else:
         return None
     return (field, rest) if all(type(i) is int for i in rest) else None
+
+
+QUADRATIC_A, QUADRATIC_B = ("objective", "quadratic", "A"), ("objective", "quadratic", "b")
+
+
+def places(calc: dict, names: list[str]) -> list[tuple[str, tuple, tuple]] | None:
+    """(name, task field, index) of every place in ``calc`` that holds one of ``names``; None when
+    one of them is a place a patch cannot write (bank.seedbatch then leaves the slip to ``calculate``)."""
+    out = []
+    for name in names:
+        for path in _where(calc, name):
+            split = _split(path)
+            if split is None:
+                return None
+            out.append((name, *split))
+    return out
 
 
 def patcher(calc: dict, name: str) -> Patch | None:
@@ -106,6 +125,8 @@ def _read(task: Task, field: tuple) -> np.ndarray | None:
             return task.params
         if head == "gradients" and task.gradients is not None and field[1] < len(task.gradients):
             return task.gradients[field[1]]
+        if head == "objective":
+            return task.A if field[2] == "A" else task.b
     return None
 
 
@@ -125,7 +146,8 @@ def _write(task: Task, arrays: dict[tuple, np.ndarray]) -> Task:
         if field[0] == "gradients":
             grads[field[1]] = new
     return replace(task, params=arrays.get(("params",), task.params),
-                   gradients=tuple(grads) if grads is not None else None)
+                   gradients=tuple(grads) if grads is not None else None,
+                   A=arrays.get(QUADRATIC_A, task.A), b=arrays.get(QUADRATIC_B, task.b))
 
 
 def _result(task: Task, steps: tuple) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -17,8 +18,10 @@ from .loader import Problem
 from .expr import ParamError, compile_expr
 from .params import references, template_names
 from .render import math_errors
-from .rules import LEAK_SHARE, SeedChecks, precision_problems, residue
+from .precision import precision_problems
+from .rules import LEAK_SHARE, SeedChecks, residue
 from .seedbatch import SeedBatch
+from .seedrun import prefill
 from .types import item_type
 from .core import memo
 from .variant import VariantError, calculate, is_trivial, make_variant, values_for
@@ -31,6 +34,7 @@ FIXED_SPREAD = 0.01
 PAIR_FACTORS = {2.0: "2X", 0.5: "X/2", -1.0: "-X"}  # "pick the option X such that this is also shown"
 PAIR_CLOSE = 0.01  # "also shown": an option within 1% of it
 PAIR_MARGIN = 0.1  # a pairing heuristic that beats chance by more than this (or 3 standard errors) is an error
+GC_YOUNG = 100_000  # allocations between collections of the youngest generation while the processes check
 
 
 _FORKED: Catalog | None = None  # the catalog a forked worker inherits
@@ -51,13 +55,18 @@ def validate_paths(paths: list[Path], seeds: int = SEEDS, jobs: int = 1) -> Cata
     taking the next item as it finishes one (the costliest first), so that every process stays
     busy to the end; meanwhile this process draws the figures they prepared (it alone imports
     matplotlib). Only the single-threaded CLI asks for it: forking a process that runs other
-    threads (a web worker) is not safe. The result does not depend on ``jobs``.
+    threads (a web worker) is not safe; meanwhile the loaded catalog is frozen out of the garbage
+    collector's walks and its youngest generation collected less often. The result does not depend
+    on ``jobs``.
     """
     global _FORKED
     cat = load_catalog(paths)
     if jobs > 1 and len(cat.items) > 1:
         _FORKED = cat
         ids = _costliest_first(cat)
+        threshold = gc.get_threshold()
+        gc.freeze()  # the catalog: no collection walks it again, in this process or the forked ones
+        gc.set_threshold(GC_YOUNG, *threshold[1:])  # the checks make many short-lived containers, few cycles
         try:
             with ProcessPoolExecutor(max_workers=min(jobs, len(ids)),
                                      mp_context=multiprocessing.get_context("fork")) as pool:
@@ -68,6 +77,8 @@ def validate_paths(paths: list[Path], seeds: int = SEEDS, jobs: int = 1) -> Cata
                         figures.draw(cat.items[item_id], seed, drawings)
         finally:
             _FORKED = None
+            gc.set_threshold(*threshold)
+            gc.unfreeze()
     else:
         for item in cat.items.values():
             cat.problems += check_item(item, seeds, cat.report)
@@ -110,6 +121,7 @@ def _check_item(item: BankItem, seeds: int, report: list | None, later: list | N
         text = getattr(m, text_key) or ""
         for bad in math_errors(text):
             out.append(item.problem((text_key,), f"math that cannot be rendered: {bad}"))
+    prefill(item, seeds, not item_type(m.type).single_answer_path)  # every seed's calculation, batched
     for seed in range(min(RENDER_SEEDS, seeds)):
         try:
             v = make_variant(item, seed)

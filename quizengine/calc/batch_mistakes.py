@@ -134,3 +134,26 @@ def read(batch: Batch, result: Any, steps: tuple) -> Array | list | None:
             return None
         arr = arr[:, i]
     return arr
+
+
+def results(batch: Batch, result: Any) -> list[dict[str, Any]]:
+    """Every seed's result as ``engine.run_task`` gives it (JSON: lists of floats), from a batched result:
+    each array is made a list once (``tolist`` gives the same floats as on the seed's own slice)."""
+    if isinstance(batch, NetBatch):
+        cut = (lambda v: [row[0] for row in v.tolist()]) if batch.single else (lambda v: v.tolist())
+        layers = []
+        for lr in result["layers"]:
+            cols = {"z": cut(lr["z"]), "a": cut(lr["a"]), "delta": cut(lr["delta"]), "dW": lr["dW"].tolist(),
+                    "db": lr["db"].tolist()}
+            if "W_new" in lr:
+                cols["W_new"], cols["b_new"] = lr["W_new"].tolist(), lr["b_new"].tolist()
+            layers.append(cols)
+        out = cut(result["layers"][-1]["a"])  # (a list of its own, as run_task gives it)
+        return [{"output": out[s], "loss": loss, "layers": [{k: v[s] for k, v in cols.items()} for cols in layers]}
+                for s, loss in enumerate(result["loss"])]
+    if isinstance(batch, OptBatch):
+        steps = [{k: step[k].tolist() for k in ("gradient", "params", "velocity", "second_moment") if k in step}
+                 for step in result]
+        return [{"steps": [{k: v[s] for k, v in step.items()} for step in steps]} for s in range(batch.params.shape[0])]
+    value, derivative = result["value"].tolist(), result["derivative"].tolist()
+    return [{"value": v, "derivative": d} for v, d in zip(value, derivative)]

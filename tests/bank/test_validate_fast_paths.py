@@ -1,6 +1,6 @@
 """The validator's per-seed fast paths give what the plain way gives, bit for bit, on every shipped
 item: the seeded parameter draws (all integers of a digest read at once, a grid's cells drawn
-without the per-cell loop), a spec substituted from its walk made once (params.substitute_spec) and
+without the per-cell loop, every seed of a parameter drawn at once), a spec substituted from its walk made once (params.substitute_spec) and
 the calculator's records replaced without dataclasses' field walk (calc.records.replace), answers
 compared without arrays (bank.seedcmp) and result paths followed without building error text (core.resolve)."""
 
@@ -17,7 +17,7 @@ import pytest
 from quizengine.bank.catalog import load_catalog
 from quizengine.bank import seedcmp
 from quizengine.bank.core import VariantError, buggy_answers, calculate, memo, values_for
-from quizengine.bank.params import ParamError, draw, substitute, substitute_spec
+from quizengine.bank.params import ParamError, draw, draw_seeds, substitute, substitute_spec
 from quizengine.calc import records
 from quizengine.calc.mistakes import MISTAKES
 from quizengine.bank.schema import ParamSpec
@@ -76,12 +76,14 @@ def _same(a, b):
 
 
 def test_every_shipped_parameter_draws_as_the_plain_way_on_200_seeds(catalog):
+    """Seed by seed (draw) and every seed at once (draw_seeds, the validator's)."""
     drawn = 0
     for item in catalog.items.values():
         for name, spec in getattr(item.model, "params", {}).items():
+            column = draw_seeds(item.id, len(SEEDS), name, spec)
             for seed in SEEDS:
                 fast, plain = draw(item.id, seed, name, spec), _plain_draw(item.id, seed, name, spec)
-                assert _same(fast, plain), (item.id, name, seed, fast, plain)
+                assert _same(fast, plain) and _same(column[seed], plain), (item.id, name, seed, fast, plain)
                 drawn += 1
     assert drawn > 20000  # 126 items with params, 200 seeds
 
@@ -100,8 +102,17 @@ def test_every_shipped_parameter_draws_as_the_plain_way_on_200_seeds(catalog):
 ])
 def test_synthetic_grids_choices_and_exclusions_draw_as_the_plain_way(spec):
     p = ParamSpec(**spec)
+    column = draw_seeds("x-item", 300, "w", p)
     for seed in range(300):
-        assert _same(draw("x-item", seed, "w", p), _plain_draw("x-item", seed, "w", p)), seed
+        plain = _plain_draw("x-item", seed, "w", p)
+        assert _same(draw("x-item", seed, "w", p), plain) and _same(column[seed], plain), seed
+
+
+def test_a_grid_with_every_value_excluded_raises_seed_by_seed_and_at_once():
+    p = ParamSpec(choice=[1, 2], exclude=[1, 2])
+    for way in (lambda: draw("x-item", 0, "w", p), lambda: draw_seeds("x-item", 5, "w", p)):
+        with pytest.raises(ParamError, match="every value of the grid is excluded"):
+            way()
 
 
 def _identical(a, b):
@@ -236,6 +247,35 @@ def test_odd_answers_compare_as_with_arrays(a, b):
             except ValueError:
                 continue
             assert seedcmp.match(a, b, tol) == expect
+
+
+@pytest.mark.parametrize("tol", [{"sigfigs": 1}, {"sigfigs": 3}, {"sigfigs": 5}, {"decimals": 0}, {"decimals": 2},
+                                 {"rel": 1e-3, "abs": 1e-9}, {"rel": 0.05}, {"abs": 0.01}, {"rel": 0.0, "abs": 0.0}])
+def test_answers_of_all_seeds_compare_with_their_keys_as_one_by_one(tol):
+    """seedcmp.Keys.verdicts (the validator's comparisons over a batch of seeds) gives, seed by seed, what
+    same and match give: on keys of every magnitude and 0, with answers at the tolerance's edge, a float
+    either side of it, residue away and far off; scalar keys and 2x2 ones."""
+    from quizengine.tolerance import Tolerance
+
+    t = Tolerance(**tol)
+    rng = np.random.default_rng(7)
+    seen = set()
+    for shape in ((), (2, 2)):
+        keys = rng.choice([0.0, -0.0, 1.0, -2.5, 1e-7, 3.14159e5], size=(64, *shape)) * rng.uniform(0.5, 2.0, (64, *shape))
+        keys.reshape(64, -1)[:8] = 0.0
+        flat = keys.reshape(64, -1)
+        lim = np.array([[seedcmp.limit(a, t) for a in row] for row in flat.tolist()]).reshape(keys.shape)
+        for move in (lim, -lim, np.nextafter(keys + lim, np.inf) - keys, np.nextafter(keys + lim, -np.inf) - keys,
+                     1e-13 * np.abs(keys), 0.0 * keys, 10.0 * lim + 1.0, rng.normal(0.0, 1.0, keys.shape) * lim):
+            values = keys + move
+            answers = keys.tolist() if shape else [float(k) for k in keys]
+            got = seedcmp.Keys.of(answers, t).verdicts(values)
+            for s in range(64):
+                x, a = (values[s].tolist(), answers[s]) if shape else (float(values[s]), answers[s])
+                differs = not seedcmp.same(x, a)
+                assert (got[0][s], got[1][s]) == (differs, differs and seedcmp.match(x, a, t)), (tol, s, x, a)
+                seen.add((got[0][s], got[1][s]))
+    assert seen >= {(True, True), (True, False), (False, False)} or t.rel == t.abs == 0.0, seen
 
 
 def test_result_paths_resolve_as_the_long_way_and_bad_ones_raise_the_same_error(catalog):

@@ -7,7 +7,8 @@ from pathlib import Path
 from textwrap import dedent, indent
 
 from quizengine.bank.catalog import load_catalog
-from quizengine.bank.rules import residue, significant_digits, stated_precision
+from quizengine.bank.precision import significant_digits, stated_precision
+from quizengine.bank.rules import residue
 from quizengine.bank.validate import validate_paths
 from quizengine.bank.variant import make_variant
 from quizengine.cli import main

@@ -91,6 +91,27 @@ def test_every_shipped_chain_builds_the_same_buggy_answers_as_with_arrays(catalo
     assert found > 1000  # buggy answers told apart from the keys, not an empty comparison
 
 
+def test_a_chains_parts_depend_on_the_parts_its_own_graph_says_on_every_seed(catalog):
+    """Within the memo every seed of one calculator graph shares its parts' dependencies (ecf.graph_key):
+    the same as asking ecf.depends of the seed's own task, part by part."""
+    from quizengine.bank.core import memo
+    from quizengine.bank.ecf import depends
+
+    chains = [i for i in catalog.items.values() if i.model.type == "multipart"]
+    pairs = 0
+    for item in chains:
+        parts = item.model.parts
+        with memo():
+            for seed in range(100):
+                v = _chain_variant(item, seed)
+                plain = [tuple(j for j, q in enumerate(parts[:i]) if q.id in p.depends_on) if p.depends_on is not None
+                         else tuple(j for j, q in enumerate(parts[:i]) if depends(v.task, p.answer, q.answer))
+                         for i, p in enumerate(parts)]
+                assert [k.deps for k in v.payload.parts] == plain, (item.id, seed)
+                pairs += sum(map(len, plain))
+    assert pairs > 5000
+
+
 def _plain_math_errors(text):
     bad = []
     for tok in render._markdown().parse(text):

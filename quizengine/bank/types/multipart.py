@@ -19,7 +19,7 @@ from ...parsing import CostlyNumber, FormatError, parse_numeric
 from ...tolerance import Tolerance
 from ...calc.mistakes import unchanged_at
 from ..core import Variant, VariantError, _shape, buggy_result, finite, is_trivial, parse_path, resolve, shared
-from ..ecf import PartKey, depends, task_kind
+from ..ecf import PartKey, depends, graph_key, task_kind
 from ..ecf_grade import grade_parts
 from ..ecf_names import quantity_name
 from ..loader import BankItem, Problem
@@ -123,6 +123,8 @@ class MultipartType(ItemType):
         if task_kind(v.task) is None:
             raise VariantError(("calc",), "a multipart item's calc is a network or an optimizer task")
         keys: list[PartKey] = []
+        # each part's earlier parts, from the calculator's graph (the same for every seed of one graph)
+        every = shared(("multipart deps", id(v.item), graph_key(v.task)), v.item, lambda: _deps(m, v.task))
         for i, p in enumerate(m.parts):
             try:
                 answer = plain(resolve(v.result, p.answer))
@@ -130,11 +132,7 @@ class MultipartType(ItemType):
                 raise VariantError(("parts", i, "answer"), str(e).strip('"')) from None
             if not finite(answer):
                 raise VariantError(("parts", i, "answer"), f"the answer is not a finite number: {answer!r}")
-            if p.depends_on is not None:
-                deps = tuple(j for j, q in enumerate(m.parts[:i]) if q.id in p.depends_on)
-            else:
-                deps = tuple(j for j, q in enumerate(m.parts[:i]) if depends(v.task, p.answer, q.answer))
-            keys.append(PartKey(p, i + 1, answer, tuple(np.shape(answer)), deps, p.name or quantity_name(p.answer)))
+            keys.append(PartKey(p, i + 1, answer, tuple(np.shape(answer)), every[i], p.name or quantity_name(p.answer)))
         for mistake in m.mistakes:  # one buggy run per mistake, read at every part's path
             # (none when it leaves every part's quantity as it is: the true result gives the same values)
             same = all(unchanged_at(v.task, mistake, parse_path(k.part.answer)) for k in keys)
@@ -260,6 +258,13 @@ class MultipartType(ItemType):
 
     def seed_rules(self, item: BankItem, seeds: int) -> list[Problem]:
         return multipart_review.seed_rules(item, seeds, self)
+
+
+def _deps(m: Multipart, task: Any) -> list[tuple[int, ...]]:
+    """Each part's earlier parts it is computed from: those it names, else those upstream in the graph."""
+    return [tuple(j for j, q in enumerate(m.parts[:i]) if q.id in p.depends_on) if p.depends_on is not None
+            else tuple(j for j, q in enumerate(m.parts[:i]) if depends(task, p.answer, q.answer))
+            for i, p in enumerate(m.parts)]
 
 
 def _sub(k: PartKey) -> Variant:
