@@ -20,7 +20,7 @@ from ..calc.given import PATH, Given, checked_given, network_slots, optimizer_sl
 from ..calc.losses import InfiniteLossError
 from ..calc.optimizers import OPTIMIZERS
 from ..calc.spec import NetworkTask, OptimizerTask, SpecError, Task
-from ..tolerance import Tolerance, scalar_close
+from ..tolerance import Tolerance, comparison
 from .core import parse_path, resolve
 from .params import fmt
 
@@ -228,14 +228,15 @@ def recompute(task: Task, given: dict[str, Any], path: str, cache: dict | None =
 
 def zero_like(x: float, tol: Tolerance) -> bool:
     """0 would be marked right against ``x``."""
-    return abs(x) < 1e-12 or scalar_close(0.0, x, tol)
+    return abs(x) < 1e-12 or comparison(tol)(0.0, x)
 
 
 def zeroes(value: Any, truth: Any, tol: Tolerance) -> bool:
     """Some entry of a student's ``value`` is (nearly) 0 where the true one is not: 0 itself, or
     1000 times smaller. Such a value is no source of ECF (it would make what follows trivial)."""
-    return any((zero_like(float(x), tol) or abs(x) < 1e-3 * abs(t)) and not zero_like(float(t), tol)
-               for x, t in zip(np.ravel(value), np.ravel(truth)))
+    close = comparison(tol)
+    return any((abs(x) < 1e-12 or close(0.0, x) or abs(x) < 1e-3 * abs(t)) and not (abs(t) < 1e-12 or close(0.0, t))
+               for x, t in zip(np.ravel(value).tolist(), np.ravel(truth).tolist()))
 
 
 def ecf_key(task: Task, path: str, true_key: Any, given: dict[str, np.ndarray], tol: Tolerance,
@@ -279,8 +280,7 @@ def moves(task: Task, path: str, key: np.ndarray, given: dict[str, np.ndarray], 
     for sign in (1.0, -1.0):
         shifted = {p: shift(v, sign) for p, v in given.items()}
         other = recompute(task, shifted, path, cache, derivative)
-        if other is None or not all(scalar_close(float(a), float(b), tol)
-                                    for a, b in zip(other.reshape(-1), key.reshape(-1))):
+        if other is None or not all(map(comparison(tol), other.ravel().tolist(), key.ravel().tolist())):
             return True
     return False
 

@@ -16,6 +16,7 @@ from ..tolerance import entries_close, numbers_match
 from .core import Variant
 from .ecf import CONSTANT, PartKey, PartResult, derivatives, ecf_key, moves, shown_value, zeroes
 from .ecf_fast import Shortcuts
+from .numfmt import FLOOR
 from .params import fmt
 
 
@@ -45,6 +46,8 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
         fast = Shortcuts(v.task, None if v.task.given else v.result, {parts[j].part.answer: read[j] for j in sorted(used)},
                          cache)
     wrong: dict[int, bool] = {}
+    oks: dict[int, np.ndarray] = {}  # part index -> which entries are right on the true chain
+    ways: dict[tuple, tuple[str, ...]] = {}  # the sources' indices -> derivatives(), which reads only their paths
     out: list[PartResult] = []
     for i, k in enumerate(parts):
         p = k.part
@@ -58,7 +61,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
             r.feedback = r.format_error = str(x)
             out.append(r)
             continue
-        ok = entries_close(x, truth[i], p.tolerance)
+        ok = oks[i] = entries_close(x, truth[i], p.tolerance)
         fraction = share(ok)
         if fraction == 1.0:
             r.score, r.feedback = r.max_score, "Correct."
@@ -68,7 +71,11 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
         sources = [j for j in k.deps if j in read and usable[j]]
         if p.ecf and credit > 0 and sources:
             given = {parts[j].part.answer: read[j] for j in sources}
-            for way in derivatives(v.task, given):  # f' at z, or from the student's own a: the better counts
+            if fast is None:
+                tried = derivatives(v.task, given)
+            elif (tried := ways.get(tuple(sources))) is None:
+                tried = ways[tuple(sources)] = derivatives(v.task, given)
+            for way in tried:  # f' at z, or from the student's own a: the better counts
                 if fraction >= credit:
                     break  # full ECF credit already: the other way cannot do better
                 own = fast.pruned(given, way) if fast else given
@@ -84,8 +91,9 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
                     fraction = ecf_fraction
                     r.ecf, r.ecf_key, r.ecf_derivative = True, key.tolist(), way
                     for j in sources:
-                        if j not in wrong:
-                            wrong[j] = not numbers_match(read[j], truth[j], parts[j].part.tolerance)
+                        if j not in wrong:  # numbers_match, from the comparison part j's own marking made
+                            wrong[j] = (not (read[j].shape == truth[j].shape and bool(oks[j].all())) if fast
+                                        else not numbers_match(read[j], truth[j], parts[j].part.tolerance))
                     r.ecf_from = [{"part": parts[j].number, "id": parts[j].part.id, "name": parts[j].name,
                                    "value": read[j].tolist(), "wrong": wrong[j]} for j in sources]
         elif p.ecf and credit > 0 and any(j in read for j in k.deps):
@@ -93,7 +101,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
         elif p.ecf and credit > 0 and k.deps:
             why = "none of the earlier answers it depends on could be read"
         r.score = round(r.max_score * fraction, 10)
-        r.feedback = _part_feedback(k, x, ok, r, why, credit)
+        r.feedback = _part_feedback(k, x, ok, r, why, credit, fast is not None)
         for mistake, value in k.mistakes.items():
             if not r.ecf and numbers_match(x, value, p.tolerance):
                 r.mistake = mistake
@@ -108,17 +116,32 @@ def share(ok: np.ndarray) -> float:
     return int(np.count_nonzero(ok)) / ok.size if ok.size else float(np.mean(ok))
 
 
-def _part_feedback(k: PartKey, x: np.ndarray, ok: np.ndarray, r: PartResult, why: str, credit: float) -> str:
+def _part_feedback(k: PartKey, x: np.ndarray, ok: np.ndarray, r: PartResult, why: str, credit: float,
+                   kept: bool = False) -> str:
     if r.ecf:
         src = " and ".join(f"your {s['name']} = {shown_value(s['value'])} from part {s['part']}" for s in named(r.ecf_from))
         scaled = "" if credit == 1 else f" ({fmt(credit * 100)}% of the points for error carried forward)"
         full = r.score >= r.max_score * credit - 1e-9
         return (f"Part {k.number} is marked on {src}: {'right' if full else 'partly right'} for your values{scaled} "
-                f"(the true chain gives {shown_value(k.answer)}).")
+                f"(the true chain gives {true_shown(k.answer) if kept else shown_value(k.answer)}).")
     text = f"{int(ok.sum())} of {ok.size} entries are right." if x.ndim else "Not right."
     if why and k.part.ecf:
         text += f" No credit carried forward: {why}."
     return text
+
+
+_SHOWN: dict[int, tuple[Any, float, str]] = {}  # id(key) -> (key, numfmt's floor, shown_value(key))
+
+
+def true_shown(key: Any) -> str:
+    """``shown_value(key)`` for a variant's true key, made once per key (and number floor)."""
+    floor = FLOOR.get()
+    entry = _SHOWN.get(id(key))
+    if entry is None or entry[0] is not key or entry[1] != floor:
+        if len(_SHOWN) >= 4096:
+            _SHOWN.clear()
+        entry = _SHOWN[id(key)] = (key, floor, shown_value(key))  # (the key kept: its id is no other's meanwhile)
+    return entry[2]
 
 
 def named(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
