@@ -12,7 +12,7 @@ import numpy as np
 
 from ..calc import mistakes as buggy
 from ..parsing import FormatError, parse_numeric
-from ..tolerance import entries_close, numbers_match
+from ..tolerance import Tolerance, comparison, entries_close, numbers_match
 from .core import Variant
 from .ecf import CONSTANT, PartKey, PartResult, derivatives, ecf_key, moves, shown_value, zeroes
 from .ecf_fast import Shortcuts
@@ -46,7 +46,8 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
         fast = Shortcuts(v.task, None if v.task.given else v.result, {parts[j].part.answer: read[j] for j in sorted(used)},
                          cache)
     wrong: dict[int, bool] = {}
-    oks: dict[int, np.ndarray] = {}  # part index -> which entries are right on the true chain
+    texts: dict | None = {} if fast else None  # part number -> its value as feedback shows it (fast only)
+    oks: dict[int, np.ndarray | list[bool]] = {}  # part index -> which entries are right on the true chain
     ways: dict[tuple, tuple[str, ...]] = {}  # the sources' indices -> derivatives(), which reads only their paths
     out: list[PartResult] = []
     for i, k in enumerate(parts):
@@ -61,7 +62,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
             r.feedback = r.format_error = str(x)
             out.append(r)
             continue
-        ok = oks[i] = entries_close(x, truth[i], p.tolerance)
+        ok = oks[i] = marks(x, truth[i], p.tolerance, fast is not None)
         fraction = share(ok)
         if fraction == 1.0:
             r.score, r.feedback = r.max_score, "Correct."
@@ -83,7 +84,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
                 why = why_not if way == "z" else why  # the reason the graph's own chain gives, if any
                 if key is None:
                     continue
-                ecf_fraction = credit * share(entries_close(x, key, p.tolerance))
+                ecf_fraction = credit * share(marks(x, key, p.tolerance, fast is not None))
                 if ecf_fraction > fraction and not ((fast and fast.moves(p.answer, key, given, p.tolerance, way))
                                                     or moves(v.task, p.answer, key, given, p.tolerance, cache, way)):
                     why = CONSTANT
@@ -92,7 +93,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
                     r.ecf, r.ecf_key, r.ecf_derivative = True, key.tolist(), way
                     for j in sources:
                         if j not in wrong:  # numbers_match, from the comparison part j's own marking made
-                            wrong[j] = (not (read[j].shape == truth[j].shape and bool(oks[j].all())) if fast
+                            wrong[j] = (not (read[j].shape == truth[j].shape and all(oks[j])) if fast
                                         else not numbers_match(read[j], truth[j], parts[j].part.tolerance))
                     r.ecf_from = [{"part": parts[j].number, "id": parts[j].part.id, "name": parts[j].name,
                                    "value": read[j].tolist(), "wrong": wrong[j]} for j in sources]
@@ -101,7 +102,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
         elif p.ecf and credit > 0 and k.deps:
             why = "none of the earlier answers it depends on could be read"
         r.score = round(r.max_score * fraction, 10)
-        r.feedback = _part_feedback(k, x, ok, r, why, credit, fast is not None)
+        r.feedback = _part_feedback(k, x, ok, r, why, credit, texts)
         for mistake, value in k.mistakes.items():
             if not r.ecf and numbers_match(x, value, p.tolerance):
                 r.mistake = mistake
@@ -111,23 +112,45 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
     return out
 
 
-def share(ok: np.ndarray) -> float:
+def marks(x: np.ndarray, key: np.ndarray, tol: Tolerance, plain: bool = False) -> np.ndarray | list[bool]:
+    """``entries_close(x, key, tol)``; ``plain``: as a list of the entries in order (the same answers,
+    without numpy's calls, which cost more than the comparing on a chain's small arrays)."""
+    if not plain or x.shape != key.shape or not key.size:
+        return entries_close(x, key, tol)
+    return list(map(comparison(tol), x.ravel().tolist(), key.ravel().tolist()))
+
+
+def share(ok: np.ndarray | list[bool]) -> float:
     """The share of entries right: ``float(np.mean(ok))``, counted."""
+    if isinstance(ok, list):
+        return sum(ok) / len(ok)  # (never empty: marks)
     return int(np.count_nonzero(ok)) / ok.size if ok.size else float(np.mean(ok))
 
 
-def _part_feedback(k: PartKey, x: np.ndarray, ok: np.ndarray, r: PartResult, why: str, credit: float,
-                   kept: bool = False) -> str:
+def _part_feedback(k: PartKey, x: np.ndarray, ok: np.ndarray | list[bool], r: PartResult, why: str, credit: float,
+                   texts: dict | None = None) -> str:
+    """``texts``: a grading's earlier answers as shown (by part number; a part's value is the same in
+    every part it feeds), filled here; None: each made anew."""
+    kept = texts is not None
     if r.ecf:
-        src = " and ".join(f"your {s['name']} = {shown_value(s['value'])} from part {s['part']}" for s in named(r.ecf_from))
+        src = " and ".join(f"your {s['name']} = {_source_shown(s, texts)} from part {s['part']}" for s in named(r.ecf_from))
         scaled = "" if credit == 1 else f" ({fmt(credit * 100)}% of the points for error carried forward)"
         full = r.score >= r.max_score * credit - 1e-9
         return (f"Part {k.number} is marked on {src}: {'right' if full else 'partly right'} for your values{scaled} "
                 f"(the true chain gives {true_shown(k.answer) if kept else shown_value(k.answer)}).")
-    text = f"{int(ok.sum())} of {ok.size} entries are right." if x.ndim else "Not right."
+    right, size = (sum(ok), len(ok)) if isinstance(ok, list) else (int(ok.sum()), ok.size)
+    text = f"{right} of {size} entries are right." if x.ndim else "Not right."
     if why and k.part.ecf:
         text += f" No credit carried forward: {why}."
     return text
+
+
+def _source_shown(source: dict[str, Any], texts: dict | None) -> str:
+    if texts is None:
+        return shown_value(source["value"])
+    if source["part"] not in texts:
+        texts[source["part"]] = shown_value(source["value"])
+    return texts[source["part"]]
 
 
 _SHOWN: dict[int, tuple[Any, float, str]] = {}  # id(key) -> (key, numfmt's floor, shown_value(key))
