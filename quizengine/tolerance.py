@@ -79,8 +79,23 @@ def scalar_close(x: float, a: float, tol: Tolerance) -> bool:
     raise AssertionError(mode)  # pragma: no cover - exhaustive
 
 
+_COMPARISONS: dict[int, tuple[Tolerance, Callable[[float, float], bool]]] = {}  # id(tol) -> (tol, its comparison)
+
+
 def comparison(tol: Tolerance) -> Callable[[float, float], bool]:
-    """``scalar_close`` with ``tol`` looked up once: for comparing many entries."""
+    """``scalar_close`` with ``tol`` looked up once: for comparing many entries (made once per
+    Tolerance object: an item's tolerances live as long as its catalog)."""
+    entry = _COMPARISONS.get(id(tol))
+    if entry is not None and entry[0] is tol:
+        return entry[1]
+    if len(_COMPARISONS) >= 4096:
+        _COMPARISONS.clear()
+    close = _comparison(tol)
+    _COMPARISONS[id(tol)] = (tol, close)  # (tol kept with it: its id cannot be another's while here)
+    return close
+
+
+def _comparison(tol: Tolerance) -> Callable[[float, float], bool]:
     mode = mode_of(tol)
     finite = math.isfinite
     if mode is Mode.REL_ABS:
@@ -99,7 +114,7 @@ def entries_close(x: Any, a: Any, tol: Tolerance = DEFAULT_TOLERANCE) -> np.ndar
     """Return a boolean array: which entries of x are within tolerance of a (same shape)."""
     xs, as_ = np.asarray(x, dtype=np.float64), np.asarray(a, dtype=np.float64)
     close = comparison(tol)
-    flat = [close(u, v) for u, v in zip(xs.reshape(-1).tolist(), as_.reshape(-1).tolist())]
+    flat = [close(u, v) for u, v in zip(xs.ravel().tolist(), as_.ravel().tolist())]
     return np.array(flat, dtype=bool).reshape(as_.shape)
 
 

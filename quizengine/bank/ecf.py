@@ -8,6 +8,7 @@ Below the item types: bank/ecf_grade.py grades a chain with it, for the ``multip
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field as dc_field, replace
 from functools import lru_cache
@@ -20,7 +21,7 @@ from ..calc.given import PATH, Given, checked_given, network_slots, optimizer_sl
 from ..calc.losses import InfiniteLossError
 from ..calc.optimizers import OPTIMIZERS
 from ..calc.spec import NetworkTask, OptimizerTask, SpecError, Task
-from ..tolerance import Tolerance, scalar_close
+from ..tolerance import Tolerance, comparison
 from .core import parse_path, resolve
 from .params import fmt
 
@@ -168,7 +169,7 @@ def _checked(kind: tuple, arrays: dict[str, np.ndarray]) -> Given | None:
     shown: dict[str, np.ndarray] = {}
     for path, x in arrays.items():
         place = slot_place(kind, str(path))
-        if place is None or x.shape != place[2] or x.size == 0 or not np.isfinite(x).all():
+        if place is None or x.shape != place[2] or x.size == 0 or not finite(x):
             return None
         v = np.array(x, dtype=np.float64)
         entries.setdefault(place[0], []).append((place[1], v))
@@ -232,19 +233,25 @@ def recompute(task: Task, given: dict[str, Any], path: str, cache: dict | None =
         value = np.asarray(resolve(result, path), dtype=np.float64)
     except (SpecError, InfiniteLossError, FloatingPointError, KeyError, ValueError):
         return None
-    return value if np.isfinite(value).all() else None
+    return value if finite(value) else None
+
+
+def finite(x: np.ndarray) -> bool:
+    """``np.isfinite(x).all()``, faster on the small arrays of a chain."""
+    return all(map(math.isfinite, x.ravel().tolist()))
 
 
 def zero_like(x: float, tol: Tolerance) -> bool:
     """0 would be marked right against ``x``."""
-    return abs(x) < 1e-12 or scalar_close(0.0, x, tol)
+    return abs(x) < 1e-12 or comparison(tol)(0.0, x)
 
 
 def zeroes(value: Any, truth: Any, tol: Tolerance) -> bool:
     """Some entry of a student's ``value`` is (nearly) 0 where the true one is not: 0 itself, or
     1000 times smaller. Such a value is no source of ECF (it would make what follows trivial)."""
-    return any((zero_like(float(x), tol) or abs(x) < 1e-3 * abs(t)) and not zero_like(float(t), tol)
-               for x, t in zip(np.ravel(value), np.ravel(truth)))
+    close = comparison(tol)
+    return any((abs(x) < 1e-12 or close(0.0, x) or abs(x) < 1e-3 * abs(t)) and not (abs(t) < 1e-12 or close(0.0, t))
+               for x, t in zip(np.ravel(value).tolist(), np.ravel(truth).tolist()))
 
 
 def ecf_key(task: Task, path: str, true_key: Any, given: dict[str, np.ndarray], tol: Tolerance,
@@ -264,8 +271,9 @@ def ecf_key(task: Task, path: str, true_key: Any, given: dict[str, np.ndarray], 
     truth = np.asarray(true_key, dtype=np.float64)
     if key.shape != truth.shape:
         return None, "the chain from your earlier answers does not have this part's shape"
-    for k, t in zip(key.reshape(-1).tolist(), truth.reshape(-1).tolist()):
-        if zero_like(k, tol) and not zero_like(t, tol):
+    close = comparison(tol)  # zero_like, with the comparison looked up once
+    for k, t in zip(key.ravel().tolist(), truth.ravel().tolist()):
+        if (abs(k) < 1e-12 or close(0.0, k)) and not (abs(t) < 1e-12 or close(0.0, t)):
             return None, "your earlier answer makes this part 0"
     if check_constant and not moves(task, path, key, given, tol, cache, derivative):
         return None, CONSTANT
@@ -279,7 +287,17 @@ def shift(v: np.ndarray, sign: float) -> np.ndarray:
     """A given value moved by the constant guard. Each entry moves by its own amount (1, 1.37, 1.74,
     ... times the spread), so that symmetric weights cannot cancel a shift that is the same for
     every entry."""
+    if isinstance(v, np.ndarray):  # the spread of each entry made once per shape (the same numbers)
+        return v + sign * SPREAD * (np.abs(v) + 1.0) * _spread(v.shape)
     return v + sign * SPREAD * (np.abs(v) + 1.0) * (1.0 + 0.37 * np.arange(np.size(v)).reshape(np.shape(v)))
+
+
+@lru_cache(maxsize=256)
+def _spread(shape: tuple[int, ...]) -> np.ndarray:
+    out = 1.0 + 0.37 * np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
+    if isinstance(out, np.ndarray):  # (a scalar for shape (), as the sum makes it: immutable)
+        out.flags.writeable = False
+    return out
 
 
 def moves(task: Task, path: str, key: np.ndarray, given: dict[str, np.ndarray], tol: Tolerance,
@@ -288,8 +306,7 @@ def moves(task: Task, path: str, key: np.ndarray, given: dict[str, np.ndarray], 
     for sign in (1.0, -1.0):
         shifted = {p: shift(v, sign) for p, v in given.items()}
         other = recompute(task, shifted, path, cache, derivative)
-        if other is None or not all(scalar_close(float(a), float(b), tol)
-                                    for a, b in zip(other.reshape(-1), key.reshape(-1))):
+        if other is None or not all(map(comparison(tol), other.ravel().tolist(), key.ravel().tolist())):
             return True
     return False
 

@@ -22,6 +22,7 @@ that both ways give the same results.
 from __future__ import annotations
 
 from dataclasses import replace
+from math import isfinite
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -31,7 +32,7 @@ from ..calc.engine import run_task
 from ..calc.spec import Task
 from ..tolerance import Tolerance, comparison
 from .core import resolve
-from .ecf import layout, recompute, shift, signature, slot_place, with_given
+from .ecf import finite, layout, recompute, shift, signature, slot_place, with_given
 
 LEAVES = ("loss", "W_new", "b_new")  # network quantities nothing else is computed from
 UPDATE = ("W_new", "b_new")  # the only quantities computed from dW and db
@@ -164,7 +165,7 @@ class Shortcuts:
                 recompute(self.task, {}, path, self.cache, derivative)  # (the run without the student's, once)
             run = self.cache.get(signature(kept, derivative))
             try:
-                self.memo[memo] = None if run is None else bool(np.isfinite(x).all()) and same_bits(x, resolve(run, path))
+                self.memo[memo] = None if run is None else finite(x) and same_bits(x, resolve(run, path))
             except (KeyError, IndexError, TypeError):
                 self.memo[memo] = False
         return self.memo[memo]
@@ -176,10 +177,10 @@ class Shortcuts:
         other = self.moved(path, given, derivative)
         if other is None:
             return False
-        if not np.isfinite(other).all():
+        flat = other.ravel().tolist()
+        if not all(map(isfinite, flat)):
             return True
-        close = comparison(tol)
-        return not all(close(a, b) for a, b in zip(other.reshape(-1).tolist(), key.reshape(-1).tolist()))
+        return not all(map(comparison(tol), flat, key.ravel().tolist()))
 
     def moved(self, path: str, given: dict[str, np.ndarray], derivative: str) -> np.ndarray | None:
         """The value at ``path`` with ``given`` moved up by the guard's shift, as ``recompute`` gives

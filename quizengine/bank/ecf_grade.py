@@ -12,10 +12,11 @@ import numpy as np
 
 from ..calc import mistakes as buggy
 from ..parsing import FormatError, parse_numeric
-from ..tolerance import entries_close, numbers_match
+from ..tolerance import Tolerance, comparison, entries_close, numbers_match
 from .core import Variant
 from .ecf import CONSTANT, PartKey, PartResult, derivatives, ecf_key, moves, shown_value, zeroes
 from .ecf_fast import Shortcuts
+from .numfmt import FLOOR
 from .params import fmt
 
 
@@ -45,6 +46,9 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
         fast = Shortcuts(v.task, None if v.task.given else v.result, {parts[j].part.answer: read[j] for j in sorted(used)},
                          cache)
     wrong: dict[int, bool] = {}
+    texts: dict | None = {} if fast else None  # part number -> its value as feedback shows it (fast only)
+    oks: dict[int, np.ndarray | list[bool]] = {}  # part index -> which entries are right on the true chain
+    ways: dict[tuple, tuple[str, ...]] = {}  # the sources' indices -> derivatives(), which reads only their paths
     out: list[PartResult] = []
     for i, k in enumerate(parts):
         p = k.part
@@ -58,7 +62,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
             r.feedback = r.format_error = str(x)
             out.append(r)
             continue
-        ok = entries_close(x, truth[i], p.tolerance)
+        ok = oks[i] = marks(x, truth[i], p.tolerance, fast is not None)
         fraction = share(ok)
         if fraction == 1.0:
             r.score, r.feedback = r.max_score, "Correct."
@@ -68,7 +72,11 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
         sources = [j for j in k.deps if j in read and usable[j]]
         if p.ecf and credit > 0 and sources:
             given = {parts[j].part.answer: read[j] for j in sources}
-            for way in derivatives(v.task, given):  # f' at z, or from the student's own a: the better counts
+            if fast is None:
+                tried = derivatives(v.task, given)
+            elif (tried := ways.get(tuple(sources))) is None:
+                tried = ways[tuple(sources)] = derivatives(v.task, given)
+            for way in tried:  # f' at z, or from the student's own a: the better counts
                 if fraction >= credit:
                     break  # full ECF credit already: the other way cannot do better
                 own = fast.pruned(given, way) if fast else given
@@ -76,7 +84,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
                 why = why_not if way == "z" else why  # the reason the graph's own chain gives, if any
                 if key is None:
                     continue
-                ecf_fraction = credit * share(entries_close(x, key, p.tolerance))
+                ecf_fraction = credit * share(marks(x, key, p.tolerance, fast is not None))
                 if ecf_fraction > fraction and not ((fast and fast.moves(p.answer, key, given, p.tolerance, way))
                                                     or moves(v.task, p.answer, key, given, p.tolerance, cache, way)):
                     why = CONSTANT
@@ -84,8 +92,9 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
                     fraction = ecf_fraction
                     r.ecf, r.ecf_key, r.ecf_derivative = True, key.tolist(), way
                     for j in sources:
-                        if j not in wrong:
-                            wrong[j] = not numbers_match(read[j], truth[j], parts[j].part.tolerance)
+                        if j not in wrong:  # numbers_match, from the comparison part j's own marking made
+                            wrong[j] = (not (read[j].shape == truth[j].shape and all(oks[j])) if fast
+                                        else not numbers_match(read[j], truth[j], parts[j].part.tolerance))
                     r.ecf_from = [{"part": parts[j].number, "id": parts[j].part.id, "name": parts[j].name,
                                    "value": read[j].tolist(), "wrong": wrong[j]} for j in sources]
         elif p.ecf and credit > 0 and any(j in read for j in k.deps):
@@ -93,7 +102,7 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
         elif p.ecf and credit > 0 and k.deps:
             why = "none of the earlier answers it depends on could be read"
         r.score = round(r.max_score * fraction, 10)
-        r.feedback = _part_feedback(k, x, ok, r, why, credit)
+        r.feedback = _part_feedback(k, x, ok, r, why, credit, texts)
         for mistake, value in k.mistakes.items():
             if not r.ecf and numbers_match(x, value, p.tolerance):
                 r.mistake = mistake
@@ -103,22 +112,59 @@ def grade_parts(v: Variant, response: Any, shortcut: bool = True) -> list[PartRe
     return out
 
 
-def share(ok: np.ndarray) -> float:
+def marks(x: np.ndarray, key: np.ndarray, tol: Tolerance, plain: bool = False) -> np.ndarray | list[bool]:
+    """``entries_close(x, key, tol)``; ``plain``: as a list of the entries in order (the same answers,
+    without numpy's calls, which cost more than the comparing on a chain's small arrays)."""
+    if not plain or x.shape != key.shape or not key.size:
+        return entries_close(x, key, tol)
+    return list(map(comparison(tol), x.ravel().tolist(), key.ravel().tolist()))
+
+
+def share(ok: np.ndarray | list[bool]) -> float:
     """The share of entries right: ``float(np.mean(ok))``, counted."""
+    if isinstance(ok, list):
+        return sum(ok) / len(ok)  # (never empty: marks)
     return int(np.count_nonzero(ok)) / ok.size if ok.size else float(np.mean(ok))
 
 
-def _part_feedback(k: PartKey, x: np.ndarray, ok: np.ndarray, r: PartResult, why: str, credit: float) -> str:
+def _part_feedback(k: PartKey, x: np.ndarray, ok: np.ndarray | list[bool], r: PartResult, why: str, credit: float,
+                   texts: dict | None = None) -> str:
+    """``texts``: a grading's earlier answers as shown (by part number; a part's value is the same in
+    every part it feeds), filled here; None: each made anew."""
+    kept = texts is not None
     if r.ecf:
-        src = " and ".join(f"your {s['name']} = {shown_value(s['value'])} from part {s['part']}" for s in named(r.ecf_from))
+        src = " and ".join(f"your {s['name']} = {_source_shown(s, texts)} from part {s['part']}" for s in named(r.ecf_from))
         scaled = "" if credit == 1 else f" ({fmt(credit * 100)}% of the points for error carried forward)"
         full = r.score >= r.max_score * credit - 1e-9
         return (f"Part {k.number} is marked on {src}: {'right' if full else 'partly right'} for your values{scaled} "
-                f"(the true chain gives {shown_value(k.answer)}).")
-    text = f"{int(ok.sum())} of {ok.size} entries are right." if x.ndim else "Not right."
+                f"(the true chain gives {true_shown(k.answer) if kept else shown_value(k.answer)}).")
+    right, size = (sum(ok), len(ok)) if isinstance(ok, list) else (int(ok.sum()), ok.size)
+    text = f"{right} of {size} entries are right." if x.ndim else "Not right."
     if why and k.part.ecf:
         text += f" No credit carried forward: {why}."
     return text
+
+
+def _source_shown(source: dict[str, Any], texts: dict | None) -> str:
+    if texts is None:
+        return shown_value(source["value"])
+    if source["part"] not in texts:
+        texts[source["part"]] = shown_value(source["value"])
+    return texts[source["part"]]
+
+
+_SHOWN: dict[int, tuple[Any, float, str]] = {}  # id(key) -> (key, numfmt's floor, shown_value(key))
+
+
+def true_shown(key: Any) -> str:
+    """``shown_value(key)`` for a variant's true key, made once per key (and number floor)."""
+    floor = FLOOR.get()
+    entry = _SHOWN.get(id(key))
+    if entry is None or entry[0] is not key or entry[1] != floor:
+        if len(_SHOWN) >= 4096:
+            _SHOWN.clear()
+        entry = _SHOWN[id(key)] = (key, floor, shown_value(key))  # (the key kept: its id is no other's meanwhile)
+    return entry[2]
 
 
 def named(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
