@@ -18,3 +18,13 @@ def env(monkeypatch, tmp_path):
     monkeypatch.setenv("QUIZENGINE_SECRET_KEY", "cli-secret")
     monkeypatch.setenv("QUIZENGINE_INSTANCE", str(tmp_path / "instance"))
     return tmp_path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadscope` hands each worker the longest module left (tests/schedule.py)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from tests.schedule import LongestFirst
+
+    return LongestFirst(config, log)

@@ -71,6 +71,18 @@ def _snapshot_quizzes(url: str) -> None:
     engine.dispose()
 
 
+def pytest_collection_modifyitems(config, items):
+    """On the PostgreSQL pass, only the tests that reach its cluster (through ``pg_url``, as ``app``
+    does): the others (pure functions, their own SQLite file or server) ran in the SQLite pass."""
+    if not POSTGRES:
+        return
+    here = Path(__file__).parent
+    off = [i for i in items if here in i.path.parents and not {"pg_url", "template_db"} & set(i.fixturenames)]
+    if off:
+        config.hook.pytest_deselected(items=off)
+        items[:] = [i for i in items if i not in off]
+
+
 @pytest.fixture(scope="session")
 def pg_url():
     """The URL of a throwaway PostgreSQL cluster, or None on the SQLite pass."""

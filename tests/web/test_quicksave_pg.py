@@ -3,8 +3,8 @@
 pinged connection. Every other checkout is still pinged (db.py), so the full path replaces a
 dropped connection as before. Connections are dropped for real, with pg_terminate_backend.
 
-These run on a PostgreSQL cluster in both passes: a throwaway one on the SQLite pass (tests/pg.py),
-the pass's own on the PostgreSQL one."""
+These run in `make test`'s PostgreSQL pass, on its cluster (the SQLite pass started a cluster of its
+own to run them a second time)."""
 
 from __future__ import annotations
 
@@ -14,33 +14,19 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from quizengine import create_app
-from tests.pg import throwaway_postgres
-from tests.web.conftest import _load, base_config
+from tests.web.conftest import POSTGRES
 from tests.web.test_quicksave import QUIZ, Counting, stored
 
 
 NAMES = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def pg_template(pg_url, tmp_path_factory):
-    if pg_url:  # the PostgreSQL pass: the `app` fixture is on its cluster already
-        yield None
-        return
-    with throwaway_postgres() as url:
-        _load(url, tmp_path_factory.mktemp("pg"))
-        yield url
+pytestmark = pytest.mark.skipif(not POSTGRES, reason="PostgreSQL's connections: the PostgreSQL pass runs these")
 
 
 @pytest.fixture
-def pg_app(pg_template, request, tmp_path):
-    if pg_template is None:
-        yield request.getfixturevalue("app")
-        return
-    application = create_app(base_config(tmp_path, pg_template))
-    yield application
-    application.extensions["quizengine.db"].dispose()
+def pg_app(app):
+    return app
 
 
 @pytest.fixture
