@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field as dc_field, replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -243,14 +243,19 @@ def finite(x: np.ndarray) -> bool:
 
 def zero_like(x: float, tol: Tolerance) -> bool:
     """0 would be marked right against ``x``."""
-    return abs(x) < 1e-12 or comparison(tol)(0.0, x)
+    return _zero_like(x, comparison(tol))
+
+
+def _zero_like(x: float, close: Callable[[float, float], bool]) -> bool:
+    """``zero_like`` with the tolerance's comparison given (looked up once for many entries)."""
+    return abs(x) < 1e-12 or close(0.0, x)
 
 
 def zeroes(value: Any, truth: Any, tol: Tolerance) -> bool:
     """Some entry of a student's ``value`` is (nearly) 0 where the true one is not: 0 itself, or
     1000 times smaller. Such a value is no source of ECF (it would make what follows trivial)."""
     close = comparison(tol)
-    return any((abs(x) < 1e-12 or close(0.0, x) or abs(x) < 1e-3 * abs(t)) and not (abs(t) < 1e-12 or close(0.0, t))
+    return any((_zero_like(x, close) or abs(x) < 1e-3 * abs(t)) and not _zero_like(t, close)
                for x, t in zip(np.ravel(value).tolist(), np.ravel(truth).tolist()))
 
 
@@ -271,9 +276,9 @@ def ecf_key(task: Task, path: str, true_key: Any, given: dict[str, np.ndarray], 
     truth = np.asarray(true_key, dtype=np.float64)
     if key.shape != truth.shape:
         return None, "the chain from your earlier answers does not have this part's shape"
-    close = comparison(tol)  # zero_like, with the comparison looked up once
+    close = comparison(tol)
     for k, t in zip(key.ravel().tolist(), truth.ravel().tolist()):
-        if (abs(k) < 1e-12 or close(0.0, k)) and not (abs(t) < 1e-12 or close(0.0, t)):
+        if _zero_like(k, close) and not _zero_like(t, close):
             return None, "your earlier answer makes this part 0"
     if check_constant and not moves(task, path, key, given, tol, cache, derivative):
         return None, CONSTANT
@@ -287,9 +292,7 @@ def shift(v: np.ndarray, sign: float) -> np.ndarray:
     """A given value moved by the constant guard. Each entry moves by its own amount (1, 1.37, 1.74,
     ... times the spread), so that symmetric weights cannot cancel a shift that is the same for
     every entry."""
-    if isinstance(v, np.ndarray):  # the spread of each entry made once per shape (the same numbers)
-        return v + sign * SPREAD * (np.abs(v) + 1.0) * _spread(v.shape)
-    return v + sign * SPREAD * (np.abs(v) + 1.0) * (1.0 + 0.37 * np.arange(np.size(v)).reshape(np.shape(v)))
+    return v + sign * SPREAD * (np.abs(v) + 1.0) * _spread(np.shape(v))  # (the spread made once per shape)
 
 
 @lru_cache(maxsize=256)

@@ -133,13 +133,28 @@ def _grid_value(spec: ParamSpec, u: int) -> float:
     return 0.0 if value == 0 else value  # no "-0" in a prompt
 
 
+def _value(spec: ParamSpec, u: int) -> Any:
+    """The value an integer of the stream picks: a choice, or a point of the grid."""
+    return spec.choice[u % len(spec.choice)] if spec.choice is not None else _grid_value(spec, u)
+
+
+def _cells(spec: ParamSpec, us: list[int]) -> list:
+    """``[_value(spec, u) for u in us]``, the grid looked up once."""
+    if spec.choice is not None:
+        choice, k = spec.choice, len(spec.choice)
+        return [choice[u % k] for u in us]
+    lo, step = spec.range[0], spec.step
+    size, decimals = _grid(lo, spec.range[1], step)
+    cells = [round(lo + (u % size) * step, decimals) for u in us]
+    return [0.0 if v == 0 else v for v in cells]
+
+
 def draw(item_id: str, seed: int, name: str, spec: ParamSpec) -> Value:
     """Draw one parameter (a scalar, or a vector/matrix of independent draws)."""
     if spec.shape is None:  # the common scalar: the digest's first integer (a longer digest starts with
         # the same 8 bytes), unless it is excluded and drawn again below
         u = int.from_bytes(hashlib.shake_256("\x1f".join(map(str, (item_id, seed, name))).encode()).digest(8), "big")
-        choice = spec.choice
-        v = choice[u % len(choice)] if choice is not None else _grid_value(spec, u)
+        v = _value(spec, u)
         if (type(v) is float or type(v) is int) and v not in spec.exclude:
             return v
     n = math.prod(spec.shape) if spec.shape is not None else 1
@@ -150,15 +165,7 @@ def draw(item_id: str, seed: int, name: str, spec: ParamSpec) -> Value:
     if spec.exclude:
         cells = [_draw_one(spec, stream) for _ in range(n)]
     else:  # nothing is redrawn: cell i takes the stream's i-th integer (what _draw_one gives, without its loop)
-        us = stream.ints[:n]
-        if spec.choice is not None:
-            choice, k = spec.choice, len(spec.choice)
-            cells = [choice[u % k] for u in us]
-        else:
-            lo, step = spec.range[0], spec.step
-            size, decimals = _grid(lo, spec.range[1], step)
-            cells = [round(lo + (u % size) * step, decimals) for u in us]
-            cells = [0.0 if v == 0 else v for v in cells]
+        cells = _cells(spec, stream.ints[:n])
     return np.array(cells, dtype=np.float64).reshape(spec.shape)
 
 
@@ -167,34 +174,18 @@ def draw_seeds(item_id: str, seeds: int, name: str, spec: ParamSpec) -> list[Val
     read the same way) with the work that does not depend on the seed done once; ParamError as ``draw``
     raises it, at the first seed that raises it."""
     head, tail, shape = f"{item_id}\x1f", f"\x1f{name}", spec.shape
-    choice, exclude = spec.choice, spec.exclude
-    if choice is None:
-        lo, step = spec.range[0], spec.step
-        size, decimals = _grid(lo, spec.range[1], step)
-    out: list[Value] = []
-    if shape is None:
-        for seed in range(seeds):  # the scalar of draw: the digest's first integer, unless excluded
-            u = int.from_bytes(hashlib.shake_256(f"{head}{seed}{tail}".encode()).digest(8), "big")
-            if choice is not None:
-                v = choice[u % len(choice)]
-            else:
-                v = round(lo + (u % size) * step, decimals)
-                v = 0.0 if v == 0 else v
-            out.append(v if (type(v) is float or type(v) is int) and v not in exclude else draw(item_id, seed, name, spec))
+    if shape is None:  # the scalar of draw: the digest's first integer, unless excluded
+        out: list[Value] = []
+        for seed in range(seeds):
+            v = _value(spec, int.from_bytes(hashlib.shake_256(f"{head}{seed}{tail}".encode()).digest(8), "big"))
+            out.append(v if (type(v) is float or type(v) is int) and v not in spec.exclude else draw(item_id, seed, name, spec))
         return out
-    if exclude:
+    if spec.exclude:
         return [draw(item_id, seed, name, spec) for seed in range(seeds)]
     n = math.prod(shape)
-    unpack = _unpacker(n)
-    for seed in range(seeds):  # cell i: the stream's i-th integer (a digest of n integers starts the longer one)
-        us = unpack(hashlib.shake_256(f"{head}{seed}{tail}".encode()).digest(8 * n))
-        if choice is not None:
-            cells = [choice[u % len(choice)] for u in us]
-        else:
-            cells = [round(lo + (u % size) * step, decimals) for u in us]
-            cells = [0.0 if v == 0 else v for v in cells]
-        out.append(np.array(cells, dtype=np.float64).reshape(shape))
-    return out
+    unpack = _unpacker(n)  # cell i: the stream's i-th integer (a digest of n integers starts the longer one)
+    return [np.array(_cells(spec, unpack(hashlib.shake_256(f"{head}{seed}{tail}".encode()).digest(8 * n))),
+                     dtype=np.float64).reshape(shape) for seed in range(seeds)]
 
 
 # ---------------------------------------------------------------- derived expressions (parsed and run by expr.py)
