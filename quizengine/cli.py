@@ -341,8 +341,9 @@ def load_banks_command() -> None:
 def warm(quiz_id: str, students: tuple[str, ...], ahead: int) -> None:
     """Render each student's next attempt at QUIZ_ID ahead of the start (into the shared cache).
 
-    Run it before a quiz opens (a deploy step, or an instructor): starts then need no rendering.
-    It can be stopped and rerun at any time; it renders only what the cache lacks.
+    Run it before a quiz opens (a deploy step, or an instructor): starts then need no rendering,
+    and each attempt is drawn ahead (planned), so a start needs no draw either. It can be stopped
+    and rerun at any time; it renders only what the cache lacks and plans only what changed.
     """
     from .migrate import upgrade
     from .services.errors import ServiceError
@@ -362,7 +363,7 @@ def warm(quiz_id: str, students: tuple[str, ...], ahead: int) -> None:
     finally:
         db.dispose()
     click.echo(f"{quiz_id}: {r.students} students, {r.questions} questions in their next attempts, "
-               f"{r.rendered} rendered now ({r.questions - r.rendered} were cached)")
+               f"{r.rendered} rendered now ({r.questions - r.rendered} were cached); {r.planned} attempts planned now")
 
 
 @main.command("export-grades")

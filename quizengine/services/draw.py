@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, func, insert, literal_column, select
+from sqlalchemy import Integer, String, bindparam, delete, func, insert, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..bank.families import distinct
 from ..models import Attempt, AttemptQuestion, AttemptState, CurrentItem, ItemVersion, Quiz, SlotDefinition, User
+from ..models_rendering import StartPlan
 from .banks import bank_item, cached_item
 from .clock import now
 from .closing import expire_if_due
@@ -270,6 +271,8 @@ def start_attempt(s: Session, user: Principal, quiz_id: str, secret: str, t: dat
                      "seed": question_seed(secret, user.id, q.id, number, cur.item_id), "points": float(points)})
         total += float(points)
     s.execute(insert(AttemptQuestion), rows)  # one executemany, not the unit of work's 20 objects
+    s.execute(delete(StartPlan).where(StartPlan.user_id == user.id, StartPlan.quiz_id == q.id,
+                                      StartPlan.number == number))  # planned ahead (services/plans.py): spent
     attempt.max_score = total
     s.flush()
     return attempt

@@ -1,7 +1,10 @@
 """The start's fast path (issue 14, part 3): the common start (a student with no attempt in progress
 at the quiz, every question of the draw rendered ahead in the shared cache) as one read, one short
 write of the attempt and its questions (one INSERT and one executemany, Core statements), and the
-attempt's view built from the cached views, without reading the attempt back. On SQLite the write
+attempt's view built from the cached views, without reading the attempt back. When the warmers
+planned the attempt ahead on the same basis (services/plans.py: the same pool, items met, secret and
+format), the draw and the views are not needed either: the plan's rows are written and its questions'
+JSON goes into the answer as stored (``quick_start_json``). On SQLite the write
 joins the worker's group commit (services/groupcommit.py): the starts and saves that wait for the
 write lock at the same moment share one transaction and one commit (one fsync), each in its own
 savepoint, so a class starting together does not queue for an fsync each. On PostgreSQL the lane
@@ -18,23 +21,24 @@ the exact answer (and renders what the cache lacks).
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime
 from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Dialect, and_, bindparam, insert, or_, select
+from sqlalchemy import Dialect, and_, bindparam, delete, insert, or_, select
 
 from ..db import Database
 from ..models import Attempt, AttemptQuestion, AttemptState, Quiz, Role, User
 from ..models_accommodation import Accommodation, AccommodationMember
-from ..models_rendering import Rendering
+from ..models_rendering import Rendering, StartPlan
 from .clock import iso, now
 from .draw import SEEN, STAMP, avoids_repeats, cached_pool, current_items, draw_items, pool_key, question_seed
 from .errors import ServiceError
 from .groupcommit import group_commit
-from . import quicksave, quickstart_pg
+from . import plans, quicksave, quickstart_pg
 from .quizzes import start_refusal
 from .renderings import RENDER_FORMAT
 from .terms import Terms, terms_of
@@ -62,6 +66,10 @@ NEW_ATTEMPT = insert(Attempt).values(
     user_id=_p("p_uid", A.user_id), quiz_id=_p("p_quiz", A.quiz_id), number=_p("p_number", A.number),
     state=_p("p_state", A.state), started_at=_p("p_t", A.started_at), expires_at=_p("p_expires", A.expires_at),
     max_score=_p("p_max", A.max_score)).returning(A.id)
+P = StartPlan.__table__.c
+THE_PLAN = (P.user_id == _p("p_uid", P.user_id)) & (P.quiz_id == _p("p_quiz", P.quiz_id)) & (P.number == _p("p_number", P.number))
+PLAN = select(P.basis, P.rows, P.questions).where(THE_PLAN)
+DROP_PLAN = delete(StartPlan).where(THE_PLAN)
 NEW_QUESTION = insert(AttemptQuestion).values(
     attempt_id=_p("p_aid", AQ.attempt_id), slot=_p("p_slot", AQ.slot), item_version_id=_p("p_iv", AQ.item_version_id),
     seed=_p("p_seed", AQ.seed), points=_p("p_points", AQ.points))
@@ -103,6 +111,7 @@ class Statements:
         self.group, self.accommodations = Prepared(GROUP, dialect), Prepared(ACCOMMODATIONS, dialect)
         self.stamp, self.seen = Prepared(STAMP, dialect), Prepared(SEEN, dialect)
         self.new_attempt, self.new_question = Prepared(NEW_ATTEMPT, dialect), Prepared(NEW_QUESTION, dialect)
+        self.plan, self.drop_plan = Prepared(PLAN, dialect), Prepared(DROP_PLAN, dialect)
         self.views: dict[int, Prepared] = {}
 
     def views_of(self, n: int) -> Prepared:
@@ -171,8 +180,9 @@ class _Load(Exception):
 
 
 def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, session_version: int | None,
-          quiz_id: str) -> tuple[Any, int, list[dict[str, Any]], list[dict[str, Any]], list[Any]] | None:
-    """Read what the start needs: the quiz, the attempt's number, its questions' rows and their views."""
+          quiz_id: str) -> tuple[Any, int, list[dict[str, Any]], list[dict[str, Any]] | str, list[Any]] | None:
+    """Read what the start needs: the quiz, the attempt's number, its questions' rows and their views
+    (or, when the attempt was planned ahead on the same basis, the JSON of its questions)."""
     user = st.user.first(conn, p_uid=user_id)
     if user is None or user[0] != Role.STUDENT or (session_version is not None and user[1] != session_version):
         return None
@@ -185,8 +195,12 @@ def _plan(db: Database, st: Statements, conn: Any, secret: str, user_id: int, se
     number = len(attempts) + 1
     seen = ({item_id: int(n) for item_id, n in _all(st.seen, conn, p_uid=user_id, p_quiz=quiz_id, p_number=number)}
             if avoids_repeats(q, number) else {})
+    stamp = st.stamp.first(conn)
+    planned = st.plan.first(conn, p_uid=user_id, p_quiz=quiz_id, p_number=number)
+    if planned is not None and planned[0] == plans.basis(stamp, seen, secret):
+        return q, number, plans.rows_of(planned[1]), planned[2], attempts  # drawn and rendered ahead
     try:
-        pool = cached_pool(pool_key(str(db.engine.url), st.stamp.first(conn)))
+        pool = cached_pool(pool_key(str(db.engine.url), stamp))
         if pool is None:
             raise _Load
         drawn = draw_items(None, q, secret, user_id, number, items=pool, seen=seen)
@@ -221,7 +235,31 @@ def quick_start(db: Database, secret: str, user_id: int, session_version: int | 
     ``session_version``: the one a bearer token was issued with (a token ended by a logout or a
     password change no longer matches); None when the caller checked the session itself.
     """
-    t = t or now()
+    started = _start(db, secret, user_id, session_version, quiz_id, t or now())
+    if started is None:
+        return None
+    view, questions = started
+    view["questions"] = json.loads(questions) if isinstance(questions, str) else questions
+    return view
+
+
+def quick_start_json(db: Database, secret: str, user_id: int, session_version: int | None, quiz_id: str,
+                     t: datetime | None = None) -> bytes | None:
+    """``quick_start``'s view as the API's answer (compact JSON, a newline), or None having written
+    nothing; a planned attempt's questions go into it as stored, never parsed."""
+    started = _start(db, secret, user_id, session_version, quiz_id, t or now())
+    if started is None:
+        return None
+    view, questions = started
+    if not isinstance(questions, str):
+        questions = plans.questions_json(questions)
+    head = json.dumps(view, separators=(",", ":"))  # "questions":null, which no string in it can hold unescaped
+    return (head.replace('"questions":null', '"questions":' + questions, 1) + "\n").encode()
+
+
+def _start(db: Database, secret: str, user_id: int, session_version: int | None, quiz_id: str,
+           t: datetime) -> tuple[dict[str, Any], list[dict[str, Any]] | str] | None:
+    """The start: its view with "questions" None, and the questions (a list, or their JSON when planned)."""
     st = _statements(db)
     if not db.is_sqlite:
         return _quick_start_pg(db, st, secret, user_id, session_version, quiz_id, t)
@@ -243,11 +281,11 @@ def quick_start(db: Database, secret: str, user_id: int, session_version: int | 
         attempt_id, q, terms, expires_at = group_commit(db).run(write)
     except (_Refused, integrity):  # IntegrityError: another start took this number at the same moment
         return None
-    return fresh_view(attempt_id, q, number, t, expires_at, terms, rows, views)
+    return _started(attempt_id, q, number, t, expires_at, terms, rows, views)
 
 
 def _quick_start_pg(db: Database, st: Statements, secret: str, user_id: int, session_version: int | None,
-                    quiz_id: str, t: datetime) -> dict[str, Any] | None:
+                    quiz_id: str, t: datetime) -> tuple[dict[str, Any], list[dict[str, Any]] | str] | None:
     """``quick_start`` on PostgreSQL (services/quickstart_pg.py): the reads, the terms and the one
     statement that writes the attempt and its questions, on one connection in autocommit."""
     integrity = db.engine.dialect.loaded_dbapi.IntegrityError
@@ -267,7 +305,7 @@ def _quick_start_pg(db: Database, st: Statements, secret: str, user_id: int, ses
                     attempt_id = quickstart_pg.write_start(conn, user_id, q.id, number, t, expires_at, rows)
                 except integrity:  # another start took this number at the same moment
                     return None
-            return fresh_view(attempt_id, q, number, t, expires_at, terms, rows, views)
+            return _started(attempt_id, q, number, t, expires_at, terms, rows, views)
         except _Load as need:
             need.load(db)
     return None
@@ -295,23 +333,18 @@ def _write(st: Statements, user_id: int, quiz_id: str, number: int, rows: list[d
         {"p_aid": attempt_id, "p_slot": r["slot"], "p_iv": r["item_version_id"], "p_seed": r["seed"],
          "p_points": r["points"]}) for r in rows])
     cur.close()
+    st.drop_plan.run(conn, p_uid=user_id, p_quiz=quiz_id, p_number=number).close()  # used, or of another basis
     return attempt_id, q, terms, expires_at
 
 
-def fresh_view(attempt_id: int, q: Quiz, number: int, t: datetime, expires_at: datetime | None, terms: Any,
-               rows: list[dict[str, Any]], views: list[dict[str, Any]]) -> dict[str, Any]:
-    """The view of an attempt just started, with no response yet (``views.attempt_view``'s, field for field)."""
-    questions = []
-    for r, view in zip(rows, views):
-        d = {k: value for k, value in view.items() if k != "figures"}
-        d.update({"id": f"q{r['slot'] + 1}", "points": r["points"], "response": None, "saved_at": None, "seq": None,
-                  "format_error": None})
-        if "figures" in view:
-            d["figures"] = list(view["figures"])
-        questions.append(d)
-    return {"attempt_id": attempt_id, "quiz_id": q.id, "quiz_title": q.title, "number": number,
+def _started(attempt_id: int, q: Quiz, number: int, t: datetime, expires_at: datetime | None, terms: Any,
+             rows: list[dict[str, Any]], views: list[dict[str, Any]] | str) -> tuple[dict[str, Any], Any]:
+    """The view of an attempt just started (``views.attempt_view``'s, field for field) with "questions"
+    None, and its questions: built from the cached views, or the planned JSON as it is."""
+    head = {"attempt_id": attempt_id, "quiz_id": q.id, "quiz_title": q.title, "number": number,
             "state": AttemptState.OPEN, "started_at": iso(t), "expires_at": iso(expires_at), "submitted_at": None,
-            "questions": questions, "time_limit_s": terms.time_limit_s, "time_note": terms.time_note}
+            "questions": None, "time_limit_s": terms.time_limit_s, "time_note": terms.time_note}
+    return head, views if isinstance(views, str) else plans.fresh_questions(rows, views)
 
 
 class _Refused(Exception):

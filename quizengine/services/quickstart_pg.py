@@ -7,8 +7,8 @@ pay per statement and per round trip (SQLite pays per row, in this process). So 
 one connection in autocommit (no BEGIN, COMMIT nor ROLLBACK round trips), reads the 20 cached
 views by a join on two arrays (not 20 ORed conditions), the student's group and accommodations in
 one statement, and writes the attempt and its questions in one statement (an INSERT of the attempt
-whose id the INSERT of the questions takes from arrays), atomic as any statement: either both or
-nothing. PostgreSQL locks rows, not the database, so there is no write lock to read the terms again
+whose id the INSERT of the questions takes from arrays, and the attempt's plan deleted: services/plans.py),
+atomic as any statement: either all or nothing. PostgreSQL locks rows, not the database, so there is no write lock to read the terms again
 under; the unique attempt number still refuses a start that raced another (IntegrityError).
 """
 
@@ -39,7 +39,8 @@ START = ("WITH a AS (INSERT INTO attempt (user_id, quiz_id, number, state, start
          "q AS (INSERT INTO attempt_question (attempt_id, slot, item_version_id, seed, points) "
          "SELECT a.id, k.slot, k.iv, k.seed, k.points FROM a, "
          "unnest(%(slots)s::integer[], %(ivs)s::integer[], %(seeds)s::integer[], %(points)s::float8[]) "
-         "AS k(slot, iv, seed, points)) "
+         "AS k(slot, iv, seed, points)), "
+         "d AS (DELETE FROM start_plan WHERE user_id = %(uid)s AND quiz_id = %(quiz)s AND number = %(number)s) "
          "SELECT id FROM a")
 
 

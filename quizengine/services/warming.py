@@ -1,6 +1,6 @@
 """Rendering ahead of the start: the questions each student's next attempt will draw are rendered
-into the shared cache (services/renderings.py) before the student presses Start, so that a start
-is a draw and a few inserts (issue 14).
+into the shared cache (services/renderings.py) before the student presses Start, and the draw is
+kept as the attempt's plan (services/plans.py), so that a start is a read and a few inserts (issue 14).
 
 Two ways in: ``quizengine warm QUIZ`` (an instructor or the deploy runs it before a quiz opens,
 with progress shown), and, under ``quizengine serve``, a background warmer in each worker that
@@ -25,11 +25,12 @@ from ..bank.loader import BankItem
 from ..bank.variant import make_variant
 from ..db import Database
 from ..models import Attempt, AttemptQuestion, AttemptState, ItemVersion, Quiz, Role, User
-from . import renderings
+from . import plans, renderings
 from .banks import bank_item
 from .clock import now
 from .draw import avoids_repeats, draw_items, question_seed, seen_items
 from .errors import ServiceError
+from .plans import Planner
 from .quizzes import get_quiz
 from .renderings import Key
 from .terms import Terms, terms_by_user, terms_for
@@ -48,9 +49,10 @@ class WarmReport:
     students: int
     questions: int  # the upcoming attempts' questions
     rendered: int  # of them, those the cache lacked (rendered now)
+    planned: int = 0  # attempts whose plan (services/plans.py) was missing or stale, kept now
 
 
-def upcoming(s: Session, q: Quiz, secret: str, user_id: int, ahead: int = 1) -> list[Key]:
+def upcoming(s: Session, q: Quiz, secret: str, user_id: int, ahead: int = 1, planner: Planner | None = None) -> list[Key]:
     """The (item version, seed) of each question of the student's next ``ahead`` attempts: the one in
     progress, if any, then those they would start next (as far as their attempts allow); [] when none.
 
@@ -67,16 +69,27 @@ def upcoming(s: Session, q: Quiz, secret: str, user_id: int, ahead: int = 1) -> 
         last = min(last, terms.max_attempts + 1)
     seen = seen_items(s, q.id, user_id, number) if last > number else {}
     for n in range(number, last):
+        met = seen if avoids_repeats(q, n) else {}
         try:
-            drawn = draw_items(s, q, secret, user_id, n, seen=seen if avoids_repeats(q, n) else {})
+            drawn = draw_items(s, q, secret, user_id, n, seen=met)
         except ServiceError:  # a pool too small: the start will say so
             break
-        keys += [(c.item_version_id, question_seed(secret, user_id, q.id, n, c.item_id)) for c, _ in drawn]
+        keys += _keys(secret, user_id, q.id, n, met, drawn, planner)
         seen.update({c.item_id: n for c, _ in drawn})
     return keys
 
 
-def upcoming_of(s: Session, q: Quiz, secret: str, terms: dict[int, Terms]) -> list[Key]:
+def _keys(secret: str, user_id: int, quiz_id: str, number: int, seen: dict[str, int], drawn: list[tuple[Any, Any]],
+          planner: Planner | None) -> list[Key]:
+    """The (item version, seed) of each drawn question; the draw kept as a plan when ``planner`` is given."""
+    seeded = [(c.item_version_id, question_seed(secret, user_id, quiz_id, number, c.item_id), points)
+              for c, points in drawn]
+    if planner is not None:
+        planner.add(user_id, quiz_id, number, seen, seeded)
+    return [(iv, seed) for iv, seed, _ in seeded]
+
+
+def upcoming_of(s: Session, q: Quiz, secret: str, terms: dict[int, Terms], planner: Planner | None = None) -> list[Key]:
     """``upcoming`` for many students at once, each with their terms of the quiz: their attempts in
     two reads for all, then a draw for each one who may start an attempt."""
     ids, keys = list(terms), []
@@ -104,13 +117,13 @@ def upcoming_of(s: Session, q: Quiz, secret: str, terms: dict[int, Terms]) -> li
             if limit is not None and number > limit:
                 continue
             if number > 1 and avoids_repeats(q, number):  # drawn around the items met before, as the start draws it
-                keys += upcoming(s, q, secret, uid)
+                keys += upcoming(s, q, secret, uid, planner=planner)
                 continue
             try:
-                drawn = draw_items(s, q, secret, uid, number)
+                drawn = draw_items(s, q, secret, uid, number, seen={})
             except ServiceError:  # a pool too small: the start will say so
                 continue
-            keys += [(c.item_version_id, question_seed(secret, uid, q.id, number, c.item_id)) for c, _ in drawn]
+            keys += _keys(secret, uid, q.id, number, {}, drawn, planner)
     return keys
 
 
@@ -154,6 +167,7 @@ def warm_quiz(db: Database, secret: str, quiz_id: str, usernames: list[str] | No
               progress: Callable[[int, int], None] | None = None, ahead: int = 1) -> WarmReport:
     """Render the next ``ahead`` attempts of every student on the roster (or of ``usernames``) at a quiz."""
     people: list[int] = []
+    planners: list[Planner] = []
 
     def plan(s: Session) -> list[Key]:
         q = get_quiz(s, quiz_id)
@@ -161,10 +175,12 @@ def warm_quiz(db: Database, secret: str, quiz_id: str, usernames: list[str] | No
         if usernames is not None:
             stmt = stmt.where(User.username.in_(usernames))
         people.extend(s.scalars(stmt.order_by(User.username)))
-        return [key for uid in people for key in upcoming(s, q, secret, uid, ahead)]
+        planners.append(planner := Planner(s, secret))
+        return [key for uid in people for key in upcoming(s, q, secret, uid, ahead, planner)]
 
     total, todo, items = _missing(db, plan)
-    return WarmReport(len(people), total, fill(db, todo, items, progress=progress))
+    rendered = fill(db, todo, items, progress=progress)
+    return WarmReport(len(people), total, rendered, plans.settle(db, planners[0].specs))
 
 
 def warm_students(db: Database, secret: str, user_ids: list[int], t: datetime | None = None,
@@ -173,20 +189,25 @@ def warm_students(db: Database, secret: str, user_ids: list[int], t: datetime | 
     read for all of them (a few queries and a draw each); the number of questions rendered. When
     everything is rendered already (``quizengine warm`` ran), that read is all it costs."""
     t = t or now()
+    planners: list[Planner] = []
 
     def plan(s: Session) -> list[Key]:
         students = [u for k in range(0, len(user_ids), IN_BATCH) for u in s.scalars(
             select(User.id).where(User.id.in_(user_ids[k:k + IN_BATCH]), User.role == Role.STUDENT))]
         if not students:
             return []
+        planners.append(planner := Planner(s, secret))
         keys: list[Key] = []
         for q in s.scalars(select(Quiz).order_by(Quiz.id)):
             terms = terms_by_user(s, q, students)
-            keys += upcoming_of(s, q, secret, {u: x for u, x in terms.items() if x.window(t) == "open"})
+            keys += upcoming_of(s, q, secret, {u: x for u, x in terms.items() if x.window(t) == "open"}, planner)
         return keys
 
     _, todo, items = _missing(db, plan)
-    return fill(db, todo, items, render=render)
+    rendered = fill(db, todo, items, render=render)
+    if planners:
+        plans.settle(db, planners[0].specs)
+    return rendered
 
 
 def warm_student(db: Database, secret: str, user_id: int, t: datetime | None = None,

@@ -9,7 +9,6 @@ is never made twice, since a refused fast start writes nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any, Callable, Iterable
@@ -17,7 +16,7 @@ from typing import Any, Callable, Iterable
 from flask import Flask
 
 from ..services import logins
-from ..services.quickstart import prepare, quick_start
+from ..services.quickstart import prepare, quick_start_json
 from .headers import api_headers
 
 log = logging.getLogger(__name__)
@@ -57,13 +56,10 @@ class QuickStart:
         except logins.TokenError:
             return None
         try:
-            view = quick_start(self.db, self.secret, uid, sv, quiz_id)
+            return quick_start_json(self.db, self.secret, uid, sv, quiz_id)
         except Exception:  # noqa: BLE001 - Flask answers it (and logs what is still wrong); nothing was written
             log.warning("quick start fell back to the full path", exc_info=True)
             return None
-        if view is None:
-            return None
-        return (json.dumps(view, separators=(",", ":")) + "\n").encode()
 
 
 def init_quickstart(app: Flask) -> None:

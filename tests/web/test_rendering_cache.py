@@ -214,9 +214,11 @@ def test_warm_command_shows_progress_and_reruns_cheaply(app, users, runner, monk
     r = runner.invoke(main, ["warm", QUIZ])
     assert r.exit_code == 0, r.output
     assert "rendered 40/40 questions" in r.stderr
-    assert f"{QUIZ}: 2 students, 40 questions in their next attempts, 40 rendered now (0 were cached)" in r.stdout
+    assert (f"{QUIZ}: 2 students, 40 questions in their next attempts, 40 rendered now (0 were cached); "
+            "2 attempts planned now") in r.stdout
     r = runner.invoke(main, ["warm", QUIZ, "--student", "ann"])
     assert r.exit_code == 0 and "1 students, 20 questions in their next attempts, 0 rendered now" in r.stdout
+    assert "; 0 attempts planned now" in r.stdout  # planned already, on the same basis
     r = runner.invoke(main, ["warm", "no-such-quiz"])
     assert r.exit_code == 2 and "no-such-quiz" in r.stderr
 
