@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import select
@@ -36,7 +37,7 @@ def sync_catalog(s: Session, cat: Catalog) -> SyncReport:
     t = now()
     existing = {(iv.item_id, iv.version): iv for iv in s.scalars(select(ItemVersion))}
     current = {c.item_id: c for c in s.scalars(select(CurrentItem))}
-    new = 0
+    new, changed = 0, False  # changed: the current items differ from before (every quiz's draw may change)
     for bi in cat.items.values():
         iv = existing.get((bi.id, bi.version))
         if iv is None:
@@ -48,31 +49,46 @@ def sync_catalog(s: Session, cat: Catalog) -> SyncReport:
         row = current.pop(bi.id, None)
         if row is None:
             s.add(CurrentItem(item_id=bi.id, item_version_id=iv.id, topic=bi.topic, tags=list(bi.model.tags)))
-        else:
+            changed = True
+        elif (row.item_version_id, row.topic, list(row.tags or [])) != (iv.id, bi.topic, list(bi.model.tags)):
             row.item_version_id, row.topic, row.tags = iv.id, bi.topic, list(bi.model.tags)
+            changed = True
     for gone in current.values():  # items removed from the banks: old attempts keep their versions
         s.delete(gone)
+        changed = True
     for qd in cat.quizzes.values():
         q = qd.model
         row = s.get(Quiz, q.id)
         definition = q.model_dump(mode="json")
         fields = dict(title=q.title, description=q.description or "", definition=definition,
-                      score_policy=q.score_policy, feedback=q.feedback, updated_at=t)
+                      score_policy=q.score_policy, feedback=q.feedback)
         # The course's schedule: from the YAML until an instructor sets it in the app.
         schedule = dict(opens_at=q.opens_at, closes_at=q.closes_at, max_attempts=q.max_attempts,
                         time_limit_s=int(q.time_limit_min * 60) if q.time_limit_min else None)
         if row is None:
-            s.add(Quiz(id=q.id, dates_locked=False, **fields, **schedule))
+            s.add(Quiz(id=q.id, dates_locked=False, updated_at=t, **fields, **schedule))
         else:
             kept = (row.definition or {}).get("repeats") if row.dates_locked else None  # set in the app
-            for k, v in fields.items():
-                setattr(row, k, v)
+            if kept is not None:
+                fields["definition"] = {**definition, "repeats": kept}
             if not row.dates_locked:
-                for k, v in schedule.items():
+                fields.update(schedule)
+            # The load's time stamps a quiz (draw.STAMP) only when it or the items changed: a load of the
+            # same banks (every `serve` start) keeps the draws planned ahead (services/plans.py) valid.
+            if changed or any(not _same(getattr(row, k), v) for k, v in fields.items()):
+                for k, v in fields.items():
                     setattr(row, k, v)
-            elif kept is not None:
-                row.definition = {**definition, "repeats": kept}
+                row.updated_at = t
     return SyncReport(items=len(cat.items), new_versions=new, quizzes=len(cat.quizzes))
+
+
+def _same(old: object, new: object) -> bool:
+    """Equal as stored: a datetime read back from SQLite has lost its zone (the app stores UTC)."""
+    if isinstance(old, datetime) and isinstance(new, datetime):
+        def utc(d: datetime) -> datetime:
+            return d.astimezone(timezone.utc).replace(tzinfo=None) if d.tzinfo else d
+        return utc(old) == utc(new)
+    return old == new
 
 
 def load_banks(s: Session, path: Path) -> SyncReport:

@@ -134,3 +134,18 @@ class Planner:
         """A draw: ``seen`` as the draw was given it; ``drawn``: (item version id, seed, points) per slot."""
         self.specs.append(Spec(user_id, quiz_id, number, basis(self.stamp, seen, self.secret),
                                [(slot, iv, seed, points) for slot, (iv, seed, points) in enumerate(drawn)]))
+
+    def ready(self, s: Session, quiz_id: str, numbers: dict[int, int]) -> dict[int, list[tuple[int, int]]]:
+        """The students (of ``numbers``: user id -> the attempt they would start) whose attempt is planned
+        on the basis of a draw with no item met before, with its questions' (item version, seed): a warmer
+        need not draw those again (a plan is kept only once every question of it is rendered)."""
+        want = basis(self.stamp, {}, self.secret)
+        out: dict[int, list[tuple[int, int]]] = {}
+        ids = list(numbers)
+        for k in range(0, len(ids), BATCH):
+            for uid, number, b, rows in s.execute(
+                    select(StartPlan.user_id, StartPlan.number, StartPlan.basis, StartPlan.rows).where(
+                        StartPlan.quiz_id == quiz_id, StartPlan.user_id.in_(ids[k:k + BATCH]))):
+                if b == want and numbers[uid] == number:
+                    out[uid] = [(r["item_version_id"], r["seed"]) for r in rows_of(rows)]
+        return out

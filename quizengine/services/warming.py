@@ -91,7 +91,8 @@ def _keys(secret: str, user_id: int, quiz_id: str, number: int, seen: dict[str, 
 
 def upcoming_of(s: Session, q: Quiz, secret: str, terms: dict[int, Terms], planner: Planner | None = None) -> list[Key]:
     """``upcoming`` for many students at once, each with their terms of the quiz: their attempts in
-    two reads for all, then a draw for each one who may start an attempt."""
+    two reads for all, then a draw for each one who may start an attempt (unless ``planner`` finds
+    the attempt planned ahead on the basis it would be drawn on: its keys are the plan's)."""
     ids, keys = list(terms), []
     for k in range(0, len(ids), IN_BATCH):
         part = ids[k:k + IN_BATCH]
@@ -109,12 +110,16 @@ def upcoming_of(s: Session, q: Quiz, secret: str, terms: dict[int, Terms], plann
                                            .where(AttemptQuestion.attempt_id.in_(list(going.values())))
                                            .order_by(AttemptQuestion.attempt_id, AttemptQuestion.slot)):
                 questions.setdefault(aid, []).append((iv, seed))
+        ready = planner.ready(s, q.id, {u: made.get(u, 0) + 1 for u in part if u not in going}) if planner else {}
         for uid in part:
             if uid in going:
                 keys += questions.get(going[uid], [])
                 continue
             limit, number = terms[uid].max_attempts, made.get(uid, 0) + 1
             if limit is not None and number > limit:
+                continue
+            if uid in ready:  # planned on this basis (no item met before): drawn and rendered already
+                keys += ready[uid]
                 continue
             if number > 1 and avoids_repeats(q, number):  # drawn around the items met before, as the start draws it
                 keys += upcoming(s, q, secret, uid, planner=planner)

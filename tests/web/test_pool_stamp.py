@@ -38,3 +38,29 @@ def test_a_load_that_keeps_the_sum_of_version_ids_still_refreshes_the_pool(db, t
     assert third["stamp-a"] == first["stamp-a"]  # the revert brought back the stored version
     assert third["stamp-b"] > second["stamp-a"]  # the new version of b, not the cached old one
     assert sum(third.values()) == sum(second.values())
+
+
+def test_loading_the_same_banks_again_keeps_the_stamp_and_a_change_moves_it(db, tmp_path):
+    from quizengine.services.draw import STAMP
+
+    (tmp_path / "quizzes").mkdir()
+    (tmp_path / "quizzes" / "stamp.yaml").write_text(QUIZ)
+    (tmp_path / "stamp.yaml").write_text(bank("A one", "B one"))
+    stamps = []
+    try:
+        for change in (None, None, "quiz", None, "item"):
+            if change == "quiz":
+                (tmp_path / "quizzes" / "stamp.yaml").write_text(QUIZ.replace("title: Stamp", "title: Stamp, renamed"))
+            elif change == "item":
+                (tmp_path / "stamp.yaml").write_text(bank("A one", "B two"))
+            with db.write() as s:
+                load_banks(s, tmp_path)
+            with db.read() as s:
+                stamps.append(tuple(s.execute(STAMP).one()))
+    finally:
+        with db.write() as s:
+            load_banks(s, BANKS)
+    assert stamps[1] == stamps[0]  # every `serve` start loads the banks: the plans made ahead stay valid
+    assert stamps[2][2] > stamps[1][2] and stamps[2][:2] == stamps[1][:2]  # the quiz's title: stamped
+    assert stamps[3] == stamps[2]
+    assert stamps[4][2] > stamps[3][2] and stamps[4][1] != stamps[3][1]  # a new item version

@@ -145,3 +145,23 @@ def test_the_page_start_uses_the_plan_too(app, client, db, users, draws):
     r = client.post(f"/quizzes/{QUIZ}/start")
     assert r.status_code == 302 and draws["draw"] == 0
     assert stored(db, int(r.headers["Location"].rsplit("/", 1)[1])) == expected
+
+
+def test_a_workers_warmer_draws_no_attempt_planned_on_its_basis(app, db, users, monkeypatch):
+    for name in ("ann", "bob"):
+        users.add(name)
+    warm(app, db, "ann")  # ann's attempt planned; bob's not
+    with db.read() as s:
+        ids = {name: uid for name, uid in s.execute(select(User.username, User.id))}
+    drawn = []
+    real = warming.draw_items
+    monkeypatch.setattr(warming, "draw_items", lambda s, q, secret, uid, *a, **k: drawn.append(uid) or real(
+        s, q, secret, uid, *a, **k))
+    assert warming.warm_students(db, app.config["SECRET_KEY"], [ids["ann"], ids["bob"]]) == 20  # bob's rendered
+    assert drawn == [ids["bob"]] and set(plans_of(db)) == {(QUIZ, 1)}
+    with db.read() as s:
+        assert {p.user_id for p in s.scalars(select(StartPlan))} == {ids["ann"], ids["bob"]}
+    drawn.clear()
+    set_quiz(db, updated_at=now() + timedelta(seconds=1))  # every plan of another basis now: both drawn again
+    assert warming.warm_students(db, app.config["SECRET_KEY"], [ids["ann"], ids["bob"]]) == 0
+    assert sorted(drawn) == sorted(ids.values())
