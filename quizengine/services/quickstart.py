@@ -292,8 +292,10 @@ def _quick_start_pg(db: Database, st: Statements, secret: str, user_id: int, ses
     for _ in range(2):  # the pool read at most once
         try:
             with db.raw_autocommit() as conn:
-                plan = _plan(db, st, conn, secret, user_id, session_version, quiz_id)
+                plan = _planned_pg(conn, secret, user_id, session_version, quiz_id)
                 if plan is None:
+                    plan = _plan(db, st, conn, secret, user_id, session_version, quiz_id)
+                if not plan:
                     return None
                 q, number, rows, views, attempts = plan
                 group, found = quickstart_pg.read_terms(conn, user_id, q.id)
@@ -309,6 +311,25 @@ def _quick_start_pg(db: Database, st: Statements, secret: str, user_id: int, ses
         except _Load as need:
             need.load(db)
     return None
+
+
+def _planned_pg(conn: Any, secret: str, user_id: int, session_version: int | None, quiz_id: str) -> Any:
+    """``_plan`` in one statement when the attempt was planned on the basis computed now (PostgreSQL: a
+    round trip and a plan per statement); None when it was not (then ``_plan`` draws), False for a
+    start that is not the common case."""
+    found = quickstart_pg.read_planned(conn, user_id, quiz_id)
+    if found is None or found["basis"] is None:
+        return None
+    if found["role"] != Role.STUDENT or (session_version is not None and found["session_version"] != session_version):
+        return False
+    q, attempts = found["quiz"], found["attempts"]
+    if any(a.state == AttemptState.OPEN for a in attempts):
+        return False  # in progress, or due: the full path grades it or refuses
+    number = len(attempts) + 1
+    seen = found["seen"] if avoids_repeats(q, number) else {}
+    if found["basis"] != plans.basis(found["stamp"], seen, secret):
+        return None
+    return q, number, plans.rows_of(found["rows"]), found["questions"], attempts
 
 
 def _write(st: Statements, user_id: int, quiz_id: str, number: int, rows: list[dict[str, Any]], t: datetime,

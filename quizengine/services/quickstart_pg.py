@@ -15,6 +15,7 @@ under; the unique attempt number still refuses a start that raced another (Integ
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from ..models import AttemptState
@@ -42,6 +43,46 @@ START = ("WITH a AS (INSERT INTO attempt (user_id, quiz_id, number, state, start
          "AS k(slot, iv, seed, points)), "
          "d AS (DELETE FROM start_plan WHERE user_id = %(uid)s AND quiz_id = %(quiz)s AND number = %(number)s) "
          "SELECT id FROM a")
+
+
+# A planned start's reads in one statement (services/plans.py): the user's role and session version,
+# the quiz, the student's attempts at it, the pool's stamp (draw.STAMP), the items met in them
+# (draw.SEEN for the next number: every attempt made) and the plan of the next attempt, if any. No
+# row: no such user or quiz (the full path answers).
+PLANNED = ("SELECT u.role, u.session_version, q.id, q.title, q.definition, q.opens_at, q.closes_at, "
+           "q.time_limit_s, q.max_attempts, att.states, att.expires, st.n, st.total, "
+           "(SELECT max(updated_at) FROM quiz), met.items, met.latest, p.basis, p.rows, p.questions "
+           'FROM "user" AS u JOIN quiz AS q ON q.id = %(quiz)s '
+           "CROSS JOIN LATERAL (SELECT array_agg(a.state ORDER BY a.number) AS states, "
+           "array_agg(a.expires_at ORDER BY a.number) AS expires, count(*) AS made "
+           "FROM attempt AS a WHERE a.user_id = u.id AND a.quiz_id = q.id) AS att "
+           "CROSS JOIN (SELECT count(item_id) AS n, coalesce(sum(item_version_id), 0) AS total "
+           "FROM current_item) AS st "
+           "CROSS JOIN LATERAL (SELECT array_agg(k.item_id) AS items, array_agg(k.latest) AS latest FROM "
+           "(SELECT iv.item_id, max(a.number) AS latest FROM attempt AS a "
+           "JOIN attempt_question AS aq ON aq.attempt_id = a.id "
+           "JOIN item_version AS iv ON iv.id = aq.item_version_id "
+           "WHERE a.user_id = u.id AND a.quiz_id = q.id GROUP BY iv.item_id) AS k) AS met "
+           "LEFT JOIN start_plan AS p ON p.user_id = u.id AND p.quiz_id = q.id AND p.number = att.made + 1 "
+           "WHERE u.id = %(uid)s")
+QUIZ_FIELDS = ("id", "title", "definition", "opens_at", "closes_at", "time_limit_s", "max_attempts")
+
+
+def read_planned(conn: Any, user_id: int, quiz_id: str) -> dict[str, Any] | None:
+    """``PLANNED``'s row by name (the quiz's columns under "quiz"), or None."""
+    cur = conn.cursor()
+    cur.execute(PLANNED, {"uid": user_id, "quiz": quiz_id})
+    row = cur.fetchone()
+    cur.close()
+    if row is None:
+        return None
+    role, version, *rest = row
+    quiz, (states, expires, n, total, loaded, items, latest, basis, rows, questions) = rest[:7], rest[7:]
+    attempts = [SimpleNamespace(number=k + 1, state=AttemptState(state), expires_at=e)
+                for k, (state, e) in enumerate(zip(states or [], expires or []))]
+    return {"role": role, "session_version": version, "quiz": SimpleNamespace(**dict(zip(QUIZ_FIELDS, quiz))),
+            "attempts": attempts, "stamp": (n, total, loaded), "seen": dict(zip(items or [], latest or [])),
+            "basis": basis, "rows": rows, "questions": questions}
 
 
 def read_views(conn: Any, render_format: int, keys: list[tuple[int, int]]) -> dict[tuple[int, int], dict]:

@@ -17,7 +17,7 @@ from quizengine.services import plans, warming
 from quizengine.services import quickstart as quick
 from quizengine.services.clock import now
 
-from .conftest import set_quiz
+from .conftest import POSTGRES, set_quiz
 from .test_quickstart import QUIZ, START, full_path_draw, no_flask_start, stored, warm  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.usefixtures("no_flask_start")
@@ -165,3 +165,25 @@ def test_a_workers_warmer_draws_no_attempt_planned_on_its_basis(app, db, users, 
     set_quiz(db, updated_at=now() + timedelta(seconds=1))  # every plan of another basis now: both drawn again
     assert warming.warm_students(db, app.config["SECRET_KEY"], [ids["ann"], ids["bob"]]) == 0
     assert sorted(drawn) == sorted(ids.values())
+
+
+@pytest.mark.skipif(not POSTGRES, reason="PostgreSQL's planned start reads in one statement; SQLite's in several")
+def test_a_planned_start_on_postgresql_reads_in_one_statement(app, client, db, users, monkeypatch):
+    users.add("ann")
+    head = users.token(client, "ann")
+    warming.warm_quiz(db, app.config["SECRET_KEY"], QUIZ, ["ann"], ahead=2)
+    expected = full_path_draw(app, db, "ann")
+    monkeypatch.setattr(quick, "_plan", lambda *a, **k: pytest.fail("the planned start read as an unplanned one"))
+    r = client.post(START, headers=head)
+    assert r.status_code == 201 and stored(db, r.json["attempt_id"]) == expected
+    assert r.json == client.get(f"/api/v1/attempts/{r.json['attempt_id']}", headers=head).json
+    monkeypatch.undo()
+    set_quiz(db, updated_at=now() + timedelta(seconds=1))
+    assert client.post(f"/api/v1/attempts/{r.json['attempt_id']}/submit", headers=head).status_code == 200
+    expected = full_path_draw(app, db, "ann")
+    drawn = []
+    real = quick._plan
+    monkeypatch.setattr(quick, "_plan", lambda *a, **k: drawn.append(1) or real(*a, **k))
+    second = client.post(START, headers=head)  # attempt 2's plan is of another basis now: drawn by _plan
+    assert second.status_code == 201 and second.json["number"] == 2 and drawn == [1]
+    assert stored(db, second.json["attempt_id"]) == expected
