@@ -11,7 +11,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from quizengine.db import Database
 
 EXE = str(Path(sys.executable).with_name("quizengine"))
 
@@ -35,11 +40,40 @@ class LiveServer:
     def add_class(self, students: list[str] | tuple[str, ...], password: str, teacher_password: str) -> None:
         """Import these students (``ann`` as Ann Student, S-1, ...), all with ``password``, and an
         instructor ``teacher``."""
-        roster = self.tmp / "roster.csv"
-        roster.write_text("username,full_name,student_id,email,password\n" + "".join(
+        self.import_roster("username,full_name,student_id,email,password\n" + "".join(
             f"{u},{u.title()} Student,S-{k + 1},{u}@example.org,{password}\n" for k, u in enumerate(students)))
-        self.cli("users", "import", str(roster))
-        self.cli("users", "add", "teacher", "--role", "instructor", "--password-stdin", stdin=teacher_password + "\n")
+        self.add_user("teacher", "instructor", teacher_password)
+
+    # Accounts are created in this process, through what `quizengine users import` and `users add`
+    # call (migrate, then import_roster or add_user, with the server's password hash): a CLI process
+    # costs about 3 CPU seconds of start-up, several per module. tests/test_cli_accounts.py runs
+    # those commands themselves.
+    def import_roster(self, roster: str) -> None:
+        """Migrate the database, then import the students of this CSV text, as `users import` does."""
+        from quizengine.services.accounts import import_roster
+
+        with self._database() as db:
+            import_roster(db, roster)
+
+    def add_user(self, username: str, role: str, password: str) -> None:
+        """Migrate the database, then create one account, as `users add --password-stdin` does."""
+        from quizengine.services.accounts import add_user
+
+        with self._database() as db, db.write() as s:
+            add_user(s, username, role, password)
+
+    @contextmanager
+    def _database(self) -> Iterator[Database]:
+        from quizengine.db import Database
+        from quizengine.migrate import upgrade
+
+        url = self.env["QUIZENGINE_DATABASE_URL"]
+        upgrade(url)
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            db.dispose()
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
         r = subprocess.run([EXE, *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=120)

@@ -29,8 +29,7 @@ def server(tmp_path):
     srv = LiveServer(tmp_path, banks, workers=2)
     roster = "username,full_name,student_id,email,password\n" + "".join(
         f"c{i},C {i},{i},c{i}@example.org,password-{i:03d}\n" for i in range(STUDENTS))
-    (tmp_path / "roster.csv").write_text(roster)
-    srv.cli("users", "import", str(tmp_path / "roster.csv"))
+    srv.import_roster(roster)
     srv.start()
     yield srv
     srv.stop()

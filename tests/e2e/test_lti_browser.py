@@ -40,7 +40,7 @@ def lms(tmp_path_factory):
     srv = LiveServer(tmp, banks)
     with MockPlatform(tool_url=srv.url) as platform:
         srv.cli("lti", "add-platform", *platform.registration_args())
-        srv.cli("users", "add", "teacher", "--role", "instructor", "--password-stdin", stdin=TEACHER_PASSWORD + "\n")
+        srv.add_user("teacher", "instructor", TEACHER_PASSWORD)
         srv.start()
         srv.banks = banks
         try:

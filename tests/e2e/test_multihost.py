@@ -55,9 +55,8 @@ def hosts(tmp_path_factory):
         roster = "username,full_name,student_id,email,password\n" + "".join(
             f"{u},{u.upper()},{k},{u}@example.org,password-{u}\n"
             for k, u in enumerate(["ann", "bob", "cat", *(f"t{i}" for i in range(TIMED))]))
-        (tmp / "roster.csv").write_text(roster)
-        a.cli("users", "import", str(tmp / "roster.csv"))  # migrates the database first
-        a.cli("users", "add", "prof", "--role", "instructor", "--password-stdin", stdin="password-prof\n")
+        a.import_roster(roster)  # migrates the database first
+        a.add_user("prof", "instructor", "password-prof")
         a.start()  # one after the other: each start loads the banks
         b.start()
         try:

@@ -35,9 +35,7 @@ def test_the_master_holds_the_app_only_when_preloading(tmp_path, preload):
     shutil.copytree(SAMPLE, banks)
     srv = LiveServer(tmp_path, banks, workers=2)
     srv.env["QUIZENGINE_PRELOAD"] = "1" if preload else "0"
-    (tmp_path / "roster.csv").write_text("username,full_name,student_id,email,password\n"
-                                         "ann,Ann,1,a@example.org,password-ann-1\n")
-    srv.cli("users", "import", str(tmp_path / "roster.csv"))
+    srv.import_roster("username,full_name,student_id,email,password\nann,Ann,1,a@example.org,password-ann-1\n")
     srv.start()
     try:
         token = srv.token("ann", "password-ann-1")  # a worker built the app and serves

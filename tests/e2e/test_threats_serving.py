@@ -40,9 +40,7 @@ def server(tmp_path_factory):
     banks = tmp / "banks"
     shutil.copytree(SAMPLE, banks)
     srv = LiveServer(tmp, banks, workers=2)
-    (tmp / "roster.csv").write_text("username,full_name,student_id,email,password\n"
-                                    "honest,Honest,1,h@example.org,password-honest\n")
-    srv.cli("users", "import", str(tmp / "roster.csv"))
+    srv.import_roster("username,full_name,student_id,email,password\nhonest,Honest,1,h@example.org,password-honest\n")
     srv.start()
     srv.student = srv.token("honest", "password-honest")  # type: ignore[attr-defined]
     status, attempt = srv.api("POST", "/api/v1/quizzes/every-type/attempts", token=srv.student)  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, text
 
 from quizengine import create_app
@@ -126,6 +127,25 @@ def _reset_pg(url: str) -> None:
     engine.dispose()
 
 
+class SharedTemplateCode(BytecodeCache):
+    """The templates' compiled code, kept for the whole run: each test's app has its own Jinja
+    environment, which would otherwise parse and compile every template it renders again (about a
+    fifth of a web test's CPU). Jinja checks each entry against its template's source (a checksum)."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:  # type: ignore[no-untyped-def]
+        if (code := self.code.get(bucket.key)) is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket) -> None:  # type: ignore[no-untyped-def]
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CODE = SharedTemplateCode()
+
+
 @pytest.fixture
 def app(template_db, tmp_path):
     if POSTGRES:
@@ -137,6 +157,7 @@ def app(template_db, tmp_path):
         shutil.copy(src, dst)
         url = f"sqlite:///{dst}"
     application = create_app(base_config(tmp_path, url))
+    application.jinja_env.bytecode_cache = TEMPLATE_CODE
     yield application
     application.extensions["quizengine.db"].dispose()
 

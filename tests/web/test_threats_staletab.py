@@ -180,7 +180,7 @@ def live(tmp_path_factory):
     banks = tmp / "banks"
     shutil.copytree(SAMPLE, banks)
     srv = LiveServer(tmp, banks)
-    srv.cli("users", "add", "ann", "--role", "student", "--password-stdin", stdin=PASSWORD + "\n")
+    srv.add_user("ann", "student", PASSWORD)
     srv.start()
     yield srv
     srv.stop()
@@ -270,8 +270,8 @@ def test_threat_stale_tab_shows_the_newer_answer_in_every_widget(live):
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (apt-get install chromium)")
-    live.cli("users", "add", "bob", "--role", "student", "--password-stdin", stdin=PASSWORD + "\n")
-    live.cli("users", "add", "teacher", "--role", "instructor", "--password-stdin", stdin=PASSWORD + "\n")
+    live.add_user("bob", "student", PASSWORD)
+    live.add_user("teacher", "instructor", PASSWORD)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page()
