@@ -243,8 +243,11 @@ def login(db: Database, username: str, password: str, address: str, th: Throttle
 
     A right password whose hash is not ``method``'s (PBKDF2 from before Argon2id) gets a new hash,
     computed before, and stored in, the short write that ends the login.
+
+    A wrong password's lock runs from the moment the check failed, not from the login's arrival: a
+    check that waited for the hashing lane (a class logging in) must not have served its lock already.
     """
-    t = t or now()
+    asked, t = t, t or now()
     with db.read() as s:
         rows = _rows(s, username, address)
         wait = _refusal(rows, username, address, t, th)
@@ -265,7 +268,7 @@ def login(db: Database, username: str, password: str, address: str, th: Throttle
     right, new_hash = check_password(pwhash, password, method)
     if not right or user is None:
         with db.write() as s:
-            record_failure(s, username, address, t, th)
+            record_failure(s, username, address, now() if asked is None else t, th)
         return LoginResult(None)
     sid = None
     if had_failures or new_session or new_hash:

@@ -64,3 +64,26 @@ def test_address_counts_made_by_two_transactions_at_once_add_up(db):
 
     two_writes_at_once(db, count)
     assert rate_row(db) == (2, t)
+
+
+def test_a_failures_lock_runs_from_when_the_slow_check_failed(db, users, monkeypatch):
+    """The hash may wait its turn in the hashing lane (a class logging in): the lock it earns must
+    start when the wrong password is known, or a long wait would have used up the lock already."""
+    users.add("ann")
+    th = logins.Throttle(free_failures=0, per_address=0)
+    clock = [logins.now()]
+    monkeypatch.setattr(logins, "now", lambda: clock[0])
+    real = logins.check_password
+
+    def slow_check(*args, **kwargs):
+        clock[0] += timedelta(seconds=5)  # the check's turn came 5 s after the login arrived
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(logins, "check_password", slow_check)
+    arrived = clock[0]
+    assert logins.login(db, "ann", "wrong", ADDRESS, th).user is None
+    with db.read() as s:
+        locked = aware(s.get(LoginFailure, logins.throttle_keys("ann", ADDRESS)[0]).locked_until)
+    assert locked == arrived + timedelta(seconds=7)  # failed at +5 s, then the first lock of 2 s
+    refused = logins.login(db, "ann", "password-ann", ADDRESS, th)  # at +5 s: still locked
+    assert refused.user is None and refused.retry_after is not None and refused.retry_after.limit == "failures"
