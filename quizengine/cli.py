@@ -238,7 +238,7 @@ def grade(item_id: str, seed: int, response: str, as_json: bool, banks: Path | N
 def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
     from .migrate import upgrade
     from .services.banks import BankLoadError, load_banks
-    from .services import renderings
+    from .services import plans, renderings
     from .services.editor import reconcile
 
     upgrade(app.config["DATABASE_URL"])
@@ -255,6 +255,8 @@ def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
     click.echo(f"banks: {report.items} items ({report.new_versions} new versions), {report.quizzes} quizzes", err=True)
     if pruned := renderings.prune(app.extensions["quizengine.db"]):
         click.echo(f"rendering cache: dropped {pruned} rows of an earlier format", err=True)
+    if pruned := plans.prune(app.extensions["quizengine.db"], app.config["SECRET_KEY"]):
+        click.echo(f"start plans: dropped {pruned} drawn from earlier banks or quizzes", err=True)
     app.extensions["quizengine.db"].dispose()  # its connections closed, not left to the collector
     if recorded:
         click.echo(f"bank history: recorded the current content of {len(recorded)} files "

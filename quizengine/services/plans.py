@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from ..db import Database, dialect_insert
@@ -27,7 +27,6 @@ from ..models_rendering import StartPlan
 from . import renderings
 from .clock import now
 from .draw import STAMP
-from .renderings import RENDER_FORMAT
 
 BATCH = 200  # plans per IN (...) of a read and per write
 
@@ -56,7 +55,7 @@ def basis(stamp: Any, seen: dict[str, int], secret: str) -> str:
     count, total, loaded = stamp
     met = hashlib.sha256(json.dumps(sorted(seen.items())).encode()).hexdigest()[:16]
     when = loaded.isoformat() if hasattr(loaded, "isoformat") else str(loaded)
-    return f"{RENDER_FORMAT}|{int(count)}|{int(total)}|{when}|{met}|{secret_tag(secret)}"
+    return f"{renderings.RENDER_FORMAT}|{int(count)}|{int(total)}|{when}|{met}|{secret_tag(secret)}"
 
 
 def fresh_questions(rows: list[dict[str, Any]], views: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -114,6 +113,24 @@ def _bases(s: Session, specs: list[Spec]) -> dict[tuple[int, str, int], str]:
             select(StartPlan.user_id, StartPlan.quiz_id, StartPlan.number, StartPlan.basis).where(
                 tuple_(StartPlan.user_id, StartPlan.quiz_id, StartPlan.number).in_(keys[k:k + BATCH])))})
     return out
+
+
+def prune(db: Database, secret: str) -> int:
+    """Delete the plans no start can use again: drawn from other banks or quizzes (another pool stamp),
+    under another secret or renderer format (a batch per short write); how many went. Run when the
+    banks are loaded, as ``renderings.prune`` is: the table then holds only plans of this basis."""
+    with db.read() as s:
+        count, total, loaded = s.execute(STAMP).one()
+        keep = basis((count, total, loaded), {}, secret)
+        head, tail = keep[:keep.rindex("|", 0, keep.rindex("|"))], keep[keep.rindex("|"):]
+        stale = [(u, q, n) for u, q, n, b in s.execute(
+            select(StartPlan.user_id, StartPlan.quiz_id, StartPlan.number, StartPlan.basis))
+            if not (b.startswith(head + "|") and b.endswith(tail))]
+    for k in range(0, len(stale), BATCH):
+        with db.write() as s:
+            s.execute(delete(StartPlan).where(
+                tuple_(StartPlan.user_id, StartPlan.quiz_id, StartPlan.number).in_(stale[k:k + BATCH])))
+    return len(stale)
 
 
 def rows_of(text: str) -> list[dict[str, Any]]:

@@ -187,3 +187,36 @@ def test_a_planned_start_on_postgresql_reads_in_one_statement(app, client, db, u
     second = client.post(START, headers=head)  # attempt 2's plan is of another basis now: drawn by _plan
     assert second.status_code == 201 and second.json["number"] == 2 and drawn == [1]
     assert stored(db, second.json["attempt_id"]) == expected
+
+
+def test_loading_the_banks_prunes_the_plans_no_start_can_use(app, db, users):
+    for name in ("ann", "bob"):
+        users.add(name)
+    warming.warm_quiz(db, app.config["SECRET_KEY"], QUIZ, ["ann", "bob"], ahead=2)
+    secret = app.config["SECRET_KEY"]
+    assert plans.prune(db, secret) == 0 and len(plans_of_all(db)) == 4  # all of this basis, items met or not
+    assert plans.prune(db, secret + "-rotated") == 4 and plans_of_all(db) == []  # another secret: none usable
+    warm(app, db, "ann", "bob")
+    set_quiz(db, updated_at=now() + timedelta(seconds=1))  # a bank load that changed the quiz
+    assert plans.prune(db, secret) == 2 and plans_of_all(db) == []
+
+
+def plans_of_all(db) -> list[tuple[int, str, int]]:
+    with db.read() as s:
+        return list(s.execute(select(StartPlan.user_id, StartPlan.quiz_id, StartPlan.number)))
+
+
+def test_load_banks_keeps_the_plans_of_unchanged_banks_and_drops_stale_ones(app, db, users, monkeypatch, runner):
+    from quizengine.cli import main
+
+    users.add("ann")
+    warm(app, db, "ann")
+    for name in ("DATABASE_URL", "SECRET_KEY", "INSTANCE", "BANKS"):
+        monkeypatch.setenv(f"QUIZENGINE_{name}", str(app.config[name]))
+    result = runner.invoke(main, ["load-banks"])  # as every `serve` start does
+    assert result.exit_code == 0, result.output
+    assert "start plans" not in result.stderr and len(plans_of_all(db)) == 1
+    set_quiz(db, updated_at=now() + timedelta(seconds=1))  # the quiz changed since the plan was made
+    result = runner.invoke(main, ["load-banks"])
+    assert result.exit_code == 0 and "start plans: dropped 1 drawn from earlier banks or quizzes" in result.stderr
+    assert plans_of_all(db) == []
