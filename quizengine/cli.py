@@ -238,7 +238,7 @@ def grade(item_id: str, seed: int, response: str, as_json: bool, banks: Path | N
 def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
     from .migrate import upgrade
     from .services.banks import BankLoadError, load_banks
-    from .services import plans, renderings
+    from .services import plans
     from .services.editor import reconcile
 
     upgrade(app.config["DATABASE_URL"])
@@ -253,10 +253,8 @@ def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
     except BankLoadError as e:
         fail(str(e), 1)
     click.echo(f"banks: {report.items} items ({report.new_versions} new versions), {report.quizzes} quizzes", err=True)
-    if pruned := renderings.prune(app.extensions["quizengine.db"]):
-        click.echo(f"rendering cache: dropped {pruned} rows of an earlier format", err=True)
-    if pruned := plans.prune(app.extensions["quizengine.db"], app.config["SECRET_KEY"]):
-        click.echo(f"start plans: dropped {pruned} drawn from earlier banks or quizzes", err=True)
+    for line in plans.prune_caches(app.extensions["quizengine.db"], app.config["SECRET_KEY"]):
+        click.echo(line, err=True)
     app.extensions["quizengine.db"].dispose()  # its connections closed, not left to the collector
     if recorded:
         click.echo(f"bank history: recorded the current content of {len(recorded)} files "

@@ -133,6 +133,14 @@ def prune(db: Database, secret: str) -> int:
     return len(stale)
 
 
+def prune_caches(db: Database, secret: str) -> list[str]:
+    """Prune the rendering cache (``renderings.prune``) and the plans (``prune``) after a bank load;
+    a line for each that dropped something."""
+    views, planned = renderings.prune(db), prune(db, secret)
+    return ([f"rendering cache: dropped {views} rows of an earlier format"] if views else []) + (
+        [f"start plans: dropped {planned} drawn from earlier banks or quizzes"] if planned else [])
+
+
 def rows_of(text: str) -> list[dict[str, Any]]:
     """A plan's rows as the start writes them."""
     return [{"slot": slot, "item_version_id": iv, "seed": seed, "points": points}

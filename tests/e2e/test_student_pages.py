@@ -62,7 +62,11 @@ def key_of(server: LiveServer, attempt_id: int) -> dict[str, object]:
 
 
 def no_sideways_scroll(page: Page) -> None:
-    """The page is no wider than the viewport: wide content scrolls inside its own box."""
+    """The page is no wider than the viewport: wide content scrolls inside its own box. Measured once
+    the page has loaded (its stylesheet applied: a page just navigated to may show its text before
+    the stylesheet has arrived, the wide boxes not yet scrolling) and its fonts are ready."""
+    page.wait_for_load_state("load")
+    page.evaluate("document.fonts.ready.then(() => true)")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"], f"the page is {width} px wide"
 
