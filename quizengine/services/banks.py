@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -15,7 +15,7 @@ from ..bank.catalog import ITEM_ADAPTER, BankItem, Catalog, load_catalog
 from ..bank.loader import Document
 from ..bank.variant import Variant, make_variant
 from ..models import CurrentItem, ItemVersion, Quiz
-from .clock import now
+from .clock import aware, now
 from .savecheck import remember
 
 
@@ -83,11 +83,9 @@ def sync_catalog(s: Session, cat: Catalog) -> SyncReport:
 
 
 def _same(old: object, new: object) -> bool:
-    """Equal as stored: a datetime read back from SQLite has lost its zone (the app stores UTC)."""
+    """Equal as stored: a datetime read back from SQLite has lost its zone (``clock.aware``)."""
     if isinstance(old, datetime) and isinstance(new, datetime):
-        def utc(d: datetime) -> datetime:
-            return d.astimezone(timezone.utc).replace(tzinfo=None) if d.tzinfo else d
-        return utc(old) == utc(new)
+        return aware(old) == aware(new)
     return old == new
 
 

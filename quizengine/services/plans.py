@@ -51,11 +51,16 @@ def secret_tag(secret: str) -> str:
 
 def basis(stamp: Any, seen: dict[str, int], secret: str) -> str:
     """What a draw depended on: the pool's stamp (``draw.STAMP``: the items' count, the sum of their
-    version ids, the last load), the items met before as the draw saw them, the secret and the format."""
-    count, total, loaded = stamp
+    version ids, the last load) and the format, the items met before as the draw saw them, the secret."""
     met = hashlib.sha256(json.dumps(sorted(seen.items())).encode()).hexdigest()[:16]
+    return f"{_pool(stamp)}|{met}|{secret_tag(secret)}"
+
+
+def _pool(stamp: Any) -> str:
+    """The part of a basis that the banks, the quizzes and the renderer decide."""
+    count, total, loaded = stamp
     when = loaded.isoformat() if hasattr(loaded, "isoformat") else str(loaded)
-    return f"{renderings.RENDER_FORMAT}|{int(count)}|{int(total)}|{when}|{met}|{secret_tag(secret)}"
+    return f"{renderings.RENDER_FORMAT}|{int(count)}|{int(total)}|{when}"
 
 
 def fresh_questions(rows: list[dict[str, Any]], views: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -117,20 +122,13 @@ def _bases(s: Session, specs: list[Spec]) -> dict[tuple[int, str, int], str]:
 
 def prune(db: Database, secret: str) -> int:
     """Delete the plans no start can use again: drawn from other banks or quizzes (another pool stamp),
-    under another secret or renderer format (a batch per short write); how many went. Run when the
+    under another secret or renderer format; how many went. Run when the
     banks are loaded, as ``renderings.prune`` is: the table then holds only plans of this basis."""
     with db.read() as s:
-        count, total, loaded = s.execute(STAMP).one()
-        keep = basis((count, total, loaded), {}, secret)
-        head, tail = keep[:keep.rindex("|", 0, keep.rindex("|"))], keep[keep.rindex("|"):]
-        stale = [(u, q, n) for u, q, n, b in s.execute(
-            select(StartPlan.user_id, StartPlan.quiz_id, StartPlan.number, StartPlan.basis))
-            if not (b.startswith(head + "|") and b.endswith(tail))]
-    for k in range(0, len(stale), BATCH):
-        with db.write() as s:
-            s.execute(delete(StartPlan).where(
-                tuple_(StartPlan.user_id, StartPlan.quiz_id, StartPlan.number).in_(stale[k:k + BATCH])))
-    return len(stale)
+        head, tail = _pool(s.execute(STAMP).one()) + "|", "|" + secret_tag(secret)
+    with db.write() as s:  # one statement (plans are a few per student), at load time, before serving
+        return s.execute(delete(StartPlan).where(~(StartPlan.basis.startswith(head, autoescape=True)
+                                                   & StartPlan.basis.endswith(tail, autoescape=True)))).rowcount
 
 
 def prune_caches(db: Database, secret: str) -> list[str]:

@@ -50,11 +50,10 @@ START = ("WITH a AS (INSERT INTO attempt (user_id, quiz_id, number, state, start
 # (draw.SEEN for the next number: every attempt made) and the plan of the next attempt, if any. No
 # row: no such user or quiz (the full path answers).
 PLANNED = ("SELECT u.role, u.session_version, q.id, q.title, q.definition, q.opens_at, q.closes_at, "
-           "q.time_limit_s, q.max_attempts, att.states, att.expires, st.n, st.total, "
+           "q.time_limit_s, q.max_attempts, att.states, st.n, st.total, "
            "(SELECT max(updated_at) FROM quiz), met.items, met.latest, p.basis, p.rows, p.questions "
            'FROM "user" AS u JOIN quiz AS q ON q.id = %(quiz)s '
-           "CROSS JOIN LATERAL (SELECT array_agg(a.state ORDER BY a.number) AS states, "
-           "array_agg(a.expires_at ORDER BY a.number) AS expires, count(*) AS made "
+           "CROSS JOIN LATERAL (SELECT array_agg(a.state ORDER BY a.number) AS states, count(*) AS made "
            "FROM attempt AS a WHERE a.user_id = u.id AND a.quiz_id = q.id) AS att "
            "CROSS JOIN (SELECT count(item_id) AS n, coalesce(sum(item_version_id), 0) AS total "
            "FROM current_item) AS st "
@@ -77,9 +76,8 @@ def read_planned(conn: Any, user_id: int, quiz_id: str) -> dict[str, Any] | None
     if row is None:
         return None
     role, version, *rest = row
-    quiz, (states, expires, n, total, loaded, items, latest, basis, rows, questions) = rest[:7], rest[7:]
-    attempts = [SimpleNamespace(number=k + 1, state=AttemptState(state), expires_at=e)
-                for k, (state, e) in enumerate(zip(states or [], expires or []))]
+    quiz, (states, n, total, loaded, items, latest, basis, rows, questions) = rest[:7], rest[7:]
+    attempts = [SimpleNamespace(number=k + 1, state=AttemptState(state)) for k, state in enumerate(states or [])]
     return {"role": role, "session_version": version, "quiz": SimpleNamespace(**dict(zip(QUIZ_FIELDS, quiz))),
             "attempts": attempts, "stamp": (n, total, loaded), "seen": dict(zip(items or [], latest or [])),
             "basis": basis, "rows": rows, "questions": questions}
