@@ -56,7 +56,6 @@ from werkzeug.security import generate_password_hash  # noqa: E402
 
 from quizengine import passwords  # noqa: E402
 from quizengine.constants import PASSWORD_METHOD  # noqa: E402
-from quizengine.offload import IDLE_S  # noqa: E402
 
 PBKDF2 = "pbkdf2:sha256:600000"  # what earlier versions stored
 QUIZ = "module-04-prep"
@@ -305,9 +304,7 @@ def main() -> int:
                 f"pid {pid}: {accepted.get(pid, '?')} connections accepted, CPU {wc[pid][0]:.1f} s (system {wc[pid][1]:.1f} s; "
                 f"event loop's thread {wc[pid][2]:.1f} s, other threads {wc[pid][0] - wc[pid][2]:.1f} s)" for pid in workers))
             print(f"  {'':<30} accounts with an Argon2id hash: {argon2id} of {n}; "
-                  f"server RSS sum {server_rss_mib(server.pid):.0f} MiB", end="", flush=True)
-            time.sleep(IDLE_S + 2)  # the hashing lanes give Argon2's memory back once logins pause
-            print(f", {server_rss_mib(server.pid):.0f} MiB {IDLE_S + 2:g} s later")
+                  f"server RSS sum {server_rss_mib(server.pid):.0f} MiB")
     finally:
         if server is not None:
             try:

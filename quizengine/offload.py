@@ -25,33 +25,24 @@ def gevent_patched() -> bool:
     return monkey is not None and monkey.is_module_patched("threading")
 
 
-IDLE_S = 10.0  # a lane's threads call its idle hooks after this long without a call
-
-
-def in_thread(fn: Callable[..., T], threads: int | None = None,
-              idle: Callable[[], None] | None = None) -> Callable[..., T]:
+def in_thread(fn: Callable[..., T], threads: int | None = None) -> Callable[..., T]:
     """Wrap ``fn`` so that under gevent it runs in the hub's thread pool; exceptions are re-raised.
 
     With ``threads``, it runs in a lane of its own of that many threads (one lane per process, shared
     by every function wrapped with the same number; see ``Lane``): calls queue first come first
-    served, at most ``threads`` run at once (an Argon2 hash holds 19 MiB while it runs), and ``idle``
-    is called in a lane thread once the lane has had no call for IDLE_S (e.g. to give back memory
-    kept between calls). Without gevent ``fn`` runs in the caller's thread, followed by ``idle``.
+    served, at most ``threads`` run at once (an Argon2 hash holds 19 MiB while it runs). Without
+    gevent ``fn`` runs in the caller's thread.
     """
 
     @functools.wraps(fn)
     def run(*args, **kwargs):  # type: ignore[no-untyped-def]
         if not gevent_patched():
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                if idle is not None:
-                    idle()
+            return fn(*args, **kwargs)
         if threads is None:
             import gevent
 
             return gevent.get_hub().threadpool.apply(_niced, (fn, args, kwargs))
-        return lane(threads, idle).apply(fn, args, kwargs)
+        return lane(threads).apply(fn, args, kwargs)
 
     return run
 
@@ -66,13 +57,11 @@ def backlog() -> int:
     return sum(lane.pending for (p, _), lane in _lanes.items() if p == pid)
 
 
-def lane(threads: int, idle: Callable[[], None] | None = None) -> "Lane":
-    """This process's lane of ``threads`` threads (a forked worker makes its own), with ``idle`` among its hooks."""
+def lane(threads: int) -> "Lane":
+    """This process's lane of ``threads`` threads (a forked worker makes its own)."""
     key = (os.getpid(), threads)
     if key not in _lanes:
         _lanes[key] = Lane(threads)
-    if idle is not None:
-        _lanes[key].idle_hooks.add(idle)
     return _lanes[key]
 
 
@@ -86,14 +75,11 @@ class Lane:
     back, in the order the logins arrived.
     """
 
-    def __init__(self, threads: int, idle_s: float | None = None):
+    def __init__(self, threads: int):
         from gevent.monkey import get_original
 
-        self.idle_s = IDLE_S if idle_s is None else idle_s
         self.pending = 0  # calls queued or running (counted in the event loop's thread)
-        self.idle_hooks: set[Callable[[], None]] = set()
         self.queue = get_original("queue", "SimpleQueue")()  # the C queue, not gevent's: shared with real threads
-        self.empty = get_original("queue", "Empty")
         start = get_original("_thread", "start_new_thread")
         for _ in range(threads):
             start(self._serve, ())
@@ -124,19 +110,8 @@ class Lane:
 
     def _serve(self) -> None:
         _nice()
-        timeout: float | None = self.idle_s
         while True:
-            try:
-                fn, args, kwargs, outcome, watcher = self.queue.get(timeout=timeout)
-            except self.empty:  # no call for idle_s
-                for hook in list(self.idle_hooks):
-                    try:
-                        hook()
-                    except Exception:  # noqa: BLE001 - a hook's failure must not end the lane
-                        pass
-                timeout = None  # until the next call
-                continue
-            timeout = self.idle_s
+            fn, args, kwargs, outcome, watcher = self.queue.get()
             try:
                 outcome.append((True, fn(*args, **kwargs)))
             except BaseException as e:  # noqa: BLE001 - raised again in the caller

@@ -19,11 +19,9 @@ CHILD = textwrap.dedent("""
     import gevent
     from quizengine import offload
 
-    offload.IDLE_S = 0.05
     lock = monkey.get_original("_thread", "allocate_lock")  # a real lock: waiting on it holds the event loop
-    third_done, idle_called = lock(), lock()
+    third_done = lock()
     third_done.acquire()
-    idle_called.acquire()
     ran, answers = [], {}
 
     def work(i):
@@ -34,7 +32,7 @@ CHILD = textwrap.dedent("""
             raise ValueError("four")
         return i * 10
 
-    lane_work = offload.in_thread(work, 1, idle=idle_called.release)
+    lane_work = offload.in_thread(work, 1)
 
     def call(i):
         try:
@@ -48,12 +46,11 @@ CHILD = textwrap.dedent("""
     # its thread takes each queued call as soon as it finished the last
     held = third_done.acquire(timeout=30)
     gevent.joinall(first + [gevent.spawn(call, i) for i in range(4, 8)])
-    idle = idle_called.acquire(timeout=30)  # after IDLE_S without a call
-    print(json.dumps({"held": held, "ran": ran, "answers": answers, "idle": idle}))
+    print(json.dumps({"held": held, "ran": ran, "answers": answers}))
 """)
 
 
-def test_the_lane_runs_calls_in_arrival_order_back_to_back_and_calls_idle_hooks():
+def test_the_lane_runs_calls_in_arrival_order_back_to_back():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -61,15 +58,15 @@ def test_the_lane_runs_calls_in_arrival_order_back_to_back_and_calls_idle_hooks(
     assert got["held"]  # all four ran while the event loop was held (gevent's ThreadPool(1) runs one)
     assert got["ran"] == list(range(8))  # first come, first served
     assert got["answers"] == {"0": 0, "1": 10, "2": 20, "3": 30, "4": "four", "5": 50, "6": 60, "7": 70}
-    assert got["idle"]
 
 
-def test_without_gevent_the_call_runs_here_and_its_idle_hook_follows():
+def test_without_gevent_the_call_runs_here():
+    import threading
+
     from quizengine import offload
 
-    events: list[str] = []
-    f = offload.in_thread(lambda x: events.append(f"call {x}") or x + 1, 1, idle=lambda: events.append("idle"))
-    assert f(1) == 2 and events == ["call 1", "idle"]
+    f = offload.in_thread(lambda x: (threading.get_ident(), x + 1), 1)
+    assert f(1) == (threading.get_ident(), 2)
 
 
 FAIR = textwrap.dedent("""

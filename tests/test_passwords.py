@@ -95,36 +95,39 @@ def test_a_bad_method_is_refused_with_the_form_to_use(method, problem):
         passwords.hash_password("password-123", method)
 
 
-def test_a_check_in_kept_memory_agrees_with_argon2_cffi_and_reuses_its_block():
-    """Memory's own call of Argon2 (the login's check in the server) against argon2-cffi's verify, on
-    every Argon2 type, a version-16 hash, wrong and empty passwords and damaged hashes."""
-    memory = passwords.Memory()
-    hashes = [argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=2, type=t).hash("sekret")
-              for t in (argon2.Type.ID, argon2.Type.I, argon2.Type.D)]
+def test_libsodium_checks_argon2id_one_lane_hashes_and_agrees_with_argon2_cffi_everywhere():
+    """The login's check (libsodium where it covers the hash, argon2-cffi elsewhere) against
+    argon2-cffi's own verify, on every Argon2 type, two lanes, a version-16 hash, wrong and empty
+    passwords and damaged hashes."""
+    hashes = [argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=p, type=t).hash("sekret")
+              for t in (argon2.Type.ID, argon2.Type.I, argon2.Type.D) for p in (1, 2)]
     hashes.append(argon2.low_level.hash_secret(b"sekret", b"saltsaltsalt", 1, 64, 1, 16, argon2.Type.I,
                                                version=16).decode())
     own = passwords.hash_password("pässwörd", CHEAP)
     cases = [(h, pw) for h in hashes for pw in ("sekret", "sekreT", "")]
     cases += [(own, "pässwörd"), (own, "passwörd"), (own[:-3], "pässwörd"), (own + "!", "pässwörd"),
               (own.replace("v=19", "v=16"), "pässwörd"), (own.replace("$argon2id$", "$argon2i$"), "pässwörd"),
+              (own.replace("m=8,", "m=9,"), "pässwörd"), (own + "é", "pässwörd"),
               ("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ", "x"), ("$argon2id$junk", "x")]
     for h, pw in cases:
         try:
             expected = argon2.PasswordHasher().verify(h, pw)
-        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError, UnicodeEncodeError):
             expected = False
-        assert passwords.verify_password(h, pw, memory) is expected, (h, pw)
-    assert [passwords.verify_password(h, "sekret", memory) for h in hashes] == [True] * 4
-    block = memory.free[-1]
-    assert len(memory.free) == 1 and len(block) == 64 * 1024  # one block, kept between checks
-    assert passwords.verify_and_update(own, "pässwörd", CHEAP, memory) == (True, None)
-    assert memory.free == [block]
-    memory.release()
-    assert memory.free == []
+        assert passwords.verify_password(h, pw) is expected, (h, pw)
+    assert [passwords.verify_password(h, "sekret") for h in hashes] == [True] * 7
+    # libsodium took the Argon2id one-lane hashes (the configured method's) and left the rest
+    assert passwords._sodium_matches(own, "pässwörd") is True
+    assert passwords._sodium_matches(own, "passwörd") is False
+    assert passwords._sodium_matches(hashes[0], "sekret") is True
+    assert [passwords._sodium_matches(h, "sekret") for h in hashes[1:]] == [None] * 6
 
 
-def test_a_pbkdf2_hash_checked_with_kept_memory_is_still_replaced():
-    old = generate_password_hash("legacy pw", "pbkdf2:sha256:1000")
-    ok, new = passwords.verify_and_update(old, "legacy pw", CHEAP, passwords.Memory())
-    assert ok and new.startswith("$argon2id$v=19$m=8,t=1,p=1$")
-    assert passwords.verify_password(new, "legacy pw", passwords.Memory())
+def test_a_login_check_of_the_default_hash_runs_in_libsodium(monkeypatch):
+    h = passwords.hash_password("correct horse battery")
+    def asked(*_):
+        raise AssertionError("argon2-cffi checked the password")
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", asked)
+    assert passwords.verify_and_update(h, "correct horse battery") == (True, None)
+    assert passwords.verify_and_update(h, "correct horse batterY") == (False, None)

@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache, lru_cache, partial
+from functools import cache, lru_cache
 from typing import Any, Callable
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -26,14 +26,12 @@ from .clock import aware, now
 from .principal import Principal
 from .sessions import open_session
 
-# An Argon2id check costs ~35 ms of CPU (an older PBKDF2 one 0.3 s; both release the GIL): under
+# An Argon2id check costs ~25-30 ms of CPU (an older PBKDF2 one 0.3 s; both release the GIL): under
 # gevent workers it runs in the worker's hashing lane (accounts.HASH_THREADS; offload.Lane), first
 # come first served, so that a class logging in at once doesn't stall every other request of the
-# worker. The lane keeps Argon2's 19 MiB between checks and gives it back once logins pause
-# (offload.IDLE_S). A right password with an outdated hash is hashed anew in the same call, still
-# outside any transaction.
-MEMORY = passwords.Memory()
-check_password = in_thread(partial(passwords.verify_and_update, memory=MEMORY), HASH_THREADS, idle=MEMORY.release)
+# worker. A right password with an outdated hash is hashed anew in the same call, still outside any
+# transaction.
+check_password = in_thread(passwords.verify_and_update, HASH_THREADS)
 
 
 @cache
