@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadlib.proc import wait_until_serving  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 QUIZ = "module-04-prep"
 
@@ -50,14 +53,12 @@ def start_server(tmp: Path, port: int, workers: int, env: dict[str, str]) -> sub
     exe = str(Path(sys.executable).with_name("quizengine"))
     proc = subprocess.Popen([exe, "serve", "--port", str(port), "--workers", str(workers)], env=env,
                             stdout=open(tmp / "server.log", "w"), stderr=subprocess.STDOUT)
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"the server did not start; see {tmp / 'server.log'}")
+    try:
+        wait_until_serving(port, proc, tmp / "server.log", workers)
+    except SystemExit:
+        proc.kill()
+        raise
+    return proc
 
 
 def main() -> None:

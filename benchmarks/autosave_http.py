@@ -22,11 +22,9 @@ import argparse
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -34,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from loadlib.client import make_response  # noqa: E402
-from loadlib.proc import children, free_port, venv_tool  # noqa: E402
+from loadlib.proc import children, free_port, venv_tool, wait_until_serving  # noqa: E402
 
 QUIZ = "module-04-prep"
 HASH = "argon2id:m=8,t=1,p=1"
@@ -121,12 +119,7 @@ def main() -> int:
         server = subprocess.Popen([venv_tool("quizengine"), "serve", "--port", str(port), "--workers", str(args.workers)],
                                   env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         stack.callback(lambda: (os.killpg(server.pid, 15), server.wait()))
-        for _ in range(600):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_until_serving(port, server, tmp / "server.log", args.workers)
         hz = os.sysconf("SC_CLK_TCK")
 
         def cpu() -> float:

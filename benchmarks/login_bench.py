@@ -50,12 +50,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 from werkzeug.security import generate_password_hash  # noqa: E402
 
 from quizengine import passwords  # noqa: E402
 from quizengine.constants import PASSWORD_METHOD  # noqa: E402
+from loadlib.proc import wait_until_serving  # noqa: E402
 
 PBKDF2 = "pbkdf2:sha256:600000"  # what earlier versions stored
 QUIZ = "module-04-prep"
@@ -162,19 +164,6 @@ async def closed_loop(port: int, logins: list[tuple[str, str]], clients: int, ti
     return lat, errors, overtaken
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"error: the server exited ({proc.returncode}); see {log}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"error: nothing listens on port {port}; see {log}")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--students", type=int, default=300)
@@ -266,8 +255,7 @@ def main() -> int:
         with open(log, "wb") as out:
             server = subprocess.Popen([exe, "serve", "--port", str(port_n), "--workers", str(args.workers)], env=env,
                                       stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for_port(port_n, server, log)
-        time.sleep(1.0)  # let the workers finish booting
+        wait_until_serving(port_n, server, log, args.workers)
         print(f"server: quizengine serve from {args.code}, {args.workers} gevent workers; {n} logins from {args.clients} clients "
               "(closed loop), QUIZENGINE_LOGINS_PER_ADDRESS=" + env["QUIZENGINE_LOGINS_PER_ADDRESS"])
         print(f"  server RSS sum before the logins: {server_rss_mib(server.pid):.0f} MiB")

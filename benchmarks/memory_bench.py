@@ -48,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from loadlib.client import make_response  # noqa: E402  (the load benchmark's responses)
-from loadlib.proc import children, free_port, tree, venv_tool, wait_for_port  # noqa: E402
+from loadlib.proc import free_port, tree, venv_tool, wait_until_serving  # noqa: E402
 QUIZ = "module-04-prep"
 TARGET_RSS_MIB = 300.0
 SEEN: dict[int, str] = {}  # status -> the first request answered with it (4xx, 5xx)
@@ -258,13 +258,6 @@ def instructor(base: str, password: str) -> dict[int, int]:
 
 # ---------------------------------------------------------------- main
 
-def wait_for_workers(pid: int, n: int, timeout: float = 60.0) -> None:
-    """Until the master has ``n`` children (the workers are forked after the port is bound)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and len(children(pid)) < n:
-        time.sleep(0.1)
-
-
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--students", type=int, default=36)
@@ -300,9 +293,7 @@ def main() -> int:
         with open(logfile, "wb") as fh:
             server = subprocess.Popen([exe, "serve", "--port", str(port), "--workers", str(args.workers)], env=env,
                                       stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for_port(port, server, logfile)
-        wait_for_workers(server.pid, args.workers)
-        time.sleep(1.0)  # the workers finish their post-fork set-up
+        wait_until_serving(port, server, logfile, args.workers)
         start_rss, start_pss = table("after start-up (no request yet)", server.pid)
 
         base = f"http://127.0.0.1:{port}"

@@ -5,7 +5,7 @@ Run:  .venv/bin/python benchmarks/memory_class.py [--students 300] [--workers 2]
 load.py's set-up (loadlib/setup.py: banks, N students with the server's password hash, `quizengine
 warm` of both attempts of each) takes minutes; --prepared FILE keeps a copy of that SQLite database
 (made on the first run when FILE does not exist) and each later run starts from a copy of it. Then
-it starts `quizengine serve --workers W` (QUIZENGINE_PRELOAD as set, preloading by default) and runs
+it starts `quizengine serve --workers W` (QUIZENGINE_PRELOAD as set, else the checkout's default) and runs
 load.py's phases (loadlib/phases.py): logins, spike, paced autosaves (--save-interval, 3 s), submits
 and the second starts. A sampler reads every 0.2 s the RSS (/proc/PID/status) and PSS
 (/proc/PID/smaps_rollup) of every process of the server's tree (load.py's measure); the run prints
@@ -101,8 +101,8 @@ def main() -> int:
         mem.stop()
         mib = 1024.0
         split = " + ".join(f"{r / mib:.0f}/{p / mib:.0f}" for r, p in zip(mem.peak_split, mem.peak_pss_split))
-        print(f"\n{args.tree}: memory ({args.students} students, {args.workers} workers, preload "
-              f"{os.environ.get('QUIZENGINE_PRELOAD', '1')}): peak RSS sum {mem.peak_rss_kib / mib:.1f} MiB, "
+        print(f"\n{args.tree}: memory ({args.students} students, {args.workers} workers, QUIZENGINE_PRELOAD="
+              f"{os.environ.get('QUIZENGINE_PRELOAD', 'unset, the tree default')}): peak RSS sum {mem.peak_rss_kib / mib:.1f} MiB, "
               f"peak PSS sum {mem.peak_pss_kib / mib:.1f} MiB; at the RSS peak, RSS/PSS per process (master "
               f"first): {split}; at the end RSS {mem.last_rss_kib / mib:.1f}, PSS {mem.last_pss_kib / mib:.1f}")
         print("peak RSS by phase (MiB): " + ", ".join(f"{k} {v / mib:.0f}" for k, v in mem.marks.items()))

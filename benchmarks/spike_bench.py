@@ -51,7 +51,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from loadlib.proc import (Processes, children, free_port, loadavg, percentile, postgres_pids, venv_tool,  # noqa: E402
-                          wait_for_port)
+                          wait_until_serving)
 
 QUIZ = "module-04-prep"
 FAST_HASH = "argon2id:m=8,t=1,p=1"
@@ -301,7 +301,7 @@ def run(a: argparse.Namespace, pg_url: str | None) -> int:
         server = procs.start([exe, "serve", "--port", str(port), "--workers", str(a.workers)], log, env=env)
         if a.nice:
             prioritize(server.pid, a.nice)  # its workers, forked later, inherit it
-        wait_for_port(port, server, log)
+        wait_until_serving(port, server, log, a.workers)
         t0 = time.monotonic()
         if a.direct_tokens:  # signed here as the server signs them: no login, so no warmer woken either
             r = subprocess.run([sys.executable, "-c", TOKENS], input="\n".join(names), env=env, capture_output=True,

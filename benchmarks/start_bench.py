@@ -336,7 +336,7 @@ def over_http(args) -> None:
     import sqlite3
     import subprocess
 
-    from loadlib.proc import free_port, wait_for_port
+    from loadlib.proc import free_port, wait_until_serving
     from quizengine import create_app
     from quizengine.services import accounts
 
@@ -363,7 +363,7 @@ def over_http(args) -> None:
     server = subprocess.Popen(cli + ["serve", "--port", str(port), "--workers", "2"], env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for_port(port, server, tmp / "server.log")
+        wait_until_serving(port, server, tmp / "server.log", 2)
         tokens: dict[str, str] = {}
 
         def login(c: Client, name: str) -> bool:

@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from loadlib.client import make_response  # noqa: E402 - after the path
-from loadlib.proc import free_port, wait_for_port  # noqa: E402
+from loadlib.proc import free_port, wait_until_serving  # noqa: E402
 from start_bench import closed_loop, pct, server_cpu  # noqa: E402
 
 QUIZ = "module-04-prep"
@@ -71,7 +71,7 @@ def main() -> None:
     server = subprocess.Popen(cli + ["serve", "--port", str(port), "--workers", str(args.workers)], env=env,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
     try:
-        wait_for_port(port, server, tmp / "server.log")
+        wait_until_serving(port, server, tmp / "server.log", args.workers)
         tokens: dict[str, str] = {}
         attempts: dict[str, dict] = {}
         rng = random.Random(14)

@@ -266,9 +266,9 @@ def _migrate_and_load(app) -> None:  # type: ignore[no-untyped-def]
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option("--demo", is_flag=True, help="Create demo accounts (first run) and print their credentials.")
-@click.option("--preload/--no-preload", default=True, show_default=True, envvar="QUIZENGINE_PRELOAD",
-              help="Build the app in the master before forking the workers (their code then shared, PSS lower); "
-                   "--no-preload: each worker builds its own (RSS sum lower, PSS higher; README \"Server memory\").")
+@click.option("--preload/--no-preload", default=False, show_default=True, envvar="QUIZENGINE_PRELOAD",
+              help="--preload: build the app in the master before forking the workers (PSS lower, RSS sum higher: "
+                   "every process counts the shared code); by default each worker builds its own before it serves.")
 def serve(host: str, port: int, workers: int, demo: bool, preload: bool) -> None:
     """Migrate the database, load the banks and serve the app with gunicorn."""
     from .server import ensure_demo_accounts, in_child, patch_for_gevent, run_gunicorn

@@ -315,8 +315,10 @@ def run_gunicorn(app, host: str, port: int, workers: int, extra: dict[str, Any] 
                 self.cfg.set(k, v)
 
         def load(self):  # type: ignore[no-untyped-def]
-            if not held:
+            if not held:  # a worker building its own app: its objects, like a preloaded master's, are frozen
                 held.append(build())  # type: ignore[misc]
+                gc.collect()
+                gc.freeze()
             return buffered(held[0])
 
     def post_fork(server, worker) -> None:  # type: ignore[no-untyped-def]
@@ -332,9 +334,10 @@ def run_gunicorn(app, host: str, port: int, workers: int, extra: dict[str, Any] 
             sweeper(app, app.config["EXPIRY_SWEEP_SECONDS"])
         if app.config["WARM_AHEAD"]:
             warmer(app)
+        worker.log.info("Worker ready (pid: %s)", worker.pid)  # its app built: it serves from now on
 
     # Everything imported so far is shared with the forked workers; keep the garbage collector from
-    # touching (and so copying) those pages in every worker.
+    # touching (and so copying) those pages in every worker. (Its full collections also skip them.)
     gc.collect()
     gc.freeze()
     tame_malloc()

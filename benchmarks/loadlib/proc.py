@@ -149,10 +149,10 @@ class Processes:
 
     def serve(self, exe: str, workers: int, logfile: Path, env: dict[str, str]) -> tuple[int, subprocess.Popen]:
         """``quizengine serve`` on a free port, its output in ``logfile``; returns (port, process) once
-        it accepts connections."""
+        every worker serves."""
         port = free_port()
         server = self.start([exe, "serve", "--port", str(port), "--workers", str(workers)], logfile, env=env)
-        wait_for_port(port, server, logfile)
+        wait_until_serving(port, server, logfile, workers)
         return port, server
 
     def stop(self, p: subprocess.Popen, grace: float = 10.0) -> None:
@@ -197,6 +197,23 @@ def wait_for_port(port: int, proc: subprocess.Popen, logfile: Path, timeout: flo
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"error: nothing listens on port {port} after {timeout:.0f} s; see {logfile}")
+
+
+READY = "Worker ready"  # what each worker of `quizengine serve` logs once its app is built (server.py)
+
+
+def wait_until_serving(port: int, proc: subprocess.Popen, logfile: Path, workers: int, timeout: float = 120.0) -> None:
+    """Wait until ``quizengine serve`` listens and each of its ``workers`` has built its app: a worker that
+    builds its own (the default) does so after the port is open, and a phase must not time that."""
+    wait_for_port(port, proc, logfile, timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"error: the server exited with status {proc.returncode}; see {logfile}:\n" + tail(logfile))
+        if logfile.read_text(errors="replace").count(READY) >= workers:
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"error: {workers} workers not ready after {timeout:.0f} s; see {logfile}")
 
 
 def tail(path: Path, n: int = 30) -> str:

@@ -1,4 +1,5 @@
-"""`quizengine serve --no-preload` (README "Server memory"): the master builds no app, each worker its own.
+"""`quizengine serve` (README "Server memory"): by default (`--no-preload`) the master builds no app, each
+worker its own before it serves, and says so in the log; `--preload` builds it in the master.
 
 The packages a process has imported with native code show in /proc/PID/maps: the preloaded master
 maps numpy (the app imports it), the master of --no-preload does not, while its workers serve.
@@ -6,7 +7,9 @@ maps numpy (the app imports it), the master of --no-preload does not, while its 
 
 from __future__ import annotations
 
+import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -34,7 +37,8 @@ def test_the_master_holds_the_app_only_when_preloading(tmp_path, preload):
     banks = tmp_path / "banks"
     shutil.copytree(SAMPLE, banks)
     srv = LiveServer(tmp_path, banks, workers=2)
-    srv.env["QUIZENGINE_PRELOAD"] = "1" if preload else "0"
+    if preload:
+        srv.env["QUIZENGINE_PRELOAD"] = "1"  # else the default
     srv.import_roster("username,full_name,student_id,email,password\nann,Ann,1,a@example.org,password-ann-1\n")
     srv.start()
     try:
@@ -46,5 +50,12 @@ def test_the_master_holds_the_app_only_when_preloading(tmp_path, preload):
         assert len(workers) == 2
         assert maps_numpy(srv.proc.pid) is preload
         assert any(maps_numpy(w) for w in workers)
+        log = srv.tmp / "server.log"
+        deadline = time.monotonic() + 60
+        while log.read_text().count("Worker ready") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling the log for a state, not timing anything
+        ready = sorted(int(pid) for pid in re.findall(r"Worker ready \(pid: (\d+)\)", log.read_text()))
+        assert ready == sorted(workers)
+        assert all(maps_numpy(w) for w in workers)  # each ready worker holds the app
     finally:
         srv.stop()
