@@ -44,6 +44,10 @@ def test_each_hash_has_its_own_salt():
     (passwords.hash_password("password-123", CHEAP), "password-124", False),
     (passwords.hash_password("password-123", CHEAP), "", False),
     (passwords.hash_password("pässwörd-ü", CHEAP), "pässwörd-ü", True),
+    (passwords.hash_password("pass\x00word", CHEAP), "pass\x00word", True),
+    (passwords.hash_password("pass\x00word", CHEAP), "pass", False),
+    (passwords.hash_password("password-123", CHEAP), "\ud800", False),  # a lone surrogate (JSON allows it)
+    (generate_password_hash("password-123", "pbkdf2:sha256:1000"), "\ud800", False),
     # PBKDF2 from before Argon2id (werkzeug's format)
     (generate_password_hash("password-123", "pbkdf2:sha256:1000"), "password-123", True),
     (generate_password_hash("password-123", "pbkdf2:sha256:1000"), "password-12", False),
