@@ -96,7 +96,7 @@ def load_banks(s: Session, path: Path) -> SyncReport:
 
 _ITEMS: dict[tuple[str, str], BankItem] = {}
 _VARIANTS: OrderedDict[tuple[str, str, int], Variant] = OrderedDict()
-_VARIANT_CACHE_SIZE = 2048  # about 3.5 KiB each: at most 7 MiB a worker (4096 held 14 MiB in a class)
+_VARIANT_CACHE_SIZE = 512  # about 3.5 KiB each, 2 MiB a worker (2048 held 7 MiB, 4096 14 MiB in a class)
 _LOCK = threading.Lock()
 
 
