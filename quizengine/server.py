@@ -210,7 +210,7 @@ def worker_class():  # type: ignore[no-untyped-def]
     from gunicorn.workers import ggevent
     from gunicorn.workers.base_async import AsyncWorker
 
-    from .wire import freeze_config, use_one_send
+    from .wire import freeze_config, trusted_proxy_once, use_one_send
 
     class Worker(ggevent.GeventWorker):
         def handle(self, listener, client, addr):  # type: ignore[no-untyped-def]
@@ -221,6 +221,7 @@ def worker_class():  # type: ignore[no-untyped-def]
             ggevent.StreamServer = fair_server(ggevent.StreamServer)  # (in this worker process only)
             use_one_send()  # (quizengine.wire: the same bytes, fewer system calls and lookups per request)
             freeze_config(self.cfg)
+            trusted_proxy_once()
             super().run()
 
     return Worker

@@ -1,15 +1,16 @@
 """quizengine/wire.py: a response whose whole body comes in one write goes out in one send, with
 the bytes gunicorn's own Response sends in two; anything else is gunicorn's; a frozen config reads
-as the live one."""
+as the live one; a peer's trust as a proxy is decided once per address."""
 
 from __future__ import annotations
 
 import pytest
 from gunicorn import util
 from gunicorn.config import Config
+from gunicorn.http import message
 from gunicorn.http.wsgi import Response
 
-from quizengine.wire import OneSendResponse, freeze_config
+from quizengine.wire import OneSendResponse, freeze_config, trusted_proxy_once
 
 
 class Sock:
@@ -79,3 +80,29 @@ def test_a_frozen_config_reads_as_the_live_one():
     for name in live.settings:
         assert getattr(frozen, name) == getattr(live, name), name
     assert frozen.limit_request_fields == 57 and frozen.is_ssl == live.is_ssl and "limit_request_fields" in vars(frozen)
+
+
+class Peer(message.HeaderPolicy):
+    def __init__(self, cfg: Config, peer_addr) -> None:  # type: ignore[no-untyped-def]
+        self.cfg, self.peer_addr = cfg, peer_addr
+
+
+def test_the_trusted_proxy_answer_is_gunicorns_and_looked_up_once_per_address(monkeypatch):
+    cfg = Config()
+    cfg.set("forwarded_allow_ips", "10.0.0.0/8, 127.0.0.1")
+    freeze_config(cfg)
+    monkeypatch.setattr(message.HeaderPolicy, "_peer_is_trusted_proxy", message.HeaderPolicy._peer_is_trusted_proxy)
+    peers = [("10.1.2.3", 5000), ("127.0.0.1", 1), ("192.0.2.7", 80), ("not an address", 1), "/run/unix.sock"]
+    theirs = [message.HeaderPolicy._peer_is_trusted_proxy(Peer(cfg, p)) for p in peers]
+    assert theirs == [True, True, False, False, True]
+    lookups: list[str] = []
+    real = message._ip_in_allow_list
+    monkeypatch.setattr(message, "_ip_in_allow_list", lambda ip, *a: lookups.append(ip) or real(ip, *a))
+    trusted_proxy_once()
+    trusted_proxy_once()  # (a second call changes nothing)
+    for _ in range(3):
+        assert [Peer(cfg, p)._peer_is_trusted_proxy() for p in peers] == theirs
+        assert Peer(cfg, ("10.1.2.3", 6000))._peer_trusted_for_forwarded() == (cfg.secure_scheme_headers,
+                                                                                 cfg.forwarder_headers)
+        assert Peer(cfg, ("192.0.2.7", 6000))._peer_trusted_for_forwarded() == ({}, [])
+    assert sorted(lookups) == ["10.1.2.3", "127.0.0.1", "192.0.2.7", "not an address"]

@@ -11,7 +11,8 @@ writes the answer only while the attempt is open and its seq is new (an upsert),
 attempt: on SQLite two statements in a transaction shared with the worker's other saves waiting at
 that moment (services/groupcommit.py: one commit, one fsync, for all of them); on PostgreSQL one
 statement (a CTE that locks the attempt's row, upserts, touches) in its own transaction, on the
-connection the lookup used: two round trips in all.
+connection the lookup used: two round trips in all. The answer is checked against the question's
+save view (services/savecheck.py); a process without one reads it from the question's rendering.
 """
 
 from __future__ import annotations
@@ -19,21 +20,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Dialect, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql import ClauseElement
 
-from ..bank.types import ResponseRefused, check_response
+from ..bank.types import ResponseRefused, check_response, item_type
 from ..db import Database, Disconnected
 from ..models import Attempt, AttemptQuestion, AttemptState, ItemVersion, Response, Role, User, UserSession
+from ..models_rendering import Rendering
 from .attempts import check_value
 from .banks import cached, cached_item, cached_variant, variant_of_item
 from .clock import aware, now
 from .errors import ServiceError
 from .groupcommit import group_commit
-from .savecheck import remember, save_view
+from .renderings import RENDER_FORMAT
+from .savecheck import keep, remember, save_view, seed_free
 from .saving import ACTIVE_CAP_S
 
 A, Q, R = Attempt.__table__.c, AttemptQuestion.__table__.c, Response.__table__.c
@@ -55,6 +58,11 @@ LOOKUP = (select(User.role, User.session_version, A.state, A.expires_at, A.last_
 # change deletes it), read in the same indexed lookup.
 PAGE_LOOKUP = LOOKUP.join(UserSession, (UserSession.user_id == A.user_id)
                           & (UserSession.id == _p("p_sid", UserSession.__table__.c.id)))
+# What the student was shown of the question (the shared rendering cache): its ids and shapes, for a
+# process that has not built the variant (services/savecheck.py).
+SHOWN = select(Rendering.view).where(Rendering.item_version_id == _p("p_iv", Rendering.item_version_id),
+                                     Rendering.seed == _p("p_seed", Rendering.seed),
+                                     Rendering.format == _p("p_format", Rendering.format))
 # The attempt is still open: its row, then the answer written only while it is.
 OPEN = (A.id == _p("p_aid", A.id), A.state == _p("p_open", A.state),
         or_(A.expires_at.is_(None), A.expires_at > _p("p_t", A.expires_at)))
@@ -128,6 +136,7 @@ class Prepared:
 class Statements:
     def __init__(self, dialect: Dialect):
         self.lookup, self.page_lookup = Prepared(LOOKUP, dialect), Prepared(PAGE_LOOKUP, dialect)
+        self.shown = Prepared(SHOWN, dialect)
         if dialect.name == "postgresql":
             self.save = Prepared(pg_save(), dialect)
         else:
@@ -168,7 +177,7 @@ def quick_save(db: Database, user_id: int, session_version: int, attempt_id: int
     if db.is_sqlite:  # the read alone (WAL: it waits for no writer); the write joins a group commit
         with db.raw_read_kept() as conn:
             row = _lookup(st, conn, attempt_id, user_id, slot, session_id)
-        checked = _check(db, row, session_version, value, t)
+        checked = _check(db, row, session_version, value, t, partial(_shown_kept, db, st))
         if checked is None:
             return None
         qid, spent, note = checked
@@ -194,7 +203,7 @@ def _save_pg(db: Database, st: Statements, user_id: int, session_version: int, a
              value: Any, seq: int, t: datetime, session_id: str | None, pinged: bool) -> Saved | None:
     with db.raw_autocommit(pinged=pinged) as conn:
         row = _lookup(st, conn, attempt_id, user_id, slot, session_id)
-        checked = _check(db, row, session_version, value, t)
+        checked = _check(db, row, session_version, value, t, partial(_shown, st, conn))
         if checked is None:
             return None
         qid, spent, note = checked
@@ -209,8 +218,35 @@ def _lookup(st: Statements, conn: Any, attempt_id: int, user_id: int, slot: int,
     return st.page_lookup.first(conn, p_aid=attempt_id, p_uid=user_id, p_slot=slot, p_sid=session_id)
 
 
-def _check(db: Database, row: tuple | None, session_version: int, value: Any, t: datetime) -> tuple | None:
-    """(question id, seconds spent, format note) when the looked-up row allows the save, else None."""
+def _shown(st: Statements, conn: Any, iv_id: int, seed: int) -> dict[str, Any] | None:
+    """The question's stored rendering (what the student was shown), or None when it has none."""
+    row = st.shown.first(conn, p_iv=iv_id, p_seed=seed, p_format=RENDER_FORMAT)
+    return row[0] if row is not None else None
+
+
+def _shown_kept(db: Database, st: Statements, iv_id: int, seed: int) -> dict[str, Any] | None:
+    with db.raw_read_kept() as conn:
+        return _shown(st, conn, iv_id, seed)
+
+
+def _view_shown(shown: Callable[[int, int], dict[str, Any] | None], iv_id: int, item_id: str, item_version: str,
+                seed: int) -> Any:
+    """The save view from the question's rendering (a read, not a build), kept; None without one."""
+    public = shown(iv_id, seed)
+    if not isinstance(public, dict):
+        return None
+    try:
+        view = item_type(public["type"]).view_from_public(public)
+    except (KeyError, TypeError, ValueError):  # not a rendering this version reads: the variant is built
+        return None
+    item = cached_item(item_id, item_version)
+    return keep(item_id, item_version, seed, view, static=item is not None and seed_free(item))
+
+
+def _check(db: Database, row: tuple | None, session_version: int, value: Any, t: datetime,
+           shown: Callable[[int, int], dict[str, Any] | None]) -> tuple | None:
+    """(question id, seconds spent, format note) when the looked-up row allows the save, else None.
+    ``shown(item version id, seed)``: the question's rendering, read when this process has no save view."""
     if row is None:
         return None
     role, version, state, expires_at, last_activity_at, started_at, qid, seed, iv_id, item_id, item_version = row
@@ -220,6 +256,8 @@ def _check(db: Database, row: tuple | None, session_version: int, value: Any, t:
     try:
         check_value(value)
         view = save_view(item_id, item_version, seed)  # what the answer is checked against (services/savecheck.py)
+        if view is None:
+            view = _view_shown(shown, iv_id, item_id, item_version, seed)
         if view is None:
             variant = cached(item_id, item_version, seed)
             if variant is None:

@@ -10,6 +10,10 @@ the process has built: one per item version when no seed changes it (no params, 
 calculation: the ids are positions and the shapes the bank's), else one per seed, the identical
 views shared (a class's 6,000 seeds are a few distinct views). Checking a response against the view
 gives exactly what checking it against the variant gives (tests/bank/test_save_view.py).
+
+A process that has not built the variant (the other worker, a question rendered ahead by `quizengine
+warm`) takes the view from the question's rendering in the shared cache (``ItemType.view_from_public``:
+the ids and shapes a student was shown), a read instead of a build (services/quicksave.py).
 """
 
 from __future__ import annotations
@@ -50,24 +54,29 @@ def save_view(item_id: str, version: str, seed: int) -> Variant | None:
 
 def remember(item_id: str, variant: Variant) -> Variant:
     """Keep the save view of a variant just built (or found); return it."""
+    return keep(item_id, variant.item.version, variant.seed, variant.kind.save_view(variant), seed_free(variant.item))
+
+
+def keep(item_id: str, version: str, seed: int, view: Variant, static: bool = False) -> Variant:
+    """Keep ``view`` as the save view of (item id, version, seed); ``static``: of every seed. Returns
+    the one shared view equal to it."""
     global _seeded
-    view = variant.kind.save_view(variant)
-    shared = (variant.kind.name, repr(view.payload))
-    key = (item_id, variant.item.version)
+    shared = (view.kind.name, repr(view.payload))
+    key = (item_id, version)
     with _LOCK:
         if len(_VIEWS) >= VIEWS_MAX:
             _VIEWS.clear()
         view = _VIEWS.setdefault(shared, view)
-        if seed_free(variant.item):
+        if static:
             _STATIC[key] = view
             return view
         if _seeded >= SEEDED_MAX:
             _SEEDED.clear()
             _seeded = 0
         seeds = _SEEDED.setdefault(key, {})
-        if variant.seed not in seeds:
+        if seed not in seeds:
             _seeded += 1
-        seeds[variant.seed] = view
+        seeds[seed] = view
     return view
 
 

@@ -137,9 +137,9 @@ class QuickSave:
         saved = quick_save(self.db, uid, sv, attempt_id, slot, data["response"], seq)
         if saved is None:
             return None
-        out: dict[str, Any] = {"saved_at": iso(saved.saved_at), "seq": saved.seq}
-        if saved.note:
-            out["format_error"] = saved.note
+        if not saved.note:  # the common answer, as json.dumps writes it below (an ISO time needs no escape)
+            return b'{"saved_at":"%s","seq":%d}\n' % (iso(saved.saved_at).encode(), saved.seq)
+        out = {"format_error": saved.note, "saved_at": iso(saved.saved_at), "seq": saved.seq}
         return (json.dumps(out, separators=(",", ":"), sort_keys=True) + "\n").encode()
 
 

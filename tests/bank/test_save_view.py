@@ -4,6 +4,7 @@ shipped item and on bad inputs."""
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 
@@ -104,6 +105,16 @@ def test_the_save_view_accepts_notes_and_refuses_as_the_variant_does(kind):
             checked += 1
             refused += want[0] == "refused"
     assert checked and refused  # bad inputs were among them (and good ones: the right answer is always there)
+
+
+def test_the_view_from_what_was_shown_is_the_views_equal():
+    """A process that never built the variant reads the view from its rendering (``Variant.public()``,
+    stored as JSON): the same view, for every shipped item at every seed."""
+    for _, v in shipped():
+        shown = json.loads(json.dumps(v.public()))
+        view = v.kind.view_from_public(shown)
+        assert view.kind is v.kind and view.item is None, v.item.id
+        assert repr(view.payload) == repr(v.kind.save_view(v).payload), (v.item.id, v.seed)
 
 
 def test_the_right_answer_is_accepted_by_every_view():

@@ -50,6 +50,11 @@ class MatchingType(ItemType):
         return Variant(item=None, seed=0, kind=self,  # type: ignore[arg-type]
                        payload=MatchingPayload([Option(o.id, "") for o in p.lefts], [Option(o.id, "") for o in p.rights]))
 
+    def view_from_public(self, q: dict[str, Any]) -> Variant:
+        return Variant(item=None, seed=0, kind=self,  # type: ignore[arg-type]
+                       payload=MatchingPayload([Option(o["id"], "") for o in q["lefts"]],
+                                               [Option(o["id"], "") for o in q["rights"]]))
+
     def public(self, v: Variant) -> dict[str, Any]:
         return {"lefts": options_public(v.payload.lefts), "rights": options_public(v.payload.rights)}
 

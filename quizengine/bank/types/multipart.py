@@ -151,6 +151,11 @@ class MultipartType(ItemType):
                 for k in v.payload.parts]
         return Variant(item=None, seed=0, kind=self, payload=MultipartPayload(keys))  # type: ignore[arg-type]
 
+    def view_from_public(self, q: dict[str, Any]) -> Variant:
+        keys = [PartKey(part=_PartId(p["id"]), number=p["number"], answer=None, shape=tuple(p["shape"]), deps=(), name="")
+                for p in q["parts"]]
+        return Variant(item=None, seed=0, kind=self, payload=MultipartPayload(keys))  # type: ignore[arg-type]
+
     def public(self, v: Variant) -> dict[str, Any]:
         return {"parts": [{"id": k.part.id, "number": k.number, "prompt_html": markdown_to_html(k.part.prompt),
                            "points": k.part.points, "shape": list(k.shape), "precision": precision(k.part.tolerance)}

@@ -60,6 +60,9 @@ class NumericType(ItemType):
     def save_view(self, v: Variant) -> Variant:
         return Variant(item=None, seed=0, kind=self, payload=NumericPayload(v.payload.shape))  # type: ignore[arg-type]
 
+    def view_from_public(self, q: dict[str, Any]) -> Variant:
+        return Variant(item=None, seed=0, kind=self, payload=NumericPayload(tuple(q["shape"])))  # type: ignore[arg-type]
+
     def public(self, v: Variant) -> dict[str, Any]:
         return {"shape": list(v.payload.shape)}
 

@@ -54,6 +54,10 @@ class OrderingType(ItemType):
         return Variant(item=None, seed=0, kind=self,  # type: ignore[arg-type]
                        payload=OrderingPayload([Option(o.id, "") for o in v.payload.options]))
 
+    def view_from_public(self, q: dict[str, Any]) -> Variant:
+        return Variant(item=None, seed=0, kind=self,  # type: ignore[arg-type]
+                       payload=OrderingPayload([Option(o["id"], "") for o in q["options"]]))
+
     def public(self, v: Variant) -> dict[str, Any]:
         return {"options": options_public(v.payload.options)}
 

@@ -63,6 +63,10 @@ class ChoiceType(ItemType):
         return Variant(item=None, seed=0, kind=self,  # type: ignore[arg-type]
                        payload=ChoicePayload([Option(o.id, "") for o in v.payload.choices]))
 
+    def view_from_public(self, q: dict[str, Any]) -> Variant:
+        return Variant(item=None, seed=0, kind=self,  # type: ignore[arg-type]
+                       payload=ChoicePayload([Option(o["id"], "") for o in q["choices"]]))
+
     def public(self, v: Variant) -> dict[str, Any]:
         return {"choices": options_public(v.payload.choices)}
 
