@@ -61,6 +61,10 @@ class Database:
             _sqlite_setup(self.engine)
         else:
             _ping_on_checkout(self.engine)
+            if gevent_patched():
+                from .greenwait import use_for_psycopg
+
+                use_for_psycopg()  # psycopg waits on the hub's watchers, not gevent's emulated poll
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
         self._lax_writer = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE", lax_commit=True),
