@@ -14,11 +14,8 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import delete, select, update
 
 from quizengine.constants import SEQ_MAX
-from quizengine.bank.variant import make_variant
-from quizengine.models import Attempt, AttemptQuestion, ItemVersion, Response, User, UserSession
-from quizengine.models_rendering import Rendering
+from quizengine.models import Attempt, AttemptQuestion, Response, User, UserSession
 from quizengine.services import quicksave as quick
-from quizengine.services import savecheck
 from quizengine.services.accounts import hash_password, set_password
 from quizengine.services.clock import now
 from quizengine.web.quicksave import QuickSave
@@ -383,58 +380,3 @@ def test_a_body_that_never_came_gets_flasks_408_not_a_500(client, ann, db, flask
     assert status.startswith("408 ") and b"did not arrive" in b"".join(body) and flask_calls.calls == 1
     assert stored(db, aid, qid) is None
 
-
-# ---------------------------------------------------------------- the save view of a question not built here
-
-def _question_key(db, aid: int, qid: str) -> tuple[str, str, int, int]:
-    """(item id, item version, seed, item version id) of an attempt's question."""
-    with db.read() as s:
-        return tuple(s.execute(select(ItemVersion.item_id, ItemVersion.version, AttemptQuestion.seed, ItemVersion.id)
-                               .join(ItemVersion, ItemVersion.id == AttemptQuestion.item_version_id)
-                               .where(AttemptQuestion.attempt_id == aid, AttemptQuestion.slot == int(qid[1:]) - 1)).one())
-
-
-@pytest.fixture
-def built_elsewhere(monkeypatch):
-    """This process keeps no save view and no built variant (another worker started the attempt):
-    building one counts in the list returned."""
-    savecheck.forget()
-    builds: list[str] = []
-    monkeypatch.setattr(quick, "cached", lambda *args: None)
-    monkeypatch.setattr(quick, "variant_of_item", lambda item_id, item, seed: builds.append(item_id) or make_variant(item, seed))
-    return builds
-
-
-@pytest.mark.parametrize("kind", ["numeric scalar", "numeric vector", "single_choice"])
-def test_a_process_without_the_view_reads_it_from_the_rendering_not_the_variant(client, users, db, flask_calls,
-                                                                                 built_elsewhere, kind):
-    users.add("ann")
-    h = users.token(client, "ann")
-    a = client.post(f"/api/v1/quizzes/{QUIZ}/attempts", headers=h).json
-    want = {"numeric scalar": lambda q: q["type"] == "numeric" and not q["shape"],
-            "numeric vector": lambda q: q["type"] == "numeric" and len(q["shape"]) == 1,
-            "single_choice": lambda q: q["type"] == "single_choice"}[kind]
-    q = next(q for q in a["questions"] if want(q))
-    url = f"/api/v1/attempts/{a['attempt_id']}/responses/{q['id']}"
-    item_id, version, seed, _ = key = _question_key(db, a["attempt_id"], q["id"])
-    savecheck.forget()
-    flask_calls.calls = 0  # (the login and the start went through Flask)
-    good = q["choices"][-1]["id"] if q["type"] == "single_choice" else ["1.5"] * q["shape"][0] if q["shape"] else "1.5"
-    bad = "c99" if q["type"] == "single_choice" else ["1"] * (len(q["shape"]) and q["shape"][0] + 1) if q["shape"] else ["1", "2"]
-    r = client.put(url, headers=h, json={"response": good, "seq": 1})
-    assert (r.status_code, flask_calls.calls, built_elsewhere) == (200, 0, [])
-    assert savecheck.save_view(item_id, version, seed) is not None  # kept: the next save reads nothing
-    # the view refuses what the variant refuses: the full path then answers (and builds the variant its own way)
-    refused = client.put(url, headers=h, json={"response": bad, "seq": 2})
-    assert refused.status_code == 400 and flask_calls.calls == 1 and built_elsewhere == []
-    assert tuple(stored(db, a["attempt_id"], q["id"])) == (good, 1)
-
-
-def test_without_a_rendering_the_variant_is_built(client, ann, db, flask_calls, built_elsewhere):
-    h, aid, qid, url = ann
-    item_id, version, seed, iv_id = _question_key(db, aid, qid)
-    with db.write() as s:
-        s.execute(delete(Rendering).where(Rendering.item_version_id == iv_id, Rendering.seed == seed))
-    savecheck.forget()
-    r = client.put(url, headers=h, json={"response": "1.5", "seq": 1})
-    assert (r.status_code, flask_calls.calls, built_elsewhere) == (200, 0, [item_id])
