@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from loadlib.client import make_response  # noqa: E402
-from loadlib.proc import children, free_port, venv_tool, wait_until_serving  # noqa: E402
+from loadlib.proc import children, cpu_of, free_port, venv_tool, wait_until_serving  # noqa: E402
 
 QUIZ = "module-04-prep"
 HASH = "argon2id:m=8,t=1,p=1"
@@ -120,14 +120,9 @@ def main() -> int:
                                   env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         stack.callback(lambda: (os.killpg(server.pid, 15), server.wait()))
         wait_until_serving(port, server, tmp / "server.log", args.workers)
-        hz = os.sysconf("SC_CLK_TCK")
 
         def cpu() -> float:
-            total = 0
-            for p in [server.pid] + children(server.pid):
-                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])
-            return total / hz
+            return cpu_of([server.pid] + children(server.pid))
 
         def wrk(seconds: int, base: int, skip: int = 0) -> str:  # skip: where each thread's rotation resumes
             return subprocess.run(["/usr/bin/wrk", "-t", str(args.t), "-c", str(args.c), "-d", f"{seconds}s", "--latency",

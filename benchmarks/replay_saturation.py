@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from loadlib.proc import children, free_port, venv_tool, wait_until_serving  # noqa: E402
+from loadlib.proc import children, cpu_of, free_port, venv_tool, wait_until_serving  # noqa: E402
 
 
 def main() -> int:
@@ -51,14 +51,9 @@ def main() -> int:
     with open(tmp / "server.log", "w") as log:
         server = subprocess.Popen([venv_tool("quizengine"), "serve", "--port", str(port), "--workers", str(args.workers)],
                                   env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    hz = os.sysconf("SC_CLK_TCK")
 
     def cpu() -> float:
-        total = 0
-        for p in [server.pid] + children(server.pid):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        return total / hz
+        return cpu_of([server.pid] + children(server.pid))
 
     def wrk(seconds: int, base: int) -> str:
         return subprocess.run(["/usr/bin/wrk", "-t2", "-c16", f"-d{seconds}s", "--timeout", "10s",

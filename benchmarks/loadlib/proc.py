@@ -245,14 +245,7 @@ class MemorySampler(threading.Thread):
 
     def cpu_seconds(self) -> float:
         """utime + stime of the server's processes (gunicorn master and workers), in s."""
-        total = 0
-        for p in self.tree():
-            try:
-                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])
-            except (OSError, IndexError, ValueError):
-                pass
-        return total / self.hz
+        return cpu_of(self.tree())
 
     def enter(self, phase: str) -> None:
         """Mark the start of a phase: its peak RSS, wall time and CPU (server, this client) are kept."""
