@@ -19,15 +19,11 @@ from __future__ import annotations
 from time import monotonic
 from typing import Any
 
-import gevent
 from gevent.hub import get_hub
+from gevent.socket import wait as wait_on_watcher
 from psycopg import errors, waiting
 
 _READY = {waiting.WAIT_R: waiting.READY_R, waiting.WAIT_W: waiting.READY_W, waiting.WAIT_RW: waiting.READY_RW}
-
-
-class _Expired(Exception):
-    pass
 
 
 def wait(gen: Any, fileno: int, interval: float = 0.0, timeout: float | None = None) -> Any:
@@ -46,10 +42,7 @@ def wait(gen: Any, fileno: int, interval: float = 0.0, timeout: float | None = N
                     left = deadline - monotonic()
                     if left <= 0:
                         raise errors._WaitTimeout("wait timeout expired")
-                    with gevent.Timeout(left, _Expired):
-                        hub.wait(io)
-            except _Expired:
-                raise errors._WaitTimeout("wait timeout expired") from None
+                    wait_on_watcher(io, left, errors._WaitTimeout("wait timeout expired"), hub)
             finally:
                 io.close()
             s = gen.send(_READY[s])
