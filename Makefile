@@ -36,8 +36,9 @@ PYTEST := $(BIN)/python -m pytest -q -n $(JOBS) --dist loadscope
 test: test-sqlite test-postgres
 
 test-sqlite: $(STAMP)
-	scripts/ensure-chromium
-	scripts/ensure-nginx
+	scripts/ensure-debian /usr/bin/chromium chromium "the browser tests"
+	scripts/ensure-debian /usr/sbin/nginx nginx "the reverse-proxy test"
+	scripts/ensure-debian /usr/bin/wrk wrk "the load benchmark's smoke test"
 	$(PYTEST)
 
 test-postgres: $(STAMP)

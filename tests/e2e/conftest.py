@@ -1,4 +1,4 @@
-"""The one Chromium of the browser tests: Debian's, installed by scripts/ensure-chromium (make test)."""
+"""The one Chromium of the browser tests: Debian's, installed by scripts/ensure-debian (make test)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():  # make test installs it (scripts/ensure-chromium); never skip silently
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (apt-get install chromium)")
+    if not Path(CHROMIUM).exists():  # make test installs it (scripts/ensure-debian); never skip silently
+        pytest.fail(f"{CHROMIUM} is missing: make test installs it (scripts/ensure-debian), or apt-get install chromium")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b

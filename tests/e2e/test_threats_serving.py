@@ -218,8 +218,8 @@ def nginx_site(app_port: int, http_port: int, https_port: int, cert: Path, key: 
 
 @pytest.fixture(scope="module")
 def nginx(server, tmp_path_factory):
-    if not Path(NGINX).exists():  # make test installs it (scripts/ensure-nginx); never skip silently
-        pytest.fail(f"{NGINX} is missing: run scripts/ensure-nginx (apt-get install nginx)")
+    if not Path(NGINX).exists():  # make test installs it (scripts/ensure-debian); never skip silently
+        pytest.fail(f"{NGINX} is missing: make test installs it (scripts/ensure-debian), or apt-get install nginx")
     tmp = tmp_path_factory.mktemp("nginx")
     cert, key = tmp / "cert.pem", tmp / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",

@@ -193,8 +193,8 @@ def test_threat_stale_tab_in_a_browser_never_wins_and_shows_the_newer_answer(liv
     from tests.e2e.conftest import ARGS, CHROMIUM
     from tests.e2e.test_browser import login
 
-    if not Path(CHROMIUM).exists():  # make test installs it (scripts/ensure-chromium); never skip silently
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (apt-get install chromium)")
+    if not Path(CHROMIUM).exists():  # make test installs it (scripts/ensure-debian); never skip silently
+        pytest.fail(f"{CHROMIUM} is missing: make test installs it (scripts/ensure-debian), or apt-get install chromium")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         context = browser.new_context()
@@ -269,7 +269,7 @@ def test_threat_stale_tab_shows_the_newer_answer_in_every_widget(live):
     from tests.e2e.test_browser import login
 
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (apt-get install chromium)")
+        pytest.fail(f"{CHROMIUM} is missing: make test installs it (scripts/ensure-debian), or apt-get install chromium")
     live.add_user("bob", "student", PASSWORD)
     live.add_user("teacher", "instructor", PASSWORD)
     with sync_playwright() as p:
