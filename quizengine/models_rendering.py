@@ -18,8 +18,10 @@ class Rendering(Base):
 
     Keyed by (item version, seed, renderer format): an item version's content never changes, so a row
     is never stale; a bank edit makes a new item version (a new key), and a change to the renderer's
-    output bumps ``RENDER_FORMAT`` (services/renderings.py). ``view`` holds nothing of the answer key;
-    ``solution_html`` (the explanation and worked solution) is read only once feedback is shown."""
+    output bumps ``RENDER_FORMAT`` (services/renderings.py). A view (``RENDER_FORMAT``) holds nothing of
+    the answer key; ``solution_html`` (the explanation and worked solution) is read only once feedback
+    is shown; the rows of other formats (the figures shown after submission, the grading keys) are read
+    only with the feedback or by grading."""
 
     __tablename__ = "rendering"
 

@@ -10,13 +10,14 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, case, select
 from sqlalchemy.engine import Row
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased, undefer
 
+from ..bank.types import item_type
 from ..bank.variant import Variant
 from ..models import Attempt, AttemptQuestion, ItemVersion, Response, Role
 from ..models_rendering import Rendering
-from .banks import cached, cached_item, cached_variant
-from .renderings import RENDER_FORMAT
+from .banks import bank_item, cached, cached_item, cached_variant
+from .renderings import KEY_FORMAT, RENDER_FORMAT
 from .errors import ServiceError
 from .principal import Principal
 
@@ -42,6 +43,7 @@ class QuestionRow(NamedTuple):
     saved_at: datetime | None
     solution_html: str | None = None  # the explanation rendered ahead, when read (question_rows(solutions=True))
     view: dict[str, Any] | None = None  # a multi-part question's public view rendered ahead, read with them
+    key: dict[str, Any] | None = None  # its grading key kept ahead (services/renderings.KEY_FORMAT), if any
 
     @property
     def key(self) -> tuple[int, int]:
@@ -56,12 +58,17 @@ class QuestionRow(NamedTuple):
 _HEAD = select(Attempt.id, Attempt.user_id, Attempt.quiz_id, Attempt.state, Attempt.expires_at,
                Attempt.submitted_at, Attempt.score, Attempt.max_score)
 
+# Each question's grading key kept ahead (services/renderings.KEY_FORMAT) comes with it: grading and
+# the results read it instead of building the variant.
+_KEY = aliased(Rendering, name="grading_key")
 _QUESTIONS = (select(AttemptQuestion.id, AttemptQuestion.slot, AttemptQuestion.item_version_id, ItemVersion.item_id,
                      ItemVersion.version, AttemptQuestion.seed, AttemptQuestion.points, AttemptQuestion.score,
                      AttemptQuestion.override_score, AttemptQuestion.result, Response.id.label("response_id"),
-                     Response.value, Response.seq, Response.saved_at)
+                     Response.value, Response.seq, Response.saved_at, _KEY.view.label("key"))
               .join(ItemVersion, ItemVersion.id == AttemptQuestion.item_version_id)
-              .outerjoin(Response, Response.question_id == AttemptQuestion.id))
+              .outerjoin(Response, Response.question_id == AttemptQuestion.id)
+              .outerjoin(_KEY, (_KEY.item_version_id == AttemptQuestion.item_version_id)
+                         & (_KEY.seed == AttemptQuestion.seed) & (_KEY.format == KEY_FORMAT)))
 
 # The same with each question's explanation as rendered ahead (services/renderings.solutions, in
 # the same query), and a multi-part question's public view (its parts' prompts, rendered): for the
@@ -95,19 +102,41 @@ def question_rows(s: Session, attempt_id: int, solutions: bool = False) -> list[
     rows = s.connection().execute(_SOLVED_OF if solutions else _QUESTIONS_OF, {"attempt_id": attempt_id})
     return [QuestionRow(r.id, r.slot, r.item_version_id, r.item_id, r.version, r.seed, r.points, r.score,
                         r.override_score, r.result, r.response_id is not None, r.value, r.seq, r.saved_at,
-                        r.solution_html if solutions else None, r.view if solutions else None)
+                        r.solution_html if solutions else None, r.view if solutions else None, _key_of(r.key))
             for r in rows]
 
 
-def variants(s: Session, rows: list[QuestionRow]) -> list[Variant]:
-    """Each question's variant; the item versions this process holds no item of read in one query
-    (an item already rebuilt here needs no read: only its variant for the seed is built)."""
-    missing = {q.item_version_id for q in rows
-               if cached(q.item_id, q.version, q.seed) is None and cached_item(q.item_id, q.version) is None}
+def _key_of(kept: Any) -> dict[str, Any] | None:
+    """The grading key in a kept row (``{"key": ...}``), or None (none kept, or not a dict)."""
+    key = kept.get("key") if isinstance(kept, dict) else None
+    return key if isinstance(key, dict) else None
+
+
+def variants(s: Session, rows: list[QuestionRow], explained: bool = False) -> list[Variant]:
+    """Each question's variant, or where its grading key was kept ahead (``QuestionRow.key``) the type's
+    stand-in from it (``ItemType.from_key``: what grading, ``accepted`` and ``review`` read), unless
+    ``explained`` asks for an explanation that was not rendered ahead (only the variant has it). The
+    item versions this process holds no item of are read in one query (an item already rebuilt here
+    needs no read: only its variant for the seed is built)."""
+    keyed = [q.key is not None and (not explained or q.solution_html is not None)
+             and cached(q.item_id, q.version, q.seed) is None for q in rows]
+    missing = {q.item_version_id for q, k in zip(rows, keyed)
+               if (k or cached(q.item_id, q.version, q.seed) is None) and cached_item(q.item_id, q.version) is None}
     # held here while the variants are built: the session's identity map, where each variant's s.get
     # finds its version without a query, keeps only weak references
-    held = list(s.scalars(select(ItemVersion).where(ItemVersion.id.in_(missing)))) if missing else []
-    out = [q.variant(s) for q in rows]
+    held = {iv.id: iv for iv in s.scalars(select(ItemVersion).where(ItemVersion.id.in_(missing))
+                                          .options(undefer(ItemVersion.data)))} if missing else {}
+    out = [(_stand_in(q, held) if k else None) or q.variant(s) for q, k in zip(rows, keyed)]
     del held
     return out
+
+
+def _stand_in(q: QuestionRow, held: dict[int, ItemVersion]) -> Variant | None:
+    """The question's grading stand-in from its kept key (its item from this process's cache); None
+    when the key is not one its type reads (the variant is built)."""
+    item = cached_item(q.item_id, q.version) or bank_item(held[q.item_version_id])
+    try:
+        return item_type(item.model.type).from_key(item, q.seed, q.key)
+    except (NotImplementedError, KeyError, TypeError, ValueError):
+        return None
 

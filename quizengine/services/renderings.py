@@ -5,13 +5,16 @@ inserts (issue 14).
 
 A row is never stale: an item version's content never changes (a bank edit makes a new version,
 hence a new key), and ``RENDER_FORMAT`` is part of the key, bumped whenever the renderer's output
-changes. Rows hold only what a student sees before submission: never the answer key.
+changes. The views hold only what a student sees before submission: never the answer key.
 Rendering happens outside any transaction; storing is one short insert that ignores rows another
 worker stored first.
 
 The figures a question shows only after submission (an optimizer's path: it gives the key away)
 are rendered ahead too, into rows of their own (``AFTER_FORMAT``, view ``{"figures": [...]}``) that
 a start never reads: the results then need no drawing, so no drawing process runs during a class.
+Each variant's grading key (a numeric item's answer, shape and mistakes' values) is kept likewise
+(``KEY_FORMAT``, view ``{"key": ...}``), read only by grading: a submit then reads its keys with its
+questions instead of building twenty variants (most of a submit's CPU, issue 14).
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ from .clock import now
 
 RENDER_FORMAT = 2  # bump when the rendered HTML, MathML or SVG changes: old rows are then ignored
 AFTER_FORMAT = -RENDER_FORMAT  # the rows of the figures shown only after submission (read with the feedback)
+# The rows of each variant's grading key (``ItemType.key_of``; view ``{"key": ...}``), read only by
+# grading (services/attempt_rows): a submit then grades without building the variant. Bump it, as
+# RENDER_FORMAT for the explanations (which show the answer too), when a type's key or a calculator's
+# answers change: rows of other formats are then ignored, and pruned.
+KEY_FORMAT = 1001
 BATCH = 200  # keys per query or insert
 
 Key = tuple[int, int]  # (item version id, seed)
@@ -40,6 +48,11 @@ def render(v: Variant) -> dict[str, Any]:
     if v.model.figures:
         view["figures"] = [f.data() for f in figures_for(v, when="always")]
     return view
+
+
+def grading_key(v: Variant) -> dict[str, Any] | None:
+    """What grading reads of the variant, as JSON, for a type that keeps one (else None)."""
+    return v.kind.key_of(v)
 
 
 def after_figures(v: Variant) -> list[dict[str, Any]] | None:
@@ -101,14 +114,16 @@ def stored(s: Session, keys: Iterable[Key]) -> set[Key]:
 
 
 def store(db: Database, views: dict[Key, dict[str, Any]], solution: dict[Key, str | None] | None = None,
-          after: dict[Key, list[dict[str, Any]]] | None = None) -> None:
-    """Keep rendered views and, when rendered ahead, their solutions and after-submission figures (one
-    short write per batch); a row another worker stored first is kept."""
+          after: dict[Key, list[dict[str, Any]]] | None = None, keys: dict[Key, dict[str, Any]] | None = None) -> None:
+    """Keep rendered views and, when rendered ahead, their solutions, after-submission figures and
+    grading keys (one short write per batch); a row another worker stored first is kept."""
     solution = solution or {}
     rows = [{"item_version_id": iv, "seed": seed, "format": RENDER_FORMAT, "view": view,
              "solution_html": solution.get((iv, seed)), "created_at": now()} for (iv, seed), view in views.items()]
     rows += [{"item_version_id": iv, "seed": seed, "format": AFTER_FORMAT, "view": {"figures": figs},
               "solution_html": None, "created_at": now()} for (iv, seed), figs in (after or {}).items()]
+    rows += [{"item_version_id": iv, "seed": seed, "format": KEY_FORMAT, "view": {"key": key},
+              "solution_html": None, "created_at": now()} for (iv, seed), key in (keys or {}).items()]
     for k in range(0, len(rows), BATCH):
         with db.write() as s:
             s.execute(_insert_ignoring(s).values(rows[k:k + BATCH]))
@@ -117,7 +132,7 @@ def store(db: Database, views: dict[Key, dict[str, Any]], solution: dict[Key, st
 def prune(db: Database) -> int:
     """Delete the rows of earlier formats (stored before ``RENDER_FORMAT`` was bumped: never read again),
     a batch per short write; return how many went. Run when the banks are loaded, before serving."""
-    keep = (RENDER_FORMAT, -RENDER_FORMAT)
+    keep = (RENDER_FORMAT, -RENDER_FORMAT, KEY_FORMAT)
     key = tuple_(Rendering.item_version_id, Rendering.seed, Rendering.format)
     gone = 0
     while True:

@@ -149,7 +149,7 @@ def result_view(s: Session, user: Principal, attempt_id: int, t: datetime,
     a = attempt_head(s, attempt_id, user)
     show = feedback_allowed_at(s, a.quiz_id, t)
     rows = graded if graded is not None else question_rows(s, attempt_id, solutions=show)
-    built = variants(s, rows) if show else [None] * len(rows)
+    built = variants(s, rows, explained=True) if show else [None] * len(rows)
     questions = []
     for q, v in zip(rows, built):
         d: dict[str, Any] = {"id": question_id(q), "score": counted(q.override_score, q.score),

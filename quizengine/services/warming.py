@@ -133,17 +133,21 @@ def upcoming_of(s: Session, q: Quiz, secret: str, terms: dict[int, Terms], plann
 
 
 def render_keys(items: dict[int, BankItem], keys: Iterable[Key]) -> tuple[
-        dict[Key, dict[str, Any]], dict[Key, str | None], dict[Key, list[dict[str, Any]]]]:
-    """Render each key's public view, its explanation with the worked solution and its figures shown
-    after the submit (the results then draw nothing); no database: safe in a worker's compute thread."""
-    views, solutions, after = {}, {}, {}
+        dict[Key, dict[str, Any]], dict[Key, str | None], dict[Key, list[dict[str, Any]]], dict[Key, dict[str, Any]]]:
+    """Render each key's public view, its explanation with the worked solution, its figures shown
+    after the submit (the results then draw nothing) and its grading key (the submit then builds
+    nothing); no database: safe in a worker's compute thread."""
+    views, solutions, after, graded = {}, {}, {}, {}
     for iv, seed in keys:
         v = make_variant(items[iv], seed)
         views[(iv, seed)], solutions[(iv, seed)] = renderings.render(v), v.explanation_html
         figs = renderings.after_figures(v)
         if figs is not None:
             after[(iv, seed)] = figs
-    return views, solutions, after
+        key = renderings.grading_key(v)
+        if key is not None:
+            graded[(iv, seed)] = key
+    return views, solutions, after, graded
 
 
 def _missing(db: Database, plan: Callable[[Session], list[Key]]) -> tuple[int, list[Key], dict[int, BankItem]]:

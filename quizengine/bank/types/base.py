@@ -121,6 +121,16 @@ class ItemType:
         cache keeps it: the ids and shapes are there), without building the variant."""
         return Variant(item=None, seed=0, kind=self)  # type: ignore[arg-type]
 
+    def key_of(self, v: Variant) -> dict[str, Any] | None:
+        """What grading reads of the variant, as JSON (services/renderings keeps it, so that a submit
+        grades without building the variant); None: the type keeps none (grading builds the variant)."""
+        return None
+
+    def from_key(self, item: BankItem, seed: int, key: dict[str, Any]) -> Variant:
+        """A stand-in for the variant from ``key_of``'s JSON: what ``grade``, ``accepted`` and ``review``
+        read (the answer, the payload), for a type whose ``key_of`` keeps one."""
+        raise NotImplementedError
+
     def grade(self, v: Variant, response: Any) -> Outcome:
         """Compare a response with the key; raise FormatError when it can't be read."""
         raise NotImplementedError

@@ -66,6 +66,14 @@ class NumericType(ItemType):
     def public(self, v: Variant) -> dict[str, Any]:
         return {"shape": list(v.payload.shape)}
 
+    def key_of(self, v: Variant) -> dict[str, Any] | None:
+        return {"answer": plain(v.answer), "shape": list(v.payload.shape),
+                "mistakes": {k: np.asarray(x, dtype=np.float64).tolist() for k, x in v.payload.mistakes.items()}}
+
+    def from_key(self, item: Any, seed: int, key: dict[str, Any]) -> Variant:
+        return Variant(item=item, seed=seed, kind=self, answer=key["answer"],
+                       payload=NumericPayload(tuple(key["shape"]), dict(key["mistakes"])))
+
     def json_ok(self, value: Any) -> bool:
         if isinstance(value, bool):
             return False
