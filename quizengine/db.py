@@ -8,6 +8,7 @@ import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -15,6 +16,7 @@ from sqlalchemy import Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
+from .keptconn import KeptAutocommit
 from .offload import gevent_patched
 
 BUSY_TIMEOUT_MS = 10_000
@@ -23,7 +25,8 @@ BUSY_TIMEOUT_MS = 10_000
 # and under a class's autosaves every read transaction finds the database changed and empties it
 # anyway (WAL), so a larger cache only holds memory (about 20 MiB per worker in a class).
 SQLITE_CACHE_KIB = 512
-PG_POOL_SIZE, PG_POOL_OVERFLOW = 10, 10  # connections per process (each gevent worker)
+PG_POOL_SIZE, PG_POOL_OVERFLOW = 10, 4  # connections per process (each gevent worker), with
+PG_KEPT = 6  # those the fast save keeps in autocommit (keptconn.py): 20 in all, as before it kept any
 # Set around a checkout whose caller handles a dropped connection itself (raw_autocommit(pinged=False)):
 # a context variable, so each greenlet (or thread) has its own.
 _UNPINGED: ContextVar[bool] = ContextVar("quizengine_unpinged", default=False)
@@ -73,6 +76,8 @@ class Database:
         # SQLite's lock, where the unlucky ones could wait seconds.
         self._gate = threading.Lock() if self.is_sqlite and gevent_patched() else None
         self._kept: tuple[int, Any] | None = None  # (process id, connection): raw_read_kept()'s
+        self._autocommit = None if self.is_sqlite else KeptAutocommit(  # raw_autocommit(pinged=False)'s
+            partial(self._checkout, pinged=False), PG_KEPT)
         self._kept_lock = threading.Lock()
 
     @contextmanager
@@ -134,12 +139,13 @@ class Database:
 
         ``pinged=False``: the connection is not pinged first (a round trip on every checkout); a
         connection found dropped in the block is discarded and Disconnected raised, for the caller
-        to run its statements again on a pinged one."""
-        token = _UNPINGED.set(not pinged)
-        try:
-            conn = self.engine.raw_connection()
-        finally:
-            _UNPINGED.reset(token)
+        to run its statements again on a pinged one. It is then one of the process's kept connections
+        (keptconn.py: no checkout, no autocommit switch) while one is free."""
+        kept = self._autocommit.checkout() if not pinged and self._autocommit is not None else None
+        if kept is not None:
+            yield from self._on_kept(kept)
+            return
+        conn = self._checkout(pinged)
         raw = conn.driver_connection
         dropped = False
         try:
@@ -157,6 +163,28 @@ class Database:
                     raw.autocommit = False
             finally:
                 conn.close()
+
+    def _checkout(self, pinged: bool) -> Any:
+        """A connection from the pool; ``pinged=False``: not pinged (its caller handles a dropped one)."""
+        token = _UNPINGED.set(not pinged)
+        try:
+            return self.engine.raw_connection()
+        finally:
+            _UNPINGED.reset(token)
+
+    def _on_kept(self, raw: Any) -> Iterator[Any]:
+        """``raw_autocommit``'s block on a kept connection: given back if left idle, discarded if dropped."""
+        try:
+            yield raw
+        except self.engine.dialect.loaded_dbapi.Error as e:
+            if not self.engine.dialect.is_disconnect(e, raw, None):
+                raise
+            self._autocommit.discard(raw)  # type: ignore[union-attr]
+            raw = None
+            raise Disconnected(str(e)) from e
+        finally:
+            if raw is not None:
+                self._autocommit.checkin(raw)  # type: ignore[union-attr]
 
     @contextmanager
     def raw_write(self) -> Iterator[Any]:
@@ -186,6 +214,8 @@ class Database:
         kept, self._kept = self._kept, None
         if kept is not None and kept[0] == os.getpid():
             kept[1].close()
+        if self._autocommit is not None:
+            self._autocommit.close()
         self.engine.dispose()
 
 
