@@ -43,7 +43,7 @@ class QuestionRow(NamedTuple):
     saved_at: datetime | None
     solution_html: str | None = None  # the explanation rendered ahead, when read (question_rows(solutions=True))
     view: dict[str, Any] | None = None  # a multi-part question's public view rendered ahead, read with them
-    key: dict[str, Any] | None = None  # its grading key kept ahead (services/renderings.KEY_FORMAT), if any
+    grading_key: dict[str, Any] | None = None  # its grading key kept ahead (services/renderings.KEY_FORMAT), if any
 
     @property
     def key(self) -> tuple[int, int]:
@@ -113,12 +113,12 @@ def _key_of(kept: Any) -> dict[str, Any] | None:
 
 
 def variants(s: Session, rows: list[QuestionRow], explained: bool = False) -> list[Variant]:
-    """Each question's variant, or where its grading key was kept ahead (``QuestionRow.key``) the type's
+    """Each question's variant, or where its grading key was kept ahead (``QuestionRow.grading_key``) the type's
     stand-in from it (``ItemType.from_key``: what grading, ``accepted`` and ``review`` read), unless
     ``explained`` asks for an explanation that was not rendered ahead (only the variant has it). The
     item versions this process holds no item of are read in one query (an item already rebuilt here
     needs no read: only its variant for the seed is built)."""
-    keyed = [q.key is not None and (not explained or q.solution_html is not None)
+    keyed = [q.grading_key is not None and (not explained or q.solution_html is not None)
              and cached(q.item_id, q.version, q.seed) is None for q in rows]
     missing = {q.item_version_id for q, k in zip(rows, keyed)
                if (k or cached(q.item_id, q.version, q.seed) is None) and cached_item(q.item_id, q.version) is None}
@@ -136,7 +136,7 @@ def _stand_in(q: QuestionRow, held: dict[int, ItemVersion]) -> Variant | None:
     when the key is not one its type reads (the variant is built)."""
     item = cached_item(q.item_id, q.version) or bank_item(held[q.item_version_id])
     try:
-        return item_type(item.model.type).from_key(item, q.seed, q.key)
+        return item_type(item.model.type).from_key(item, q.seed, q.grading_key)
     except (NotImplementedError, KeyError, TypeError, ValueError):
         return None
 
