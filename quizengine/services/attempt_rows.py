@@ -118,22 +118,24 @@ def variants(s: Session, rows: list[QuestionRow], explained: bool = False) -> li
     ``explained`` asks for an explanation that was not rendered ahead (only the variant has it). The
     item versions this process holds no item of are read in one query (an item already rebuilt here
     needs no read: only its variant for the seed is built)."""
-    keyed = [q.grading_key is not None and (not explained or q.solution_html is not None)
-             and cached(q.item_id, q.version, q.seed) is None for q in rows]
-    missing = {q.item_version_id for q, k in zip(rows, keyed)
-               if (k or cached(q.item_id, q.version, q.seed) is None) and cached_item(q.item_id, q.version) is None}
+    built = [cached(q.item_id, q.version, q.seed) for q in rows]  # (looked up once per question)
+    missing = {q.item_version_id for q, v in zip(rows, built)
+               if v is None and cached_item(q.item_id, q.version) is None}
     # held here while the variants are built: the session's identity map, where each variant's s.get
     # finds its version without a query, keeps only weak references
     held = {iv.id: iv for iv in s.scalars(select(ItemVersion).where(ItemVersion.id.in_(missing))
                                           .options(undefer(ItemVersion.data)))} if missing else {}
-    out = [(_stand_in(q, held) if k else None) or q.variant(s) for q, k in zip(rows, keyed)]
+    out = [v or _stand_in(q, held, explained) or q.variant(s) for q, v in zip(rows, built)]
     del held
     return out
 
 
-def _stand_in(q: QuestionRow, held: dict[int, ItemVersion]) -> Variant | None:
+def _stand_in(q: QuestionRow, held: dict[int, ItemVersion], explained: bool) -> Variant | None:
     """The question's grading stand-in from its kept key (its item from this process's cache); None
-    when the key is not one its type reads (the variant is built)."""
+    (the variant is built) without a key, when ``explained`` needs an explanation not rendered ahead,
+    or when the key is not one its type reads."""
+    if q.grading_key is None or (explained and q.solution_html is None):
+        return None
     item = cached_item(q.item_id, q.version) or bank_item(held[q.item_version_id])
     try:
         return item_type(item.model.type).from_key(item, q.seed, q.grading_key)

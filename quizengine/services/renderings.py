@@ -50,11 +50,6 @@ def render(v: Variant) -> dict[str, Any]:
     return view
 
 
-def grading_key(v: Variant) -> dict[str, Any] | None:
-    """What grading reads of the variant, as JSON, for a type that keeps one (else None)."""
-    return v.kind.key_of(v)
-
-
 def after_figures(v: Variant) -> list[dict[str, Any]] | None:
     """The variant's figures shown only after submission, drawn now (not kept in this process's figure
     cache: they are for the shared one); None when it has none."""

@@ -144,7 +144,7 @@ def render_keys(items: dict[int, BankItem], keys: Iterable[Key]) -> tuple[
         figs = renderings.after_figures(v)
         if figs is not None:
             after[(iv, seed)] = figs
-        key = renderings.grading_key(v)
+        key = v.kind.key_of(v)
         if key is not None:
             graded[(iv, seed)] = key
     return views, solutions, after, graded

@@ -30,7 +30,8 @@ def count_builds(monkeypatch) -> list[str]:
 
 def answer_all(client, head, db, view) -> dict[str, object]:
     """Answer every question: numeric ones right, slightly off, by a kept mistake or unreadably by
-    turns; the others with their first option (or a word). The responses by question id."""
+    turns; those with choices with their first option; the rest left unanswered. The responses by
+    question id."""
     sent: dict[str, object] = {}
     with db.read() as s:
         a = s.get(Attempt, view["attempt_id"])
